@@ -1,0 +1,25 @@
+"""``python -m expirytrack_desktop``: the CLI when a command is given, else the window."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> int:
+    from expirytrack_desktop.cli.main import build_parser
+
+    args = sys.argv[1:]
+    commands = set()
+    for action in build_parser()._subparsers._group_actions:  # type: ignore[union-attr]
+        commands.update(getattr(action, "choices", {}) or {})
+    if args and args[0] in commands | {"--help", "-h", "--version"}:
+        from expirytrack_desktop.cli.main import main as cli_main
+
+        return cli_main(args)
+    from expirytrack_desktop.app import main as app_main
+
+    return app_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Headless command line: the same engine as the window, scriptable for schedulers."""

@@ -1,0 +1,86 @@
+"""``expirytrack`` entry point: argparse, one sub-module per command group.
+
+Each command module exposes ``register(subparsers, common)``; the parser it adds sets
+``func(args) -> int`` (an exit code from :mod:`expirytrack_desktop.cli.exitcodes`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from expirytrack_desktop import __version__
+from expirytrack_desktop.cli import exitcodes
+
+# Command modules, imported lazily so `expirytrack status` does not import pyarrow.
+COMMAND_MODULES = (
+    "expirytrack_desktop.cli.collect_cmd",  # collect, status, retry, jobs
+    "expirytrack_desktop.cli.auth_cmd",  # configure, login, logout, whoami, token
+    "expirytrack_desktop.cli.export_cmd",  # export
+    "expirytrack_desktop.cli.sandbox_cmd",  # demo-server
+)
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every command accepts."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--db", metavar="PATH", help="SQLite database file (env EXPIRYTRACK_DB)")
+    p.add_argument(
+        "--api-base", metavar="URL", help="Upstox API base URL (env EXPIRYTRACK_API_BASE)"
+    )
+    p.add_argument(
+        "--rate-limit",
+        metavar="SPEC",
+        help='request limits "COUNT/SECONDS,..." (default "50/1,500/60,2000/1800"; '
+        "env EXPIRYTRACK_RATE_LIMIT)",
+    )
+    p.add_argument("--demo", action="store_true", help="use the built-in demo market")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="expirytrack",
+        description="Collect and export historical data of expired Indian F&O contracts.",
+        epilog="Exit codes: 0 complete, 1 internal error, 2 bad input, 3 needs login, "
+        "4 finished with failed items, 5 storage problem, 6 network unreachable, 130 cancelled.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = common_options()
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command group not built yet
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return exitcodes.BAD_INPUT
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(
+            "Cancelled; progress so far is kept. Run the same command to continue.", file=sys.stderr
+        )
+        return exitcodes.CANCELLED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

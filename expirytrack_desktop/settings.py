@@ -1,0 +1,50 @@
+"""User settings with declared defaults, in one JSON file shared by the window and the CLI.
+
+Precedence for the values a command line can name: flag > environment > settings file > default.
+Secrets never live here (see ``auth.secrets``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+DEFAULT_API_BASE = "https://api.upstox.com"
+DEFAULT_RATE_LIMIT = "50/1,500/60,2000/1800"
+
+
+@dataclass(slots=True)
+class Settings:
+    api_base: str = DEFAULT_API_BASE
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    db_path: str = ""  # empty = the platform data folder
+    export_dir: str = ""  # empty = <data folder>/exports
+    default_interval: str = "1minute"
+    history_months: int = 3
+    concurrency: int = 8
+    redirect_uri: str = "http://127.0.0.1:8765/callback"
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        """Read the file; unknown keys are ignored, a damaged file falls back to defaults."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        data = asdict(self)
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def resolved_api_base(self, flag: str | None = None) -> str:
+        return (flag or os.environ.get("EXPIRYTRACK_API_BASE") or self.api_base).rstrip("/")
+
+    def resolved_rate_limit(self, flag: str | None = None) -> str:
+        return flag or os.environ.get("EXPIRYTRACK_RATE_LIMIT") or self.rate_limit

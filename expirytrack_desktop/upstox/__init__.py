@@ -1,0 +1,1 @@
+"""Upstox API: typed client, process-wide rate limiter, OAuth helpers."""
