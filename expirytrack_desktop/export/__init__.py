@@ -1,0 +1,1 @@
+"""Export engine: OpenAlgo symbols and streaming CSV / JSON / ZIP / Parquet writers (no Qt)."""
