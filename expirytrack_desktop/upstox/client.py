@@ -1,0 +1,400 @@
+"""Async Upstox client for the endpoints the product uses.
+
+Every attempt (first try and each retry) passes the shared rate limiter first. Transient
+faults (5xx, 429, timeouts, dropped connections, truncated or malformed JSON) are retried
+with exponential backoff and full jitter up to ``max_attempts``; then the call raises a
+typed error from ``errors.py`` so the caller fails that item and carries on.
+
+Secrets: the access token is sent per request and never stored on the httpx client, and
+every message this module produces is scrubbed of the token, client secret and login code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from ..timeutil import IST, parse_ts
+from .errors import (
+    AuthError,
+    BadInputError,
+    InvalidDateRangeError,
+    LoginError,
+    PlanRequiredError,
+    RateLimitedError,
+    ServerError,
+    UpstoxError,
+)
+from .limiter import RateLimiter
+from .models import INTERVALS, Candle, Contract, Profile, TokenGrant
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.ProtocolError)
+_LOGIN_CODES = {"UDAPI100016", "UDAPI100068"}
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way worth another try."""
+
+    def __init__(self, reason: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.code = code
+
+
+def _q(value: str) -> str:
+    """Percent-encode everything but unreserved characters: ``|`` -> %7C, space -> %20."""
+    return quote(value, safe="")
+
+
+def _query(params: dict[str, str]) -> str:
+    return urlencode(params, quote_via=quote, safe="")
+
+
+def _error_fields(body: Any) -> tuple[str | None, str]:
+    """``errors[0]`` -> (code, message), reading ``error_code`` or the deprecated ``errorCode``."""
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            code = first.get("error_code") or first.get("errorCode")
+            message = first.get("message") or ""
+            return (str(code) if code else None), str(message)
+        if body.get("message"):
+            return None, str(body["message"])
+    return None, ""
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, int | float):  # some Upstox payloads use epoch milliseconds
+        return datetime.fromtimestamp(value / 1000, IST).date()
+    return date.fromisoformat(str(value)[:10])
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def _contract(item: dict[str, Any], *, future: bool) -> Contract:
+    weekly = item.get("weekly")
+    return Contract(
+        instrument_key=str(item["instrument_key"]),
+        underlying_key=str(item.get("underlying_key", "")),
+        underlying_symbol=str(item.get("underlying_symbol", "")),
+        expiry=_as_date(item["expiry"]),
+        instrument_type=str(item["instrument_type"]),
+        strike_price=None if future else _opt_float(item.get("strike_price")),
+        trading_symbol=str(item.get("trading_symbol", "")),
+        exchange_token=str(item.get("exchange_token", "")),
+        lot_size=int(item.get("lot_size") or 0),
+        tick_size=float(item.get("tick_size") or 0),
+        freeze_quantity=_opt_float(item.get("freeze_quantity")),
+        minimum_lot=_opt_int(item.get("minimum_lot")),
+        weekly=None if future or weekly is None else bool(weekly),
+        name=str(item.get("name", "")),
+        segment=str(item.get("segment", "")),
+        exchange=str(item.get("exchange", "")),
+        underlying_type=str(item.get("underlying_type", "")),
+        raw=dict(item),
+    )
+
+
+def _candle(row: list[Any]) -> Candle:
+    oi = row[6] if len(row) > 6 and row[6] is not None else 0
+    return (
+        parse_ts(str(row[0])),
+        float(row[1]),
+        float(row[2]),
+        float(row[3]),
+        float(row[4]),
+        int(float(row[5] or 0)),
+        int(float(oi)),
+    )
+
+
+class UpstoxClient:
+    """One instance per base URL/token; share one ``RateLimiter`` between all of them."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        access_token: str | None = None,
+        limiter: RateLimiter,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 20.0,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._token: str | None = access_token or None
+        self._secrets: set[str] = set()
+        self.requests_sent = 0
+        self.retries = 0
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> UpstoxClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def set_access_token(self, token: str | None) -> None:
+        self._token = token or None
+
+    @property
+    def has_token(self) -> bool:
+        return self._token is not None
+
+    def __repr__(self) -> str:
+        state = "set" if self._token else "none"
+        return f"UpstoxClient({self.base_url!r}, token={state})"
+
+    # ---- endpoints -------------------------------------------------------------------------
+
+    async def get_expiries(self, instrument_key: str) -> list[date]:
+        path = f"/v2/expired-instruments/expiries?{_query({'instrument_key': instrument_key})}"
+        data = await self._call("GET", path)
+        return self._decode(path, lambda: sorted(_as_date(d) for d in data))
+
+    async def get_option_contracts(self, instrument_key: str, expiry: date) -> list[Contract]:
+        return await self._contracts("option", instrument_key, expiry)
+
+    async def get_future_contracts(self, instrument_key: str, expiry: date) -> list[Contract]:
+        return await self._contracts("future", instrument_key, expiry)
+
+    async def _contracts(self, kind: str, instrument_key: str, expiry: date) -> list[Contract]:
+        params = {"instrument_key": instrument_key, "expiry_date": expiry.isoformat()}
+        path = f"/v2/expired-instruments/{kind}/contract?{_query(params)}"
+        data = await self._call("GET", path)
+        future = kind == "future"
+        return self._decode(path, lambda: [_contract(i, future=future) for i in data or []])
+
+    async def get_candles(
+        self, expired_key: str, interval: str, from_date: date, to_date: date
+    ) -> list[Candle]:
+        """One request for [from_date, to_date] (inclusive); ascending, one candle per minute."""
+        if interval not in INTERVALS:
+            raise ValueError(f"unknown interval {interval!r}; expected one of {INTERVALS}")
+        if to_date < from_date:
+            raise ValueError(f"to_date {to_date} is before from_date {from_date}")
+        # Upstox's order: to_date BEFORE from_date.
+        path = (
+            f"/v2/expired-instruments/historical-candle/{_q(expired_key)}/{interval}"
+            f"/{to_date.isoformat()}/{from_date.isoformat()}"
+        )
+        data = await self._call("GET", path)
+
+        def decode() -> list[Candle]:
+            rows = (data or {}).get("candles") or []
+            by_ts: dict[int, Candle] = {}
+            for row in rows:
+                candle = _candle(row)
+                by_ts.setdefault(candle[0], candle)
+            return [by_ts[ts] for ts in sorted(by_ts)]
+
+        return self._decode(path, decode)
+
+    async def get_profile(self) -> Profile:
+        data = await self._call("GET", "/v2/user/profile")
+        return self._decode(
+            "/v2/user/profile",
+            lambda: Profile(
+                user_id=str(data.get("user_id", "")),
+                user_name=str(data.get("user_name", "")),
+                email=str(data.get("email", "")),
+                broker=str(data.get("broker", "")),
+                exchanges=tuple(str(x) for x in data.get("exchanges") or ()),
+            ),
+        )
+
+    async def exchange_code(
+        self, code: str, client_id: str, client_secret: str, redirect_uri: str
+    ) -> TokenGrant:
+        """OAuth step 3: trade the single-use ``code`` for an access token (not wrapped)."""
+        self._secrets.update(s for s in (code, client_secret) if s)
+        form = {
+            "code": code,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "redirect_uri": redirect_uri,
+            "grant_type": "authorization_code",
+        }
+        path = "/v2/login/authorization/token"
+        body = await self._call("POST", path, form=form, auth=False, login=True, wrapped=False)
+
+        def decode() -> TokenGrant:
+            data = body
+            if "access_token" not in data and isinstance(data.get("data"), dict):
+                data = data["data"]
+            token = data.get("access_token")
+            if not token:
+                raise LoginError("token exchange answered without an access token")
+            return TokenGrant(
+                access_token=str(token),
+                user_id=str(data.get("user_id", "")),
+                user_name=str(data.get("user_name", "")),
+                email=str(data.get("email", "")),
+                extended_token=data.get("extended_token") or None,
+            )
+
+        return self._decode(path, decode)
+
+    async def logout(self) -> None:
+        await self._call("DELETE", "/v2/logout")
+
+    # ---- machinery -------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self._token, *self._secrets):
+            if secret and secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def _decode(self, path: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except UpstoxError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ServerError(
+                self._scrub(f"{path.split('?')[0]}: unexpected response shape ({exc!r})")
+            ) from None
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: dict[str, str] | None = None,
+        auth: bool = True,
+        login: bool = False,
+        wrapped: bool = True,
+    ) -> Any:
+        if auth and not self._token:
+            raise AuthError("no access token: log in first", code=None, status=None)
+        last: _Retry | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1:
+                self.retries += 1
+                ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 2))
+                await self._sleep(self._rng.uniform(0, ceiling))
+            await self.limiter.acquire()
+            try:
+                return await self._attempt(method, path, form, auth, login, wrapped, attempt)
+            except _Retry as retry:
+                last = retry
+                log.debug("%s %s: %s, will retry", method, path, retry.reason)
+        assert last is not None
+        what = f"{method} {path.split('?')[0]} failed after {self.max_attempts} attempts"
+        if last.status == 429:
+            raise RateLimitedError(
+                self._scrub(f"{what}: rate limited (HTTP 429 {last.code or ''})".rstrip()),
+                code=last.code,
+                status=429,
+            )
+        raise ServerError(self._scrub(f"{what}: {last.reason}"), code=last.code, status=last.status)
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None,
+        auth: bool,
+        login: bool,
+        wrapped: bool,
+        attempt: int,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self._token}"} if auth and self._token else {}
+        self.requests_sent += 1
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, path, data=form, headers=headers)
+        except _TRANSIENT as exc:
+            ms = (time.perf_counter() - started) * 1000
+            reason = f"{type(exc).__name__}" + (f" ({exc})" if str(exc) else "")
+            log.debug("%s %s -> %s in %.1f ms (attempt %d)", method, path, reason, ms, attempt)
+            raise _Retry(self._scrub(reason)) from None
+        ms = (time.perf_counter() - started) * 1000
+        status = response.status_code
+        log.debug("%s %s -> %d in %.1f ms (attempt %d)", method, path, status, ms, attempt)
+
+        try:
+            body: Any = json.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+            malformed = True
+        else:
+            malformed = False
+        code, message = _error_fields(body)
+        detail = self._scrub(f"{code + ': ' if code else ''}{message}".strip() or "no detail")
+
+        if 200 <= status < 300:
+            if malformed or not isinstance(body, dict):
+                kind = response.headers.get("content-type", "?")
+                raise _Retry(f"HTTP {status} with malformed JSON body ({kind})", status=status)
+            if not wrapped:
+                return body
+            if body.get("status") != "success" or "data" not in body:
+                raise _Retry(f"HTTP {status} without status/data ({detail})", status=status)
+            return body["data"]
+        if status == 429:
+            raise _Retry(f"HTTP 429 rate limited ({detail})", status=429, code=code)
+        if status >= 500:
+            raise _Retry(f"HTTP {status} ({detail})", status=status, code=code)
+
+        where = path.split("?")[0]
+        text = f"{method} {where}: HTTP {status} {detail}"
+        if code == "UDAPI1149":
+            raise PlanRequiredError(
+                "the expired-instrument APIs need an Upstox Plus subscription "
+                f"({code}: {self._scrub(message) or 'plan required'})",
+                code=code,
+                status=status,
+            )
+        if login and (code in _LOGIN_CODES or 400 <= status < 500):
+            raise LoginError(f"login failed: {text}", code=code, status=status)
+        if status in (401, 403) or code == "UDAPI100050":
+            raise AuthError(
+                f"access token invalid or expired, log in again ({text})", code=code, status=status
+            )
+        if code == "UDAPI1148":
+            raise InvalidDateRangeError(text, code=code, status=status)
+        raise BadInputError(text, code=code, status=status)
