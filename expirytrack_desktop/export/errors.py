@@ -1,0 +1,46 @@
+"""Export failures, each with a one-line message fit for a dialog or a terminal.
+
+Every failure leaves nothing behind under the final name (see :mod:`.atomic`).
+"""
+
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """Base class: ``str(exc)`` is a one-line message for the user."""
+
+
+class EmptySelectionError(ExportError):
+    """The options select nothing (no instrument, no expiry, no contract type, no contract)."""
+
+
+class UnknownInstrumentError(ExportError):
+    """An instrument key or symbol that the database does not hold."""
+
+
+class NoDataError(ExportError):
+    """The selected contracts have no candles in the chosen interval and time range."""
+
+
+class InvalidOptionsError(ExportError):
+    """Contradictory or malformed options (bad format, from after to, negative days, ...)."""
+
+
+class OutputExistsError(ExportError):
+    """The target file or folder exists and ``overwrite`` was not given."""
+
+
+class UnwritableOutputError(ExportError):
+    """The target folder cannot be created or written (permissions, read-only medium)."""
+
+
+class DiskFullError(ExportError):
+    """The disk filled up while writing; the partial file was removed."""
+
+
+class ExportCancelled(ExportError):
+    """The user cancelled; the partial file was removed."""
+
+
+class DatabaseError(ExportError):
+    """The database cannot be opened or read (missing, locked, corrupt)."""

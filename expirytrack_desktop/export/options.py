@@ -1,0 +1,128 @@
+"""What to export: the options of the wizard's steps 1-3 and the CLI flags, in one dataclass."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from expirytrack_desktop.export.errors import EmptySelectionError, InvalidOptionsError
+from expirytrack_desktop.upstox.models import INTERVAL_MINUTES
+
+ExportFormat = Literal["csv", "json", "zip", "parquet"]
+FORMATS: tuple[str, ...] = ("csv", "json", "zip", "parquet")
+CONTRACT_TYPES: tuple[str, ...] = ("CE", "PE", "FUT")
+FILE_PREFIX = "OpenAlgo_ExpiryTrack"
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """An export selection. Frozen so a running export cannot see it change under it.
+
+    - ``underlyings``: instrument keys (``"NSE_INDEX|Nifty 50"``); resolve symbols such as
+      ``NIFTY`` first with :func:`expirytrack_desktop.export.query.resolve_underlyings`.
+    - ``expiries``: ``None`` = every expiry of those underlyings; an empty tuple selects nothing.
+    - ``strike_min`` / ``strike_max``: inclusive, applied to options only (futures have no
+      strike and stay selected when ``"FUT"`` is in ``contract_types``).
+    - time range: all (default), ``last_days`` (the last N calendar days in IST up to today,
+      today included), or ``date_from`` / ``date_to`` (inclusive IST dates, either may be open).
+    - ``per_contract``: one file per contract in a folder (csv, json, parquet); ZIP always holds
+      one CSV per contract.
+    - ``parquet_partitioned``: a hive-style folder
+      ``underlying=X/expiry=YYYY-MM-DD/part-0.parquet``.
+    """
+
+    underlyings: tuple[str, ...]
+    expiries: tuple[date, ...] | None = None
+    contract_types: tuple[str, ...] = CONTRACT_TYPES
+    strike_min: float | None = None
+    strike_max: float | None = None
+    last_days: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    interval: str = "1minute"
+    include_metadata: bool = False
+    per_contract: bool = False
+    format: ExportFormat = "csv"
+    parquet_partitioned: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # UI notes; not used
+
+    @property
+    def interval_minutes(self) -> int:
+        return INTERVAL_MINUTES[self.interval]
+
+    @property
+    def output_is_folder(self) -> bool:
+        """True when the output is a folder (one file per contract, or a parquet dataset)."""
+        if self.format == "zip":
+            return False
+        return self.per_contract or (self.format == "parquet" and self.parquet_partitioned)
+
+    @property
+    def extension(self) -> str:
+        """File extension with its dot, or "" for a folder output."""
+        return "" if self.output_is_folder else "." + self.format
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidOptionsError` / :class:`EmptySelectionError` on bad options."""
+        if self.format not in FORMATS:
+            raise InvalidOptionsError(f"unknown format {self.format!r}; use one of {FORMATS}")
+        if self.interval not in INTERVAL_MINUTES:
+            raise InvalidOptionsError(f"unknown interval {self.interval!r}")
+        if not self.underlyings:
+            raise EmptySelectionError("no instrument selected")
+        if self.expiries is not None and not self.expiries:
+            raise EmptySelectionError("no expiry selected")
+        if not self.contract_types:
+            raise EmptySelectionError("no contract type selected (CE, PE, FUT)")
+        bad = [t for t in self.contract_types if t not in CONTRACT_TYPES]
+        if bad:
+            raise InvalidOptionsError(f"unknown contract type {bad[0]!r}; use CE, PE or FUT")
+        lo, hi = self.strike_min, self.strike_max
+        if lo is not None and hi is not None and lo > hi:
+            raise InvalidOptionsError(f"strike range is empty: {lo:g} > {hi:g}")
+        if self.last_days is not None:
+            if self.date_from is not None or self.date_to is not None:
+                raise InvalidOptionsError("give either last N days or a from/to range, not both")
+            if self.last_days < 1:
+                raise InvalidOptionsError("last N days needs N >= 1")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InvalidOptionsError(f"date range is empty: {self.date_from} > {self.date_to}")
+        if self.format == "parquet" and self.parquet_partitioned and self.per_contract:
+            raise InvalidOptionsError("choose per-contract files or a partitioned dataset")
+
+    def date_range(self, today: date) -> tuple[date | None, date | None]:
+        """Inclusive IST dates (None = open end); ``today`` is the IST date of the clock."""
+        if self.last_days is not None:
+            return today - timedelta(days=self.last_days - 1), today
+        return self.date_from, self.date_to
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict, stored in ``export_history.selection``."""
+        d = asdict(self)
+        d.pop("extra")
+        if self.expiries is not None:
+            d["expiries"] = [e.isoformat() for e in self.expiries]
+        for k in ("date_from", "date_to"):
+            if d[k] is not None:
+                d[k] = d[k].isoformat()
+        d["underlyings"] = list(self.underlyings)
+        d["contract_types"] = list(self.contract_types)
+        return d
+
+
+def instrument_label(instrument_key: str) -> str:
+    """``"NSE_INDEX|Nifty 50" -> "Nifty_50"``: the name part, safe in file names."""
+    name = instrument_key.split("|", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "Instrument"
+
+
+def default_filename(options: ExportOptions, now: datetime) -> str:
+    """``OpenAlgo_ExpiryTrack_[Instrument|All]_[YYYYMMDD]_[HHMMSS].[ext]``.
+
+    Instrument when exactly one underlying is selected, else ``All``; ``now`` is shown as
+    given (pass local time). Folder outputs get the same name without an extension.
+    """
+    label = instrument_label(options.underlyings[0]) if len(options.underlyings) == 1 else "All"
+    return f"{FILE_PREFIX}_{label}_{now:%Y%m%d}_{now:%H%M%S}{options.extension}"

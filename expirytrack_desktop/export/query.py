@@ -1,0 +1,239 @@
+"""Selection queries: which contracts an export covers, how many candles, the wizard's lists.
+
+Candles are read per contract through the clustered key ``(contract_id, interval, ts)``, so
+every contract comes out already sorted by time and no query ever sorts millions of rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from expirytrack_desktop.export.db import DbSource, reading
+from expirytrack_desktop.export.errors import EmptySelectionError, UnknownInstrumentError
+from expirytrack_desktop.export.options import ExportOptions, instrument_label
+from expirytrack_desktop.export.progress import ExportPreview
+from expirytrack_desktop.export.symbols import openalgo_symbol
+from expirytrack_desktop.timeutil import IST, ist_iso, now_utc
+
+Clock = Callable[[], datetime]
+TS_MIN = -(2**62)
+TS_MAX = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class UnderlyingInfo:
+    instrument_key: str
+    symbol: str
+    name: str
+    expiries: int
+    contracts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryInfo:
+    instrument_key: str
+    expiry: date
+    is_weekly: bool | None
+    contracts: int
+    candles: int | None  # None unless asked for (it scans the candles)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedContract:
+    """One contract of an export, with everything the writers print about it."""
+
+    id: int
+    symbol: str  # OpenAlgo symbol
+    instrument_key: str
+    underlying: str  # underlying symbol, e.g. NIFTY
+    underlying_label: str  # e.g. Nifty_50 (JSON key)
+    expiry: str  # YYYY-MM-DD
+    contract_type: str
+    strike: float | None
+    trading_symbol: str
+    lot_size: int | None
+    rows: int = 0
+
+
+def resolve_underlyings(db: DbSource, names: Sequence[str]) -> tuple[str, ...]:
+    """Instrument keys for keys or symbols (``NSE_INDEX|Nifty 50`` or ``NIFTY``), in order."""
+    with reading(db) as conn:
+        rows = conn.execute("SELECT instrument_key, symbol, name FROM underlying").fetchall()
+    out: list[str] = []
+    for raw in names:
+        want = raw.strip()
+        hit = next((k for k, _, _ in rows if k == want), None)
+        if hit is None:
+            up = want.upper()
+            hits = [k for k, s, n in rows if (s or "").upper() == up or (n or "").upper() == up]
+            hit = hits[0] if len(hits) == 1 else None
+        if hit is None:
+            known = ", ".join(sorted(s or k for k, s, _ in rows)) or "none"
+            raise UnknownInstrumentError(f"unknown instrument {raw!r} (known: {known})")
+        if hit not in out:
+            out.append(hit)
+    return tuple(out)
+
+
+def available_underlyings(db: DbSource) -> list[UnderlyingInfo]:
+    """Step 1 of the wizard: underlyings that have at least one stored contract."""
+    sql = """
+        SELECT u.instrument_key, coalesce(u.symbol, ''), coalesce(u.name, ''),
+               count(DISTINCT e.id), count(c.id)
+        FROM underlying u JOIN expiry e ON e.underlying_id = u.id
+        JOIN contract c ON c.expiry_id = e.id
+        GROUP BY u.id ORDER BY u.symbol, u.instrument_key"""
+    with reading(db) as conn:
+        return [UnderlyingInfo(*r) for r in conn.execute(sql)]
+
+
+def available_expiries(
+    db: DbSource,
+    instrument_keys: Sequence[str],
+    *,
+    interval: str = "1minute",
+    with_candle_counts: bool = False,
+) -> list[ExpiryInfo]:
+    """Step 2: the expiries of these underlyings with contract (and optionally candle) counts."""
+    from expirytrack_desktop.upstox.models import INTERVAL_MINUTES
+
+    candles = (
+        "(SELECT count(*) FROM candle k WHERE k.contract_id IN "
+        " (SELECT id FROM contract WHERE expiry_id = e.id) AND k.interval = :iv)"
+        if with_candle_counts
+        else "NULL"
+    )
+    sql = f"""
+        SELECT u.instrument_key, e.expiry_date, e.is_weekly,
+               (SELECT count(*) FROM contract c WHERE c.expiry_id = e.id), {candles}
+        FROM expiry e JOIN underlying u ON u.id = e.underlying_id
+        WHERE u.instrument_key IN (SELECT value FROM json_each(:keys))
+        ORDER BY u.instrument_key, e.expiry_date"""
+    params = {"keys": json.dumps(list(instrument_keys)), "iv": INTERVAL_MINUTES[interval]}
+    with reading(db) as conn:
+        return [
+            ExpiryInfo(k, date.fromisoformat(d), None if w is None else bool(w), n, m)
+            for k, d, w, n, m in conn.execute(sql, params)
+        ]
+
+
+def ts_bounds(options: ExportOptions, clock: Clock = now_utc) -> tuple[int, int]:
+    """``[from, to)`` in epoch seconds for the options' time range (IST calendar days)."""
+    today = clock().astimezone(IST).date()
+    d_from, d_to = options.date_range(today)
+    lo = TS_MIN if d_from is None else int(datetime.combine(d_from, time(), IST).timestamp())
+    hi = (
+        TS_MAX
+        if d_to is None
+        else int(datetime.combine(d_to + timedelta(days=1), time(), IST).timestamp())
+    )
+    return lo, hi
+
+
+def select_contracts(conn: sqlite3.Connection, options: ExportOptions) -> list[SelectedContract]:
+    """The contracts of the selection, sorted by OpenAlgo symbol (the export's order)."""
+    options.validate()
+    where = [
+        "u.instrument_key IN (SELECT value FROM json_each(:keys))",
+        "c.contract_type IN (SELECT value FROM json_each(:types))",
+    ]
+    params: dict[str, object] = {
+        "keys": json.dumps(list(options.underlyings)),
+        "types": json.dumps(list(options.contract_types)),
+    }
+    if options.expiries is not None:
+        where.append("e.expiry_date IN (SELECT value FROM json_each(:exps))")
+        params["exps"] = json.dumps([d.isoformat() for d in options.expiries])
+    if options.strike_min is not None:
+        where.append("(c.contract_type = 'FUT' OR c.strike_price >= :smin)")
+        params["smin"] = options.strike_min
+    if options.strike_max is not None:
+        where.append("(c.contract_type = 'FUT' OR c.strike_price <= :smax)")
+        params["smax"] = options.strike_max
+    sql = f"""
+        SELECT c.id, c.openalgo_symbol, u.instrument_key,
+               coalesce(c.underlying_symbol, u.symbol), u.symbol, e.expiry_date,
+               c.contract_type, c.strike_price, coalesce(c.trading_symbol, ''), c.lot_size
+        FROM contract c JOIN expiry e ON e.id = c.expiry_id
+        JOIN underlying u ON u.id = e.underlying_id
+        WHERE {" AND ".join(where)}"""
+    out = []
+    for cid, sym, key, base, usym, exp, kind, strike, tsym, lot in conn.execute(sql, params):
+        base = (base or usym or instrument_label(key)).strip().upper()
+        if not sym:
+            strike_arg = None if kind == "FUT" else strike
+            sym = openalgo_symbol(base, date.fromisoformat(exp), kind, strike_arg)
+        out.append(
+            SelectedContract(
+                id=cid,
+                symbol=sym,
+                instrument_key=key,
+                underlying=(usym or base),
+                underlying_label=instrument_label(key),
+                expiry=exp,
+                contract_type=kind,
+                strike=None if kind == "FUT" else strike,
+                trading_symbol=tsym,
+                lot_size=lot,
+            )
+        )
+    if not out:
+        raise EmptySelectionError("the selection matches no stored contract")
+    out.sort(key=lambda c: (c.symbol, c.id))
+    return out
+
+
+def count_per_contract(
+    conn: sqlite3.Connection, contracts: Sequence[SelectedContract], iv: int, lo: int, hi: int
+) -> dict[int, tuple[int, int, int]]:
+    """contract id -> (rows, first ts, last ts) for contracts with candles in ``[lo, hi)``."""
+    sql = """
+        SELECT contract_id, count(*), min(ts), max(ts) FROM candle
+        WHERE contract_id IN (SELECT value FROM json_each(?)) AND interval = ?
+          AND ts >= ? AND ts < ?
+        GROUP BY contract_id"""
+    ids = json.dumps([c.id for c in contracts])
+    return {cid: (n, a, b) for cid, n, a, b in conn.execute(sql, (ids, iv, lo, hi))}
+
+
+def count_rows(db: DbSource, options: ExportOptions, *, clock: Clock = now_utc) -> int:
+    """Number of candles the export would write (0 if nothing; raises on an empty selection)."""
+    return preview(db, options, clock=clock, sample_rows=0).rows
+
+
+def preview(
+    db: DbSource, options: ExportOptions, *, clock: Clock = now_utc, sample_rows: int = 20
+) -> ExportPreview:
+    """Step 4 (review): counts, first/last candle, and the first rows as the CSV shows them."""
+    lo, hi = ts_bounds(options, clock)
+    with reading(db) as conn:
+        contracts = select_contracts(conn, options)
+        counts = count_per_contract(conn, contracts, options.interval_minutes, lo, hi)
+        sample: list[tuple[object, ...]] = []
+        for c in contracts:
+            if len(sample) >= sample_rows:
+                break
+            if c.id not in counts:
+                continue
+            for ts, o, h, lw, cl, v, oi in conn.execute(
+                "SELECT ts, open, high, low, close, volume, oi FROM candle"
+                " WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ?"
+                " ORDER BY ts LIMIT ?",
+                (c.id, options.interval_minutes, lo, hi, sample_rows - len(sample)),
+            ):
+                iso = ist_iso(ts)
+                sample.append((c.symbol, iso[:10], iso[11:19], iso, o, h, lw, cl, v, oi))
+    firsts = [a for _, a, _ in counts.values()]
+    lasts = [b for _, _, b in counts.values()]
+    return ExportPreview(
+        contracts=len(contracts),
+        empty_contracts=len(contracts) - len(counts),
+        rows=sum(n for n, _, _ in counts.values()),
+        first_ts=min(firsts) if firsts else None,
+        last_ts=max(lasts) if lasts else None,
+        sample=tuple(sample),
+    )
