@@ -20,6 +20,7 @@ CREATE TABLE expiry (
     expiry_date       TEXT NOT NULL,               -- YYYY-MM-DD
     is_weekly         INTEGER,                     -- from the API's weekly flag; NULL = unknown
     contracts_fetched INTEGER NOT NULL DEFAULT 0,  -- 1 once option AND future contracts were stored
+    data_fetched      INTEGER NOT NULL DEFAULT 0,  -- 1 once every contract's target window is covered
     created_at        TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
     UNIQUE (underlying_id, expiry_date)
 );
@@ -42,6 +43,7 @@ CREATE TABLE contract (
     raw_json         TEXT
 );
 CREATE INDEX contract_by_expiry ON contract(expiry_id);
+CREATE INDEX expiry_by_date ON expiry(expiry_date);
 CREATE INDEX contract_by_openalgo ON contract(openalgo_symbol);
 
 -- One row per candle. interval: minutes (1, 3, 5, 15, 30; 1440 = day). ts: epoch seconds.
@@ -74,6 +76,17 @@ CREATE TABLE fetch_window (
     updated_at  TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
     PRIMARY KEY (contract_id, interval, from_date)
 ) WITHOUT ROWID;
+CREATE INDEX fetch_window_failed ON fetch_window(state) WHERE state = 'failed';
+
+-- The history window asked for per expiry and interval (widest so far; inclusive dates):
+-- what "complete" means for the coverage report. Each contract's target is this range.
+CREATE TABLE coverage_target (
+    expiry_id   INTEGER NOT NULL REFERENCES expiry(id) ON DELETE CASCADE,
+    interval    INTEGER NOT NULL,
+    from_date   TEXT NOT NULL,
+    to_date     TEXT NOT NULL,
+    PRIMARY KEY (expiry_id, interval)
+) WITHOUT ROWID;
 
 -- Persisted jobs (collections and exports): history and failures survive restarts.
 CREATE TABLE job (
@@ -91,6 +104,7 @@ CREATE TABLE job (
     error_message  TEXT,
     retry_count    INTEGER NOT NULL DEFAULT 0,
     pid            INTEGER,                        -- process running it (to spot crashed runs)
+    heartbeat_at   TEXT,                           -- refreshed while running; stale = interrupted
     created_at     TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
     started_at     TEXT,
     completed_at   TEXT
@@ -128,13 +142,7 @@ FROM underlying;
 
 CREATE VIEW expiries AS
 SELECT e.id, u.instrument_key, e.expiry_date, e.is_weekly, e.contracts_fetched,
-       (e.contracts_fetched = 1 AND NOT EXISTS (
-            SELECT 1 FROM contract c
-            WHERE c.expiry_id = e.id
-              AND NOT EXISTS (SELECT 1 FROM fetch_window w
-                              WHERE w.contract_id = c.id AND w.state IN ('fetched', 'empty'))
-       )) AS data_fetched,
-       e.created_at
+       e.data_fetched, e.created_at
 FROM expiry e JOIN underlying u ON u.id = e.underlying_id;
 
 CREATE VIEW contracts AS
@@ -161,8 +169,12 @@ SELECT c.expired_key AS expired_instrument_key,
        k.open, k.high, k.low, k.close, k.volume, k.oi AS open_interest, k.oi AS oi
 FROM candle k JOIN contract c ON c.id = k.contract_id;
 
+-- Jobs under the documented name. instrument_key / expiry_date hold the job's summary
+-- (a job covers several underlyings and expiries). A 'running' row whose process died is
+-- reported as 'interrupted' by the app (Database.list_jobs) and rewritten so on next open.
 CREATE VIEW job_status AS
 SELECT j.id, j.job_type,
        j.underlyings AS instrument_key, j.expiries AS expiry_date,
-       j.status, j.started_at, j.completed_at AS completed_at, j.error_message, j.retry_count
+       j.status, j.started_at, j.completed_at, j.error_message, j.retry_count,
+       j.total_items, j.done_items, j.failed_items, j.requests, j.candles
 FROM job j;
