@@ -321,7 +321,7 @@ class UpstoxClient:
                 return await self._attempt(method, path, form, auth, login, wrapped, attempt)
             except _Retry as retry:
                 last = retry
-                log.debug("%s %s: %s, will retry", method, path, retry.reason)
+                log.debug("%s %s attempt %d failed: %s", method, path, attempt, retry.reason)
         assert last is not None
         what = f"{method} {path.split('?')[0]} failed after {self.max_attempts} attempts"
         if last.status == 429:
@@ -349,9 +349,9 @@ class UpstoxClient:
             response = await self._http.request(method, path, data=form, headers=headers)
         except _TRANSIENT as exc:
             ms = (time.perf_counter() - started) * 1000
-            reason = f"{type(exc).__name__}" + (f" ({exc})" if str(exc) else "")
+            reason = self._scrub(f"{type(exc).__name__}" + (f" ({exc})" if str(exc) else ""))
             log.debug("%s %s -> %s in %.1f ms (attempt %d)", method, path, reason, ms, attempt)
-            raise _Retry(self._scrub(reason)) from None
+            raise _Retry(reason) from None
         ms = (time.perf_counter() - started) * 1000
         status = response.status_code
         log.debug("%s %s -> %d in %.1f ms (attempt %d)", method, path, status, ms, attempt)
