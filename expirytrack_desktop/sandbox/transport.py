@@ -1,0 +1,33 @@
+"""In-process httpx transport for the simulator, with faults as they look on the wire."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.sandbox.app import SimulatorApp
+
+
+class SimulatorTransport(httpx.AsyncBaseTransport):
+    """Calls :meth:`SimulatorApp.handle` directly (no sockets, no ASGI round trip).
+
+    A dropped connection raises ``httpx.RemoteProtocolError`` as httpx does when a server
+    closes mid-body; a truncated body arrives with a Content-Length that matches the cut.
+    """
+
+    def __init__(self, app: SimulatorApp) -> None:
+        self.app = app
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        resp = await self.app.handle(
+            request.method, request.url.path, request.url.query, headers, body
+        )
+        if resp.drop:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=request
+            )
+        return httpx.Response(resp.status, headers=resp.headers, content=resp.body, request=request)
