@@ -1,0 +1,137 @@
+"""Dashboard: database counts, coverage per underlying × expiry, API usage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from expirytrack_desktop.ui.models import COVERAGE_LABELS, CoverageModel, fmt_bytes, fmt_int
+from expirytrack_desktop.ui.qt import QtCore, QtGui, QtWidgets
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.ui.controller import Controller
+
+
+def coverage_colours(palette: QtGui.QPalette) -> dict[str, QtGui.QBrush]:
+    """Tints blended into the palette's base colour, so text stays readable in dark mode."""
+    base = palette.color(QtGui.QPalette.ColorRole.Base)
+    dark = base.lightness() < 128
+
+    def tint(hue_colour: QtGui.QColor, amount: float) -> QtGui.QBrush:
+        a = amount * (1.4 if dark else 1.0)
+        r = base.red() + (hue_colour.red() - base.red()) * a
+        g = base.green() + (hue_colour.green() - base.green()) * a
+        b = base.blue() + (hue_colour.blue() - base.blue()) * a
+        return QtGui.QBrush(QtGui.QColor(int(r), int(g), int(b)))
+
+    return {
+        "complete": tint(QtGui.QColor(40, 170, 80), 0.35),
+        "partial": tint(QtGui.QColor(230, 170, 20), 0.40),
+        "failed": tint(QtGui.QColor(220, 50, 50), 0.40),
+        "none": QtGui.QBrush(base),
+        "empty": tint(QtGui.QColor(128, 128, 128), 0.20),
+    }
+
+
+class StatCard(QtWidgets.QFrame):
+    def __init__(self, title: str, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        lay = QtWidgets.QVBoxLayout(self)
+        self.value = QtWidgets.QLabel("–")
+        font = self.value.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.title = QtWidgets.QLabel(title)
+        lay.addWidget(self.value)
+        lay.addWidget(self.title)
+
+    def set_value(self, text: str) -> None:
+        self.value.setText(text)
+
+
+class DashboardPage(QtWidgets.QWidget):
+    def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("dashboardPage")
+        self.cards = {
+            "underlyings": StatCard("Underlyings"),
+            "expiries": StatCard("Expiries"),
+            "contracts": StatCard("Contracts"),
+            "candles": StatCard("Candles"),
+            "db_size": StatCard("Database size"),
+        }
+        cards = QtWidgets.QHBoxLayout()
+        for c in self.cards.values():
+            cards.addWidget(c)
+
+        self.model = CoverageModel(self)
+        self.model.set_colours(coverage_colours(self.palette()))
+        self.grid = QtWidgets.QTableView()
+        self.grid.setObjectName("coverageGrid")
+        self.grid.setModel(self.model)
+        self.grid.horizontalHeader().setDefaultSectionSize(128)
+        self.grid.horizontalHeader().setSectionResizeMode(
+            QtWidgets.QHeaderView.ResizeMode.Interactive
+        )
+        self.grid.setWordWrap(False)
+        self.empty_label = QtWidgets.QLabel(
+            "No coverage yet: collected underlyings and expiries appear here."
+        )
+        legend = QtWidgets.QLabel(
+            "Legend: "
+            + " · ".join(COVERAGE_LABELS[k] for k in ("complete", "partial", "none", "failed"))
+            + " — complete: every contract fetched; partial: some windows missing (n/total "
+            "contracts); no data: nothing fetched yet; failed: some windows failed (retry them)."
+        )
+        legend.setWordWrap(True)
+
+        self.usage = QtWidgets.QLabel()
+        self.usage.setObjectName("apiUsage")
+        self.usage.setWordWrap(True)
+        usage_box = QtWidgets.QGroupBox("API usage")
+        ul = QtWidgets.QVBoxLayout(usage_box)
+        ul.addWidget(self.usage)
+
+        cov_box = QtWidgets.QGroupBox("Coverage per underlying × expiry")
+        cl = QtWidgets.QVBoxLayout(cov_box)
+        cl.addWidget(legend)
+        cl.addWidget(self.empty_label)
+        cl.addWidget(self.grid, 1)
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(cards)
+        lay.addWidget(cov_box, 1)
+        lay.addWidget(usage_box)
+
+        self.usage_timer = QtCore.QTimer(self)
+        self.usage_timer.setInterval(1000)
+        self.usage_timer.timeout.connect(self.refresh_usage)
+        self.usage_timer.start()
+        self.refresh_usage()
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:
+        if event.type() == QtCore.QEvent.Type.PaletteChange:
+            self.model.set_colours(coverage_colours(self.palette()))
+        super().changeEvent(event)
+
+    def schedule_refresh(self) -> None:
+        self.controller.schedule(self.refresh(), name="dashboard-refresh")
+
+    async def refresh(self) -> None:
+        stats = await self.controller.database_stats()
+        self.cards["underlyings"].set_value(fmt_int(stats.get("underlyings", 0)))
+        self.cards["expiries"].set_value(fmt_int(stats.get("expiries", 0)))
+        self.cards["contracts"].set_value(fmt_int(stats.get("contracts", 0)))
+        self.cards["candles"].set_value(fmt_int(stats.get("candles", 0)))
+        self.cards["db_size"].set_value(fmt_bytes(stats.get("db_bytes", 0)))
+        cells = await self.controller.coverage_cells()
+        self.model.set_cells(cells)
+        self.empty_label.setVisible(not cells)
+        self.grid.setVisible(bool(cells))
+        self.grid.resizeColumnsToContents()
+        self.refresh_usage()
+
+    def refresh_usage(self) -> None:
+        self.usage.setText(self.controller.usage_text())

@@ -1,0 +1,70 @@
+"""Exports page: the export history (what, when, where, rows, size), kept across restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from expirytrack_desktop.ui.models import RecordsModel, RowRole, fmt_bytes, fmt_int, short_ts
+from expirytrack_desktop.ui.qt import QtCore, QtGui, QtWidgets
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.ui.controller import Controller
+
+
+def open_folder(path: Path) -> bool:
+    """Show ``path``'s folder in the system file manager."""
+    folder = path if path.is_dir() else path.parent
+    return QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(folder)))
+
+
+class ExportsPage(QtWidgets.QWidget):
+    def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("exportsPage")
+        self.model = RecordsModel(
+            [
+                ("created_at", "When"),
+                ("what", "What"),
+                ("format", "Format"),
+                ("rows", "Rows"),
+                ("bytes", "Size"),
+                ("path", "Where"),
+            ],
+            {"created_at": short_ts, "rows": fmt_int, "bytes": fmt_bytes},
+            self,
+        )
+        self.table = QtWidgets.QTableView()
+        self.table.setObjectName("exportHistory")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(self._open_selected)
+        self.btn_export = QtWidgets.QPushButton("&Export…")
+        self.btn_open = QtWidgets.QPushButton("&Open folder")
+        self.btn_open.clicked.connect(self._open_selected)
+        self.btn_export.clicked.connect(lambda: self.window().on_export())  # type: ignore[attr-defined]
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.btn_export)
+        row.addWidget(self.btn_open)
+        row.addStretch(1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.table)
+
+    def schedule_refresh(self) -> None:
+        self.controller.schedule(self.refresh(), name="exports-refresh")
+
+    async def refresh(self) -> None:
+        rows = await self.controller.export_history()
+        self.model.set_rows(rows)
+        self.table.resizeColumnsToContents()
+
+    def _open_selected(self, *_: object) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            rec = rows[0].data(RowRole)
+            if rec and rec.get("path"):
+                open_folder(Path(rec["path"]))

@@ -1,0 +1,441 @@
+"""Read-only table models: jobs, coverage, export history, selectable lists.
+
+The models hold plain rows (dicts read by the engine's store); they never query the database
+themselves, so painting never waits on SQLite. Live progress is batched: the engine's callback
+only records the latest event per job and a timer applies them a few times per second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from expirytrack_desktop.ui.qt import Qt, QtCore
+
+ProgressRole = Qt.ItemDataRole.UserRole + 1  # 0..100 (or -1 = unknown) for the delegate
+RowRole = Qt.ItemDataRole.UserRole + 2  # the whole row object
+_ROOT = QtCore.QModelIndex()  # the invalid parent index, as a shared default
+
+ACTIVE_STATUSES = frozenset({"pending", "running", "paused", "needs_login"})
+RESUMABLE_STATUSES = frozenset({"paused", "interrupted", "cancelled", "needs_login", "failed"})
+
+
+def fmt_int(n: int | None) -> str:
+    return "" if n is None else f"{n:,}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0 or seconds != seconds:
+        return ""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m {s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m"
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def short_ts(text: str | None) -> str:
+    """'2026-11-22 00:49:38' or ISO -> '2026-11-22 00:49' (seconds are noise in a table)."""
+    if not text:
+        return ""
+    return text.replace("T", " ")[:16]
+
+
+@dataclass(slots=True)
+class JobRow:
+    """One persisted job as the table shows it, plus live figures from progress events."""
+
+    id: int
+    underlyings: str = ""
+    expiries: str = ""
+    status: str = "pending"
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    requests: int = 0
+    candles: int = 0
+    started_at: str | None = None
+    completed_at: str | None = None
+    error: str | None = None
+    rate: float | None = None  # requests per second, live
+    eta: float | None = None  # seconds, live
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def percent(self) -> int:
+        if self.total <= 0:
+            return 100 if self.status == "completed" else 0
+        return max(0, min(100, int(100 * (self.done + self.failed) / self.total)))
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in RESUMABLE_STATUSES
+
+
+class JobsModel(QtCore.QAbstractTableModel):
+    """Persisted jobs, newest first; live progress applied by :meth:`flush` on a timer."""
+
+    COLUMNS = (
+        "ID",
+        "Underlying",
+        "Expiries",
+        "Status",
+        "Progress",
+        "Requests",
+        "Candles",
+        "Rate",
+        "ETA",
+        "Errors",
+        "Started",
+        "Finished",
+    )
+    PROGRESS_COLUMN = 4
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[JobRow] = []
+        self._pending: dict[int, Callable[[JobRow], None]] = {}
+
+    # --- Qt API ---
+    def rowCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(self.COLUMNS)
+        ):
+            return self.COLUMNS[section]
+        return None
+
+    def flags(self, index: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(
+        self,
+        index: QtCore.QModelIndex | QtCore.QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+            return None
+        row = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, col)
+        if role == ProgressRole and col == self.PROGRESS_COLUMN:
+            return row.percent
+        if role == RowRole:
+            return row
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == 3 and row.error:
+                return row.error
+            if col == 2:
+                return row.expiries
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 5, 6, 7, 8, 9):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _display(row: JobRow, col: int) -> str:
+        if col == 0:
+            return str(row.id)
+        if col == 1:
+            return row.underlyings
+        if col == 2:
+            return row.expiries
+        if col == 3:
+            if row.status == "interrupted":
+                return "interrupted (resumable)"
+            if row.status == "needs_login":
+                return "paused: log in again"
+            return row.status
+        if col == 4:
+            return f"{row.done + row.failed}/{row.total} ({row.percent}%)"
+        if col == 5:
+            return fmt_int(row.requests)
+        if col == 6:
+            return fmt_int(row.candles)
+        if col == 7:
+            return "" if row.rate is None or row.status != "running" else f"{row.rate:.1f}/s"
+        if col == 8:
+            return fmt_duration(row.eta) if row.status == "running" else ""
+        if col == 9:
+            return fmt_int(row.failed)
+        if col == 10:
+            return short_ts(row.started_at)
+        if col == 11:
+            return short_ts(row.completed_at)
+        return ""
+
+    # --- data ---
+    def set_rows(self, rows: Sequence[JobRow]) -> None:
+        """Replace everything (after a reload from the database), keeping live figures."""
+        live = {r.id: (r.rate, r.eta) for r in self._rows}
+        self.beginResetModel()
+        self._rows = list(rows)
+        for r in self._rows:
+            if r.id in live and r.status == "running":
+                r.rate, r.eta = live[r.id]
+        self.endResetModel()
+
+    def rows(self) -> list[JobRow]:
+        return list(self._rows)
+
+    def row_of(self, job_id: int) -> int:
+        for i, r in enumerate(self._rows):
+            if r.id == job_id:
+                return i
+        return -1
+
+    def job(self, job_id: int) -> JobRow | None:
+        i = self.row_of(job_id)
+        return self._rows[i] if i >= 0 else None
+
+    def upsert(self, row: JobRow) -> None:
+        i = self.row_of(row.id)
+        if i >= 0:
+            self._rows[i] = row
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
+        else:
+            self.beginInsertRows(QtCore.QModelIndex(), 0, 0)
+            self._rows.insert(0, row)
+            self.endInsertRows()
+
+    def post(self, job_id: int, update: Callable[[JobRow], None]) -> None:
+        """Record the latest update for a job (cheap; any thread-safe caller on the GUI thread).
+
+        Only the newest update per job is kept; :meth:`flush` applies it.
+        """
+        self._pending[job_id] = update
+
+    def flush(self) -> int:
+        """Apply pending updates and emit one dataChanged per changed row; returns rows changed."""
+        if not self._pending:
+            return 0
+        pending, self._pending = self._pending, {}
+        changed = 0
+        for job_id, update in pending.items():
+            i = self.row_of(job_id)
+            if i < 0:
+                continue
+            update(self._rows[i])
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
+            changed += 1
+        return changed
+
+
+class RateMeter:
+    """Requests per second over a short sliding window, and an ETA from it."""
+
+    def __init__(self, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self.samples: list[tuple[float, int]] = []
+
+    def add(self, count: int) -> None:
+        now = self.clock()
+        self.samples.append((now, count))
+        cutoff = now - self.window
+        while len(self.samples) > 2 and self.samples[0][0] < cutoff:
+            self.samples.pop(0)
+
+    def rate(self) -> float | None:
+        if len(self.samples) < 2:
+            return None
+        (t0, c0), (t1, c1) = self.samples[0], self.samples[-1]
+        return (c1 - c0) / (t1 - t0) if t1 > t0 else None
+
+
+COVERAGE_LABELS = {
+    "complete": "✔ complete",
+    "partial": "◐ partial",
+    "none": "○ no data",
+    "failed": "✖ failed",
+    "empty": "– empty",
+    "": "",
+}
+
+
+@dataclass(slots=True)
+class CoverageCell:
+    state: str  # complete | partial | none | failed | empty
+    done: int = 0
+    total: int = 0
+    candles: int = 0
+    failed: int = 0
+
+
+class CoverageModel(QtCore.QAbstractTableModel):
+    """Underlyings (rows) × expiries (columns); every cell says its state in words and symbol.
+
+    The background tint is taken from the current palette so it works in dark mode too;
+    colour only reinforces the text.
+    """
+
+    StateRole = Qt.ItemDataRole.UserRole + 10
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._underlyings: list[str] = []
+        self._expiries: list[str] = []
+        self._cells: dict[tuple[str, str], CoverageCell] = {}
+        self._colours: dict[str, Any] = {}
+
+    def set_colours(self, colours: dict[str, Any]) -> None:
+        self._colours = colours
+        if self._underlyings and self._expiries:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._underlyings) - 1, len(self._expiries) - 1)
+            )
+
+    def set_cells(self, cells: dict[tuple[str, str], CoverageCell]) -> None:
+        self.beginResetModel()
+        self._cells = dict(cells)
+        self._underlyings = sorted({u for u, _ in cells})
+        self._expiries = sorted({e for _, e in cells}, reverse=True)
+        self.endResetModel()
+
+    def rowCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._underlyings)
+
+    def columnCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._expiries)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._expiries):
+            return self._expiries[section]
+        if orientation == Qt.Orientation.Vertical and 0 <= section < len(self._underlyings):
+            return self._underlyings[section]
+        return None
+
+    def flags(self, index: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def cell(self, row: int, col: int) -> CoverageCell | None:
+        if 0 <= row < len(self._underlyings) and 0 <= col < len(self._expiries):
+            return self._cells.get((self._underlyings[row], self._expiries[col]))
+        return None
+
+    def data(
+        self,
+        index: QtCore.QModelIndex | QtCore.QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if not index.isValid():
+            return None
+        cell = self.cell(index.row(), index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            if cell is None:
+                return ""
+            label = COVERAGE_LABELS.get(cell.state, cell.state)
+            if cell.state == "partial" and cell.total:
+                return f"{label} {cell.done}/{cell.total}"
+            return label
+        if role == self.StateRole:
+            return cell.state if cell else ""
+        if role == Qt.ItemDataRole.BackgroundRole and cell is not None:
+            return self._colours.get(cell.state)
+        if role == Qt.ItemDataRole.ToolTipRole and cell is not None:
+            return (
+                f"{self._underlyings[index.row()]} {self._expiries[index.column()]}: {cell.state}\n"
+                f"contracts fetched {cell.done}/{cell.total}, failed {cell.failed}, "
+                f"candles {cell.candles:,}"
+            )
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignCenter)
+        return None
+
+
+class RecordsModel(QtCore.QAbstractTableModel):
+    """A generic read-only table over a list of dicts with declared (key, title) columns."""
+
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, str]],
+        formatters: dict[str, Callable[[Any], str]] | None = None,
+        parent: QtCore.QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._columns = list(columns)
+        self._fmt = formatters or {}
+        self._rows: list[dict[str, Any]] = []
+
+    def set_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.beginResetModel()
+        self._rows = [dict(r) for r in rows]
+        self.endResetModel()
+
+    def row(self, i: int) -> dict[str, Any]:
+        return self._rows[i]
+
+    def rowCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._columns)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(self._columns)
+        ):
+            return self._columns[section][1]
+        return None
+
+    def flags(self, index: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(
+        self,
+        index: QtCore.QModelIndex | QtCore.QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+            return None
+        key = self._columns[index.column()][0]
+        value = self._rows[index.row()].get(key)
+        if role == Qt.ItemDataRole.DisplayRole:
+            fmt = self._fmt.get(key)
+            if fmt is not None:
+                return fmt(value)
+            return "" if value is None else str(value)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return None if value is None else str(value)
+        if role == RowRole:
+            return self._rows[index.row()]
+        return None

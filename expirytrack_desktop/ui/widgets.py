@@ -1,0 +1,102 @@
+"""Small reusable widgets: a progress-bar delegate, a busy indicator, a message label."""
+
+from __future__ import annotations
+
+from expirytrack_desktop.ui.models import ProgressRole
+from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
+
+
+class ProgressBarDelegate(QtWidgets.QStyledItemDelegate):
+    """Paints a native progress bar with the cell's text (style- and palette-aware)."""
+
+    def paint(
+        self,
+        painter: QtGui.QPainter,
+        option: QtWidgets.QStyleOptionViewItem,
+        index: QtCore.QModelIndex | QtCore.QPersistentModelIndex,
+    ) -> None:
+        value = index.data(ProgressRole)
+        if value is None:
+            super().paint(painter, option, index)
+            return
+        if option.state & QtWidgets.QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        bar = QtWidgets.QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 2, -2, -2)
+        bar.minimum = 0
+        bar.maximum = 100
+        bar.progress = int(value)
+        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or f"{value}%")
+        bar.textVisible = True
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        bar.state = (
+            QtWidgets.QStyle.StateFlag.State_Enabled | QtWidgets.QStyle.StateFlag.State_Horizontal
+        )
+        bar.palette = option.palette
+        bar.fontMetrics = option.fontMetrics
+        style = option.widget.style() if option.widget else QtWidgets.QApplication.style()
+        style.drawControl(
+            QtWidgets.QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget
+        )
+
+    def sizeHint(
+        self,
+        option: QtWidgets.QStyleOptionViewItem,
+        index: QtCore.QModelIndex | QtCore.QPersistentModelIndex,
+    ) -> QtCore.QSize:
+        size = super().sizeHint(option, index)
+        return QtCore.QSize(max(size.width(), 140), size.height())
+
+
+class BusyIndicator(QtWidgets.QWidget):
+    """An indeterminate progress bar with a caption; shown while something loads."""
+
+    def __init__(self, text: str = "Loading…", parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setRange(0, 0)
+        self.bar.setMaximumWidth(160)
+        self.bar.setTextVisible(False)
+        self.label = QtWidgets.QLabel(text)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.label, 1)
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+
+
+class MessageLabel(QtWidgets.QLabel):
+    """Where a page says what is wrong (or what it is doing); bold text, an icon-like prefix."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setObjectName("messageLabel")
+        self.hide()
+
+    def error(self, text: str) -> None:
+        self._show("⚠ " + text, bold=True)
+
+    def info(self, text: str) -> None:
+        self._show(text, bold=False)
+
+    def clear_message(self) -> None:
+        self.setText("")
+        self.hide()
+
+    def _show(self, text: str, bold: bool) -> None:
+        font = self.font()
+        font.setBold(bold)
+        self.setFont(font)
+        self.setText(text)
+        self.show()
+
+
+def hline() -> QtWidgets.QFrame:
+    line = QtWidgets.QFrame()
+    line.setFrameShape(QtWidgets.QFrame.Shape.HLine)
+    line.setFrameShadow(QtWidgets.QFrame.Shadow.Sunken)
+    return line
