@@ -1,0 +1,165 @@
+"""Span learning: cover a window with accepted sub-requests, learn the cap, lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from expirytrack_desktop.timeutil import IST, ist_date
+from expirytrack_desktop.upstox.errors import BadInputError, InvalidDateRangeError
+from expirytrack_desktop.upstox.span import SpanPolicy, fetch_window
+
+
+def minute_candles(first: date, last: date) -> list[tuple]:
+    """Three candles per weekday (09:15, 12:00, 15:29) between two dates."""
+    out = []
+    d = first
+    while d <= last:
+        if d.weekday() < 5:
+            for hh, mm in ((9, 15), (12, 0), (15, 29)):
+                ts = int(datetime.combine(d, time(hh, mm), IST).timestamp())
+                out.append((ts, 1.0, 2.0, 0.5, 1.5, 10, 0))
+        d += timedelta(days=1)
+    return out
+
+
+class FakeServer:
+    """get_candles that rejects spans wider than ``cap`` days (inclusive), like UDAPI1148."""
+
+    def __init__(self, cap: int | None, candles: list[tuple], *, overlap: bool = False) -> None:
+        self.cap = cap
+        self.candles = candles
+        self.calls: list[tuple[date, date]] = []
+        self.overlap = overlap  # answer one extra day on each side, as a sloppy server might
+
+    async def get_candles(self, key, interval, from_date, to_date):
+        await asyncio.sleep(0)
+        self.calls.append((from_date, to_date))
+        if self.cap is not None and (to_date - from_date).days + 1 > self.cap:
+            raise InvalidDateRangeError("Invalid date range", code="UDAPI1148", status=400)
+        lo = from_date - timedelta(days=1) if self.overlap else from_date
+        hi = to_date + timedelta(days=1) if self.overlap else to_date
+        rows = [c for c in self.candles if lo <= ist_date(c[0]) <= hi]
+        return sorted(rows, reverse=True)  # newest first, like Upstox
+
+
+START = date(2025, 1, 6)
+
+
+@pytest.mark.parametrize("days", [1, 29, 30, 31, 60, 95, 120])
+async def test_cap_30_unknown_costs_at_most_one_rejection(days):
+    end = START + timedelta(days=days - 1)
+    truth = minute_candles(START, end)
+    server = FakeServer(30, truth)
+    learned = []
+    policy = SpanPolicy(on_learn=lambda i, c: learned.append((i, c)))
+    got = await fetch_window(server, "NSE_FO|1|01-01-2025", "1minute", START, end, policy)
+    assert got.candles == sorted(truth)
+    assert got.requests == len(server.calls) <= math.ceil(days / 30) + 1
+    # sub-windows are day-disjoint, contiguous and cover the window exactly
+    assert got.subwindows[0][0] == START and got.subwindows[-1][1] == end
+    for (_, a_end), (b_start, _) in zip(got.subwindows, got.subwindows[1:], strict=False):
+        assert b_start == a_end + timedelta(days=1)
+    assert all((e - s).days + 1 <= 30 for s, e in got.subwindows)
+    if days > 30:
+        assert learned == [("1minute", 30)] and got.rejected == 1
+        assert policy.cap_days("1minute") == 30
+    else:
+        assert learned == [] and got.rejected == 0
+
+
+async def test_no_cap_uses_wide_spans():
+    end = START + timedelta(days=94)
+    server = FakeServer(None, minute_candles(START, end))
+    got = await fetch_window(server, "K", "1minute", START, end, SpanPolicy())
+    assert got.requests == 2  # 90 + 5 days
+    assert got.subwindows == [
+        (START, START + timedelta(days=89)),
+        (START + timedelta(days=90), end),
+    ]
+
+
+async def test_small_cap_bisects_after_the_30_day_jump():
+    end = START + timedelta(days=40)
+    truth = minute_candles(START, end)
+    server = FakeServer(7, truth)
+    learned = []
+    policy = SpanPolicy(on_learn=lambda i, c: learned.append(c))
+    got = await fetch_window(server, "K", "5minute", START, end, policy)
+    assert got.candles == sorted(truth)
+    assert learned == [30, 15, 7]
+    assert policy.cap_days("5minute") == 7
+    assert policy.cap_days("1minute") == 90  # other intervals are untouched
+
+
+async def test_wider_intervals_fall_back_to_a_quarter_first():
+    end = START + timedelta(days=300)
+    truth = [c for c in minute_candles(START, end) if c[0] % 86400 == 0] or minute_candles(
+        START, end
+    )
+    server = FakeServer(90, truth)
+    learned = []
+    policy = SpanPolicy(on_learn=lambda i, c: learned.append((i, c)))
+    got = await fetch_window(server, "K", "day", START, end, policy)
+    assert learned == [("day", 90)]
+    assert got.candles == sorted(truth)
+    assert got.requests == math.ceil(301 / 90) + 1
+
+
+async def test_initial_caps_are_used_and_no_relearning():
+    end = START + timedelta(days=59)
+    server = FakeServer(30, minute_candles(START, end))
+    policy = SpanPolicy(initial_caps={"1minute": 30}, on_learn=lambda *a: pytest.fail("relearned"))
+    got = await fetch_window(server, "K", "1minute", START, end, policy)
+    assert got.requests == 2 and got.rejected == 0
+
+
+async def test_overlapping_answers_are_deduplicated_and_clipped():
+    end = START + timedelta(days=44)
+    truth = minute_candles(START - timedelta(days=3), end + timedelta(days=3))
+    server = FakeServer(30, truth, overlap=True)
+    got = await fetch_window(server, "K", "1minute", START, end, SpanPolicy())
+    inside = sorted(c for c in truth if START <= ist_date(c[0]) <= end)
+    assert got.candles == inside
+    assert len({c[0] for c in got.candles}) == len(got.candles)
+
+
+async def test_concurrent_fetches_share_one_rejection():
+    end = START + timedelta(days=94)
+    truth = minute_candles(START, end)
+    server = FakeServer(30, truth)
+    learned = []
+    policy = SpanPolicy(on_learn=lambda i, c: learned.append(c))
+    results = await asyncio.gather(
+        *(fetch_window(server, f"K{n}", "1minute", START, end, policy) for n in range(6))
+    )
+    assert learned == [30]
+    assert sum(r.rejected for r in results) == 1
+    assert all(r.candles == sorted(truth) for r in results)
+    assert len(server.calls) == 6 * 4 + 1
+
+
+async def test_one_day_rejection_and_other_errors_propagate():
+    server = FakeServer(0, [])
+    with pytest.raises(InvalidDateRangeError):
+        await fetch_window(server, "K", "1minute", START, START + timedelta(days=3), SpanPolicy())
+
+    class Broken:
+        async def get_candles(self, *a):
+            raise BadInputError("unknown key", code="UDAPI100011", status=400)
+
+    with pytest.raises(BadInputError):
+        await fetch_window(Broken(), "K", "1minute", START, START, SpanPolicy())
+    with pytest.raises(ValueError):
+        await fetch_window(Broken(), "K", "1minute", START, START - timedelta(days=1), SpanPolicy())
+
+
+def test_defaults():
+    policy = SpanPolicy(initial_caps={"3minute": 0, "15minute": 45})
+    assert policy.cap_days("1minute") == 90
+    assert policy.cap_days("3minute") == 90  # nonsense persisted values are ignored
+    assert policy.cap_days("15minute") == 45
+    assert policy.cap_days("day") == 365
