@@ -97,9 +97,7 @@ async def test_small_cap_bisects_after_the_30_day_jump():
 
 async def test_wider_intervals_fall_back_to_a_quarter_first():
     end = START + timedelta(days=300)
-    truth = [c for c in minute_candles(START, end) if c[0] % 86400 == 0] or minute_candles(
-        START, end
-    )
+    truth = minute_candles(START, end)
     server = FakeServer(90, truth)
     learned = []
     policy = SpanPolicy(on_learn=lambda i, c: learned.append((i, c)))
