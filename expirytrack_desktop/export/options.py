@@ -112,17 +112,26 @@ class ExportOptions:
         return d
 
 
-def instrument_label(instrument_key: str) -> str:
-    """``"NSE_INDEX|Nifty 50" -> "Nifty_50"``: the name part, safe in file names."""
-    name = instrument_key.split("|", 1)[-1]
+def instrument_label(instrument_key: str, symbol: str | None = None) -> str:
+    """``"NSE_INDEX|Nifty 50" -> "Nifty_50"``: the name part, safe in file names.
+
+    A stock's key names its ISIN (``NSE_EQ|INE205A01025``), so its symbol is used instead.
+    """
+    segment, _, name = instrument_key.rpartition("|")
+    if segment.endswith("_EQ") and symbol:
+        name = symbol
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "Instrument"
 
 
-def default_filename(options: ExportOptions, now: datetime) -> str:
+def default_filename(options: ExportOptions, now: datetime, *, symbol: str | None = None) -> str:
     """``OpenAlgo_ExpiryTrack_[Instrument|All]_[YYYYMMDD]_[HHMMSS].[ext]``.
 
-    Instrument when exactly one underlying is selected, else ``All``; ``now`` is shown as
+    Instrument when exactly one underlying is selected, else ``All``; ``symbol`` (its
+    underlying symbol, e.g. VEDL) names a stock better than its key. ``now`` is shown as
     given (pass local time). Folder outputs get the same name without an extension.
     """
-    label = instrument_label(options.underlyings[0]) if len(options.underlyings) == 1 else "All"
+    if len(options.underlyings) == 1:
+        label = instrument_label(options.underlyings[0], symbol)
+    else:
+        label = "All"
     return f"{FILE_PREFIX}_{label}_{now:%Y%m%d}_{now:%H%M%S}{options.extension}"

@@ -173,7 +173,7 @@ def select_contracts(conn: sqlite3.Connection, options: ExportOptions) -> list[S
                 symbol=sym,
                 instrument_key=key,
                 underlying=(usym or base),
-                underlying_label=instrument_label(key),
+                underlying_label=instrument_label(key, usym or base),
                 expiry=exp,
                 contract_type=kind,
                 strike=None if kind == "FUT" else strike,

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from expirytrack_desktop.export.db import DbSource
+from expirytrack_desktop.export.atomic import AtomicOutput, os_error_to_export_error
+from expirytrack_desktop.export.candles import CandleReader
+from expirytrack_desktop.export.context import Tracker, WriteContext
+from expirytrack_desktop.export.csv_format import write_csv
+from expirytrack_desktop.export.db import DbSource, reading
+from expirytrack_desktop.export.errors import DatabaseError, NoDataError
+from expirytrack_desktop.export.history import record_export
+from expirytrack_desktop.export.json_format import write_json
 from expirytrack_desktop.export.options import ExportOptions
+from expirytrack_desktop.export.parquet_format import write_parquet, write_parquet_dataset
 from expirytrack_desktop.export.progress import ExportProgress, ExportResult
+from expirytrack_desktop.export.query import (
+    SelectedContract,
+    count_per_contract,
+    select_contracts,
+    ts_bounds,
+)
+from expirytrack_desktop.export.zip_format import write_zip
 from expirytrack_desktop.timeutil import now_utc
 
+log = logging.getLogger(__name__)
 Opener = Callable[[Path], BinaryIO]
 
 
@@ -31,6 +50,7 @@ def run_export(
     clock: Callable[[], datetime] = now_utc,
     record_history: bool = True,
     open_file: Opener = _open_binary,
+    chunk_rows: int = 50_000,
 ) -> ExportResult:
     """Export the selection to ``out_path`` (a file, or a folder when
     ``options.output_is_folder``); blocking, meant for a worker thread.
@@ -40,5 +60,87 @@ def run_export(
     renamed into place only when complete; on any error or ``cancel.set()`` the temporary
     output is removed and an :class:`ExportError` subclass is raised. ``progress`` is called
     in the worker thread. ``open_file`` (tests) opens each output file for binary writing.
+    A completed export is added to ``export_history`` (unless ``record_history`` is False).
     """
-    raise NotImplementedError
+    options.validate()
+    final = Path(out_path)
+    tracker = Tracker(0, 0, progress, cancel)
+    try:
+        with reading(db) as conn:
+            own_txn = not conn.in_transaction
+            if own_txn:  # one snapshot: counts and rows agree while a collector writes
+                conn.execute("BEGIN")
+            try:
+                contracts, lo, hi = _plan(conn, options, clock, tracker)
+                tracker.report("counting")
+                reader = CandleReader(conn, options.interval_minutes, lo, hi, chunk_rows)
+                ctx = WriteContext(reader, options, tracker, open_file, clock())
+                out = AtomicOutput(final, folder=options.output_is_folder, overwrite=overwrite)
+                with out as tmp:
+                    try:
+                        _write(ctx, contracts, tmp)
+                    except OSError as exc:
+                        raise os_error_to_export_error(exc, final) from None
+                    tracker.check()
+                    tracker.report("finishing")
+                    nbytes = _size(tmp)
+                    out.commit()
+            finally:
+                if own_txn and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot read the database: {exc}") from None
+    result = ExportResult(final, tracker.rows_done, nbytes, len(ctx.files))
+    if record_history:
+        try:
+            record_export(db, options, final, result.rows, result.bytes, clock())
+        except sqlite3.Error as exc:  # the file is fine; only the history row is missing
+            log.warning("export written but not recorded in history: %s", exc)
+    return result
+
+
+def _plan(
+    conn: sqlite3.Connection,
+    options: ExportOptions,
+    clock: Callable[[], datetime],
+    tracker: Tracker,
+) -> tuple[list[SelectedContract], int, int]:
+    contracts = select_contracts(conn, options)
+    lo, hi = ts_bounds(options, clock)
+    counts = count_per_contract(conn, contracts, options.interval_minutes, lo, hi)
+    rows_total = sum(n for n, _, _ in counts.values())
+    if rows_total == 0:
+        raise NoDataError(
+            f"no {options.interval} candles for the {len(contracts)} selected contracts"
+            " in this time range"
+        )
+    tracker.rows_total = rows_total
+    tracker.contracts_total = len(contracts)
+    return contracts, lo, hi
+
+
+def _write(ctx: WriteContext, contracts: Sequence[SelectedContract], tmp: Path) -> None:
+    o = ctx.options
+    if o.format == "zip":
+        write_zip(ctx, contracts, tmp)
+    elif o.format == "parquet" and o.parquet_partitioned:
+        write_parquet_dataset(ctx, contracts, tmp)
+    elif o.per_contract:
+        writer = {"csv": write_csv, "json": write_json, "parquet": write_parquet}[o.format]
+        for c in contracts:
+            name = tmp / f"{c.symbol}.{o.format}"
+            if name.exists():  # two contracts with one symbol: keep both, distinctly
+                name = tmp / f"{c.symbol}_{c.id}.{o.format}"
+            writer(ctx, [c], name)
+    else:
+        writer = {"csv": write_csv, "json": write_json, "parquet": write_parquet}[o.format]
+        writer(ctx, contracts, tmp)
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total

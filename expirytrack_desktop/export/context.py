@@ -1,0 +1,71 @@
+"""What every format writer needs: rows, options, progress/cancel, how to open a file."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from expirytrack_desktop.export.candles import CandleReader
+from expirytrack_desktop.export.errors import ExportCancelled
+from expirytrack_desktop.export.options import ExportOptions
+from expirytrack_desktop.export.progress import ExportProgress
+
+Opener = Callable[[Path], BinaryIO]
+
+
+@dataclass(slots=True)
+class Tracker:
+    """Counts rows and contracts, reports progress, and stops the export on cancel."""
+
+    rows_total: int
+    contracts_total: int
+    progress: Callable[[ExportProgress], None] | None = None
+    cancel: threading.Event | None = None
+    rows_done: int = 0
+    contracts_done: int = 0
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise ExportCancelled("export cancelled; the partial file was removed")
+
+    def report(self, phase: str = "writing", current: str = "") -> None:
+        if self.progress is not None:
+            self.progress(
+                ExportProgress(
+                    phase,
+                    self.rows_done,
+                    self.rows_total,
+                    self.contracts_done,
+                    self.contracts_total,
+                    current,
+                )
+            )
+
+    def add_rows(self, n: int, current: str) -> None:
+        self.rows_done += n
+        self.check()
+        self.report(current=current)
+
+    def contract_done(self, current: str) -> None:
+        self.contracts_done += 1
+        self.check()
+        if self.contracts_done % 16 == 0 or self.contracts_done == self.contracts_total:
+            self.report(current=current)
+
+
+@dataclass(slots=True)
+class WriteContext:
+    reader: CandleReader
+    options: ExportOptions
+    tracker: Tracker
+    open_file: Opener
+    exported_at: datetime
+    files: list[Path] = field(default_factory=list)  # every file written, for the result
+
+    def open(self, path: Path) -> BinaryIO:
+        self.files.append(path)
+        return self.open_file(path)
