@@ -1,0 +1,52 @@
+"""The collection engine (no Qt): selection → plan → run → write, as persisted jobs.
+
+Public API: :class:`Collector` (``estimate``, ``start``, ``run``, ``resume``, ``retry_failed``),
+:class:`CollectJob` (``pause``/``resume``/``cancel``/``wait``), :class:`Selection`, the event
+dataclasses, the pure planner and the instrument symbol table.
+"""
+
+from expirytrack_desktop.collect.collector import CollectJob, Collector, ProgressCallback
+from expirytrack_desktop.collect.events import (
+    TERMINAL_STATES,
+    Counters,
+    Estimate,
+    JobResult,
+    JobState,
+    Phase,
+    Progress,
+    StopReason,
+)
+from expirytrack_desktop.collect.instruments import (
+    KNOWN_UNDERLYINGS,
+    InstrumentError,
+    display_name,
+    resolve_instrument,
+    symbol_for_key,
+)
+from expirytrack_desktop.collect.plan import ContractTarget, WindowTask, plan_windows, target_range
+from expirytrack_desktop.collect.selection import Selection, SelectionError
+
+__all__ = [
+    "KNOWN_UNDERLYINGS",
+    "TERMINAL_STATES",
+    "CollectJob",
+    "Collector",
+    "ContractTarget",
+    "Counters",
+    "Estimate",
+    "InstrumentError",
+    "JobResult",
+    "JobState",
+    "Phase",
+    "Progress",
+    "ProgressCallback",
+    "Selection",
+    "SelectionError",
+    "StopReason",
+    "WindowTask",
+    "display_name",
+    "plan_windows",
+    "resolve_instrument",
+    "symbol_for_key",
+    "target_range",
+]

@@ -1,0 +1,98 @@
+"""The pure planner: from what the database holds, the candle windows still missing.
+
+No I/O, no clock: the same inputs give the same plan, so resume after any interruption is
+"plan again" and tests can check the plan exactly. Coverage is the union of a contract's
+'fetched' and 'empty' windows; 'failed' windows cover nothing and are planned again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from expirytrack_desktop.store.coverage import chunk_range, months_before, subtract_ranges
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTarget:
+    """A contract and the date range it should be covered for."""
+
+    contract_id: int
+    expired_key: str
+    from_date: date
+    to_date: date
+    label: str = ""  # for progress text, e.g. the OpenAlgo symbol
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTask:
+    """One candle window to fetch (inclusive dates); written with its done mark atomically."""
+
+    contract_id: int
+    expired_key: str
+    interval: str
+    from_date: date
+    to_date: date
+    label: str = ""
+
+    @property
+    def days(self) -> int:
+        return (self.to_date - self.from_date).days + 1
+
+
+def target_range(expiry: date, months: int) -> tuple[date, date]:
+    """A contract's history window: ``[expiry - months, expiry]``."""
+    return months_before(expiry, months), expiry
+
+
+def plan_windows(
+    targets: Iterable[ContractTarget],
+    covered: Mapping[int, Sequence[tuple[date, date, str]]],
+    interval: str,
+    span_days: int | None,
+) -> list[WindowTask]:
+    """Missing windows per contract, each at most ``span_days`` long (None = unchunked).
+
+    ``covered[contract_id]`` = ``(from_date, to_date, state)`` rows of ``fetch_window``.
+    """
+    tasks: list[WindowTask] = []
+    for t in targets:
+        done = [(f, to) for f, to, state in covered.get(t.contract_id, ()) if state != "failed"]
+        for gap in subtract_ranges((t.from_date, t.to_date), done):
+            for f, to in chunk_range(gap, span_days):
+                tasks.append(WindowTask(t.contract_id, t.expired_key, interval, f, to, t.label))
+    return tasks
+
+
+def plan_ranges(
+    ranges: Iterable[tuple[ContractTarget, date, date]],
+    covered: Mapping[int, Sequence[tuple[date, date, str]]],
+    interval: str,
+    span_days: int | None,
+) -> list[WindowTask]:
+    """Like :func:`plan_windows` for explicit ranges (retrying failed windows)."""
+    tasks: list[WindowTask] = []
+    seen: set[tuple[int, date, date]] = set()
+    for t, f0, t0 in ranges:
+        done = [(f, to) for f, to, state in covered.get(t.contract_id, ()) if state != "failed"]
+        for gap in subtract_ranges((f0, t0), done):
+            for f, to in chunk_range(gap, span_days):
+                if (t.contract_id, f, to) not in seen:
+                    seen.add((t.contract_id, f, to))
+                    tasks.append(WindowTask(t.contract_id, t.expired_key, interval, f, to, t.label))
+    return tasks
+
+
+def estimate_seconds(
+    requests: int, windows: Sequence[tuple[int, float]], concurrency: int, latency: float = 0.15
+) -> float:
+    """Lower bound on wall time for ``requests`` under every rate window ``(limit, seconds)``
+    (starting with an empty budget) and ``concurrency`` requests in flight of ``latency`` s."""
+    if requests <= 0:
+        return 0.0
+    bound = requests * latency / max(1, concurrency)
+    for limit, seconds in windows:
+        if requests > limit:
+            bound = max(bound, ((requests - 1) // limit) * seconds)
+    return float(bound)

@@ -1,0 +1,92 @@
+"""What the user asked to collect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from expirytrack_desktop.collect.instruments import resolve_instrument
+from expirytrack_desktop.upstox.models import INTERVALS
+
+CONTRACT_TYPES = ("CE", "PE", "FUT")
+MAX_MONTHS = 12
+
+
+class SelectionError(ValueError):
+    """A selection that cannot be run as given (one line, shown to the user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Underlyings × expiries × interval × history window.
+
+    ``underlyings``: instrument keys (or known symbols such as NIFTY, resolved on creation).
+    ``expiries``: the dates to collect; ``None`` = every expiry the API offers now.
+    ``months``: history before each expiry; a contract's target window is
+    ``[expiry - months, expiry]`` (inclusive dates).
+    """
+
+    underlyings: tuple[str, ...]
+    expiries: tuple[date, ...] | None = None
+    interval: str = "1minute"
+    months: int = 3
+    contract_types: tuple[str, ...] = CONTRACT_TYPES
+
+    def __init__(
+        self,
+        underlyings: Iterable[str],
+        expiries: Iterable[date] | None = None,
+        interval: str = "1minute",
+        months: int = 3,
+        contract_types: Iterable[str] = CONTRACT_TYPES,
+    ) -> None:
+        keys: list[str] = []
+        for u in underlyings:
+            try:
+                key = resolve_instrument(u)
+            except ValueError as exc:
+                raise SelectionError(str(exc)) from None
+            if key not in keys:
+                keys.append(key)
+        if not keys:
+            raise SelectionError("choose at least one instrument")
+        if interval not in INTERVALS:
+            raise SelectionError(
+                f"unknown interval {interval!r}; use one of {', '.join(INTERVALS)}"
+            )
+        if not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
+            raise SelectionError(f"months must be between 1 and {MAX_MONTHS}, not {months!r}")
+        types = tuple(dict.fromkeys(t.upper() for t in contract_types))
+        if not types or any(t not in CONTRACT_TYPES for t in types):
+            raise SelectionError(f"contract types must be among {', '.join(CONTRACT_TYPES)}")
+        exp = None if expiries is None else tuple(sorted(set(expiries)))
+        if exp is not None and not exp:
+            raise SelectionError("choose at least one expiry, or all expiries")
+        object.__setattr__(self, "underlyings", tuple(keys))
+        object.__setattr__(self, "expiries", exp)
+        object.__setattr__(self, "interval", interval)
+        object.__setattr__(self, "months", months)
+        object.__setattr__(self, "contract_types", types)
+
+    def to_params(self) -> dict[str, Any]:
+        """JSON-safe form stored in ``job.params_json`` (resume rebuilds the Selection from it)."""
+        return {
+            "underlyings": list(self.underlyings),
+            "expiries": None if self.expiries is None else [d.isoformat() for d in self.expiries],
+            "interval": self.interval,
+            "months": self.months,
+            "contract_types": list(self.contract_types),
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Selection:
+        exp = params.get("expiries")
+        return cls(
+            params["underlyings"],
+            None if exp is None else [date.fromisoformat(d) for d in exp],
+            params.get("interval", "1minute"),
+            int(params.get("months", 3)),
+            params.get("contract_types", CONTRACT_TYPES),
+        )
