@@ -161,3 +161,44 @@ def test_defaults():
     assert policy.cap_days("3minute") == 90  # nonsense persisted values are ignored
     assert policy.cap_days("15minute") == 45
     assert policy.cap_days("day") == 365
+
+
+# ---- against the built-in simulator (in-process transport) ----------------------------------
+
+
+async def test_simulator_unknown_cap_with_faults_fetches_everything():
+    sandbox = pytest.importorskip("expirytrack_desktop.sandbox")
+    from expirytrack_desktop.timeutil import parse_ts
+    from expirytrack_desktop.upstox.client import UpstoxClient
+    from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
+
+    market = sandbox.Market(seed=3)
+    ukey = market.underlying_keys()[0]
+    expiry = next(e for e in reversed(market.expiries(ukey)) if market.future_contracts(ukey, e))
+    key = market.future_contracts(ukey, expiry)[0]["instrument_key"]
+    rows = market.candles(key)
+    truth = [(parse_ts(r[0]), *map(float, r[1:5]), int(r[5]), int(r[6])) for r in rows]
+    faults = sandbox.FaultConfig(http_500=0.15, truncated_json=0.15, drop_connection=0.1, seed=5)
+    app = sandbox.SimulatorApp(
+        market, rate_limit=None, span_cap_days={"1minute": 30}, faults=faults
+    )
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    limiter = RateLimiter(RateLimitSpec.parse("1000/1"))
+    client = UpstoxClient(
+        "http://sim",
+        access_token=sandbox.DEMO_ACCESS_TOKEN,
+        limiter=limiter,
+        transport=app.transport(),
+        max_attempts=8,
+        sleep=no_sleep,
+    )
+    first, last = ist_date(truth[0][0]), ist_date(truth[-1][0])
+    async with client:
+        got = await fetch_window(client, key, "1minute", first, last, SpanPolicy())
+    assert got.candles == truth
+    assert got.rejected == 1
+    assert got.requests <= math.ceil(((last - first).days + 1) / 30) + 1
+    assert app.stats.faults_injected > 0 and client.retries > 0
