@@ -459,3 +459,45 @@ def test_error_body_parsing_variants():
     assert _error_fields(body) == ("A", "m")
     assert _error_fields({"errors": [{"error_code": "B", "errorCode": "A"}]}) == ("B", "")
     assert _error_fields(json.loads("[]")) == (None, "")
+
+
+# ---- against the built-in simulator (in-process transport) ----------------------------------
+
+
+async def test_simulator_endpoints_and_errors():
+    sandbox = pytest.importorskip("expirytrack_desktop.sandbox")
+    market = sandbox.Market(seed=3)
+    app = sandbox.SimulatorApp(market, rate_limit=None)
+    limiter = RateLimiter(RateLimitSpec.parse("1000/1"))
+    client = UpstoxClient(
+        "http://sim",
+        access_token=sandbox.DEMO_ACCESS_TOKEN,
+        limiter=limiter,
+        transport=app.transport(),
+    )
+    ukey = market.underlying_keys()[0]
+    async with client:
+        expiries = await client.get_expiries(ukey)
+        assert expiries == market.expiries(ukey)
+        options = await client.get_option_contracts(ukey, expiries[-1])
+        assert options and all(c.strike_price is not None for c in options)
+        assert {c.instrument_type for c in options} == {"CE", "PE"}
+        profile = await client.get_profile()
+        assert profile.user_id == sandbox.DEMO_USER_ID
+        with pytest.raises(BadInputError) as info:
+            await client.get_candles(
+                "NSE_FO|1|01-01-2020", "day", date(2020, 1, 1), date(2020, 1, 2)
+            )
+        assert info.value.code == "UDAPI100011"
+        plain = app.issue_token(plus=False)
+        client.set_access_token(plain)
+        with pytest.raises(PlanRequiredError):
+            await client.get_expiries(ukey)
+        app.expire_all_tokens()
+        with pytest.raises(AuthError):
+            await client.get_profile()
+        demo = sandbox.demo_client_credentials()
+        with pytest.raises(LoginError):
+            await client.exchange_code(
+                "bad-code", demo.client_id, demo.client_secret, demo.redirect_uri
+            )
