@@ -3,7 +3,8 @@
 pyarrow is imported inside the functions: it costs ~0.3 s and tens of MB at start-up, and
 only a Parquet export needs it.
 
-Columns: ``openalgo_symbol`` (dictionary string), ``timestamp`` (timestamp[s, tz=+05:30]),
+Columns: ``openalgo_symbol`` (dictionary string), ``timestamp`` (tz +05:30; Parquet has no
+seconds unit, so the file holds milliseconds),
 ``open high low close`` (float64), ``volume oi`` (int64); with metadata also ``underlying``,
 ``expiry`` (date32), ``strike`` (float64, null for futures), ``option_type``,
 ``trading_symbol``, ``lot_size`` (int64). A partitioned dataset keeps ``underlying`` and
