@@ -21,12 +21,15 @@ import asyncio
 import contextlib
 import errno
 import html
+import inspect
 import logging
 import secrets as _random
 import webbrowser
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
 
 from expirytrack_desktop.auth.credentials import Credentials, LoopbackRedirect, parse_redirect_uri
 from expirytrack_desktop.auth.token import TokenInfo, TokenManager
@@ -44,7 +47,8 @@ _READ_TIMEOUT = 10.0
 
 Opener = Callable[[str], object]
 """Opens a URL in the user's browser (default :func:`webbrowser.open`); a falsy return
-means no browser could be started (the caller then shows the URL)."""
+means no browser could be started (the caller then shows the URL). It may also return an
+awaitable (a scripted browser: demo mode, tests), which runs beside the wait."""
 
 
 class LoginCancelledError(LoginError):
@@ -339,6 +343,8 @@ class OAuthLogin:
         on_url: Callable[[str], None] | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         state: str | None = None,
+        preflight: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.credentials = credentials
         self.redirect = credentials.redirect  # validates the shape early
@@ -352,8 +358,11 @@ class OAuthLogin:
             credentials.api_key, credentials.redirect_uri, self._state, api_base
         )
         self.listener = LoopbackListener(self.redirect, self._state)
+        self.preflight = preflight
+        self._transport = transport
         self.browser_opened: bool | None = None
         self._cancelled = False
+        self._browser_task: asyncio.Future[object] | None = None
 
     def __repr__(self) -> str:
         return f"<OAuthLogin {self.listener!r}>"
@@ -367,30 +376,88 @@ class OAuthLogin:
         """The whole login; returns who logged in and until when, or raises LoginError."""
         if self._cancelled:
             raise LoginCancelledError("Login cancelled.")
+        answered = False
         try:
             await self.listener.start()
+            if self.preflight:
+                await self._preflight()
             if self.on_url is not None:
                 self.on_url(self.authorization_url)
             if self.opener is not None:
-                try:
-                    self.browser_opened = bool(self.opener(self.authorization_url))
-                except Exception as exc:  # a broken browser setup must not kill the login
-                    log.warning("Could not open the browser: %s", type(exc).__name__)
-                    self.browser_opened = False
+                self._open_browser(self.opener)
             try:
                 code = await self.listener.wait(self.timeout)
             except asyncio.CancelledError:
                 if self._cancelled:
                     raise LoginCancelledError("Login cancelled.") from None
                 raise
+            answered = True
+        except (StateMismatchError, CallbackError):
+            answered = True  # the browser got an error page: let it read it
+            raise
         finally:
             await self.listener.close()
+            await self._stop_browser(grace=5.0 if answered else 0.0)
         c = self.credentials
         try:
             grant = await self.client.exchange_code(code, c.api_key, c.api_secret, c.redirect_uri)
         except UpstoxError as exc:
             raise friendly_login_error(exc) from None
         return self.tokens.save_grant(grant)
+
+    def _open_browser(self, opener: Opener) -> None:
+        try:
+            result = opener(self.authorization_url)
+        except Exception as exc:  # a broken browser setup must not kill the login
+            log.warning("Could not open the browser: %s", type(exc).__name__)
+            self.browser_opened = False
+            return
+        if inspect.isawaitable(result):
+            self._browser_task = asyncio.ensure_future(result)
+            self.browser_opened = True
+        else:
+            self.browser_opened = bool(result)
+
+    async def _stop_browser(self, grace: float) -> None:
+        """Let a scripted browser read its page (``grace`` seconds), then cancel it."""
+        task, self._browser_task = self._browser_task, None
+        if task is None:
+            return
+        if not task.done() and grace > 0:
+            await asyncio.wait({task}, timeout=grace)
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("Scripted browser failed: %s", type(task.exception()).__name__)
+
+    async def _preflight(self) -> None:
+        try:
+            async with httpx.AsyncClient(
+                transport=self._transport, follow_redirects=False, timeout=10.0
+            ) as http:
+                response = await http.get(self.authorization_url)
+        except httpx.HTTPError as exc:
+            log.debug("Login preflight skipped: %s", type(exc).__name__)
+            return
+        if not 400 <= response.status_code < 500:
+            return
+        try:
+            body = response.json()
+            errors = body.get("errors") or []
+            first = errors[0] if errors else {}
+            code = first.get("error_code") or first.get("errorCode")
+        except (ValueError, AttributeError, IndexError, TypeError):
+            return
+        if code == "UDAPI100068":
+            raise LoginError(
+                "Upstox rejected the API key or the redirect URI (UDAPI100068): both must "
+                "match your app on Upstox's developer console exactly "
+                f"(redirect URI used: {self.credentials.redirect_uri}).",
+                code=code,
+                status=response.status_code,
+            )
 
 
 async def login(
