@@ -385,7 +385,7 @@ class Market:
         if c.itype == "FUT":
             tick = u.future_tick / 100.0
             mid = spot * np.exp(_RATE * t_years)
-            p = np.full(n, 0.995)
+            p = np.ones(n)  # futures are liquid: a candle every minute
             noise_scale, lots_mean, oi_step = 0.0002, 40.0, 30
         else:
             tick = u.option_tick / 100.0
