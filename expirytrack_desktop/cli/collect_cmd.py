@@ -1,0 +1,398 @@
+"""``expirytrack collect | status | jobs | retry``: the collection engine, headless.
+
+Every problem the user can fix is one line on stderr and a documented exit code
+(:mod:`expirytrack_desktop.cli.exitcodes`); collected data is never lost by a failed run:
+rerunning the same command continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from datetime import date
+from typing import Any, TextIO
+
+from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.collect.events import JobResult, Phase, Progress, StopReason
+from expirytrack_desktop.collect.instruments import KNOWN_UNDERLYINGS
+from expirytrack_desktop.runtime import Runtime
+from expirytrack_desktop.upstox.models import INTERVALS
+
+EXIT_FOR_REASON = {
+    StopReason.OK: exitcodes.OK,
+    StopReason.FAILED_ITEMS: exitcodes.FAILED_ITEMS,
+    StopReason.NEEDS_LOGIN: exitcodes.NEEDS_LOGIN,
+    StopReason.PLAN_REQUIRED: exitcodes.NEEDS_LOGIN,
+    StopReason.BAD_INPUT: exitcodes.BAD_INPUT,
+    StopReason.STORAGE: exitcodes.STORAGE,
+    StopReason.NETWORK: exitcodes.NETWORK,
+    StopReason.CANCELLED: exitcodes.CANCELLED,
+}
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    symbols = ", ".join(KNOWN_UNDERLYINGS)
+    p = subparsers.add_parser(
+        "collect",
+        parents=[common],
+        help="collect expired contracts and their candles into the database",
+        description="Discover expiries, fetch option and future contracts, then candles. "
+        "Resumable: rerun the same command after any interruption; nothing is fetched twice.",
+    )
+    p.add_argument(
+        "--instrument",
+        "-i",
+        action="append",
+        required=True,
+        metavar="KEY",
+        help=f"underlying key ('NSE_INDEX|Nifty 50') or symbol ({symbols}); repeatable",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--expiry", "-e", action="append", metavar="YYYY-MM-DD", help="expiry date; repeatable"
+    )
+    which.add_argument(
+        "--all-expiries", action="store_true", help="every expiry the API offers now"
+    )
+    p.add_argument("--interval", default=None, choices=INTERVALS, help="candle interval")
+    p.add_argument("--months", type=int, default=None, help="history before each expiry")
+    p.add_argument(
+        "--types",
+        default="CE,PE,FUT",
+        metavar="LIST",
+        help="contract types to fetch candles for (default CE,PE,FUT)",
+    )
+    p.add_argument("--concurrency", type=int, default=None, metavar="N", help="parallel requests")
+    p.add_argument("--estimate-only", action="store_true", help="print the estimate, fetch nothing")
+    p.set_defaults(func=cmd_collect)
+
+    s = subparsers.add_parser(
+        "status", parents=[common], help="coverage per underlying and expiry, job history"
+    )
+    s.add_argument("--all", action="store_true", help="also list expiries never collected")
+    s.set_defaults(func=cmd_status)
+
+    j = subparsers.add_parser("jobs", parents=[common], help="list collection jobs")
+    j.add_argument("--limit", type=int, default=20)
+    j.set_defaults(func=cmd_jobs)
+
+    r = subparsers.add_parser(
+        "retry", parents=[common], help="fetch again the failed windows of a job"
+    )
+    r.add_argument("job_id", type=int)
+    r.add_argument("--concurrency", type=int, default=None, metavar="N")
+    r.set_defaults(func=cmd_retry)
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    return Runtime.create(
+        db=args.db, api_base=args.api_base, rate_limit=args.rate_limit, demo=args.demo
+    )
+
+
+def _token(rt: Runtime) -> tuple[str | None, str | None]:
+    """(token, error message)."""
+    try:
+        token = rt.access_token(passphrase=_passphrase)
+    except Exception as exc:  # SecretStoreError and keyring trouble: one line, no secrets
+        return None, f"cannot read the stored token: {exc}"
+    if not token:
+        return None, (
+            "no valid access token: run `expirytrack login` (or set EXPIRYTRACK_ACCESS_TOKEN)"
+        )
+    return token, None
+
+
+def _passphrase(existing: bool) -> str | None:
+    import getpass
+    import os
+
+    env = os.environ.get("EXPIRYTRACK_PASSPHRASE")
+    if env:
+        return env
+    if sys.stdin.isatty():
+        return getpass.getpass("Passphrase for the ExpiryTrack secrets file: ")
+    return None
+
+
+def _parse_expiries(values: list[str]) -> list[date]:
+    out = []
+    for v in values:
+        try:
+            out.append(date.fromisoformat(v.strip()))
+        except ValueError:
+            raise ValueError(f"bad expiry date {v!r}: expected YYYY-MM-DD") from None
+    return out
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.collect.selection import Selection, SelectionError
+    from expirytrack_desktop.store import StoreError
+
+    rt = _runtime(args)
+    try:
+        expiries = None if args.all_expiries else _parse_expiries(args.expiry)
+        selection = Selection(
+            args.instrument,
+            expiries,
+            args.interval or rt.settings.default_interval,
+            args.months or rt.settings.history_months,
+            [t.strip() for t in args.types.split(",") if t.strip()],
+        )
+    except (SelectionError, ValueError) as exc:
+        return _fail(exitcodes.BAD_INPUT, str(exc))
+    if args.concurrency is not None and not 1 <= args.concurrency <= 64:
+        return _fail(exitcodes.BAD_INPUT, "--concurrency must be between 1 and 64")
+    try:
+        rt.check_rate_limit()
+    except ValueError as exc:
+        return _fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
+    token = None
+    if not args.estimate_only:
+        token, problem = _token(rt)
+        if problem:
+            return _fail(exitcodes.NEEDS_LOGIN, problem)
+    try:
+        db = rt.open_db()
+    except StoreError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    try:
+        return asyncio.run(_collect(rt, db, token, selection, args))
+    except StoreError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    finally:
+        db.close()
+
+
+async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args: Any) -> int:
+    client = rt.make_client(token)
+    try:
+        collector = rt.make_collector(db, client, concurrency=args.concurrency)
+        est = await collector.estimate(selection)
+        approx = "about " if est.is_estimate else ""
+        print(
+            f"Plan: {est.expiries} expiries, {approx}{est.contracts} contracts, "
+            f"{approx}{est.windows} candle windows to fetch; {approx}{est.requests} requests, "
+            f"{approx}{_duration(est.seconds)} at {rt.rate_limit}"
+        )
+        for note in est.notes:
+            print(f"  note: {note}")
+        if args.estimate_only:
+            return exitcodes.OK
+        printer = _Printer(sys.stderr)
+        job = await collector.start(selection, on_progress=printer)
+        print(f"Job {job.id} ({rt.db_path})", file=sys.stderr)
+        try:
+            result = await job.wait()
+        except asyncio.CancelledError:  # Ctrl+C: asyncio.run cancels us
+            job.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(job._task), 30)  # type: ignore[arg-type]
+            printer.close()
+            print(
+                "Cancelled; progress so far is kept. Run the same command to continue.",
+                file=sys.stderr,
+            )
+            return exitcodes.CANCELLED
+        printer.close()
+        return _report(result, rt)
+    finally:
+        await client.aclose()
+
+
+def _report(result: JobResult, rt: Runtime) -> int:
+    c = result.counters
+    print(
+        f"Job {result.job_id}: {result.state.value}; {c.windows_fetched + c.windows_empty} "
+        f"windows stored ({c.windows_empty} without trades), {c.candles} candles, "
+        f"{c.windows_failed} failed, {c.requests} requests"
+    )
+    code = EXIT_FOR_REASON[result.reason]
+    if result.reason == StopReason.FAILED_ITEMS:
+        for e in result.errors[:10]:
+            print(f"  failed: {e}", file=sys.stderr)
+    if result.message and result.reason != StopReason.OK:
+        if result.reason == StopReason.NEEDS_LOGIN and not rt.demo:
+            msg = result.message.replace("log in again", "run `expirytrack login`")
+        else:
+            msg = result.message
+        print(f"error: {msg}", file=sys.stderr)
+    return code
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+class _Printer:
+    """tqdm bar on a terminal; otherwise a plain line at most every 5 s and on state changes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.bar: Any = None
+        self._last = 0.0
+        self._state: tuple[str, str] | None = None
+
+    def __call__(self, p: Progress) -> None:
+        if self.tty:
+            self._bar(p)
+            return
+        key = (p.state.value, p.phase.value)
+        now = time.monotonic()
+        if key == self._state and now - self._last < 5:
+            return
+        self._state, self._last = key, now
+        eta = f", ETA {_duration(p.eta_seconds)}" if p.eta_seconds is not None else ""
+        print(
+            f"[{p.state.value}/{p.phase.value}] {p.items_done}/{p.items_total} items, "
+            f"{p.items_failed} failed, {p.requests} requests ({p.rate:.1f}/s), "
+            f"{p.candles} candles{eta}",
+            file=self.stream,
+        )
+
+    def _bar(self, p: Progress) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=p.items_total, unit="item", file=self.stream, dynamic_ncols=True)
+        if self.bar.total != p.items_total:
+            self.bar.total = p.items_total
+        self.bar.n = p.items_done + p.items_failed
+        desc = p.phase.value if p.phase != Phase.CANDLES else "candles"
+        self.bar.set_description(desc if p.state.value == "running" else p.state.value)
+        self.bar.set_postfix(req=p.requests, rps=f"{p.rate:.1f}", fail=p.items_failed)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.store import StoreError, StoreMissingError
+
+    rt = _runtime(args)
+    try:
+        db = rt.open_db(create=False, check_writable=False)
+    except StoreMissingError:
+        print(f"No database yet at {rt.db_path}: run `expirytrack collect` first.")
+        return exitcodes.OK
+    except StoreError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    try:
+        n = db.counts()
+        print(f"Database {rt.db_path}")
+        print(
+            f"  {n.underlyings} underlyings, {n.expiries} expiries, {n.contracts} contracts, "
+            f"{n.candles} candles, {n.db_bytes / 1e6:.1f} MB"
+        )
+        rows = db.coverage()
+        shown = [r for r in rows if args.all or r.target is not None or r.contracts]
+        if shown:
+            print()
+            print(
+                f"{'underlying':<12} {'expiry':<10} {'kind':<7} {'interval':<9} {'state':<9} "
+                f"{'contracts':>9} {'complete':>8} {'failed':>6} {'candles':>10}"
+            )
+            for r in shown:
+                kind = "-" if r.is_weekly is None else ("weekly" if r.is_weekly else "monthly")
+                print(
+                    f"{(r.symbol or r.instrument_key)[:12]:<12} {r.expiry_date.isoformat():<10} "
+                    f"{kind:<7} {r.interval:<9} {r.state:<9} {r.contracts:>9} "
+                    f"{r.contracts_complete:>8} {r.failed_windows:>6} {r.candles:>10}"
+                )
+        hidden = len(rows) - len(shown)
+        if hidden:
+            print(f"  ({hidden} more expiries known but not collected; --all lists them)")
+        _print_jobs(db.list_jobs(limit=10))
+    except StoreError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    finally:
+        db.close()
+    return exitcodes.OK
+
+
+def _print_jobs(jobs: list[Any]) -> None:
+    if not jobs:
+        return
+    print()
+    print(f"{'job':>4} {'status':<12} {'started':<19} {'items':>11} {'failed':>6} {'what'}")
+    for j in jobs:
+        what = f"{j.underlyings or ''} {j.expiries or ''}".strip()
+        print(
+            f"{j.id:>4} {j.status:<12} {(j.started_at or j.created_at):<19} "
+            f"{j.done_items:>5}/{j.total_items:<5} {j.failed_items:>6} {what[:60]}"
+        )
+        if j.error_message and j.status != "completed":
+            print(f"{'':>4} {j.error_message[:160]}")
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.store import StoreError, StoreMissingError
+
+    rt = _runtime(args)
+    try:
+        db = rt.open_db(create=False, check_writable=False)
+    except StoreMissingError:
+        print("No jobs yet.")
+        return exitcodes.OK
+    except StoreError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    try:
+        _print_jobs(db.list_jobs(limit=args.limit))
+    finally:
+        db.close()
+    return exitcodes.OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.store import StoreError
+
+    rt = _runtime(args)
+    try:
+        rt.check_rate_limit()
+    except ValueError as exc:
+        return _fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
+    token, problem = _token(rt)
+    if problem:
+        return _fail(exitcodes.NEEDS_LOGIN, problem)
+    try:
+        db = rt.open_db(create=False)
+    except StoreError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    try:
+        rec = db.get_job(args.job_id)
+        if rec is None or rec.job_type != "collect":
+            return _fail(exitcodes.BAD_INPUT, f"no collection job {args.job_id}")
+        return asyncio.run(_retry(rt, db, token, args))
+    except StoreError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    finally:
+        db.close()
+
+
+async def _retry(rt: Runtime, db: Any, token: str | None, args: Any) -> int:
+    client = rt.make_client(token)
+    try:
+        collector = rt.make_collector(db, client, concurrency=args.concurrency)
+        printer = _Printer(sys.stderr)
+        job = await collector.retry_failed(args.job_id, on_progress=printer)
+        result = await job.wait()
+        printer.close()
+        return _report(result, rt)
+    finally:
+        await client.aclose()

@@ -1,0 +1,212 @@
+"""One place that wires settings, paths, secrets, limiter, client and database.
+
+Both faces use it: the CLI builds a :class:`Runtime` from its flags, the window from its
+settings dialog. Normal mode talks to ``Settings.resolved_api_base(flag)`` with the user's token;
+demo mode (``demo=True``) talks to the in-process simulator with ``DEMO_ACCESS_TOKEN``, its own
+database (``AppPaths.demo_db_path``) and its own rate-limit ledger, so demo runs never touch the
+user's real data or budget.
+
+Tests inject side effects with :func:`override` (transport, client options, busy timeout, a
+page cap that simulates a full disk); everything else comes from the arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from expirytrack_desktop.paths import AppPaths
+from expirytrack_desktop.settings import Settings
+
+TOKEN_ENV = "EXPIRYTRACK_ACCESS_TOKEN"
+DEMO_API_BASE = "http://demo.expirytrack.invalid"
+DEMO_SEED = 7
+
+
+@dataclass(slots=True)
+class Overrides:
+    """Injected side effects (tests, benchmarks). Empty in production."""
+
+    transport: Any = None  # httpx.AsyncBaseTransport for every client built
+    client_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. sleep, max_attempts
+    busy_timeout_ms: int | None = None
+    max_page_count: int | None = None  # caps the database size: simulates a full disk
+    ledger_path: Path | bool | None = None  # False = in-memory limiter ledger
+    demo_app: Any = None  # a SimulatorApp to use in demo mode
+
+
+_overrides: contextvars.ContextVar[Overrides | None] = contextvars.ContextVar(
+    "expirytrack_runtime_overrides", default=None
+)
+_demo_app: Any = None
+
+
+@contextlib.contextmanager
+def override(**kwargs: Any) -> Iterator[Overrides]:
+    """``with runtime.override(transport=app.transport()): cli.main([...])``."""
+    token = _overrides.set(Overrides(**kwargs))
+    try:
+        yield _overrides.get()  # type: ignore[misc]
+    finally:
+        _overrides.reset(token)
+
+
+def current_overrides() -> Overrides:
+    return _overrides.get() or Overrides()
+
+
+def demo_app() -> Any:
+    """The process's demo simulator (deterministic market ending yesterday, IST)."""
+    global _demo_app
+    ov = current_overrides()
+    if ov.demo_app is not None:
+        return ov.demo_app
+    if _demo_app is None:
+        from expirytrack_desktop.sandbox import Market, SimulatorApp
+        from expirytrack_desktop.timeutil import IST
+
+        market = Market(seed=DEMO_SEED, today=datetime.now(IST).date())
+        _demo_app = SimulatorApp(market)
+    return _demo_app
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Resolved configuration of one CLI command or window session.
+
+    Precedence for values a flag can name: flag > environment > settings file > default.
+    """
+
+    paths: AppPaths
+    settings: Settings
+    demo: bool = False
+    db_flag: str | None = None
+    api_base_flag: str | None = None
+    rate_limit_flag: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        db: str | None = None,
+        api_base: str | None = None,
+        rate_limit: str | None = None,
+        demo: bool = False,
+        paths: AppPaths | None = None,
+    ) -> Runtime:
+        paths = paths or AppPaths.default()
+        settings = Settings.load(paths.settings_path)
+        return cls(paths, settings, demo, db, api_base, rate_limit)
+
+    # ---- resolved values ----------------------------------------------------------------------
+
+    @property
+    def db_path(self) -> Path:
+        if self.db_flag:
+            return Path(self.db_flag).expanduser()
+        if self.demo:
+            return self.paths.demo_db_path
+        if os.environ.get("EXPIRYTRACK_DB"):
+            return Path(os.environ["EXPIRYTRACK_DB"]).expanduser()
+        if self.settings.db_path:
+            return Path(self.settings.db_path).expanduser()
+        return self.paths.db_path
+
+    @property
+    def api_base(self) -> str:
+        return DEMO_API_BASE if self.demo else self.settings.resolved_api_base(self.api_base_flag)
+
+    @property
+    def rate_limit(self) -> str:
+        return self.settings.resolved_rate_limit(self.rate_limit_flag)
+
+    @property
+    def ledger_path(self) -> Path | None:
+        ov = current_overrides().ledger_path
+        if ov is False:
+            return None
+        if isinstance(ov, Path):
+            return ov
+        name = "ratelimit-demo.sqlite3" if self.demo else self.paths.ratelimit_path.name
+        return self.paths.data_dir / name
+
+    # ---- builders -----------------------------------------------------------------------------
+
+    def check_rate_limit(self) -> str:
+        """The spec text, validated (ValueError with a one-line message otherwise)."""
+        from expirytrack_desktop.upstox.limiter import RateLimitSpec
+
+        return str(RateLimitSpec.parse(self.rate_limit))
+
+    def open_db(self, *, create: bool = True, check_writable: bool = True) -> Any:
+        """The database (raises a StoreError subclass with a one-line message)."""
+        from expirytrack_desktop.store import open_database
+        from expirytrack_desktop.store.database import DEFAULT_BUSY_TIMEOUT_MS
+
+        ov = current_overrides()
+        return open_database(
+            self.db_path,
+            create=create,
+            check_writable=check_writable,
+            busy_timeout_ms=ov.busy_timeout_ms or DEFAULT_BUSY_TIMEOUT_MS,
+            max_page_count=ov.max_page_count,
+        )
+
+    def limiter(self) -> Any:
+        """The process-wide limiter for this mode (shared ledger file; separate for demo)."""
+        from expirytrack_desktop.upstox.factory import process_limiter
+
+        ledger = self.ledger_path
+        if ledger is not None:
+            ledger.parent.mkdir(parents=True, exist_ok=True)
+        return process_limiter(self.rate_limit, ledger)
+
+    def secret_store(self, passphrase: Any = None) -> Any:
+        from expirytrack_desktop.auth.secrets import SecretStore
+
+        return SecretStore.for_paths(self.paths, passphrase)
+
+    def access_token(self, passphrase: Any = None) -> str | None:
+        """Demo token in demo mode; else ``EXPIRYTRACK_ACCESS_TOKEN``; else the secret store
+        (``None`` when there is no valid token)."""
+        if self.demo:
+            from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
+
+            return DEMO_ACCESS_TOKEN
+        env = os.environ.get(TOKEN_ENV, "").strip()
+        if env:
+            return env
+        from expirytrack_desktop.auth.token import load_access_token
+
+        return load_access_token(self.secret_store(passphrase))
+
+    def transport(self) -> Any:
+        ov = current_overrides()
+        if ov.transport is not None:
+            return ov.transport
+        if self.demo:
+            return demo_app().transport()
+        return None
+
+    def make_client(self, access_token: str | None) -> Any:
+        """An UpstoxClient on this mode's base URL, drawing on :meth:`limiter`."""
+        from expirytrack_desktop.upstox.client import UpstoxClient
+
+        return UpstoxClient(
+            self.api_base,
+            access_token=access_token,
+            limiter=self.limiter(),
+            transport=self.transport(),
+            **current_overrides().client_kwargs,
+        )
+
+    def make_collector(self, db: Any, client: Any, *, concurrency: int | None = None) -> Any:
+        from expirytrack_desktop.collect import Collector
+
+        return Collector(db, client, concurrency=concurrency or self.settings.concurrency)
