@@ -1,0 +1,61 @@
+"""Shared fixtures of the store/engine/CLI tests: a small simulated market and an engine on it."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from expirytrack_desktop.collect import Collector
+from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, FaultConfig, Market, SimulatorApp
+from expirytrack_desktop.store import Database, open_database
+from expirytrack_desktop.upstox.client import UpstoxClient
+from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
+
+TODAY = date(2025, 10, 1)
+NIFTY = "NSE_INDEX|Nifty 50"
+
+
+def make_app(
+    *, strikes: int = 2, span_cap: dict[str, int] | None = None, faults: FaultConfig | None = None
+) -> SimulatorApp:
+    market = Market(seed=11, today=TODAY, underlyings=("NIFTY",), strikes_per_side=strikes)
+    return SimulatorApp(market, rate_limit=None, span_cap_days=span_cap, faults=faults)
+
+
+async def _no_sleep(_s: float) -> None:
+    return None
+
+
+def make_client(
+    app: SimulatorApp, token: str | None = DEMO_ACCESS_TOKEN, *, max_attempts: int = 3
+) -> UpstoxClient:
+    limiter = RateLimiter(RateLimitSpec.parse("100000/1"))
+    return UpstoxClient(
+        "http://sim.test",
+        access_token=token,
+        limiter=limiter,
+        transport=app.transport(),
+        max_attempts=max_attempts,
+        sleep=_no_sleep,
+    )
+
+
+def make_db(tmp_path: Path, name: str = "t.sqlite3") -> Database:
+    return open_database(tmp_path / name, busy_timeout_ms=200)
+
+
+def make_collector(db: Database, client: UpstoxClient, **kw) -> Collector:
+    kw.setdefault("concurrency", 4)
+    kw.setdefault("progress_interval", 0.0)
+    return Collector(db, client, **kw)
+
+
+def ground_truth_rows(market: Market, expired_key: str, interval: str, f: date, t: date):
+    """Simulator candles in [f, t], as stored tuples, ascending."""
+    from expirytrack_desktop.timeutil import parse_ts
+
+    rows = market.candle_rows(expired_key, interval, f, t, newest_first=False)
+    return [
+        (parse_ts(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]), int(r[6]))
+        for r in rows
+    ]
