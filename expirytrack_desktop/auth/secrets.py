@@ -151,9 +151,7 @@ class SecretStore:
                 raise SecretStoreError(
                     f"{self.fallback_reason}, and no path was given for the encrypted file"
                 )
-            log.warning(
-                "Secrets: %s; using the encrypted file %s", self.fallback_reason, self._path
-            )
+            log.info("Secrets: %s; using the encrypted file %s", self.fallback_reason, self._path)
 
     @classmethod
     def for_paths(

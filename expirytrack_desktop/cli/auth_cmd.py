@@ -1,0 +1,554 @@
+"""``expirytrack configure | login | logout | whoami``: credentials, login and the token.
+
+Also the helpers other commands use to reach the secrets the same way:
+:func:`cli_passphrase`, :func:`open_secret_store`, :func:`access_token_for`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from expirytrack_desktop.auth.credentials import (
+    DEFAULT_REDIRECT_URI,
+    Credentials,
+    CredentialsError,
+    delete_credentials,
+    load_credentials,
+    save_credentials,
+    validate_credentials,
+)
+from expirytrack_desktop.auth.oauth import (
+    DEFAULT_TIMEOUT,
+    LoginCancelledError,
+    OAuthLogin,
+    PortInUseError,
+)
+from expirytrack_desktop.auth.secrets import (
+    API_KEY,
+    API_SECRET,
+    REDIRECT_URI,
+    PassphraseCallback,
+    SecretStore,
+    SecretStoreError,
+)
+from expirytrack_desktop.auth.token import (
+    TokenError,
+    TokenInfo,
+    TokenManager,
+    profile_via,
+    revoke_via,
+)
+from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.paths import AppPaths
+from expirytrack_desktop.settings import Settings
+from expirytrack_desktop.timeutil import now_utc
+from expirytrack_desktop.upstox.errors import AuthError, LoginError, ServerError, UpstoxError
+
+PASSPHRASE_ENV = "EXPIRYTRACK_PASSPHRASE"
+TOKEN_ENV = "EXPIRYTRACK_ACCESS_TOKEN"
+DEMO_API_BASE = "http://demo.expirytrack.invalid"  # never resolved: in-process transport
+_LOGIN_CREDENTIAL_CODES = ("UDAPI100016", "UDAPI100068")
+
+
+# -- helpers shared with the other commands --------------------------------------------------
+
+
+def cli_passphrase(creating: bool) -> str | None:
+    """Passphrase of the encrypted fallback: ``EXPIRYTRACK_PASSPHRASE``, else getpass.
+
+    Returns ``None`` when neither is possible (no terminal): the store then says how to
+    provide one. A new passphrase is asked twice.
+    """
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env:
+        return env
+    if not sys.stdin or not sys.stdin.isatty():
+        print(
+            f"The secrets are in the encrypted fallback file: set {PASSPHRASE_ENV} or run "
+            "this command in a terminal to type the passphrase.",
+            file=sys.stderr,
+        )
+        return None
+    if creating:
+        print(
+            "No usable OS keyring: ExpiryTrack keeps your API secret and token in a file "
+            "encrypted with a passphrase. It cannot be recovered if forgotten.",
+            file=sys.stderr,
+        )
+        first = getpass.getpass("Choose a passphrase for the secrets file: ")
+        second = getpass.getpass("Repeat the passphrase: ")
+        if first != second:
+            print("The two passphrases differ.", file=sys.stderr)
+            return None
+        return first
+    return getpass.getpass("Passphrase of the ExpiryTrack secrets file: ")
+
+
+def open_secret_store(
+    paths: AppPaths | None = None, passphrase: PassphraseCallback | None = cli_passphrase
+) -> SecretStore:
+    """The user's secret store (OS keyring, else the encrypted file under ``paths``)."""
+    return SecretStore.for_paths(paths or AppPaths.default(), passphrase)
+
+
+def access_token_for(args: argparse.Namespace, store: SecretStore | None = None) -> str:
+    """The token a command should send: demo token, ``EXPIRYTRACK_ACCESS_TOKEN``, or stored.
+
+    Raises :class:`TokenError` (exit code ``NEEDS_LOGIN``) with what to do when there is
+    none or it expired; :class:`SecretStoreError` (``STORAGE``) when the store is locked.
+    """
+    if getattr(args, "demo", False):
+        from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
+
+        return DEMO_ACCESS_TOKEN
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    if env:
+        return env
+    return TokenManager(store or open_secret_store()).require_access_token()
+
+
+def _print_backend(store: SecretStore, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    print(f"Secrets stored in: {store.backend_name}", file=out)
+    if store.is_fallback:
+        print(
+            "WARNING: encrypted-file fallback active (no usable OS keyring); the passphrase "
+            f"is needed to read it (interactive prompt or {PASSPHRASE_ENV}).",
+            file=out,
+        )
+
+
+def _mask(value: str) -> str:
+    return f"{value[:4]}…{value[-4:]}" if len(value) > 12 else "…"
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _make_client(
+    args: argparse.Namespace, paths: AppPaths, settings: Settings, *, max_attempts: int = 5
+) -> tuple[Any, str]:
+    """A token-less client on the configured API base, drawing on the process limiter."""
+    from expirytrack_desktop.upstox.client import UpstoxClient
+    from expirytrack_desktop.upstox.factory import process_limiter
+
+    limiter = process_limiter(
+        settings.resolved_rate_limit(getattr(args, "rate_limit", None)), paths.ratelimit_path
+    )
+    base = settings.resolved_api_base(getattr(args, "api_base", None))
+    return UpstoxClient(base, limiter=limiter, max_attempts=max_attempts), base
+
+
+def _context(args: argparse.Namespace) -> tuple[AppPaths, Settings]:
+    paths = AppPaths.default().ensure()
+    return paths, Settings.load(paths.settings_path)
+
+
+def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn the expected failures into a one-line message and a documented exit code."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except SecretStoreError as exc:
+            _error(str(exc))
+            return exitcodes.STORAGE
+        except CredentialsError as exc:
+            _error(str(exc))
+            return exitcodes.BAD_INPUT
+        except TokenError as exc:
+            _error(str(exc))
+            return exitcodes.NEEDS_LOGIN
+        except LoginCancelledError:
+            print("Login cancelled.", file=sys.stderr)
+            return exitcodes.CANCELLED
+        except LoginError as exc:
+            _error(exc.message)
+            if isinstance(exc, PortInUseError) or exc.code in _LOGIN_CREDENTIAL_CODES:
+                return exitcodes.BAD_INPUT
+            return exitcodes.NEEDS_LOGIN
+        except AuthError as exc:
+            _error(exc.message)
+            return exitcodes.NEEDS_LOGIN
+        except ServerError as exc:
+            _error(f"Upstox could not be reached: {exc.message}")
+            return exitcodes.NETWORK
+        except UpstoxError as exc:
+            _error(exc.message)
+            return exitcodes.ERROR
+
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+# -- configure ---------------------------------------------------------------------------------
+
+
+def _ask(prompt: str, *, secret: bool = False) -> str:
+    if not sys.stdin or not sys.stdin.isatty():
+        raise CredentialsError(
+            "input", f"{prompt.rstrip(': ')} missing and no terminal to ask: pass it as an option"
+        )
+    return (getpass.getpass(prompt) if secret else input(prompt)).strip()
+
+
+@_guard
+def cmd_configure(args: argparse.Namespace) -> int:
+    """Store the Upstox app's API key, API secret and redirect URI (validated)."""
+    if args.demo:
+        print("Demo mode needs no configuration: `expirytrack login --demo` uses the simulator.")
+        return exitcodes.OK
+    store = open_secret_store()
+    current = (
+        load_credentials(store) if (args.api_key is None or not args.api_secret_stdin) else None
+    )
+    api_key = args.api_key
+    if api_key is None:
+        hint = f" [Enter keeps {_mask(current.api_key)}]" if current else ""
+        api_key = _ask(f"API key{hint}: ") or (current.api_key if current else "")
+    if args.api_secret_stdin:
+        api_secret = sys.stdin.readline().strip()
+    else:
+        hint = " [Enter keeps the current one]" if current else ""
+        api_secret = _ask(f"API secret{hint}: ", secret=True) or (
+            current.api_secret if current else ""
+        )
+    redirect = args.redirect_uri
+    if redirect is None:
+        default = current.redirect_uri if current else DEFAULT_REDIRECT_URI
+        if sys.stdin and sys.stdin.isatty() and not args.api_secret_stdin:
+            redirect = _ask(f"Redirect URI registered in your Upstox app [{default}]: ") or default
+        else:
+            redirect = default
+    creds = validate_credentials(api_key, api_secret, redirect)
+    save_credentials(store, creds)
+    print(
+        f"Saved API key {_mask(creds.api_key)}, API secret and redirect URI {creds.redirect_uri}."
+    )
+    _print_backend(store)
+    print("Next: `expirytrack login`.")
+    return exitcodes.OK
+
+
+# -- login -------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _demo_browser(transport: Any) -> Callable[[str], Any]:
+    """Plays the user's browser against the in-process simulator (demo mode)."""
+
+    async def browse(url: str) -> None:
+        import httpx
+
+        async with httpx.AsyncClient(transport=transport) as upstox:
+            dialog = await upstox.get(url)
+        location = dialog.headers.get("location")
+        if dialog.status_code != 302 or not location:
+            return
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as local:
+            await local.get(location)
+
+    return browse
+
+
+def _print_login(info: TokenInfo, store: SecretStore | None) -> None:
+    print(f"Logged in: {info.describe(now_utc())}.")
+    if store is not None:
+        _print_backend(store)
+
+
+async def _login_demo(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.sandbox import Market, SimulatorApp, demo_client_credentials
+    from expirytrack_desktop.upstox.client import UpstoxClient
+    from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
+
+    sim = SimulatorApp(Market(underlyings=("NSE_INDEX|Nifty 50",)), rate_limit=None)
+    demo = demo_client_credentials()
+    redirect = f"http://127.0.0.1:{_free_port()}/callback"
+    sim.register_client(demo.client_id, demo.client_secret, redirect)
+    store = _MemoryStore()
+    tokens = TokenManager(store)  # type: ignore[arg-type]
+    limiter = RateLimiter(RateLimitSpec.parse("50/1"))
+    async with UpstoxClient(DEMO_API_BASE, limiter=limiter, transport=sim.transport()) as client:
+        login = OAuthLogin(
+            Credentials(demo.client_id, demo.client_secret, redirect),
+            client,
+            tokens,
+            api_base=DEMO_API_BASE,
+            opener=_demo_browser(sim.transport()),
+            on_url=lambda url: print(f"Demo login: the simulated browser opens {url}"),
+            timeout=args.timeout,
+            transport=sim.transport(),
+        )
+        info = await login.run()
+    _print_login(info, None)
+    print(
+        "Demo mode: this token lives in the simulator of this process only and is not stored; "
+        "demo commands (`--demo`) use the simulator's built-in demo account."
+    )
+    return exitcodes.OK
+
+
+class _MemoryStore:
+    """A throw-away store for the demo login (nothing written anywhere)."""
+
+    is_fallback = False
+    backend_name = "memory (demo)"
+
+    def __init__(self) -> None:
+        self._d: dict[str, str] = {}
+
+    def get_many(self, names: list[str]) -> dict[str, str | None]:
+        return {n: self._d.get(n) for n in names}
+
+    def set_many(self, values: dict[str, str]) -> None:
+        self._d.update(values)
+
+    def delete_many(self, names: list[str]) -> None:
+        for n in names:
+            self._d.pop(n, None)
+
+
+async def _login_pasted(args: argparse.Namespace, token: str) -> int:
+    paths, settings = _context(args)
+    store = open_secret_store(paths)
+    tokens = TokenManager(store)
+    client, _base = _make_client(args, paths, settings)
+    async with client:
+        info = await tokens.save_pasted_token(token, profile_via(client))
+    _print_login(info, store)
+    return exitcodes.OK
+
+
+async def _login_oauth(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    paths, settings = _context(args)
+    store = open_secret_store(paths)
+    creds = load_credentials(store)
+    if creds is None:
+        _error("no API key/secret configured: run `expirytrack configure` first")
+        return exitcodes.BAD_INPUT
+    tokens = TokenManager(store)
+    client, base = _make_client(args, paths, settings)
+
+    def show(url: str) -> None:
+        if args.no_browser:
+            print("Open this URL in your browser to log in to Upstox:")
+        else:
+            print("Opening your browser to log in to Upstox. If it does not open, visit:")
+        print(f"  {url}", flush=True)
+        print(
+            f"Waiting up to {args.timeout:g} s for the login (Ctrl+C cancels)...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async with client:
+        login = OAuthLogin(
+            creds,
+            client,
+            tokens,
+            api_base=base,
+            opener=None if args.no_browser else webbrowser.open,
+            on_url=show,
+            timeout=args.timeout,
+        )
+        info = await login.run()
+    _print_login(info, store)
+    return exitcodes.OK
+
+
+@_guard
+def cmd_login(args: argparse.Namespace) -> int:
+    """Log in through the browser (OAuth), or store a pasted token after checking it."""
+    if args.timeout is not None and args.timeout <= 0:
+        _error("--timeout must be positive")
+        return exitcodes.BAD_INPUT
+    token = None
+    if args.token_stdin:
+        token = sys.stdin.readline().strip()
+    elif args.token is not None:
+        print(
+            "note: a token on the command line can end up in your shell history; "
+            "prefer --token-stdin.",
+            file=sys.stderr,
+        )
+        token = args.token
+    if args.demo:
+        if token is not None:
+            _error("--token cannot be combined with --demo")
+            return exitcodes.BAD_INPUT
+        return asyncio.run(_login_demo(args))
+    if token is not None:
+        return asyncio.run(_login_pasted(args, token))
+    return asyncio.run(_login_oauth(args))
+
+
+# -- logout / whoami -----------------------------------------------------------------------------
+
+
+@_guard
+def cmd_logout(args: argparse.Namespace) -> int:
+    """Revoke the token at Upstox and delete it here (deleted even if the revoke fails)."""
+    if args.demo:
+        print("Demo mode: nothing stored, nothing to log out of.")
+        return exitcodes.OK
+    paths, settings = _context(args)
+    store = open_secret_store(paths)
+
+    async def run() -> int:
+        # Few retries: the token is deleted locally anyway, and dies at 03:30 IST.
+        client, _ = _make_client(args, paths, settings, max_attempts=2)
+        async with client:
+            result = await TokenManager(store).logout(revoke_via(client))
+        print(result.message)
+        return exitcodes.OK
+
+    code = asyncio.run(run())
+    if args.forget_credentials:
+        delete_credentials(store)
+        print("Removed the API key, API secret and redirect URI as well.")
+    return code
+
+
+@_guard
+def cmd_whoami(args: argparse.Namespace) -> int:
+    """Who is logged in, until when, and where the secrets are kept."""
+    if args.demo:
+        return asyncio.run(_whoami_demo())
+    paths, settings = _context(args)
+    store = open_secret_store(paths)
+    _print_backend(store)
+    values = store.get_many([API_KEY, API_SECRET, REDIRECT_URI])
+    if values[API_KEY] and values[API_SECRET]:
+        print(
+            f"API key: {_mask(values[API_KEY])}, redirect URI: "
+            f"{values[REDIRECT_URI] or DEFAULT_REDIRECT_URI}"
+        )
+    else:
+        print("API key/secret: not configured (`expirytrack configure`).")
+    env_token = os.environ.get(TOKEN_ENV, "").strip()
+    tokens = TokenManager(store)
+    info = tokens.info()
+    if env_token:
+        print(f"Using the access token from {TOKEN_ENV} (the stored one is ignored).")
+    elif info is None:
+        print("Not logged in: run `expirytrack login`.")
+        return exitcodes.NEEDS_LOGIN
+    else:
+        print(f"Token: {info.describe(now_utc())}")
+        if not info.is_valid(now_utc()):
+            return exitcodes.NEEDS_LOGIN
+    if args.offline:
+        return exitcodes.OK
+    token = env_token or tokens.require_access_token()
+
+    async def check() -> int:
+        client, _ = _make_client(args, paths, settings)
+        async with client:
+            profile = await profile_via(client)(token)
+        print(f"Upstox confirms: {profile.user_name} ({profile.user_id}, {profile.email}).")
+        return exitcodes.OK
+
+    try:
+        return asyncio.run(check())
+    except AuthError:
+        _error("Upstox rejected the token (revoked or expired): run `expirytrack login`.")
+        return exitcodes.NEEDS_LOGIN
+
+
+async def _whoami_demo() -> int:
+    from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, Market, SimulatorApp
+    from expirytrack_desktop.upstox.client import UpstoxClient
+    from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
+
+    sim = SimulatorApp(Market(underlyings=("NSE_INDEX|Nifty 50",)), rate_limit=None)
+    limiter = RateLimiter(RateLimitSpec.parse("50/1"))
+    async with UpstoxClient(
+        DEMO_API_BASE, access_token=DEMO_ACCESS_TOKEN, limiter=limiter, transport=sim.transport()
+    ) as client:
+        profile = await client.get_profile()
+    print(f"Demo mode: logged in to the simulator as {profile.user_name} ({profile.user_id}).")
+    print("Secrets stored in: nothing (demo mode uses the simulator's built-in token)")
+    return exitcodes.OK
+
+
+# -- registration ----------------------------------------------------------------------------
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "configure",
+        parents=[common],
+        help="store your Upstox app's API key, secret and redirect URI",
+        description="Store the API key, API secret and redirect URI of your Upstox app "
+        "(developer console) in the OS keyring, or an encrypted file when there is none. "
+        "Omitted values are asked for; the secret is never echoed.",
+    )
+    p.add_argument("--api-key", metavar="KEY")
+    p.add_argument(
+        "--api-secret-stdin",
+        action="store_true",
+        help="read the API secret from the first line of standard input",
+    )
+    p.add_argument(
+        "--redirect-uri",
+        metavar="URI",
+        help=f"loopback redirect registered in your Upstox app (default {DEFAULT_REDIRECT_URI})",
+    )
+    p.set_defaults(func=cmd_configure)
+
+    p = subparsers.add_parser(
+        "login",
+        parents=[common],
+        help="log in to Upstox (browser), or store a pasted access token",
+        description="Opens Upstox's login page in your browser and waits for it to come back "
+        "to the redirect URI on this computer. The token is valid until 03:30 IST.",
+    )
+    p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening it")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait for the browser (default {DEFAULT_TIMEOUT:g})",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--token", metavar="TOKEN", help="a token generated on Upstox's console")
+    g.add_argument(
+        "--token-stdin", action="store_true", help="read such a token from standard input"
+    )
+    p.set_defaults(func=cmd_login)
+
+    p = subparsers.add_parser(
+        "logout", parents=[common], help="revoke the access token and delete it here"
+    )
+    p.add_argument(
+        "--forget-credentials",
+        action="store_true",
+        help="also delete the stored API key, secret and redirect URI",
+    )
+    p.set_defaults(func=cmd_logout)
+
+    p = subparsers.add_parser(
+        "whoami",
+        parents=[common],
+        help="who is logged in, until when, and where secrets are kept",
+    )
+    p.add_argument("--offline", action="store_true", help="do not ask Upstox to confirm the token")
+    p.set_defaults(func=cmd_whoami)
