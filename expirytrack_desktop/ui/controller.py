@@ -2,7 +2,8 @@
 
 Pages never import the engine; they call the controller. Background work runs as named
 asyncio tasks with strong references ("preemptive": scheduling a name again cancels the
-previous task of that name), database reads in a worker thread.
+previous task of that name). Database work goes through the store's own writer thread
+(``db.run``); progress callbacks only record the latest event, a timer repaints.
 """
 
 from __future__ import annotations
@@ -10,15 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.ui import dbread
 from expirytrack_desktop.ui.models import CoverageCell, JobRow, JobsModel
 from expirytrack_desktop.ui.qt import QtCore, Signal
 from expirytrack_desktop.ui.services import Services
 
+if TYPE_CHECKING:
+    from expirytrack_desktop.ui.collect_wizard import ExpiryChoice, WizardSelection
+    from expirytrack_desktop.ui.runtime_adapter import UiRuntime
+
 log = logging.getLogger(__name__)
+
+COVERAGE_STATE = {"no_data": "none"}  # store state -> UI cell state
 
 
 class Controller(QtCore.QObject):
@@ -28,13 +36,29 @@ class Controller(QtCore.QObject):
     exportsChanged = Signal()
     jobLogChanged = Signal(int)
     jobFinished = Signal(int, str)
+    engineReady = Signal()
+    engineFailed = Signal(str)
 
-    def __init__(self, services: Services, parent: QtCore.QObject | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        parent: QtCore.QObject | None = None,
+        *,
+        runtime_factory: Callable[[], UiRuntime] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.services = services
         self.jobs_model = JobsModel(self)
+        self.runtime: UiRuntime | None = None
+        self.engine_error: str | None = None
+        self._runtime_factory = runtime_factory
         self._tasks: dict[str, asyncio.Task[Any]] = {}
-        self._anon: set[asyncio.Task[Any]] = set()
+        self._all: set[asyncio.Task[Any]] = set()
+        self.handles: dict[int, Any] = {}  # job id -> CollectJob
+        self._token_info: Any = None
+        self._login: Any = None
+        self._ready = asyncio.Event()
+        self._paused_for_login: set[int] = set()
 
     # --- tasks -----------------------------------------------------------------------------
     def schedule(
@@ -48,94 +72,628 @@ class Controller(QtCore.QObject):
         task = asyncio.ensure_future(coro)
         if name is not None:
             self._tasks[name] = task
-        self._anon.add(task)
+        self._all.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._anon.discard(task)
+        self._all.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
         if exc is not None:
-            log.error("Background task failed: %s", exc, exc_info=exc)
+            log.error("Background task failed: %s", self.describe_error(exc), exc_info=exc)
 
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
+    # --- engine lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the database, build client and collector (off the loop), load the token."""
+        try:
+            self.runtime = await self.run_blocking(self._build_runtime)
+        except Exception as exc:
+            self.engine_error = self.describe_error(exc)
+            log.error("Could not open the engine: %s", self.engine_error)
+            self.engineFailed.emit(self.engine_error)
+            self._ready.set()
+            return
+        await self._load_token()
+        self._ready.set()
+        self.engineReady.emit()
+        await self.reload_jobs()
+        self.databaseChanged.emit()
+        self.exportsChanged.emit()
+
+    async def ready(self) -> UiRuntime:
+        await self._ready.wait()
+        if self.runtime is None:
+            raise RuntimeError(self.engine_error or "the engine is not available")
+        return self.runtime
+
+    def _build_runtime(self) -> UiRuntime:
+        if self._runtime_factory is not None:
+            return self._runtime_factory()
+        from expirytrack_desktop.ui.runtime_adapter import build_runtime
+
+        s = self.services
+        settings = s.settings
+        ledger = None if s.demo else s.paths.ratelimit_path
+        if s.demo:
+            ledger = s.paths.data_dir / "demo-ratelimit.sqlite3"
+        return build_runtime(
+            db_path=s.db_path,
+            api_base=settings.resolved_api_base(s.options.api_base),
+            rate_limit=settings.resolved_rate_limit(s.options.rate_limit),
+            ledger_path=ledger,
+            secrets_fallback=s.paths.secrets_fallback_path,
+            demo=s.demo,
+            concurrency=settings.concurrency,
+            passphrase=self._passphrase_callback,
+        )
+
+    def _passphrase_callback(self, creating: bool) -> str | None:
+        # The store asks synchronously; the window unlocks it beforehand with a dialog
+        # (ensure_unlocked), so a call here means "not unlocked": cancel.
+        return None
+
     async def aclose(self) -> None:
         """Stop background work and close clients (called before the loop ends)."""
-        tasks = [t for t in self._anon if not t.done()]
+        for h in list(self.handles.values()):
+            if not h.done():
+                h.pause()
+        tasks = [t for t in self._all if not t.done()]
         for t in tasks:
             t.cancel()
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        for h in list(self.handles.values()):
+            if not h.done():
+                h.cancel()
+                with contextlib.suppress(BaseException):
+                    await h.wait()
+        if self.runtime is not None:
+            with contextlib.suppress(Exception):
+                await self.runtime.aclose()
+
+    # --- errors --------------------------------------------------------------------------------
+    @staticmethod
+    def describe_error(exc: BaseException) -> str:
+        msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        code = getattr(exc, "code", None)
+        if code and code not in msg:
+            msg = f"{msg} ({code})"
+        return msg
 
     # --- auth --------------------------------------------------------------------------------
-    def logged_in(self) -> bool:
-        return False
-
-    def auth_summary(self) -> str:
-        if self.services.demo:
-            return "Demo user"
-        return "Not logged in"
-
-    def logout(self) -> None:
+    async def _load_token(self) -> None:
+        rt = self.runtime
+        if rt is None:
+            return
+        if rt.demo and rt.simulator is not None:
+            self._token_info = None
+            self.authChanged.emit()
+            return
+        if rt.secrets.needs_passphrase:
+            self.authChanged.emit()
+            return
+        try:
+            token = await self.run_blocking(rt.tokens.access_token)
+            info = await self.run_blocking(rt.tokens.info)
+        except Exception as exc:
+            log.warning("Could not read the stored token: %s", self.describe_error(exc))
+            token, info = None, None
+        rt.client.set_access_token(token)
+        self._token_info = info if token else None
         self.authChanged.emit()
 
-    # --- rate limits ---------------------------------------------------------------------------
+    def logged_in(self) -> bool:
+        rt = self.runtime
+        return rt is not None and bool(rt.client.has_token)
+
+    def auth_summary(self) -> str:
+        rt = self.runtime
+        if rt is None:
+            return "Starting…" if self.engine_error is None else "Engine not available"
+        if rt.demo and self._token_info is None:
+            return "Demo user (DEMO01), simulated login" if rt.client.has_token else "Logged out"
+        if self._token_info is not None:
+            from expirytrack_desktop.timeutil import now_utc
+
+            return self._token_info.describe(now_utc())
+        if rt.secrets.needs_passphrase:
+            return "Secrets locked: log in or open Settings to unlock"
+        return "Not logged in"
+
+    def secret_store_description(self) -> str:
+        rt = self.runtime
+        if rt is None:
+            return ""
+        if rt.secrets.is_fallback:
+            return "⚠ Encrypted-file fallback in use: " + rt.secrets.backend_name
+        return "Secrets are kept in the " + rt.secrets.backend_name
+
+    async def ensure_unlocked(self, parent: Any = None) -> bool:
+        """With the encrypted fallback, ask the passphrase (non-blocking dialog) once."""
+        rt = await self.ready()
+        store = rt.secrets
+        if not store.is_fallback or store._key is not None:
+            return True
+        from expirytrack_desktop.ui.dialogs import PassphraseDialog, run_dialog
+
+        creating = not store.fallback_exists()
+        while True:
+            dlg = PassphraseDialog(creating, store.fallback_reason or "", parent)
+            if not await run_dialog(dlg):
+                return False
+            try:
+                await self.run_blocking(store.unlock, dlg.passphrase())
+            except Exception as exc:
+                log.warning("Secrets: %s", self.describe_error(exc))
+                dlg.deleteLater()
+                continue
+            dlg.deleteLater()
+            await self._load_token()
+            return True
+
+    async def load_credentials(self) -> Any:
+        rt = await self.ready()
+        if not await self.ensure_unlocked():
+            raise RuntimeError("the secrets file is locked (no passphrase given)")
+        from expirytrack_desktop.auth.credentials import load_credentials
+
+        return await self.run_blocking(load_credentials, rt.secrets)
+
+    async def save_credentials(self, api_key: str, api_secret: str | None, redirect: str) -> None:
+        rt = await self.ready()
+        from expirytrack_desktop.auth.credentials import (
+            load_credentials,
+            save_credentials,
+            validate_credentials,
+        )
+
+        if not await self.ensure_unlocked():
+            raise RuntimeError("the secrets file is locked (no passphrase given)")
+        if not api_secret:
+            old = await self.run_blocking(load_credentials, rt.secrets)
+            if old is None:
+                raise ValueError("API secret: enter it (nothing is stored yet)")
+            api_secret = old.api_secret
+        creds = validate_credentials(api_key, api_secret, redirect)
+        await self.run_blocking(save_credentials, rt.secrets, creds)
+        log.info("Credentials saved (%s)", rt.secrets.backend_name)
+
+    async def has_credentials(self) -> bool:
+        rt = await self.ready()
+        if rt.secrets.needs_passphrase:
+            return True  # a fallback file exists: something is stored
+        from expirytrack_desktop.auth.credentials import load_credentials
+
+        try:
+            return (await self.run_blocking(load_credentials, rt.secrets)) is not None
+        except Exception:
+            return False
+
+    async def _after_login(self, info: Any) -> Any:
+        rt = await self.ready()
+        token = await self.run_blocking(rt.tokens.access_token)
+        rt.client.set_access_token(token)
+        self._token_info = info
+        self.authChanged.emit()
+        log.info("Logged in: %s", self.auth_summary())
+        await self.resume_after_login()
+        return info
+
+    async def login_oauth(self, on_url: Callable[[str], None] | None = None) -> Any:
+        rt = await self.ready()
+        if rt.demo and rt.simulator is not None:
+            return await self.paste_token(rt.simulator.issue_token())
+        if not await self.ensure_unlocked():
+            raise RuntimeError("the secrets file is locked (no passphrase given)")
+        from expirytrack_desktop.auth.credentials import load_credentials
+        from expirytrack_desktop.auth.oauth import OAuthLogin
+
+        creds = await self.run_blocking(load_credentials, rt.secrets)
+        if creds is None:
+            raise RuntimeError("Enter your API key, secret and redirect URI in Settings first.")
+        self._login = OAuthLogin(creds, rt.client, rt.tokens, api_base=rt.api_base, on_url=on_url)
+        try:
+            info = await self._login.run()
+        finally:
+            self._login = None
+        return await self._after_login(info)
+
+    def cancel_login(self) -> None:
+        if self._login is not None:
+            self._login.cancel()
+
+    async def paste_token(self, token: str) -> Any:
+        rt = await self.ready()
+        if not await self.ensure_unlocked():
+            raise RuntimeError("the secrets file is locked (no passphrase given)")
+        from expirytrack_desktop.auth.token import profile_via
+
+        info = await rt.tokens.save_pasted_token(token, profile_via(rt.client))
+        return await self._after_login(info)
+
+    def logout(self) -> None:
+        self.schedule(self._logout(), name="logout")
+
+    async def _logout(self) -> None:
+        rt = await self.ready()
+        from expirytrack_desktop.auth.token import revoke_via
+
+        result = await rt.tokens.logout(revoke_via(rt.client))
+        rt.client.set_access_token(None)
+        self._token_info = None
+        log.info("%s", result.message)
+        self.authChanged.emit()
+
+    # --- rate limits -----------------------------------------------------------------------------
     def rate_usage(self) -> list[tuple[float, int, int]]:
-        return []
+        rt = self.runtime
+        if rt is None:
+            return []
+        try:
+            return list(rt.limiter.usage())
+        except Exception:
+            return []
 
     def rate_summary(self) -> str:
         usage = self.rate_usage()
         if not usage:
-            return "API: idle"
+            return "API budget: –"
         parts = [f"{used}/{limit} per {_span(sec)}" for sec, used, limit in usage]
         return "API budget: " + ", ".join(parts)
 
     def rate_tooltip(self) -> str:
         return (
             "Requests sent in each sliding window against its limit "
-            f"({self.services.settings.resolved_rate_limit(self.services.options.rate_limit)})."
+            f"({self.services.settings.resolved_rate_limit(self.services.options.rate_limit)}). "
+            "Shared by every ExpiryTrack process of this user."
         )
 
     def usage_text(self) -> str:
-        return self.rate_summary()
+        usage = self.rate_usage()
+        lines = []
+        for sec, used, limit in usage:
+            pct = 100 * used / limit if limit else 0
+            lines.append(f"{used:,} of {limit:,} requests in the last {_span(sec)} ({pct:.0f}%)")
+        rt = self.runtime
+        if rt is not None:
+            lines.append(
+                f"This session: {rt.client.requests_sent:,} requests, "
+                f"{getattr(rt.client, 'retries', 0):,} retries"
+            )
+        return "\n".join(lines) if lines else "No API usage yet."
 
-    # --- jobs ----------------------------------------------------------------------------------
+    def apply_settings(self) -> None:
+        """Settings saved: new rate limit for the next clients, defaults for the wizard."""
+        rt = self.runtime
+        if rt is None:
+            return
+        try:
+            from expirytrack_desktop.upstox.factory import process_limiter
+
+            s = self.services
+            ledger = None if s.demo else s.paths.ratelimit_path
+            if s.demo:
+                ledger = s.paths.data_dir / "demo-ratelimit.sqlite3"
+            limiter = process_limiter(s.settings.resolved_rate_limit(s.options.rate_limit), ledger)
+            rt.limiter = limiter
+            rt.client.limiter = limiter
+        except Exception as exc:
+            log.warning("Rate limit not applied: %s", self.describe_error(exc))
+        self.authChanged.emit()
+
+    # --- wizard support ------------------------------------------------------------------------
+    def known_underlyings(self) -> list[tuple[str, str]]:
+        from expirytrack_desktop.collect import KNOWN_UNDERLYINGS
+
+        return [(sym, key) for sym, (key, _) in KNOWN_UNDERLYINGS.items()]
+
+    def instrument_key_error(self, text: str) -> str | None:
+        from expirytrack_desktop.collect import InstrumentError, resolve_instrument
+
+        if "|" not in (text or ""):
+            return (
+                f"{text!r} is not an instrument key: use SEGMENT|name, e.g. NSE_EQ|INE002A01018"
+                if text
+                else "Type an instrument key first, e.g. NSE_EQ|INE002A01018."
+            )
+        try:
+            resolve_instrument(text)
+        except InstrumentError as exc:
+            return str(exc)
+        return None
+
+    def symbol_for_key(self, key: str) -> str:
+        from expirytrack_desktop.collect import display_name
+
+        return display_name(key)
+
+    async def list_expiries(self, key: str) -> list[ExpiryChoice]:
+        """Expiries offered by the API now, with the local coverage state of each."""
+        from expirytrack_desktop.ui.collect_wizard import ExpiryChoice
+
+        rt = await self.ready()
+        available = await rt.client.get_expiries(key)
+        await rt.db.run(rt.db.upsert_underlying, key, symbol=_symbol(key))
+        await rt.db.run(rt.db.upsert_expiries, key, available)
+        known = {d: w for d, _, w in await rt.db.run(rt.db.known_expiries, key)}
+        states: dict[date, str] = {}
+        interval = self.services.settings.default_interval
+        for cov in await rt.db.run(rt.db.coverage, key, interval):
+            states[cov.expiry_date] = COVERAGE_STATE.get(cov.state, cov.state)
+        return [
+            ExpiryChoice(d, known.get(d), states.get(d, "none")) for d in sorted(set(available))
+        ]
+
+    async def estimate(self, sel: WizardSelection) -> list[Any]:
+        rt = await self.ready()
+        rt.collector.concurrency = sel.concurrency
+        out = []
+        for key, expiries in sel.expiries.items():
+            out.append(await rt.collector.estimate(self._selection(key, expiries, sel)))
+        return out
+
+    @staticmethod
+    def _selection(key: str, expiries: list[date], sel: WizardSelection) -> Any:
+        from expirytrack_desktop.collect import Selection
+
+        return Selection([key], expiries, sel.interval, sel.months)
+
+    def describe_estimate(self, estimates: list[Any]) -> str:
+        if not estimates:
+            return "<p>Nothing to do.</p>"
+        req = sum(e.requests for e in estimates)
+        secs = sum(e.seconds for e in estimates)
+        contracts = sum(e.contracts for e in estimates)
+        windows = sum(e.windows for e in estimates)
+        approx = any(e.is_estimate for e in estimates)
+        from expirytrack_desktop.ui.models import fmt_duration
+
+        notes = [n for e in estimates for n in e.notes]
+        html = (
+            f"<p>{'About ' if approx else ''}<b>{req:,}</b> API requests "
+            f"({contracts:,} contracts, {windows:,} candle windows still missing), "
+            f"about <b>{fmt_duration(secs) or '0s'}</b> at the configured rate limits.</p>"
+        )
+        if notes:
+            html += "<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in dict.fromkeys(notes)) + "</ul>"
+        html += "<p>One job is created per underlying; they share one rate limiter.</p>"
+        return html
+
+    async def start_collection(self, sel: WizardSelection) -> int:
+        """One job per underlying (their expiry dates differ); returns the first job id."""
+        rt = await self.ready()
+        if not rt.client.has_token:
+            raise RuntimeError("Not logged in: use Login first.")
+        rt.collector.concurrency = sel.concurrency
+        first: int | None = None
+        for key, expiries in sel.expiries.items():
+            job = await rt.collector.start(
+                self._selection(key, expiries, sel), on_progress=self._on_progress
+            )
+            self._track(job)
+            first = job.id if first is None else first
+        await self.reload_jobs()
+        assert first is not None
+        return first
+
+    # --- jobs ------------------------------------------------------------------------------------
+    def _track(self, job: Any) -> None:
+        self.handles[job.id] = job
+        self.schedule(self._watch(job))
+
+    async def _watch(self, job: Any) -> None:
+        try:
+            result = await job.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("Job %s stopped: %s", job.id, self.describe_error(exc))
+            await self.reload_jobs()
+            return
+        state = str(result.state)
+        if result.message:
+            level = logging.INFO if state == "completed" else logging.WARNING
+            log.log(level, "Job %s %s: %s", job.id, state, result.message)
+        else:
+            log.info("Job %s %s", job.id, state)
+        if self.handles.get(job.id) is job:
+            del self.handles[job.id]
+        await self.reload_jobs()
+        self.jobLogChanged.emit(job.id)
+        self.databaseChanged.emit()
+        self.jobFinished.emit(job.id, state)
+        if state == "needs_login":
+            self._paused_for_login.add(job.id)
+            self.loginNeeded.emit(
+                "The Upstox access token was rejected or has expired. Log in again."
+            )
+
+    def _on_progress(self, p: Any) -> None:
+        """Engine callback (event-loop thread): record only; the jobs page timer repaints."""
+
+        def apply(row: JobRow) -> None:
+            row.status = str(p.state)
+            row.total = p.items_total
+            row.done = p.items_done
+            row.failed = p.items_failed
+            row.requests = p.requests
+            row.candles = p.candles
+            row.rate = p.rate
+            row.eta = p.eta_seconds
+            row.error = p.last_error
+            row.extra["current"] = p.current
+            row.extra["phase"] = str(p.phase)
+
+        self.jobs_model.post(p.job_id, apply)
+
     def is_running(self, job_id: int) -> bool:
-        return False
+        h = self.handles.get(job_id)
+        return h is not None and not h.done()
 
     async def reload_jobs(self) -> None:
-        rows = await self.run_blocking(dbread.read_jobs, self.services.db_path)
-        self.jobs_model.set_rows([job_row_from_record(r) for r in rows])
+        rt = self.runtime
+        if rt is None:
+            rows = await self.run_blocking(dbread.read_jobs, self.services.db_path)
+            self.jobs_model.set_rows([job_row_from_record(r) for r in rows])
+            return
+        records = await rt.db.run(rt.db.list_jobs, 200, "collect")
+        rows = []
+        for rec in records:
+            row = job_row_from_record(rec.__dict__ if hasattr(rec, "__dict__") else _asdict(rec))
+            h = self.handles.get(rec.id)
+            if h is not None and not h.done() and h.last_progress is not None:
+                p = h.last_progress
+                row.status = str(h.state)
+                row.total, row.done, row.failed = p.items_total, p.items_done, p.items_failed
+                row.requests, row.candles = p.requests, p.candles
+                row.rate, row.eta = p.rate, p.eta_seconds
+            rows.append(row)
+        self.jobs_model.set_rows(rows)
 
     async def job_log(self, job_id: int) -> list[str]:
-        return await self.run_blocking(dbread.read_job_log, self.services.db_path, job_id)
+        rt = self.runtime
+        if rt is None:
+            return await self.run_blocking(dbread.read_job_log, self.services.db_path, job_id)
+        entries = await rt.db.run(rt.db.job_logs, job_id, 500)
+        lines = [f"{at} {level:<7} {msg}" for at, level, msg in entries]
+        h = self.handles.get(job_id)
+        if h is not None and h.last_progress is not None:
+            p = h.last_progress
+            lines.append(f"(live) {p.phase}: {p.current}")
+        if not lines:
+            row = self.jobs_model.job(job_id)
+            if row is not None:
+                lines.append(f"Job {job_id}: {row.status}. {row.error or ''}".strip())
+        return lines
 
     async def cancel_job(self, job_id: int) -> None:
-        pass
+        h = self.handles.get(job_id)
+        if h is not None and not h.done():
+            h.cancel()
+            with contextlib.suppress(BaseException):
+                await h.wait()
+        else:
+            rt = await self.ready()
+            await rt.db.run(rt.db.update_job, job_id, status="cancelled")
+            await rt.db.run(rt.db.add_job_log, job_id, "info", "cancelled from the window")
+        self._paused_for_login.discard(job_id)
+        await self.reload_jobs()
 
     async def pause_job(self, job_id: int) -> None:
-        pass
+        h = self.handles.get(job_id)
+        if h is not None and not h.done():
+            h.pause()
+            self.jobs_model.post(job_id, lambda r: setattr(r, "status", "paused"))
+            self.jobs_model.flush()
 
     async def resume_job(self, job_id: int) -> None:
-        pass
+        h = self.handles.get(job_id)
+        if h is not None and not h.done():
+            h.resume()
+            self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
+            self.jobs_model.flush()
+            return
+        rt = await self.ready()
+        if not rt.client.has_token:
+            self.loginNeeded.emit("Log in to resume this collection.")
+            return
+        job = await rt.collector.resume(job_id, on_progress=self._on_progress)
+        self._paused_for_login.discard(job_id)
+        self._track(job)
+        await self.reload_jobs()
 
     async def retry_job(self, job_id: int) -> None:
-        pass
+        rt = await self.ready()
+        if self.is_running(job_id):
+            return
+        job = await rt.collector.retry_failed(job_id, on_progress=self._on_progress)
+        self._track(job)
+        await self.reload_jobs()
 
-    # --- dashboard -----------------------------------------------------------------------------
+    async def resume_after_login(self) -> None:
+        """Jobs stopped for an expired token continue (they re-plan what is missing)."""
+        rt = await self.ready()
+        records = await rt.db.run(rt.db.list_jobs, 200, "collect")
+        waiting = [r.id for r in records if r.status == "needs_login"]
+        for job_id in waiting:
+            if not self.is_running(job_id):
+                log.info("Resuming job %s after login", job_id)
+                await self.resume_job(job_id)
+        self._paused_for_login.clear()
+
+    # --- dashboard -------------------------------------------------------------------------------
     async def database_stats(self) -> dict[str, int]:
-        return await self.run_blocking(dbread.read_counts, self.services.db_path)
+        rt = self.runtime
+        if rt is None:
+            return await self.run_blocking(dbread.read_counts, self.services.db_path)
+        c = await rt.db.run(rt.db.counts)
+        return {
+            "underlyings": c.underlyings,
+            "expiries": c.expiries,
+            "contracts": c.contracts,
+            "candles": c.candles,
+            "db_bytes": c.db_bytes,
+        }
 
     async def coverage_cells(self) -> dict[tuple[str, str], CoverageCell]:
-        return {}
+        rt = self.runtime
+        if rt is None:
+            return {}
+        cov = await rt.db.run(rt.db.coverage, None, None)
+        cells: dict[tuple[str, str], CoverageCell] = {}
+        for c in cov:
+            label = c.symbol or c.instrument_key
+            if c.interval != "1minute":
+                label = f"{label} ({c.interval})"
+            cells[(label, c.expiry_date.isoformat())] = CoverageCell(
+                state=COVERAGE_STATE.get(c.state, c.state),
+                done=c.contracts_complete,
+                total=c.contracts,
+                candles=c.candles,
+                failed=c.failed_windows,
+            )
+        return cells
 
     async def export_history(self) -> list[dict[str, Any]]:
-        return await self.run_blocking(dbread.read_export_history, self.services.db_path)
+        rows = await self.run_blocking(dbread.read_export_history, self.services.db_path)
+        for r in rows:
+            r.setdefault("what", _what(r.get("selection")))
+        return rows
+
+
+def _what(selection_json: str | None) -> str:
+    import json
+
+    try:
+        sel = json.loads(selection_json or "{}")
+    except ValueError:
+        return ""
+    from expirytrack_desktop.collect import display_name
+
+    unds = ", ".join(display_name(u) for u in sel.get("underlyings", []))
+    exp = sel.get("expiries")
+    exp_text = "all expiries" if exp is None else f"{len(exp)} expiries"
+    return f"{unds} · {exp_text}"
+
+
+def _symbol(key: str) -> str | None:
+    from expirytrack_desktop.collect import symbol_for_key
+
+    return symbol_for_key(key)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _asdict(rec: Any) -> dict[str, Any]:
+    return {k: getattr(rec, k) for k in rec.__slots__}
 
 
 def _span(seconds: float) -> str:

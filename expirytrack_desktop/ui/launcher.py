@@ -13,6 +13,31 @@ from expirytrack_desktop.ui.qt import QtWidgets
 log = logging.getLogger(__name__)
 
 
+async def first_run_choice(window: QtWidgets.QWidget) -> str:
+    """No credentials yet: offer the demo market, the settings, or nothing."""
+    from expirytrack_desktop.ui.dialogs import run_dialog
+
+    box = QtWidgets.QMessageBox(window)
+    box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+    box.setWindowTitle("Welcome to ExpiryTrack")
+    box.setText("No Upstox credentials are configured yet.")
+    box.setInformativeText(
+        "Try the app against the built-in demo market (simulated data, separate database), "
+        "or enter your Upstox API key and secret now."
+    )
+    demo = box.addButton("Try the &demo", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+    settings = box.addButton("Enter &credentials…", QtWidgets.QMessageBox.ButtonRole.ActionRole)
+    box.addButton("&Later", QtWidgets.QMessageBox.ButtonRole.RejectRole)
+    await run_dialog(box)
+    clicked = box.clickedButton()
+    box.deleteLater()
+    if clicked is demo:
+        return "demo"
+    if clicked is settings:
+        return "settings"
+    return "later"
+
+
 async def run_app(app: QtWidgets.QApplication, args: argparse.Namespace, paths: AppPaths) -> int:
     from expirytrack_desktop.ui.controller import Controller
     from expirytrack_desktop.ui.mainwindow import MainWindow
@@ -21,24 +46,34 @@ async def run_app(app: QtWidgets.QApplication, args: argparse.Namespace, paths: 
     options = LaunchOptions(
         demo=bool(args.demo), db=args.db, api_base=args.api_base, rate_limit=args.rate_limit
     )
-    services = Services.create(paths, options)
-    controller = Controller(services)
-    window = MainWindow(controller)
-    try:
-        window.show()
-        if args.smoke_test:
-            await asyncio.sleep(0.05)
-            app.processEvents()
-            ok = window.isVisible()
-            log.info("smoke test: window shown=%s", ok)
-            return 0 if ok else 1
-        if args.screenshot:
-            from expirytrack_desktop.ui.screenshots import take_screenshot
+    while True:
+        services = Services.create(paths, options)
+        controller = Controller(services)
+        window = MainWindow(controller)
+        restart_demo = False
+        try:
+            window.show()
+            await controller.start()
+            if args.smoke_test:
+                await asyncio.sleep(0.05)  # let the first paint and queued tasks run
+                ok = window.isVisible() and controller.runtime is not None
+                log.info("smoke test: window shown=%s", ok)
+                return 0 if ok else 1
+            if args.screenshot:
+                from expirytrack_desktop.ui.screenshots import take_screenshot
 
-            return await take_screenshot(window, args.page, Path(args.screenshot))
-        await window.quit_event.wait()
-        return 0
-    finally:
-        if not window.quit_event.is_set():
+                return await take_screenshot(window, args.page, Path(args.screenshot))
+            if not options.demo and not await controller.has_credentials():
+                choice = await first_run_choice(window)
+                if choice == "demo":
+                    options = LaunchOptions(demo=True, db=None, rate_limit=args.rate_limit)
+                    restart_demo = True
+                elif choice == "settings":
+                    window.on_settings()
+            if not restart_demo:
+                await window.quit_event.wait()
+                return 0
+        finally:
             window.close()
-        await controller.aclose()
+            await controller.aclose()
+            window.deleteLater()

@@ -193,13 +193,25 @@ class JobsModel(QtCore.QAbstractTableModel):
 
     # --- data ---
     def set_rows(self, rows: Sequence[JobRow]) -> None:
-        """Replace everything (after a reload from the database), keeping live figures."""
+        """Replace the rows after a reload from the database, keeping live figures.
+
+        When the same jobs come back in the same order the rows are updated in place
+        (one dataChanged), so the view keeps its selection and scroll position.
+        """
         live = {r.id: (r.rate, r.eta) for r in self._rows}
-        self.beginResetModel()
-        self._rows = list(rows)
-        for r in self._rows:
-            if r.id in live and r.status == "running":
+        new = list(rows)
+        for r in new:
+            if r.id in live and r.status == "running" and r.rate is None:
                 r.rate, r.eta = live[r.id]
+        if [r.id for r in new] == [r.id for r in self._rows]:
+            self._rows = new
+            if new:
+                self.dataChanged.emit(
+                    self.index(0, 0), self.index(len(new) - 1, len(self.COLUMNS) - 1)
+                )
+            return
+        self.beginResetModel()
+        self._rows = new
         self.endResetModel()
 
     def rows(self) -> list[JobRow]:

@@ -16,12 +16,8 @@ log = logging.getLogger(__name__)
 
 
 async def settle(seconds: float = 0.3) -> None:
-    """Let pending tasks and paints run."""
-    app = QtWidgets.QApplication.instance()
-    end = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < end:
-        app.processEvents()  # type: ignore[union-attr]
-        await asyncio.sleep(0.02)
+    """Let pending tasks and paints run (never processEvents() inside a coroutine)."""
+    await asyncio.sleep(seconds)
 
 
 async def wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]

@@ -1,0 +1,580 @@
+"""The 4-step collection wizard: underlyings → expiries → options → review and start.
+
+Every page validates its input and says what is wrong under the fields; nothing here talks
+to the API or the database directly: the controller asks the engine (expiries are loaded
+live per underlying, the estimate comes from the engine's planner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from expirytrack_desktop.ui.qt import Qt, QtWidgets, Signal
+from expirytrack_desktop.ui.widgets import BusyIndicator, MessageLabel
+from expirytrack_desktop.upstox.models import INTERVALS
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.ui.controller import Controller
+
+log = logging.getLogger(__name__)
+
+KeyRole = Qt.ItemDataRole.UserRole + 20
+ExpiryRole = Qt.ItemDataRole.UserRole + 21
+StateRole = Qt.ItemDataRole.UserRole + 22
+
+STATE_TEXT = {
+    "complete": "✔ collected",
+    "partial": "◐ partly collected",
+    "failed": "✖ failed items",
+    "none": "new",
+    "": "new",
+}
+
+
+@dataclass(slots=True)
+class ExpiryChoice:
+    """One expiry as the wizard shows it; ``state`` is the local coverage."""
+
+    expiry: date
+    weekly: bool | None
+    state: str = "none"
+
+
+@dataclass(slots=True)
+class WizardSelection:
+    """What the wizard hands to the controller: instrument key -> expiries, and options."""
+
+    expiries: dict[str, list[date]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # key -> display symbol
+    interval: str = "1minute"
+    months: int = 3
+    concurrency: int = 8
+
+
+# ---------------------------------------------------------------------------------- page 1
+class UnderlyingsPage(QtWidgets.QWizardPage):
+    def __init__(self, controller: Controller) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setTitle("1. Underlyings")
+        self.setSubTitle(
+            "Choose the index or stock underlyings whose expired futures and options to collect."
+        )
+        self.list = QtWidgets.QListWidget()
+        self.list.setObjectName("underlyingList")
+        self.list.itemChanged.connect(self._changed)
+        for symbol, key in controller.known_underlyings():
+            self._add_item(symbol, key, checked=False)
+        self.btn_all = QtWidgets.QPushButton("Select &all")
+        self.btn_none = QtWidgets.QPushButton("Select &none")
+        self.btn_all.clicked.connect(lambda: self._check_all(True))
+        self.btn_none.clicked.connect(lambda: self._check_all(False))
+        self.key_edit = QtWidgets.QLineEdit()
+        self.key_edit.setObjectName("instrumentKeyEdit")
+        self.key_edit.setPlaceholderText("Another instrument key, e.g. NSE_EQ|INE002A01018")
+        self.key_edit.returnPressed.connect(self._add_custom)
+        self.btn_add = QtWidgets.QPushButton("A&dd")
+        self.btn_add.clicked.connect(self._add_custom)
+        self.message = MessageLabel()
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.btn_all)
+        row.addWidget(self.btn_none)
+        row.addStretch(1)
+        add = QtWidgets.QHBoxLayout()
+        add.addWidget(self.key_edit, 1)
+        add.addWidget(self.btn_add)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.list, 1)
+        lay.addLayout(add)
+        lay.addWidget(self.message)
+
+    def _add_item(self, symbol: str, key: str, checked: bool) -> QtWidgets.QListWidgetItem:
+        item = QtWidgets.QListWidgetItem(f"{symbol}    ({key})" if symbol != key else key)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        item.setData(KeyRole, key)
+        item.setData(Qt.ItemDataRole.UserRole, symbol)
+        self.list.addItem(item)
+        return item
+
+    def items(self) -> list[QtWidgets.QListWidgetItem]:
+        return [self.list.item(i) for i in range(self.list.count())]
+
+    def keys(self) -> list[str]:
+        return [str(it.data(KeyRole)) for it in self.items()]
+
+    def set_checked(self, keys_or_symbols: list[str]) -> None:
+        wanted = set(keys_or_symbols)
+        for it in self.items():
+            hit = it.data(KeyRole) in wanted or it.data(Qt.ItemDataRole.UserRole) in wanted
+            it.setCheckState(Qt.CheckState.Checked if hit else Qt.CheckState.Unchecked)
+
+    def selected(self) -> list[tuple[str, str]]:
+        """(symbol, key) of the checked items, in list order."""
+        return [
+            (str(it.data(Qt.ItemDataRole.UserRole)), str(it.data(KeyRole)))
+            for it in self.items()
+            if it.checkState() == Qt.CheckState.Checked
+        ]
+
+    def _check_all(self, on: bool) -> None:
+        for it in self.items():
+            it.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def _add_custom(self) -> None:
+        text = self.key_edit.text().strip()
+        error = self.controller.instrument_key_error(text)
+        if error:
+            self.message.error(error)
+            return
+        if text in self.keys():
+            for it in self.items():
+                if it.data(KeyRole) == text:
+                    it.setCheckState(Qt.CheckState.Checked)
+            self.message.info(f"{text} is already in the list; it is selected.")
+            self.key_edit.clear()
+            return
+        self._add_item(self.controller.symbol_for_key(text), text, checked=True)
+        self.key_edit.clear()
+        self.message.info(f"Added {text}.")
+
+    def _changed(self, *_: object) -> None:
+        if self.selected() and self.message.text().startswith("⚠ Select"):
+            self.message.clear_message()
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return bool(self.selected())
+
+    def validatePage(self) -> bool:
+        if not self.selected():
+            self.message.error("Select at least one underlying.")
+            return False
+        return True
+
+
+# ---------------------------------------------------------------------------------- page 2
+class ExpiriesPage(QtWidgets.QWizardPage):
+    """Expiries loaded live per underlying; already-collected ones marked."""
+
+    loaded = Signal()
+
+    def __init__(self, controller: Controller) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setTitle("2. Expiries")
+        self.setSubTitle(
+            "Expiries are read live from the API (about six months back). Tick the ones to collect."
+        )
+        self.tree = QtWidgets.QTreeWidget()
+        self.tree.setObjectName("expiryTree")
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Expiry", "Cycle", "In database"])
+        self.tree.setUniformRowHeights(True)
+        self.tree.itemChanged.connect(self._changed)
+        self.tree.header().setSectionResizeMode(
+            0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.busy = BusyIndicator("Loading expiries…")
+        self.busy.hide()
+        self.btn_all = QtWidgets.QPushButton("Select &all")
+        self.btn_missing = QtWidgets.QPushButton("Only &missing")
+        self.btn_missing.setToolTip("Select the expiries that are not completely collected yet")
+        self.btn_none = QtWidgets.QPushButton("Select &none")
+        self.btn_reload = QtWidgets.QPushButton("&Reload")
+        self.btn_all.clicked.connect(lambda: self.select(lambda c: True))
+        self.btn_missing.clicked.connect(lambda: self.select(lambda c: c.state != "complete"))
+        self.btn_none.clicked.connect(lambda: self.select(lambda c: False))
+        self.btn_reload.clicked.connect(self.start_loading)
+        self.count_label = QtWidgets.QLabel()
+        self.message = MessageLabel()
+        row = QtWidgets.QHBoxLayout()
+        for b in (self.btn_all, self.btn_missing, self.btn_none, self.btn_reload):
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(self.count_label)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.busy)
+        lay.addLayout(row)
+        lay.addWidget(self.tree, 1)
+        lay.addWidget(self.message)
+        self._loading = False
+        self._loaded_for: tuple[str, ...] | None = None
+        self._errors: dict[str, str] = {}
+        self._task: asyncio.Task[Any] | None = None
+
+    def _underlyings(self) -> list[tuple[str, str]]:
+        wiz = self.wizard()
+        return wiz.underlyings_page.selected() if wiz is not None else []  # type: ignore[attr-defined]
+
+    def initializePage(self) -> None:
+        keys = tuple(k for _, k in self._underlyings())
+        if keys != self._loaded_for:
+            self.start_loading()
+
+    def cleanupPage(self) -> None:
+        pass  # keep the ticks when going back and forth
+
+    def start_loading(self) -> None:
+        self._task = self.controller.schedule(self._load(), name="wizard-expiries")
+
+    async def _load(self) -> None:
+        underlyings = self._underlyings()
+        self._loading = True
+        self._errors = {}
+        self.tree.clear()
+        self.message.clear_message()
+        self.busy.set_text(f"Loading expiries of {len(underlyings)} underlying(s)…")
+        self.busy.show()
+        self.completeChanged.emit()
+        try:
+            results = await asyncio.gather(
+                *(self.controller.list_expiries(key) for _, key in underlyings),
+                return_exceptions=True,
+            )
+            self.tree.blockSignals(True)
+            for (symbol, key), result in zip(underlyings, results, strict=True):
+                top = QtWidgets.QTreeWidgetItem([symbol, "", ""])
+                top.setData(0, KeyRole, key)
+                top.setToolTip(0, key)
+                top.setFlags(
+                    top.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate
+                )
+                self.tree.addTopLevelItem(top)
+                if isinstance(result, BaseException):
+                    msg = self.controller.describe_error(result)
+                    self._errors[symbol] = msg
+                    top.setText(2, f"⚠ {msg}")
+                    top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
+                    continue
+                if not result:
+                    top.setText(2, "no expired contracts available")
+                    continue
+                top.setCheckState(0, Qt.CheckState.Unchecked)
+                for choice in sorted(result, key=lambda c: c.expiry, reverse=True):
+                    cycle = {True: "weekly", False: "monthly", None: "?"}[choice.weekly]
+                    child = QtWidgets.QTreeWidgetItem(
+                        [
+                            choice.expiry.isoformat(),
+                            cycle,
+                            STATE_TEXT.get(choice.state, choice.state),
+                        ]
+                    )
+                    child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                    child.setData(0, ExpiryRole, choice)
+                    child.setCheckState(
+                        0,
+                        Qt.CheckState.Checked
+                        if choice.state != "complete"
+                        else Qt.CheckState.Unchecked,
+                    )
+                    top.addChild(child)
+                top.setExpanded(True)
+            self.tree.blockSignals(False)
+            self._loaded_for = tuple(k for _, k in underlyings)
+            if self._errors:
+                self.message.error(
+                    "Could not load expiries for "
+                    + "; ".join(f"{s}: {m}" for s, m in self._errors.items())
+                    + ". Fix it (e.g. log in) and press Reload, or go back and deselect them."
+                )
+        finally:
+            self.tree.blockSignals(False)
+            self._loading = False
+            self.busy.hide()
+            self._update_count()
+            self.completeChanged.emit()
+            self.loaded.emit()
+
+    def expiry_items(self) -> list[tuple[str, QtWidgets.QTreeWidgetItem]]:
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            key = str(top.data(0, KeyRole))
+            for j in range(top.childCount()):
+                out.append((key, top.child(j)))
+        return out
+
+    def select(self, predicate) -> None:  # type: ignore[no-untyped-def]
+        self.tree.blockSignals(True)
+        for _, child in self.expiry_items():
+            choice: ExpiryChoice = child.data(0, ExpiryRole)
+            child.setCheckState(
+                0, Qt.CheckState.Checked if predicate(choice) else Qt.CheckState.Unchecked
+            )
+        self.tree.blockSignals(False)
+        self._changed()
+
+    def selection(self) -> dict[str, list[date]]:
+        out: dict[str, list[date]] = {}
+        for key, child in self.expiry_items():
+            if child.checkState(0) == Qt.CheckState.Checked:
+                out.setdefault(key, []).append(child.data(0, ExpiryRole).expiry)
+        return out
+
+    def _changed(self, *_: object) -> None:
+        self._update_count()
+        if self.selection() and self.message.text().startswith("⚠ Select"):
+            self.message.clear_message()
+        self.completeChanged.emit()
+
+    def _update_count(self) -> None:
+        n = sum(len(v) for v in self.selection().values())
+        total = len(self.expiry_items())
+        self.count_label.setText(f"{n} of {total} expiries selected")
+
+    def is_loading(self) -> bool:
+        return self._loading
+
+    def isComplete(self) -> bool:
+        return not self._loading and bool(self.selection())
+
+    def validatePage(self) -> bool:
+        if self._loading:
+            self.message.error("Still loading expiries…")
+            return False
+        if not self.selection():
+            self.message.error("Select at least one expiry.")
+            return False
+        return True
+
+
+# ---------------------------------------------------------------------------------- page 3
+class OptionsPage(QtWidgets.QWizardPage):
+    def __init__(self, controller: Controller) -> None:
+        super().__init__()
+        self.controller = controller
+        s = controller.services.settings
+        self.setTitle("3. Options")
+        self.setSubTitle("Candle interval, how much history before each expiry, and parallelism.")
+        self.interval = QtWidgets.QComboBox()
+        self.interval.setObjectName("intervalCombo")
+        for iv in INTERVALS:
+            self.interval.addItem(iv, iv)
+        self.interval.setCurrentIndex(max(0, self.interval.findData(s.default_interval)))
+        self.months = QtWidgets.QSpinBox()
+        self.months.setObjectName("monthsSpin")
+        self.months.setRange(0, 12)
+        self.months.setSpecialValueText("(choose)")
+        self.months.setSuffix(" month(s) before expiry")
+        self.months.setValue(s.history_months)
+        self.concurrency = QtWidgets.QSpinBox()
+        self.concurrency.setObjectName("concurrencySpin")
+        self.concurrency.setRange(0, 64)
+        self.concurrency.setSpecialValueText("(choose)")
+        self.concurrency.setValue(s.concurrency)
+        self.concurrency.setSuffix(" requests in flight")
+        hint = QtWidgets.QLabel(
+            "The rate limiter keeps every run under your account's limits "
+            f"({s.resolved_rate_limit(controller.services.options.rate_limit)}) whatever "
+            "the concurrency; more in flight only hides network latency."
+        )
+        hint.setWordWrap(True)
+        self.message = MessageLabel()
+        form = QtWidgets.QFormLayout(self)
+        form.addRow("&Interval:", self.interval)
+        form.addRow("&History window:", self.months)
+        form.addRow("&Concurrency:", self.concurrency)
+        form.addRow(hint)
+        form.addRow(self.message)
+        for w in (self.months, self.concurrency):
+            w.valueChanged.connect(self._changed)
+        self.interval.currentIndexChanged.connect(self._changed)
+
+    def error(self) -> str | None:
+        if self.interval.currentData() not in INTERVALS:
+            return "Choose an interval."
+        if not 1 <= self.months.value() <= 12:
+            return "History window must be 1 to 12 months (Upstox keeps about 6 months)."
+        if not 1 <= self.concurrency.value() <= 64:
+            return "Concurrency must be between 1 and 64."
+        return None
+
+    def _changed(self, *_: object) -> None:
+        err = self.error()
+        if err:
+            self.message.error(err)
+        else:
+            self.message.clear_message()
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.error() is None
+
+    def validatePage(self) -> bool:
+        err = self.error()
+        if err:
+            self.message.error(err)
+            return False
+        return True
+
+
+# ---------------------------------------------------------------------------------- page 4
+class ReviewPage(QtWidgets.QWizardPage):
+    estimated = Signal()
+
+    def __init__(self, controller: Controller) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setTitle("4. Review")
+        self.setSubTitle("Check the plan, then press Start. You can pause or cancel at any time.")
+        self.summary = QtWidgets.QTextBrowser()
+        self.summary.setObjectName("reviewSummary")
+        self.summary.setOpenLinks(False)
+        self.busy = BusyIndicator("Estimating requests and time…")
+        self.busy.hide()
+        self.message = MessageLabel()
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.busy)
+        lay.addWidget(self.summary, 1)
+        lay.addWidget(self.message)
+        self._estimating = False
+        self.estimate: Any = None
+        self.setCommitPage(True)
+        self.setButtonText(QtWidgets.QWizard.WizardButton.CommitButton, "&Start")
+
+    def initializePage(self) -> None:
+        self.controller.schedule(self._estimate(), name="wizard-estimate")
+
+    async def _estimate(self) -> None:
+        wiz: CollectWizard = self.wizard()  # type: ignore[assignment]
+        sel = wiz.selection()
+        self._estimating = True
+        self.estimate = None
+        self.message.clear_message()
+        self.busy.show()
+        self.completeChanged.emit()
+        self.summary.setHtml(self._html(sel, None))
+        try:
+            self.estimate = await self.controller.estimate(sel)
+            self.summary.setHtml(self._html(sel, self.estimate))
+        except Exception as exc:
+            self.message.error("Could not estimate: " + self.controller.describe_error(exc))
+        finally:
+            self._estimating = False
+            self.busy.hide()
+            self.completeChanged.emit()
+            self.estimated.emit()
+
+    def _html(self, sel: WizardSelection, est: Any) -> str:
+        rows = []
+        for key, expiries in sel.expiries.items():
+            label = sel.labels.get(key, key)
+            dates = ", ".join(d.isoformat() for d in sorted(expiries))
+            rows.append(f"<tr><td><b>{label}</b></td><td>{len(expiries)}</td><td>{dates}</td></tr>")
+        n_exp = sum(len(v) for v in sel.expiries.values())
+        html = [
+            "<h3>Selection</h3>",
+            "<table cellspacing=6><tr><th align=left>Underlying</th><th align=left>Expiries</th>"
+            "<th align=left>Dates</th></tr>",
+            *rows,
+            "</table>",
+            f"<p>{len(sel.expiries)} underlying(s), {n_exp} expiries · interval "
+            f"<b>{sel.interval}</b> · <b>{sel.months}</b> month(s) of history · concurrency "
+            f"<b>{sel.concurrency}</b></p>",
+            "<h3>Estimate</h3>",
+        ]
+        if est is None:
+            html.append("<p>Estimating…</p>")
+        else:
+            html.append(self.controller.describe_estimate(est))
+        return "".join(html)
+
+    def isComplete(self) -> bool:
+        return not self._estimating
+
+    def validatePage(self) -> bool:
+        return not self._estimating
+
+
+class CollectWizard(QtWidgets.QWizard):
+    """Open with :meth:`open` (non-blocking); emits ``jobStarted(job_id)`` after Start."""
+
+    jobStarted = Signal(int)
+    startFailed = Signal(str)
+
+    def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("collectWizard")
+        self.setWindowTitle("New Collection" + (" — DEMO" if controller.services.demo else ""))
+        self.setWizardStyle(QtWidgets.QWizard.WizardStyle.ClassicStyle)
+        self.setOption(QtWidgets.QWizard.WizardOption.NoBackButtonOnLastPage, False)
+        self.underlyings_page = UnderlyingsPage(controller)
+        self.expiries_page = ExpiriesPage(controller)
+        self.options_page = OptionsPage(controller)
+        self.review_page = ReviewPage(controller)
+        for p in (self.underlyings_page, self.expiries_page, self.options_page, self.review_page):
+            self.addPage(p)
+        self.resize(760, 560)
+        self._restore_choices()
+        self.job_id: int | None = None
+
+    def selection(self) -> WizardSelection:
+        labels = dict((k, s) for s, k in self.underlyings_page.selected())
+        return WizardSelection(
+            expiries=self.expiries_page.selection(),
+            labels=labels,
+            interval=str(self.options_page.interval.currentData()),
+            months=self.options_page.months.value(),
+            concurrency=self.options_page.concurrency.value(),
+        )
+
+    def _restore_choices(self) -> None:
+        qs = self.controller.services.qsettings()
+        last = qs.value("collect/underlyings", [])
+        if isinstance(last, str):
+            last = [last]
+        if last:
+            self.underlyings_page.set_checked(list(last))
+        interval = qs.value("collect/interval")
+        if interval:
+            i = self.options_page.interval.findData(interval)
+            if i >= 0:
+                self.options_page.interval.setCurrentIndex(i)
+        for name, spin in (
+            ("collect/months", self.options_page.months),
+            ("collect/concurrency", self.options_page.concurrency),
+        ):
+            v = qs.value(name)
+            if v is not None:
+                with contextlib.suppress(TypeError, ValueError):
+                    spin.setValue(int(v))
+
+    def _save_choices(self, sel: WizardSelection) -> None:
+        qs = self.controller.services.qsettings()
+        qs.setValue("collect/underlyings", list(sel.expiries))
+        qs.setValue("collect/interval", sel.interval)
+        qs.setValue("collect/months", sel.months)
+        qs.setValue("collect/concurrency", sel.concurrency)
+        qs.sync()
+
+    def validateCurrentPage(self) -> bool:
+        ok = super().validateCurrentPage()
+        if ok and self.currentPage() is self.review_page:
+            # Commit: start the job now (async); the wizard closes once it is persisted.
+            self.controller.schedule(self._start(), name="wizard-start")
+            return False
+        return ok
+
+    async def _start(self) -> None:
+        sel = self.selection()
+        self.button(QtWidgets.QWizard.WizardButton.CommitButton).setEnabled(False)
+        try:
+            job_id = await self.controller.start_collection(sel)
+        except Exception as exc:
+            msg = self.controller.describe_error(exc)
+            self.review_page.message.error("Could not start: " + msg)
+            self.button(QtWidgets.QWizard.WizardButton.CommitButton).setEnabled(True)
+            self.startFailed.emit(msg)
+            return
+        self._save_choices(sel)
+        self.job_id = job_id
+        self.jobStarted.emit(job_id)
+        self.accept()

@@ -1,0 +1,212 @@
+"""Settings: credentials (through the secret store), folders, rate limits, defaults."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from expirytrack_desktop.ui.qt import QtWidgets, asyncSlot
+from expirytrack_desktop.ui.widgets import MessageLabel
+from expirytrack_desktop.upstox.models import INTERVALS
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.ui.controller import Controller
+
+log = logging.getLogger(__name__)
+
+
+class PathField(QtWidgets.QWidget):
+    """A line edit with a Browse… button (non-blocking file dialog)."""
+
+    def __init__(self, placeholder: str, folder: bool, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.folder = folder
+        self.edit = QtWidgets.QLineEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setClearButtonEnabled(True)
+        btn = QtWidgets.QPushButton("Browse…")
+        btn.clicked.connect(self._browse)
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.edit, 1)
+        lay.addWidget(btn)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    def setText(self, text: str) -> None:
+        self.edit.setText(text)
+
+    def _browse(self) -> None:
+        dlg = QtWidgets.QFileDialog(self, "Choose a folder" if self.folder else "Database file")
+        if self.folder:
+            dlg.setFileMode(QtWidgets.QFileDialog.FileMode.Directory)
+            dlg.setOption(QtWidgets.QFileDialog.Option.ShowDirsOnly, True)
+        else:
+            dlg.setFileMode(QtWidgets.QFileDialog.FileMode.AnyFile)
+            dlg.setNameFilter("SQLite database (*.sqlite3 *.sqlite *.db);;All files (*)")
+        start = self.text() or self.edit.placeholderText()
+        if start:
+            p = Path(start)
+            dlg.setDirectory(str(p if p.is_dir() else p.parent))
+        dlg.fileSelected.connect(self.setText)
+        dlg.open()
+        self._dialog = dlg
+
+
+class SettingsDialog(QtWidgets.QDialog):
+    def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        services = controller.services
+        s = services.settings
+        self.setObjectName("settingsDialog")
+        self.setWindowTitle("Settings" + (" — DEMO" if services.demo else ""))
+
+        # credentials
+        cred_box = QtWidgets.QGroupBox("Upstox credentials")
+        self.api_key = QtWidgets.QLineEdit()
+        self.api_key.setObjectName("apiKeyEdit")
+        self.api_secret = QtWidgets.QLineEdit()
+        self.api_secret.setObjectName("apiSecretEdit")
+        self.api_secret.setEchoMode(QtWidgets.QLineEdit.EchoMode.Password)
+        self.api_secret.setPlaceholderText("unchanged")
+        self.redirect_uri = QtWidgets.QLineEdit(s.redirect_uri)
+        self.redirect_uri.setObjectName("redirectUriEdit")
+        self.store_label = QtWidgets.QLabel()
+        self.store_label.setObjectName("secretStoreLabel")
+        self.store_label.setWordWrap(True)
+        self.cred_message = MessageLabel()
+        cf = QtWidgets.QFormLayout(cred_box)
+        cf.addRow("API &key:", self.api_key)
+        cf.addRow("API s&ecret:", self.api_secret)
+        cf.addRow("&Redirect URI:", self.redirect_uri)
+        cf.addRow(self.store_label)
+        cf.addRow(self.cred_message)
+        if services.demo:
+            for w in (self.api_key, self.api_secret, self.redirect_uri):
+                w.setEnabled(False)
+            self.store_label.setText("Demo mode: the simulated market needs no credentials.")
+
+        # storage
+        st_box = QtWidgets.QGroupBox("Storage")
+        self.db_path = PathField(str(services.paths.db_path), folder=False)
+        self.db_path.setObjectName("dbPathField")
+        self.db_path.setText(s.db_path)
+        self.export_dir = PathField(str(services.paths.export_dir), folder=True)
+        self.export_dir.setText(s.export_dir)
+        sf = QtWidgets.QFormLayout(st_box)
+        sf.addRow("&Database file:", self.db_path)
+        sf.addRow("E&xport folder:", self.export_dir)
+        note = QtWidgets.QLabel("A new database location is used after a restart.")
+        note.setWordWrap(True)
+        sf.addRow(note)
+
+        # limits and defaults
+        lim_box = QtWidgets.QGroupBox("Rate limits and defaults")
+        self.rate_limit = QtWidgets.QLineEdit(s.rate_limit)
+        self.rate_limit.setObjectName("rateLimitEdit")
+        self.rate_limit.setToolTip(
+            "requests/seconds, comma-separated: Upstox allows 50/1,500/60,2000/1800"
+        )
+        self.interval = QtWidgets.QComboBox()
+        for iv in INTERVALS:
+            self.interval.addItem(iv, iv)
+        self.interval.setCurrentIndex(max(0, self.interval.findData(s.default_interval)))
+        self.months = QtWidgets.QSpinBox()
+        self.months.setRange(1, 12)
+        self.months.setValue(s.history_months)
+        self.months.setSuffix(" month(s)")
+        self.concurrency = QtWidgets.QSpinBox()
+        self.concurrency.setRange(1, 64)
+        self.concurrency.setValue(s.concurrency)
+        self.api_base = QtWidgets.QLineEdit(s.api_base)
+        lf = QtWidgets.QFormLayout(lim_box)
+        lf.addRow("Rate &limits:", self.rate_limit)
+        lf.addRow("Default &interval:", self.interval)
+        lf.addRow("Default &history:", self.months)
+        lf.addRow("Default &concurrency:", self.concurrency)
+        lf.addRow("API &base URL:", self.api_base)
+
+        self.message = MessageLabel()
+        self.buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Save
+            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.on_save)
+        self.buttons.rejected.connect(self.reject)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(cred_box)
+        lay.addWidget(st_box)
+        lay.addWidget(lim_box)
+        lay.addWidget(self.message)
+        lay.addWidget(self.buttons)
+        self.resize(640, self.sizeHint().height())
+        self._had_secret = False
+        if not services.demo:
+            controller.schedule(self._load_credentials(), name="settings-load")
+
+    async def _load_credentials(self) -> None:
+        self.store_label.setText(self.controller.secret_store_description())
+        try:
+            creds = await self.controller.load_credentials()
+        except Exception as exc:
+            self.cred_message.error(self.controller.describe_error(exc))
+            return
+        if creds is not None:
+            self.api_key.setText(creds.api_key)
+            self.redirect_uri.setText(creds.redirect_uri)
+            self._had_secret = True
+            self.api_secret.setPlaceholderText("stored (leave empty to keep it)")
+        else:
+            self.api_secret.setPlaceholderText("")
+
+    def errors(self) -> list[str]:
+        from expirytrack_desktop.upstox.limiter import RateLimitSpec
+
+        out = []
+        try:
+            RateLimitSpec.parse(self.rate_limit.text())
+        except ValueError as exc:
+            out.append(f"Rate limits: {exc}")
+        base = self.api_base.text().strip()
+        if not base.startswith(("http://", "https://")):
+            out.append("API base URL must start with http:// or https://")
+        return out
+
+    @asyncSlot()
+    async def on_save(self) -> None:
+        errs = self.errors()
+        if errs:
+            self.message.error(" ".join(errs))
+            return
+        self.message.clear_message()
+        c = self.controller
+        if not c.services.demo:
+            key = self.api_key.text().strip()
+            secret = self.api_secret.text().strip()
+            redirect = self.redirect_uri.text().strip()
+            if key or secret:
+                try:
+                    await c.save_credentials(key, secret or None, redirect)
+                except Exception as exc:
+                    self.cred_message.error(c.describe_error(exc))
+                    return
+            self.cred_message.clear_message()
+        s = c.services.settings
+        s.rate_limit = self.rate_limit.text().strip()
+        s.db_path = self.db_path.text()
+        s.export_dir = self.export_dir.text()
+        s.default_interval = str(self.interval.currentData())
+        s.history_months = self.months.value()
+        s.concurrency = self.concurrency.value()
+        s.api_base = self.api_base.text().strip()
+        s.redirect_uri = self.redirect_uri.text().strip() or s.redirect_uri
+        try:
+            c.services.save_settings()
+        except OSError as exc:
+            self.message.error(f"Could not save settings: {exc}")
+            return
+        c.apply_settings()
+        self.accept()
