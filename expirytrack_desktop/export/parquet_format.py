@@ -53,6 +53,41 @@ def _schema(pa: Any, include_metadata: bool, partitioned: bool) -> Any:
     return pa.schema(fields)
 
 
+class _Spool:
+    """The sink pyarrow writes to: it only gathers bytes, and never fails.
+
+    Our code then copies them to the real file after each row group. So a write error (a
+    full disk) is raised in Python, not inside pyarrow's C++ writer, which would otherwise
+    be left half-closed, try to write its footer again when collected, and leave an
+    exception pending in the interpreter.
+    """
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.pos = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        mv = memoryview(data)
+        self.buf += mv
+        self.pos += mv.nbytes
+        return mv.nbytes
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def drain_to(self, out: Any) -> None:
+        if self.buf:
+            out.write(bytes(self.buf))
+            self.buf.clear()
+
+
 class _Batch:
     """Rows of several contracts gathered column-wise until a row group is full."""
 
@@ -121,22 +156,23 @@ def write_parquet(
     import pyarrow.parquet as pq
 
     schema = _schema(pa, ctx.options.include_metadata, partitioned)
+    spool = _Spool()
     with ctx.open(path) as raw:
-        writer = pq.ParquetWriter(raw, schema, compression="zstd")
-        try:
-            batch = _Batch()
-            for c in contracts:
-                for rows in ctx.reader.raw_chunks(c):
-                    batch.add(c, rows)
-                    ctx.tracker.add_rows(len(rows), c.symbol)
-                    if len(batch) >= ROW_GROUP_ROWS:
-                        writer.write_table(batch.table(pa, schema))
-                        batch = _Batch()
-                ctx.tracker.contract_done(c.symbol)
-            if len(batch):
-                writer.write_table(batch.table(pa, schema))
-        finally:
-            writer.close()
+        writer = pq.ParquetWriter(spool, schema, compression="zstd")
+        batch = _Batch()
+        for c in contracts:
+            for rows in ctx.reader.raw_chunks(c):
+                batch.add(c, rows)
+                ctx.tracker.add_rows(len(rows), c.symbol)
+                if len(batch) >= ROW_GROUP_ROWS:
+                    writer.write_table(batch.table(pa, schema))
+                    batch = _Batch()
+                    spool.drain_to(raw)
+            ctx.tracker.contract_done(c.symbol)
+        if len(batch):
+            writer.write_table(batch.table(pa, schema))
+        writer.close()
+        spool.drain_to(raw)
 
 
 def write_parquet_dataset(
