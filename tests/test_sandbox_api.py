@@ -347,6 +347,18 @@ async def test_fault_latency(app):
     assert time.perf_counter() - t0 >= 0.019  # a lower bound only: latency was injected
 
 
+async def test_latency_beyond_read_timeout_is_a_read_timeout(app):
+    app.faults = FaultConfig(latency_ms=(200, 200))
+    async with httpx.AsyncClient(
+        transport=app.transport(),
+        base_url=BASE,
+        headers={"Authorization": f"Bearer {DEMO_ACCESS_TOKEN}"},
+        timeout=httpx.Timeout(5, read=0.01),
+    ) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get("/v2/user/profile")
+
+
 async def test_faults_are_deterministic_from_seed(market):
     async def run() -> list[int]:
         app = SimulatorApp(

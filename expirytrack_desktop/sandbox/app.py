@@ -17,12 +17,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
 from expirytrack_desktop.sandbox.faults import FaultConfig, FaultPlan
 from expirytrack_desktop.sandbox.market import INTERVALS, Market
 from expirytrack_desktop.sandbox.ratelimit import Limits, SlidingWindows, parse_rate_limit
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.sandbox.transport import SimulatorTransport
 
 DEFAULT_RATE_LIMIT = "50/1,500/60,2000/1800"
 DEMO_ACCESS_TOKEN = "demo-access-token-expirytrack-sandbox"
@@ -216,7 +219,7 @@ class SimulatorApp:
             if n_requests <= 0:
                 self.expire_all_tokens()
 
-    def transport(self) -> Any:
+    def transport(self) -> SimulatorTransport:
         """An ``httpx.AsyncBaseTransport`` that calls this app in-process."""
         from expirytrack_desktop.sandbox.transport import SimulatorTransport
 

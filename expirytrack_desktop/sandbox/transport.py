@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import httpx
@@ -14,7 +15,8 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
     """Calls :meth:`SimulatorApp.handle` directly (no sockets, no ASGI round trip).
 
     A dropped connection raises ``httpx.RemoteProtocolError`` as httpx does when a server
-    closes mid-body; a truncated body arrives with a Content-Length that matches the cut.
+    closes mid-body; a truncated body arrives with a Content-Length that matches the cut;
+    injected latency beyond the client's read timeout raises ``httpx.ReadTimeout``.
     """
 
     def __init__(self, app: SimulatorApp) -> None:
@@ -23,9 +25,12 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        resp = await self.app.handle(
-            request.method, request.url.path, request.url.query, headers, body
-        )
+        call = self.app.handle(request.method, request.url.path, request.url.query, headers, body)
+        read_timeout = (request.extensions.get("timeout") or {}).get("read")
+        try:
+            resp = await asyncio.wait_for(call, read_timeout)
+        except TimeoutError:
+            raise httpx.ReadTimeout("simulated read timeout", request=request) from None
         if resp.drop:
             raise httpx.RemoteProtocolError(
                 "peer closed connection without sending complete message body", request=request
