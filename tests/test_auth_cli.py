@@ -12,6 +12,7 @@ import keyring
 import keyring.backends.fail
 import pytest
 
+from expirytrack_desktop import runtime
 from expirytrack_desktop.auth.secrets import ACCESS_TOKEN, API_KEY, API_SECRET, SERVICE
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.main import main
@@ -134,7 +135,8 @@ def test_logout_deletes_locally_when_upstox_is_unreachable(
     configure(monkeypatch, redirect)
     assert main(["login", "--api-base", api]) == exitcodes.OK
     dead = f"http://127.0.0.1:{free_port()}"
-    assert main(["logout", "--api-base", dead]) == exitcodes.OK
+    with runtime.override(client_kwargs={"max_attempts": 1}):
+        assert main(["logout", "--api-base", dead]) == exitcodes.OK
     out = capsys.readouterr().out
     assert "removed it from this computer anyway" in out
     assert (SERVICE, ACCESS_TOKEN) not in memory_keyring.store

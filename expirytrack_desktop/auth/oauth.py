@@ -433,14 +433,22 @@ class OAuthLogin:
             log.debug("Scripted browser failed: %s", type(task.exception()).__name__)
 
     async def _preflight(self) -> None:
+        # Straight through the transport: httpx.AsyncClient would log the URL (with the API
+        # key as client_id) at INFO, and an app log file must not hold it.
+        transport = self._transport or httpx.AsyncHTTPTransport()
+        request = httpx.Request("GET", self.authorization_url)
         try:
-            async with httpx.AsyncClient(
-                transport=self._transport, follow_redirects=False, timeout=10.0
-            ) as http:
-                response = await http.get(self.authorization_url)
-        except httpx.HTTPError as exc:
+            response = await asyncio.wait_for(transport.handle_async_request(request), 10.0)
+            try:
+                await asyncio.wait_for(response.aread(), 10.0)
+            finally:
+                await response.aclose()
+        except (httpx.HTTPError, OSError, TimeoutError) as exc:
             log.debug("Login preflight skipped: %s", type(exc).__name__)
             return
+        finally:
+            if self._transport is None:
+                await transport.aclose()
         if not 400 <= response.status_code < 500:
             return
         try:

@@ -47,7 +47,7 @@ from expirytrack_desktop.auth.token import (
 )
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.paths import AppPaths
-from expirytrack_desktop.settings import Settings
+from expirytrack_desktop.runtime import Runtime
 from expirytrack_desktop.timeutil import now_utc
 from expirytrack_desktop.upstox.errors import AuthError, LoginError, ServerError, UpstoxError
 
@@ -133,23 +133,13 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _make_client(
-    args: argparse.Namespace, paths: AppPaths, settings: Settings, *, max_attempts: int = 5
-) -> tuple[Any, str]:
-    """A token-less client on the configured API base, drawing on the process limiter."""
-    from expirytrack_desktop.upstox.client import UpstoxClient
-    from expirytrack_desktop.upstox.factory import process_limiter
-
-    limiter = process_limiter(
-        settings.resolved_rate_limit(getattr(args, "rate_limit", None)), paths.ratelimit_path
+def _runtime(args: argparse.Namespace) -> Runtime:
+    return Runtime.create(
+        db=getattr(args, "db", None),
+        api_base=getattr(args, "api_base", None),
+        rate_limit=getattr(args, "rate_limit", None),
+        demo=bool(getattr(args, "demo", False)),
     )
-    base = settings.resolved_api_base(getattr(args, "api_base", None))
-    return UpstoxClient(base, limiter=limiter, max_attempts=max_attempts), base
-
-
-def _context(args: argparse.Namespace) -> tuple[AppPaths, Settings]:
-    paths = AppPaths.default().ensure()
-    return paths, Settings.load(paths.settings_path)
 
 
 def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -324,11 +314,10 @@ class _MemoryStore:
 
 
 async def _login_pasted(args: argparse.Namespace, token: str) -> int:
-    paths, settings = _context(args)
-    store = open_secret_store(paths)
+    rt = _runtime(args)
+    store = rt.secret_store(cli_passphrase)
     tokens = TokenManager(store)
-    client, _base = _make_client(args, paths, settings)
-    async with client:
+    async with rt.make_client(None) as client:
         info = await tokens.save_pasted_token(token, profile_via(client))
     _print_login(info, store)
     return exitcodes.OK
@@ -337,14 +326,13 @@ async def _login_pasted(args: argparse.Namespace, token: str) -> int:
 async def _login_oauth(args: argparse.Namespace) -> int:
     import webbrowser
 
-    paths, settings = _context(args)
-    store = open_secret_store(paths)
+    rt = _runtime(args)
+    store = rt.secret_store(cli_passphrase)
     creds = load_credentials(store)
     if creds is None:
         _error("no API key/secret configured: run `expirytrack configure` first")
         return exitcodes.BAD_INPUT
     tokens = TokenManager(store)
-    client, base = _make_client(args, paths, settings)
 
     def show(url: str) -> None:
         if args.no_browser:
@@ -358,15 +346,16 @@ async def _login_oauth(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    async with client:
+    async with rt.make_client(None) as client:
         login = OAuthLogin(
             creds,
             client,
             tokens,
-            api_base=base,
+            api_base=rt.api_base,
             opener=None if args.no_browser else webbrowser.open,
             on_url=show,
             timeout=args.timeout,
+            transport=rt.transport(),
         )
         info = await login.run()
     _print_login(info, store)
@@ -408,13 +397,11 @@ def cmd_logout(args: argparse.Namespace) -> int:
     if args.demo:
         print("Demo mode: nothing stored, nothing to log out of.")
         return exitcodes.OK
-    paths, settings = _context(args)
-    store = open_secret_store(paths)
+    rt = _runtime(args)
+    store = rt.secret_store(cli_passphrase)
 
     async def run() -> int:
-        # Few retries: the token is deleted locally anyway, and dies at 03:30 IST.
-        client, _ = _make_client(args, paths, settings, max_attempts=2)
-        async with client:
+        async with rt.make_client(None) as client:
             result = await TokenManager(store).logout(revoke_via(client))
         print(result.message)
         return exitcodes.OK
@@ -431,8 +418,8 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     """Who is logged in, until when, and where the secrets are kept."""
     if args.demo:
         return asyncio.run(_whoami_demo())
-    paths, settings = _context(args)
-    store = open_secret_store(paths)
+    rt = _runtime(args)
+    store = rt.secret_store(cli_passphrase)
     _print_backend(store)
     values = store.get_many([API_KEY, API_SECRET, REDIRECT_URI])
     if values[API_KEY] and values[API_SECRET]:
@@ -459,8 +446,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     token = env_token or tokens.require_access_token()
 
     async def check() -> int:
-        client, _ = _make_client(args, paths, settings)
-        async with client:
+        async with rt.make_client(None) as client:
             profile = await profile_via(client)(token)
         print(f"Upstox confirms: {profile.user_name} ({profile.user_id}, {profile.email}).")
         return exitcodes.OK
