@@ -467,3 +467,29 @@ async def test_oauth_errors(app):
         assert r.status_code == 400 and error_of(r)["error_code"] == "UDAPI100068"
     assert bad_secret.status_code == 401 and error_of(bad_secret)["error_code"] == "UDAPI100016"
     assert ok.status_code == 200 and ok.json()["access_token"]
+
+
+async def test_same_seed_and_today_give_byte_identical_responses():
+    async def fetch(seed: int) -> list[bytes]:
+        m = Market(seed=seed, today=TODAY, strikes_per_side=2)
+        app = SimulatorApp(m, rate_limit=None)
+        e = [x for x in m.expiries("BSE_INDEX|SENSEX") if not m.is_weekly("BSE_INDEX|SENSEX", x)]
+        key = m.option_contracts("BSE_INDEX|SENSEX", e[-1])[2]["instrument_key"]
+        async with client(app) as c:
+            rs = [
+                await c.get(
+                    "/v2/expired-instruments/expiries",
+                    params={"instrument_key": "BSE_INDEX|SENSEX"},
+                ),
+                await c.get(
+                    "/v2/expired-instruments/option/contract",
+                    params={"instrument_key": "BSE_INDEX|SENSEX", "expiry_date": str(e[-1])},
+                ),
+                await c.get(f"{CANDLES}/{key}/1minute/{e[-1]}/{e[-2]}"),
+            ]
+        assert all(r.status_code == 200 for r in rs)
+        return [r.content for r in rs]
+
+    a, b, other = await fetch(4), await fetch(4), await fetch(5)
+    assert a == b
+    assert a[2] != other[2]
