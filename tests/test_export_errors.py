@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from _export_db import build_db
 
 from expirytrack_desktop.export.api import (
     DatabaseError,
@@ -22,6 +21,7 @@ from expirytrack_desktop.export.api import (
     run_export,
 )
 from expirytrack_desktop.export.options import FORMATS
+from tests._export_db import build_db
 
 ALL = ("NSE_INDEX|Nifty 50", "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")
 SHAPES = [

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from _export_db import build_db, expected_rows
 
 from expirytrack_desktop.export.api import (
     EmptySelectionError,
@@ -24,6 +23,7 @@ from expirytrack_desktop.export.api import (
     run_export,
 )
 from expirytrack_desktop.export.query import ts_bounds
+from tests._export_db import build_db, expected_rows
 
 NIFTY = "NSE_INDEX|Nifty 50"
 ALL = (NIFTY, "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from _export_db import CONTRACTS, EXPIRIES, build_db, contract_by_symbol
 
 from expirytrack_desktop.export.api import ExportOptions, list_export_history, run_export
 from expirytrack_desktop.timeutil import IST, ist_iso
+from tests._export_db import CONTRACTS, EXPIRIES, build_db, contract_by_symbol
 
 ALL = ("NSE_INDEX|Nifty 50", "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")
 HEADER = [
