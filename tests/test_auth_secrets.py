@@ -242,7 +242,11 @@ def test_unlock_up_front_then_no_prompt(tmp_path):
 def test_unlock_for_a_new_file_sets_its_passphrase(tmp_path):
     path = tmp_path / "secrets.enc"
     store = fallback_store(path, None)
+    assert not store.is_unlocked
+    with pytest.raises(SecretStoreError, match="too short"):
+        store.unlock("short")
     store.unlock(PASS)
+    assert store.is_unlocked
     store.set(API_KEY, "k-1")
     assert fallback_store(path, Asker(PASS)).get(API_KEY) == "k-1"
 

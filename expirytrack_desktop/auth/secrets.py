@@ -186,6 +186,11 @@ class SecretStore:
         """True when the next read would ask for a passphrase (fallback file exists, locked)."""
         return self.is_fallback and self._key is None and self._file_exists()
 
+    @property
+    def is_unlocked(self) -> bool:
+        """True when reads need no passphrase (OS keyring, or the fallback key is in memory)."""
+        return not self.is_fallback or self._key is not None
+
     def fallback_exists(self) -> bool:
         return self.is_fallback and self._file_exists()
 
@@ -212,7 +217,7 @@ class SecretStore:
                 self._decrypt(key, token)  # raises on a wrong passphrase
                 self._key, self._salt, self._kdf = key, _b64d(header["kdf"]["salt"]), header["kdf"]
             else:
-                self._new_key(passphrase)
+                self._new_key(_check_new_passphrase(passphrase))
 
     def lock(self) -> None:
         """Forget the derived key (the next access asks for the passphrase again)."""
@@ -309,11 +314,7 @@ class SecretStore:
         value = self._passphrase_cb(creating)
         if not value:
             raise SecretStoreError("no passphrase given: the encrypted secrets stay locked")
-        if creating and len(value) < MIN_NEW_PASSPHRASE:
-            raise SecretStoreError(
-                f"the new passphrase is too short (at least {MIN_NEW_PASSPHRASE} characters)"
-            )
-        return value
+        return _check_new_passphrase(value) if creating else value
 
     def _fresh(self) -> dict[str, str]:
         """Data of a file about to be created: make sure there is a key for it."""
@@ -439,6 +440,14 @@ def _atomic_write(path: Path, content: bytes) -> None:
             pass
         finally:
             os.close(dfd)
+
+
+def _check_new_passphrase(passphrase: str) -> str:
+    if len(passphrase) < MIN_NEW_PASSPHRASE:
+        raise SecretStoreError(
+            f"the new passphrase is too short (at least {MIN_NEW_PASSPHRASE} characters)"
+        )
+    return passphrase
 
 
 def _check_name(name: str) -> None:
