@@ -468,6 +468,23 @@ class OAuthLogin:
             )
 
 
+def scripted_browser(transport: httpx.AsyncBaseTransport | None = None) -> Opener:
+    """An :data:`Opener` that plays the user's browser: GET the dialog (through
+    ``transport``, e.g. the in-process simulator's), then follow its 302 to the loopback
+    listener over a real socket. For demo mode without a browser, and for tests."""
+
+    async def browse(url: str) -> None:
+        async with httpx.AsyncClient(transport=transport) as upstox:
+            dialog = await upstox.get(url)
+        location = dialog.headers.get("location")
+        if dialog.status_code not in (301, 302, 303, 307) or not location:
+            return  # Upstox answered with an error page: a user would close the tab
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as local:
+            await local.get(location)
+
+    return browse
+
+
 async def login(
     credentials: Credentials,
     client: CodeExchanger,

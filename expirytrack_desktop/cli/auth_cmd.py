@@ -29,6 +29,7 @@ from expirytrack_desktop.auth.oauth import (
     LoginCancelledError,
     OAuthLogin,
     PortInUseError,
+    scripted_browser,
 )
 from expirytrack_desktop.auth.secrets import (
     API_KEY,
@@ -238,23 +239,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _demo_browser(transport: Any) -> Callable[[str], Any]:
-    """Plays the user's browser against the in-process simulator (demo mode)."""
-
-    async def browse(url: str) -> None:
-        import httpx
-
-        async with httpx.AsyncClient(transport=transport) as upstox:
-            dialog = await upstox.get(url)
-        location = dialog.headers.get("location")
-        if dialog.status_code != 302 or not location:
-            return
-        async with httpx.AsyncClient(trust_env=False, timeout=10) as local:
-            await local.get(location)
-
-    return browse
-
-
 def _print_login(info: TokenInfo, store: SecretStore | None) -> None:
     print(f"Logged in: {info.describe(now_utc())}.")
     if store is not None:
@@ -279,7 +263,7 @@ async def _login_demo(args: argparse.Namespace) -> int:
             client,
             tokens,
             api_base=DEMO_API_BASE,
-            opener=_demo_browser(sim.transport()),
+            opener=scripted_browser(sim.transport()),
             on_url=lambda url: print(f"Demo login: the simulated browser opens {url}"),
             timeout=args.timeout,
             transport=sim.transport(),
