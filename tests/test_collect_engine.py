@@ -1,0 +1,464 @@
+"""The collection engine against the in-process simulator: exactness, resume, errors, control."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import httpx
+import pytest
+
+from expirytrack_desktop.collect import (
+    JobState,
+    Phase,
+    Progress,
+    Selection,
+    SelectionError,
+    StopReason,
+    target_range,
+)
+from expirytrack_desktop.collect.plan import ContractTarget, plan_windows
+from expirytrack_desktop.sandbox import FaultConfig
+from expirytrack_desktop.store import open_database
+from expirytrack_desktop.store.coverage import chunk_range
+from expirytrack_desktop.upstox.errors import BadInputError, ServerError
+from tests.collect_helpers import (
+    NIFTY,
+    ground_truth_rows,
+    make_app,
+    make_client,
+    make_collector,
+    make_db,
+)
+
+
+def last_expiries(app, n=1):
+    return app.market.expiries(NIFTY)[-n:]
+
+
+def assert_exact(db, app, expiries, months=1, interval="1minute"):
+    """Every contract and candle the simulator has in the target windows; nothing else."""
+    market = app.market
+    want_keys = set()
+    total = 0
+    for exp in expiries:
+        items = market.option_contracts(NIFTY, exp) + market.future_contracts(NIFTY, exp)
+        keys = {i["instrument_key"] for i in items}
+        want_keys |= keys
+        got = {c.expired_key for c in db.contracts_for(NIFTY, exp)}
+        assert got == keys
+        f, t = target_range(exp, months)
+        for key in keys:
+            want = ground_truth_rows(market, key, interval, f, t)
+            assert db.candle_rows(key, interval) == want, key
+            total += len(want)
+    assert db.execute("SELECT count(*) FROM candle")[0][0] == total
+    assert total > 0
+    return total
+
+
+async def test_full_collection_is_exact_and_a_rerun_fetches_nothing(tmp_path):
+    app = make_app()
+    exps = last_expiries(app, 2)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    events: list[Progress] = []
+    col = make_collector(db, client)
+    result = await col.run(Selection(["NIFTY"], exps), on_progress=events.append)
+    assert (result.state, result.reason) == (JobState.COMPLETED, StopReason.OK)
+    total = assert_exact(db, app, exps, months=3)
+    c = result.counters
+    assert c.candles == total and c.windows_failed == 0 and c.windows_refetched == 0
+    assert c.requests == app.stats.requests == 1 + c.contract_requests + c.candle_requests
+    # metadata: weekly flag from the API, OpenAlgo symbols, documented views
+    rows = db.execute(
+        "SELECT contract_type, openalgo_symbol, freeze_quantity, lot_size FROM contracts"
+    )
+    assert all(r["openalgo_symbol"] and r["openalgo_symbol"].startswith("NIFTY") for r in rows)
+    assert {r["contract_type"] for r in rows} >= {"CE", "PE"}
+    exp_rows = db.execute(
+        "SELECT expiry_date, is_weekly, contracts_fetched, data_fetched FROM expiries"
+    )
+    flags = {r[0]: (r[1], r[2], r[3]) for r in exp_rows}
+    for e in exps:
+        assert flags[e.isoformat()] == (int(app.market.is_weekly(NIFTY, e)), 1, 1)
+    assert [cv.state for cv in db.coverage() if cv.expiry_date in exps] == ["complete"] * 2
+    # progress: typed, final snapshot consistent
+    last = events[-1]
+    assert (last.state, last.phase) == (JobState.COMPLETED, Phase.DONE)
+    assert last.items_done == last.items_total == result.counters.windows_planned + 2
+    assert last.candles == total and last.errors == 0
+    job = db.get_job(result.job_id)
+    assert (job.status, job.candles, job.failed_items) == ("completed", total, 0)
+
+    before = app.stats.requests
+    again = await col.run(Selection(["NIFTY"], exps))
+    assert again.state == JobState.COMPLETED
+    assert again.counters.windows_planned == 0
+    assert app.stats.requests - before == 1  # only the expiry list
+    await client.aclose()
+    db.close()
+
+
+async def test_span_cap_is_learned_persisted_and_planned_with(tmp_path):
+    app = make_app(span_cap={"1minute": 30})
+    exps = last_expiries(app)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    result = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
+    assert result.state == JobState.COMPLETED
+    assert result.counters.spans_rejected >= 1
+    assert_exact(db, app, exps)
+    assert db.span_caps()["1minute"] <= 30
+    two = last_expiries(app, 2)
+    est = await make_collector(db, client).estimate(Selection(["NIFTY"], two, months=1))
+    # the collected expiry needs nothing; the other is estimated at the learned cap
+    cap = db.span_caps()["1minute"]
+    per_contract = len(chunk_range(target_range(two[0], 1), cap))
+    assert per_contract >= 2
+    assert est.is_estimate and est.windows == 200 * per_contract
+    await client.aclose()
+    db.close()
+
+
+async def test_faulty_api_still_gives_exact_data(tmp_path):
+    faults = FaultConfig(http_500=0.05, truncated_json=0.02, drop_connection=0.02, seed=5)
+    app = make_app(faults=faults)
+    exps = last_expiries(app)
+    db = make_db(tmp_path)
+    client = make_client(app, max_attempts=8)
+    result = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
+    assert result.state == JobState.COMPLETED, result.errors
+    assert app.stats.faults_injected > 0
+    assert_exact(db, app, exps)
+    assert app.stats.rate_limited == 0
+    await client.aclose()
+    db.close()
+
+
+async def test_token_expiry_pauses_as_needs_login_and_a_new_token_finishes(tmp_path):
+    app = make_app()
+    exps = last_expiries(app, 2)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    app.expire_tokens_after(12)
+    first = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
+    assert (first.state, first.reason) == (JobState.NEEDS_LOGIN, StopReason.NEEDS_LOGIN)
+    assert "log in again" in first.message
+    assert db.failed_windows() == []  # an auth stop fails nothing
+    assert db.get_job(first.job_id).status == "needs_login"
+    stored_before = db.execute("SELECT count(*) FROM fetch_window")[0][0]
+    assert stored_before > 0
+    await client.aclose()
+
+    client2 = make_client(app, token=app.issue_token())
+    second = await make_collector(db, client2).run(Selection(["NIFTY"], exps, months=1))
+    assert second.state == JobState.COMPLETED
+    assert second.job_id == first.job_id  # the same job continued
+    assert second.counters.windows_refetched == 0
+    assert db.get_job(first.job_id).retry_count == 1
+    assert_exact(db, app, exps)
+    await client2.aclose()
+    db.close()
+
+
+class FlakyClient:
+    """Wraps a client: candle requests for ``bad`` keys raise ``error``."""
+
+    def __init__(self, inner, bad: set[str], error: Exception) -> None:
+        self.inner, self.bad, self.error = inner, bad, error
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def get_candles(self, key, interval, f, t):
+        if key in self.bad:
+            raise self.error
+        return await self.inner.get_candles(key, interval, f, t)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        BadInputError("HTTP 400 UDAPI100011: unknown key", code="UDAPI100011", status=400),
+        ServerError("HTTP 500 after 5 attempts", code="UDAPI100500", status=500),
+    ],
+)
+async def test_failed_items_are_recorded_and_retry_failed_fetches_only_them(tmp_path, error):
+    app = make_app()
+    exps = last_expiries(app)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    victim = app.market.option_contracts(NIFTY, exps[0])[0]["instrument_key"]
+    col = make_collector(db, FlakyClient(client, {victim}, error))
+    result = await col.run(Selection(["NIFTY"], exps, months=1))
+    assert (result.state, result.reason) == (JobState.FAILED, StopReason.FAILED_ITEMS)
+    failed = db.failed_windows(result.job_id)
+    assert {key for _, key in failed} == {victim}
+    assert all(w.error == error.message and w.attempts == 1 for w, _ in failed)
+    assert result.counters.windows_failed == len(failed)
+    assert db.coverage()[0].state == "failed"
+    assert db.get_job(result.job_id).failed_items == len(failed)
+
+    before = app.stats.requests
+    job = await make_collector(db, client).retry_failed(result.job_id)
+    res2 = await job.wait()
+    assert res2.state == JobState.COMPLETED
+    assert res2.counters.windows_planned == len(failed)
+    assert app.stats.requests - before == len(failed)  # no discovery, only those windows
+    assert db.failed_windows() == []
+    assert_exact(db, app, exps)
+    await client.aclose()
+    db.close()
+
+
+async def test_unknown_instrument_and_missing_expiry_are_bad_input(tmp_path):
+    app = make_app()
+    db = make_db(tmp_path)
+    client = make_client(app)
+    col = make_collector(db, client)
+    r = await col.run(Selection(["NSE_INDEX|No Such Index"], months=1))
+    assert r.reason == StopReason.BAD_INPUT and "NSE_INDEX|No Such Index" in r.message
+    r = await col.run(Selection(["NIFTY"], [date(2020, 1, 2)], months=1))
+    assert r.reason == StopReason.BAD_INPUT
+    assert "2020-01-02 is not offered by the API" in r.message
+    assert db.execute("SELECT count(*) FROM contract")[0][0] == 0
+    with pytest.raises(SelectionError, match="malformed"):
+        Selection(["Nifty 50"])
+    with pytest.raises(SelectionError, match="interval"):
+        Selection(["NIFTY"], interval="2minute")
+    await client.aclose()
+    db.close()
+
+
+class DeadTransport(httpx.AsyncBaseTransport):
+    async def handle_async_request(self, request):
+        raise httpx.ConnectError("connection refused", request=request)
+
+
+async def test_network_down_stops_with_network_reason(tmp_path):
+    from expirytrack_desktop.upstox.client import UpstoxClient
+    from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
+
+    async def no_sleep(_):
+        return None
+
+    client = UpstoxClient(
+        "http://sim.test",
+        access_token="t" * 30,
+        limiter=RateLimiter(RateLimitSpec.parse("1000/1")),
+        transport=DeadTransport(),
+        max_attempts=2,
+        sleep=no_sleep,
+    )
+    db = make_db(tmp_path)
+    r = await make_collector(db, client).run(Selection(["NIFTY"], [date(2025, 9, 30)], months=1))
+    assert (r.state, r.reason) == (JobState.FAILED, StopReason.NETWORK)
+    assert "cannot be reached" in r.message
+    assert client.requests_sent == 2
+    await client.aclose()
+    db.close()
+
+
+async def test_network_loss_mid_run_then_resume(tmp_path):
+    app = make_app()
+    exps = last_expiries(app)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    dead = DeadTransport()
+
+    class Switch(httpx.AsyncBaseTransport):
+        def __init__(self):
+            self.inner, self.n = app.transport(), 0
+
+        async def handle_async_request(self, request):
+            self.n += 1
+            if self.n > 10:
+                return await dead.handle_async_request(request)
+            return await self.inner.handle_async_request(request)
+
+    from expirytrack_desktop.upstox.client import UpstoxClient
+
+    async def no_sleep(_):
+        return None
+
+    flaky = UpstoxClient(
+        "http://sim.test",
+        access_token=client._token,
+        limiter=client.limiter,
+        transport=Switch(),
+        max_attempts=2,
+        sleep=no_sleep,
+    )
+    r = await make_collector(db, flaky, concurrency=2, network_failure_threshold=3).run(
+        Selection(["NIFTY"], exps, months=1)
+    )
+    assert r.reason == StopReason.NETWORK, (r.counters, r.errors[:3])
+    r2 = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
+    assert r2.state == JobState.COMPLETED and r2.counters.windows_refetched == 0
+    assert_exact(db, app, exps)
+    await flaky.aclose()
+    await client.aclose()
+    db.close()
+
+
+async def test_cancel_keeps_consistent_progress_and_resume_completes(tmp_path):
+    app = make_app()
+    exps = last_expiries(app, 2)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    col = make_collector(db, client)
+    job = None
+
+    def on_progress(p: Progress) -> None:
+        if p.phase == Phase.CANDLES and p.items_done >= 8 and job is not None:
+            job.cancel()
+
+    job = await col.start(Selection(["NIFTY"], exps, months=1), on_progress=on_progress)
+    r = await job.wait()
+    assert (r.state, r.reason) == (JobState.CANCELLED, StopReason.CANCELLED)
+    assert db.get_job(job.id).status == "cancelled"
+    # every window marked done has exactly its candles
+    for w in db.execute("SELECT contract_id, from_date, to_date, candles FROM fetch_window"):
+        n = db.execute(
+            "SELECT count(*) FROM candle WHERE contract_id = ? AND ts >= strftime('%s', ?) - 19800"
+            " AND ts < strftime('%s', ?, '+1 day') - 19800",
+            (w[0], w[1], w[2]),
+        )[0][0]
+        assert n == w[3]
+    done_before = db.execute("SELECT count(*) FROM fetch_window")[0][0]
+    assert 8 <= done_before < r.counters.windows_planned
+    r2 = await col.run(Selection(["NIFTY"], exps, months=1))
+    assert r2.state == JobState.COMPLETED
+    assert r2.counters.windows_refetched == 0
+    assert r2.counters.windows_planned == r.counters.windows_planned - done_before
+    assert_exact(db, app, exps)
+    await client.aclose()
+    db.close()
+
+
+async def test_pause_stops_new_requests_until_resume(tmp_path):
+    app = make_app()
+    exps = last_expiries(app)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    col = make_collector(db, client, concurrency=2)
+    paused = asyncio.Event()
+    job = None
+
+    def on_progress(p: Progress) -> None:
+        if p.phase == Phase.CANDLES and p.items_done >= 3 and not paused.is_set():
+            job.pause()
+            paused.set()
+
+    job = await col.start(Selection(["NIFTY"], exps, months=1), on_progress=on_progress)
+    await paused.wait()
+    assert job.state == JobState.PAUSED
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    settled = app.stats.requests
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert app.stats.requests == settled  # nothing new while paused
+    assert db.get_job(job.id).status == "paused"
+    job.resume()
+    r = await job.wait()
+    assert r.state == JobState.COMPLETED
+    assert_exact(db, app, exps)
+    await client.aclose()
+    db.close()
+
+
+async def test_disk_full_stops_with_storage_reason_and_resume_completes(tmp_path):
+    app = make_app()
+    exps = last_expiries(app)
+    path = tmp_path / "full.sqlite3"
+    open_database(path).close()
+    import sqlite3
+
+    pages = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
+    db = open_database(path, max_page_count=pages + 60)
+    client = make_client(app)
+    r = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
+    assert (r.state, r.reason) == (JobState.FAILED, StopReason.STORAGE)
+    assert "Disk full" in r.message
+    assert db.integrity_check() == "ok"
+    db.close()
+    db = open_database(path)
+    assert db.get_job(r.job_id).status in ("failed", "running", "interrupted")
+    r2 = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
+    assert r2.state == JobState.COMPLETED and r2.counters.windows_refetched == 0
+    assert_exact(db, app, exps)
+    await client.aclose()
+    db.close()
+
+
+async def test_interrupted_job_is_continued_by_the_same_selection(tmp_path):
+    import subprocess
+    import sys
+
+    app = make_app()
+    exps = last_expiries(app)
+    db = make_db(tmp_path)
+    sel = Selection(["NIFTY"], exps, months=1)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    jid = db.create_job("collect", sel.to_params())
+    db.update_job(jid, status="running", pid=proc.pid)
+    assert db.list_jobs()[0].status == "interrupted"
+    client = make_client(app)
+    r = await make_collector(db, client).run(sel)
+    assert r.job_id == jid and r.state == JobState.COMPLETED
+    await client.aclose()
+    db.close()
+
+
+async def test_progress_is_throttled_by_the_injected_clock(tmp_path):
+    app = make_app()
+    db = make_db(tmp_path)
+    client = make_client(app)
+    events: list[Progress] = []
+    frozen = make_collector(db, client, clock=lambda: 1000.0, progress_interval=0.1)
+    r = await frozen.run(
+        Selection(["NIFTY"], last_expiries(app), months=1), on_progress=events.append
+    )
+    assert r.state == JobState.COMPLETED
+    # a clock that never advances lets through only the forced (state/phase change) events
+    assert len(events) <= 6
+    assert events[-1].state == JobState.COMPLETED
+    with pytest.raises(AttributeError):
+        events[0].job_id = 5  # frozen
+    await client.aclose()
+    db.close()
+
+
+async def test_estimate_matches_the_plan_once_contracts_are_known(tmp_path):
+    app = make_app()
+    exps = last_expiries(app)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    col = make_collector(db, client)
+    sel_fut = Selection(["NIFTY"], exps, months=1, contract_types=["FUT"])
+    await col.run(sel_fut)  # stores all contracts, candles of futures only
+    sel = Selection(["NIFTY"], exps, months=1)
+    est = await col.estimate(sel)
+    r = await col.run(sel)
+    assert est.windows == r.counters.windows_planned > 0
+    assert est.requests == 1 + r.counters.windows_planned
+    assert est.seconds >= 0 and est.contracts == len(db.contracts_for(NIFTY, exps[0]))
+    await client.aclose()
+    db.close()
+
+
+def test_planner_is_pure_and_plans_only_gaps():
+    t = ContractTarget(1, "K", date(2025, 1, 1), date(2025, 3, 31), "K")
+    covered = {1: [(date(2025, 1, 1), date(2025, 1, 31), "fetched"),
+                   (date(2025, 2, 1), date(2025, 2, 10), "failed"),
+                   (date(2025, 3, 1), date(2025, 3, 31), "empty")]}  # fmt: skip
+    tasks = plan_windows([t], covered, "1minute", 20)
+    assert [(x.from_date, x.to_date) for x in tasks] == [
+        (date(2025, 2, 1), date(2025, 2, 20)),
+        (date(2025, 2, 21), date(2025, 2, 28)),
+    ]
+    assert plan_windows([t], covered, "1minute", 20) == tasks
+    assert plan_windows([t], {}, "1minute", None)[0].days == 90
