@@ -303,6 +303,7 @@ async def test_429_is_retried_then_rate_limited_error():
     assert info.value.status == 429
     assert len(rec.requests) == 4
     assert limiter.acquired == 4  # every retry went through the limiter
+    assert not limiter.ledger._inflight  # every attempt's permit was released
     assert client.retries == 3 and client.requests_sent == 4
 
 

@@ -316,12 +316,14 @@ class UpstoxClient:
                 self.retries += 1
                 ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 2))
                 await self._sleep(self._rng.uniform(0, ceiling))
-            await self.limiter.acquire()
+            permit = await self.limiter.acquire()
             try:
                 return await self._attempt(method, path, form, auth, login, wrapped, attempt)
             except _Retry as retry:
                 last = retry
                 log.debug("%s %s attempt %d failed: %s", method, path, attempt, retry.reason)
+            finally:
+                permit.release()  # the answer (or failure) is in: the request has arrived
         assert last is not None
         what = f"{method} {path.split('?')[0]} failed after {self.max_attempts} attempts"
         if last.status == 429:

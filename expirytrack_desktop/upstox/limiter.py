@@ -3,12 +3,16 @@ every process of the user) sends to Upstox.
 
 Upstox enforces 50/s, 500/min and 2000/30 min at once and may suspend an account that
 exceeds them, so a 429 must never be the normal path: ``acquire()`` waits until one more
-request keeps *every* window under its limit.
+request keeps *every* window under its limit, and returns a ``Permit`` whose ``release()``
+records when the answer came back.
 
-Safety margin: each window is treated as ``margin`` seconds (default 0.25 s) longer than
-its nominal length. A server counting arrival times then never sees an excess unless the
-latency of two requests differs by more than the margin. It costs nothing on the minute and
-half-hour windows (0.4 % and 0.01 %) and caps the per-second rate at 40/s instead of 50/s.
+Why that is enough even though the server counts *arrival* times: a request occupies the
+windows from its send until its answer (see ``ledger.py``), and its arrival lies in
+between, so latency and bunched arrivals cannot create an excess. On top, each window is
+treated as ``margin`` seconds (default 0.1 s) longer than nominal, for server-side
+timestamps taken a little after the arrival and clock-rate differences. Cost: on the
+1-second window one latency + 0.1 s per 50 requests; on the minute and half-hour windows
+well under 1 %.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from dataclasses import dataclass
 
 from .ledger import Ledger, MemoryLedger
 
-DEFAULT_MARGIN_S = 0.25
+DEFAULT_MARGIN_S = 0.1
+# While waiting on an in-flight request, look again this often: its answer may free a slot.
+DEFAULT_POLL_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,29 @@ class RateLimitSpec:
         return ",".join(f"{limit}/{seconds:g}" for limit, seconds in self.windows)
 
 
+class Permit:
+    """One granted send. Call ``release()`` when the answer (or the failure) arrived; it is
+    idempotent. Also a context manager (``with await limiter.acquire(): ...``)."""
+
+    __slots__ = ("_limiter", "_released", "ticket")
+
+    def __init__(self, limiter: RateLimiter, ticket: int) -> None:
+        self._limiter = limiter
+        self.ticket = ticket
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._limiter.ledger.complete(self.ticket, self._limiter.clock())
+
+    def __enter__(self) -> Permit:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
 class RateLimiter:
     """Sliding windows over a ledger; FIFO-fair across any number of asyncio tasks."""
 
@@ -73,13 +102,15 @@ class RateLimiter:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         ledger: Ledger | None = None,
         margin: float = DEFAULT_MARGIN_S,
+        poll: float = DEFAULT_POLL_S,
     ) -> None:
         if margin < 0:
             raise ValueError("margin must be >= 0")
         self.spec = spec
         self.margin = margin
+        self.poll = poll
         self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
-        self._clock = clock
+        self.clock = clock
         self._sleep = sleep
         self._effective = tuple((limit, seconds + margin) for limit, seconds in spec.windows)
         # asyncio.Lock binds to the loop that first waits on it; keep one per loop.
@@ -96,7 +127,7 @@ class RateLimiter:
             lock = self._locks[loop] = asyncio.Lock()
         return lock
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> Permit:
         """Return once a request may be sent now; the send is recorded in the ledger.
 
         Tasks queue on a fair lock: only the head of the queue sleeps, so requests go out
@@ -104,17 +135,19 @@ class RateLimiter:
         """
         async with self._lock():
             while True:
-                wait = self.ledger.reserve(self._clock(), self._effective)
-                if wait <= 0:
+                ticket, wait, on_inflight = self.ledger.reserve(self.clock(), self._effective)
+                if ticket is not None:
                     self.acquired += 1
-                    return
+                    return Permit(self, ticket)
+                if on_inflight:
+                    wait = min(wait, self.poll)
                 self.waited_s += wait
                 await self._sleep(wait)
 
     def usage(self) -> list[tuple[float, int, int]]:
         """``[(window_seconds, used, limit), ...]`` over the nominal windows, for a status bar."""
         spans = [seconds for _, seconds in self.spec.windows]
-        used = self.ledger.counts(self._clock(), spans)
+        used = self.ledger.counts(self.clock(), spans)
         return [
             (seconds, n, limit) for (limit, seconds), n in zip(self.spec.windows, used, strict=True)
         ]
