@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Build the bundle, then run the frozen binaries offscreen (tests/test_packaging.py):
+# --bundle-check, --smoke-test (both executables, normal and demo), a demo-server started by
+# the frozen binary with a frozen `collect` against it, a frozen in-process `collect --demo`,
+# and frozen exports (CSV, Parquet) read back and compared with the database.
+# Usage: build_spec/smoke.sh [--no-build]   (--no-build: test the existing build/dist bundle)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" != "--no-build" ]; then
+  bash build_spec/build.sh
+fi
+export EXPIRYTRACK_BUNDLE="$PWD/build/dist/expirytrack"
+exec .venv/bin/python -m pytest -m packaging tests/test_packaging.py -q -p no:cacheprovider
