@@ -230,3 +230,43 @@ def test_fallback_without_passphrase(no_keyring, monkeypatch, capsys):
     assert rc == exitcodes.STORAGE
     assert "EXPIRYTRACK_PASSPHRASE" in capsys.readouterr().err
     assert not AppPaths.default().secrets_fallback_path.exists()
+
+
+class TtyInput(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_configure_prompts_on_a_terminal(monkeypatch, memory_keyring, capsys):
+    answers = iter([KEY, ""])  # API key, then Enter for the default redirect URI
+    secrets = iter([SECRET])
+    monkeypatch.setattr("sys.stdin", TtyInput(""))
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(secrets))
+    assert main(["configure"]) == exitcodes.OK
+    assert memory_keyring.store[(SERVICE, API_SECRET)] == SECRET
+    assert memory_keyring.store[(SERVICE, "redirect_uri")] == "http://127.0.0.1:8765/callback"
+    # Again: Enter keeps the stored key and secret.
+    answers = iter(["", ""])
+    secrets = iter([""])
+    assert main(["configure"]) == exitcodes.OK
+    assert memory_keyring.store[(SERVICE, API_KEY)] == KEY
+    assert memory_keyring.store[(SERVICE, API_SECRET)] == SECRET
+    assert SECRET not in capsys.readouterr().out
+
+
+def test_cli_passphrase_sources(monkeypatch, capsys):
+    from expirytrack_desktop.cli.auth_cmd import cli_passphrase
+
+    monkeypatch.setenv("EXPIRYTRACK_PASSPHRASE", PASS)
+    assert cli_passphrase(True) == PASS
+    monkeypatch.delenv("EXPIRYTRACK_PASSPHRASE")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert cli_passphrase(False) is None
+    assert "EXPIRYTRACK_PASSPHRASE" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", TtyInput(""))
+    typed = iter([PASS, "different passphrase"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(typed))
+    assert cli_passphrase(True) is None  # the two entries differ
+    typed = iter([PASS, PASS])
+    assert cli_passphrase(True) == PASS
