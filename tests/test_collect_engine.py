@@ -361,6 +361,7 @@ async def test_pause_stops_new_requests_until_resume(tmp_path):
         await asyncio.sleep(0.01)
     assert app.stats.requests == settled  # nothing new while paused
     assert db.get_job(job.id).status == "paused"
+    assert db.list_jobs()[0].status == "paused"  # alive: not taken for interrupted
     job.resume()
     r = await job.wait()
     assert r.state == JobState.COMPLETED

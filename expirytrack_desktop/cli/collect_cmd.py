@@ -213,7 +213,7 @@ def _report(result: JobResult, rt: Runtime) -> int:
     print(
         f"Job {result.job_id}: {result.state.value}; {c.windows_fetched + c.windows_empty} "
         f"windows stored ({c.windows_empty} without trades), {c.candles} candles, "
-        f"{c.windows_failed} failed, {c.requests} requests"
+        f"{c.windows_failed} failed, {c.windows_refetched} re-fetched, {c.requests} requests"
     )
     code = EXIT_FOR_REASON[result.reason]
     if result.reason == StopReason.FAILED_ITEMS:

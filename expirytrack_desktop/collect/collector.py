@@ -52,6 +52,7 @@ from expirytrack_desktop.collect.plan import (
 from expirytrack_desktop.collect.selection import Selection
 from expirytrack_desktop.store import Database, StoreError
 from expirytrack_desktop.store.coverage import chunk_range
+from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL
 from expirytrack_desktop.upstox.errors import (
     AuthError,
     BadInputError,
@@ -114,6 +115,7 @@ class Collector:
         clock: Callable[[], float] = time.monotonic,
         progress_interval: float = 0.1,
         persist_interval: float = 2.0,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
         openalgo: Callable[[Contract], str | None] = _openalgo,
         network_failure_threshold: int | None = None,
         pid: int | None = None,
@@ -126,6 +128,7 @@ class Collector:
         self.clock = clock
         self.progress_interval = progress_interval
         self.persist_interval = persist_interval
+        self.heartbeat_interval = heartbeat_interval
         self.openalgo = openalgo
         self.network_failure_threshold = network_failure_threshold or max(6, 2 * concurrency)
         self.pid = os.getpid() if pid is None else pid
@@ -366,7 +369,8 @@ class CollectJob:
         self._requests0 = int(getattr(self.client, "requests_sent", 0))
         self._rate_samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=64)
         self._consecutive_net_failures = 0
-        self._pending_tasks: set[asyncio.Task[Any]] = set()
+        self._pending_tasks: set[asyncio.Future[Any]] = set()
+        self._beat_task: asyncio.Task[Any] | None = None
         self.last_progress: Progress | None = None
 
     # ---- control --------------------------------------------------------------------------------
@@ -461,10 +465,20 @@ class CollectJob:
         self._emit(force=True)
         self._spawn(self.db.run(self.db.update_job, self.id, status=state.value))
 
-    def _spawn(self, aw: Awaitable[Any]) -> None:
+    def _spawn(self, aw: Awaitable[Any]) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(aw)
         self._pending_tasks.add(task)
         task.add_done_callback(self._pending_tasks.discard)
+        return task
+
+    async def _heartbeat(self) -> None:
+        """Keep ``job.heartbeat_at`` fresh while the run lives, even when it makes no progress
+        (rate-limit waits, pause), so other processes never take it for interrupted."""
+        self._beat_task = asyncio.current_task()
+        while True:
+            await asyncio.sleep(self.collector.heartbeat_interval)
+            with contextlib.suppress(StoreError):
+                await self.db.run(self.db.update_job, self.id, heartbeat_at=self.db.now_text())
 
     def _error(self, text: str) -> None:
         self._error_count += 1
@@ -513,6 +527,7 @@ class CollectJob:
             )
             self._state = JobState.RUNNING
             self._emit(force=True)
+            self._spawn(self._heartbeat())
             policy = await self.collector.span_policy()
             span = policy.cap_days(self.selection.interval)
             if failed_only:
@@ -559,8 +574,13 @@ class CollectJob:
         if message and reason not in (StopReason.FAILED_ITEMS, StopReason.BAD_INPUT):
             self._error(message)
         for t in list(self._pending_tasks):
+            if t is not self._beat_task:
+                with contextlib.suppress(BaseException):
+                    await t
+        if self._beat_task is not None:
+            self._beat_task.cancel()
             with contextlib.suppress(BaseException):
-                await t
+                await self._beat_task
         with contextlib.suppress(StoreError):
             await self._persist(
                 force=True,

@@ -56,8 +56,10 @@ JOB_STATUSES = (
     "interrupted",
 )
 # A running job whose heartbeat is older than this is treated as dead even if its pid lives
-# (pid reuse after a crash).
-STALE_HEARTBEAT = timedelta(minutes=2)
+# (pid reuse after a crash). The engine beats every HEARTBEAT_INTERVAL seconds, even while it
+# waits on the rate limiter or is paused.
+STALE_HEARTBEAT = timedelta(minutes=3)
+HEARTBEAT_INTERVAL = 30.0
 _MIGRATION_RE = re.compile(r"^(\d{3})_[\w\-]+\.sql$")
 _MINUTES_INTERVAL = {v: k for k, v in INTERVAL_MINUTES.items()}
 
@@ -951,9 +953,10 @@ class Database:
         return [self._job(r) for r in rows]
 
     def mark_interrupted_jobs(self) -> int:
-        """Running/pending jobs whose process is gone or whose heartbeat is stale -> interrupted."""
+        """Running/pending/paused jobs whose process is gone or whose heartbeat is stale
+        -> interrupted (resumable)."""
         rows = self._query(
-            "SELECT id, pid, heartbeat_at FROM job WHERE status IN ('running', 'pending')"
+            "SELECT id, pid, heartbeat_at FROM job WHERE status IN ('running', 'pending', 'paused')"
         )
         now = self.clock()
         dead = []
@@ -968,7 +971,7 @@ class Database:
             with self.transaction() as c:
                 c.executemany(
                     "UPDATE job SET status = 'interrupted' WHERE id = ? "
-                    "AND status IN ('running', 'pending')",
+                    "AND status IN ('running', 'pending', 'paused')",
                     [(j,) for j in dead],
                 )
         return len(dead)
