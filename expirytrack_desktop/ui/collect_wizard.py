@@ -15,7 +15,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.ui.qt import Qt, QtWidgets, Signal
-from expirytrack_desktop.ui.widgets import BusyIndicator, MessageLabel
+from expirytrack_desktop.ui.widgets import BusyIndicator, GatedPage, MessageLabel
 from expirytrack_desktop.upstox.models import INTERVALS
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class WizardSelection:
 
 
 # ---------------------------------------------------------------------------------- page 1
-class UnderlyingsPage(QtWidgets.QWizardPage):
+class UnderlyingsPage(GatedPage):
     def __init__(self, controller: Controller) -> None:
         super().__init__()
         self.controller = controller
@@ -147,9 +147,9 @@ class UnderlyingsPage(QtWidgets.QWizardPage):
     def _changed(self, *_: object) -> None:
         if self.selected() and self.message.text().startswith("⚠ Select"):
             self.message.clear_message()
-        self.completeChanged.emit()
+        self.refresh_complete()
 
-    def isComplete(self) -> bool:
+    def ready(self) -> bool:
         return bool(self.selected())
 
     def validatePage(self) -> bool:
@@ -160,7 +160,7 @@ class UnderlyingsPage(QtWidgets.QWizardPage):
 
 
 # ---------------------------------------------------------------------------------- page 2
-class ExpiriesPage(QtWidgets.QWizardPage):
+class ExpiriesPage(GatedPage):
     """Expiries loaded live per underlying; already-collected ones marked."""
 
     loaded = Signal()
@@ -214,6 +214,7 @@ class ExpiriesPage(QtWidgets.QWizardPage):
         return wiz.underlyings_page.selected() if wiz is not None else []  # type: ignore[attr-defined]
 
     def initializePage(self) -> None:
+        super().initializePage()
         keys = tuple(k for _, k in self._underlyings())
         if keys != self._loaded_for:
             self.start_loading()
@@ -232,7 +233,7 @@ class ExpiriesPage(QtWidgets.QWizardPage):
         self.message.clear_message()
         self.busy.set_text(f"Loading expiries of {len(underlyings)} underlying(s)…")
         self.busy.show()
-        self.completeChanged.emit()
+        self.refresh_complete()
         try:
             results = await asyncio.gather(
                 *(self.controller.list_expiries(key) for _, key in underlyings),
@@ -289,7 +290,7 @@ class ExpiriesPage(QtWidgets.QWizardPage):
             self._loading = False
             self.busy.hide()
             self._update_count()
-            self.completeChanged.emit()
+            self.refresh_complete()
             self.loaded.emit()
 
     def expiry_items(self) -> list[tuple[str, QtWidgets.QTreeWidgetItem]]:
@@ -322,7 +323,7 @@ class ExpiriesPage(QtWidgets.QWizardPage):
         self._update_count()
         if self.selection() and self.message.text().startswith("⚠ Select"):
             self.message.clear_message()
-        self.completeChanged.emit()
+        self.refresh_complete()
 
     def _update_count(self) -> None:
         n = sum(len(v) for v in self.selection().values())
@@ -332,7 +333,7 @@ class ExpiriesPage(QtWidgets.QWizardPage):
     def is_loading(self) -> bool:
         return self._loading
 
-    def isComplete(self) -> bool:
+    def ready(self) -> bool:
         return not self._loading and bool(self.selection())
 
     def validatePage(self) -> bool:
@@ -346,7 +347,7 @@ class ExpiriesPage(QtWidgets.QWizardPage):
 
 
 # ---------------------------------------------------------------------------------- page 3
-class OptionsPage(QtWidgets.QWizardPage):
+class OptionsPage(GatedPage):
     def __init__(self, controller: Controller) -> None:
         super().__init__()
         self.controller = controller
@@ -402,9 +403,9 @@ class OptionsPage(QtWidgets.QWizardPage):
             self.message.error(err)
         else:
             self.message.clear_message()
-        self.completeChanged.emit()
+        self.refresh_complete()
 
-    def isComplete(self) -> bool:
+    def ready(self) -> bool:
         return self.error() is None
 
     def validatePage(self) -> bool:
@@ -416,7 +417,7 @@ class OptionsPage(QtWidgets.QWizardPage):
 
 
 # ---------------------------------------------------------------------------------- page 4
-class ReviewPage(QtWidgets.QWizardPage):
+class ReviewPage(GatedPage):
     estimated = Signal()
 
     def __init__(self, controller: Controller) -> None:
@@ -436,10 +437,11 @@ class ReviewPage(QtWidgets.QWizardPage):
         lay.addWidget(self.message)
         self._estimating = False
         self.estimate: Any = None
-        self.setCommitPage(True)
-        self.setButtonText(QtWidgets.QWizard.WizardButton.CommitButton, "&Start")
+        self.setFinalPage(True)
+        self.setButtonText(QtWidgets.QWizard.WizardButton.FinishButton, "&Start")
 
     def initializePage(self) -> None:
+        super().initializePage()
         self.controller.schedule(self._estimate(), name="wizard-estimate")
 
     async def _estimate(self) -> None:
@@ -449,7 +451,7 @@ class ReviewPage(QtWidgets.QWizardPage):
         self.estimate = None
         self.message.clear_message()
         self.busy.show()
-        self.completeChanged.emit()
+        self.refresh_complete()
         self.summary.setHtml(self._html(sel, None))
         try:
             self.estimate = await self.controller.estimate(sel)
@@ -459,7 +461,7 @@ class ReviewPage(QtWidgets.QWizardPage):
         finally:
             self._estimating = False
             self.busy.hide()
-            self.completeChanged.emit()
+            self.refresh_complete()
             self.estimated.emit()
 
     def _html(self, sel: WizardSelection, est: Any) -> str:
@@ -486,7 +488,7 @@ class ReviewPage(QtWidgets.QWizardPage):
             html.append(self.controller.describe_estimate(est))
         return "".join(html)
 
-    def isComplete(self) -> bool:
+    def ready(self) -> bool:
         return not self._estimating
 
     def validatePage(self) -> bool:
@@ -515,6 +517,7 @@ class CollectWizard(QtWidgets.QWizard):
         self.resize(760, 560)
         self._restore_choices()
         self.job_id: int | None = None
+        self._starting = False
 
     def selection(self) -> WizardSelection:
         labels = dict((k, s) for s, k in self.underlyings_page.selected())
@@ -556,8 +559,13 @@ class CollectWizard(QtWidgets.QWizard):
         qs.sync()
 
     def validateCurrentPage(self) -> bool:
+        # QWizard.done(Accepted) validates again: once the job is started, let it close.
+        if self.job_id is not None:
+            return True
         ok = super().validateCurrentPage()
         if ok and self.currentPage() is self.review_page:
+            if self._starting:
+                return False
             # Commit: start the job now (async); the wizard closes once it is persisted.
             self.controller.schedule(self._start(), name="wizard-start")
             return False
@@ -565,15 +573,18 @@ class CollectWizard(QtWidgets.QWizard):
 
     async def _start(self) -> None:
         sel = self.selection()
-        self.button(QtWidgets.QWizard.WizardButton.CommitButton).setEnabled(False)
+        self._starting = True
+        self.button(QtWidgets.QWizard.WizardButton.FinishButton).setEnabled(False)
         try:
             job_id = await self.controller.start_collection(sel)
         except Exception as exc:
             msg = self.controller.describe_error(exc)
             self.review_page.message.error("Could not start: " + msg)
-            self.button(QtWidgets.QWizard.WizardButton.CommitButton).setEnabled(True)
+            self.button(QtWidgets.QWizard.WizardButton.FinishButton).setEnabled(True)
             self.startFailed.emit(msg)
             return
+        finally:
+            self._starting = False
         self._save_choices(sel)
         self.job_id = job_id
         self.jobStarted.emit(job_id)

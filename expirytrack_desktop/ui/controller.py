@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ class Controller(QtCore.QObject):
         self._login: Any = None
         self._ready = asyncio.Event()
         self._paused_for_login: set[int] = set()
+        self._executor: ThreadPoolExecutor | None = None
 
     # --- tasks -----------------------------------------------------------------------------
     def schedule(
@@ -85,7 +87,10 @@ class Controller(QtCore.QObject):
             log.error("Background task failed: %s", self.describe_error(exc), exc_info=exc)
 
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        """Run blocking work (keyring, file reads) on the controller's worker threads."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="expirytrack-ui")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     # --- engine lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -156,6 +161,9 @@ class Controller(QtCore.QObject):
         if self.runtime is not None:
             with contextlib.suppress(Exception):
                 await self.runtime.aclose()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     # --- errors --------------------------------------------------------------------------------
     @staticmethod

@@ -100,3 +100,37 @@ def hline() -> QtWidgets.QFrame:
     line.setFrameShape(QtWidgets.QFrame.Shape.HLine)
     line.setFrameShadow(QtWidgets.QFrame.Shadow.Sunken)
     return line
+
+
+class GatedPage(QtWidgets.QWizardPage):
+    """A wizard page whose Next/Finish button follows :meth:`ready`, without overriding
+    ``isComplete``.
+
+    Why: with PySide6 6.12 a Python override of ``QWizardPage.isComplete`` loses one
+    reference to ``True``/``False`` per call from Qt (measured: -1 per completeChanged), which
+    crashes the interpreter after a few hundred button updates. Instead a hidden mandatory
+    field is registered and filled when the page is ready; Qt's own isComplete checks it.
+    """
+
+    _serial = 0
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        GatedPage._serial += 1
+        self._gate = QtWidgets.QLineEdit(self)
+        self._gate.hide()
+        self.registerField(f"gate{GatedPage._serial}*", self._gate)
+
+    def ready(self) -> bool:
+        return True
+
+    def initializePage(self) -> None:
+        # Qt takes a field's "initial value" when the page is added, so evaluate only now.
+        super().initializePage()
+        self.refresh_complete()
+
+    def refresh_complete(self) -> None:
+        """Re-evaluate :meth:`ready`; Qt updates the buttons through the field's signal."""
+        want = "1" if self.ready() else ""
+        if self._gate.text() != want:
+            self._gate.setText(want)

@@ -1,0 +1,194 @@
+"""The collection wizard driven by clicks to a finished collection; cancel/resume; re-login."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+
+import pytest
+import qasync
+from PySide6 import QtCore, QtWidgets
+
+from tests.ui_helpers import close_app, make_window, small_simulator
+
+Qt = QtCore.Qt
+WB = QtWidgets.QWizard.WizardButton
+# the offscreen platform says this about every top-level window; it is not our warning
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+def status(model, job_id: int) -> str:
+    row = model.job(job_id)
+    return row.status if row is not None else ""
+
+
+@pytest.fixture(scope="session")
+def qloop(qapp):
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def app_window(qtbot, qloop, tmp_path):
+    sim = small_simulator()
+    window, controller = make_window(tmp_path, sim)
+    window.show()
+    controller.schedule(controller.start(), name="start")
+    qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
+    yield window, controller, sim
+    close_app(qtbot, qloop, window, controller)
+
+
+def click(qtbot, button) -> None:
+    assert button.isEnabled(), f"{button.text()} is disabled"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def run_wizard(qtbot, window, expiries: int = 1):
+    """Open the wizard with the toolbar action and click through it; returns the wizard."""
+    window.act_new.trigger()
+    wiz = window.collect_wizard
+    qtbot.waitExposed(wiz)
+    p1 = wiz.underlyings_page
+    click(qtbot, p1.btn_none)
+    assert not p1.isComplete()
+    # Next is refused with nothing selected
+    assert not wiz.button(WB.NextButton).isEnabled()
+    for item in p1.items():
+        if item.data(Qt.ItemDataRole.UserRole) == "NIFTY":
+            item.setCheckState(Qt.CheckState.Checked)
+    assert [s for s, _ in p1.selected()] == ["NIFTY"]
+    click(qtbot, wiz.button(WB.NextButton))
+
+    p2 = wiz.expiries_page
+    assert wiz.currentPage() is p2
+    qtbot.waitUntil(lambda: not p2.is_loading() and bool(p2.expiry_items()), timeout=10000)
+    items = p2.expiry_items()
+    cycles = {it.text(1) for _, it in items}
+    assert cycles <= {"weekly", "monthly", "?"}
+    click(qtbot, p2.btn_none)
+    assert not wiz.button(WB.NextButton).isEnabled()
+    click(qtbot, p2.btn_missing)  # nothing collected yet: selects every expiry
+    assert sum(len(v) for v in p2.selection().values()) == len(items)
+    click(qtbot, p2.btn_none)
+    chosen = []
+    for _, it in items[:expiries]:
+        it.setCheckState(0, Qt.CheckState.Checked)
+        chosen.append(it.text(0))
+    click(qtbot, wiz.button(WB.NextButton))
+
+    p3 = wiz.options_page
+    assert wiz.currentPage() is p3
+    p3.months.setValue(0)
+    assert "1 to 12" in p3.message.text()
+    assert not wiz.button(WB.NextButton).isEnabled()
+    p3.months.setValue(1)
+    p3.concurrency.setValue(4)
+    click(qtbot, wiz.button(WB.NextButton))
+
+    p4 = wiz.review_page
+    assert wiz.currentPage() is p4
+    qtbot.waitUntil(lambda: p4.estimate is not None and p4.isComplete(), timeout=10000)
+    qtbot.waitUntil(wiz.button(WB.FinishButton).isEnabled, timeout=5000)
+    html = p4.summary.toPlainText()
+    assert "API requests" in html and chosen[0] in html
+    return wiz, chosen
+
+
+def test_wizard_clicks_through_to_a_finished_collection(qtbot, app_window):
+    window, controller, _sim = app_window
+    wiz, chosen = run_wizard(qtbot, window)
+    with qtbot.waitSignal(wiz.jobStarted, timeout=10000) as started:
+        click(qtbot, wiz.button(WB.FinishButton))
+    job_id = started.args[0]
+    model = controller.jobs_model
+    qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
+    row = model.job(job_id)
+    assert row.total > 0 and row.done == row.total and row.failed == 0
+    assert row.candles > 0
+    assert row.underlyings == "NIFTY" and row.expiries == chosen[0]
+    # the dashboard shows the expiry as complete, with counts from the store
+    window.tabs.setCurrentWidget(window.dashboard_page)
+    task = controller.schedule(window.dashboard_page.refresh())
+    qtbot.waitUntil(task.done, timeout=5000)
+    cov = window.dashboard_page.model
+    states = {cov.data(cov.index(0, c), cov.StateRole) for c in range(cov.columnCount())}
+    assert "complete" in states
+    assert window.dashboard_page.cards["candles"].value.text() == f"{row.candles:,}"
+    # the wizard marks it as collected the next time
+    window.act_new.trigger()
+    wiz2 = window.collect_wizard
+    wiz2.underlyings_page.set_checked(["NIFTY"])
+    click(qtbot, wiz2.button(WB.NextButton))
+    p2 = wiz2.expiries_page
+    qtbot.waitUntil(lambda: not p2.is_loading() and bool(p2.expiry_items()), timeout=10000)
+    marks = {it.text(0): it.text(2) for _, it in p2.expiry_items()}
+    assert marks[chosen[0]] == "✔ collected"
+    click(qtbot, p2.btn_missing)
+    assert chosen[0] not in {d.isoformat() for v in p2.selection().values() for d in v}
+    wiz2.reject()
+
+
+def test_cancel_and_resume_from_the_jobs_table(qtbot, app_window):
+    window, controller, _sim = app_window
+    wiz, _ = run_wizard(qtbot, window, expiries=2)
+    # slow the run down so there is time to cancel it mid-way
+    from expirytrack_desktop.upstox.factory import process_limiter
+
+    slow = process_limiter("20/1")
+    controller.runtime.client.limiter = slow
+    with qtbot.waitSignal(wiz.jobStarted, timeout=10000) as started:
+        click(qtbot, wiz.button(WB.FinishButton))
+    job_id = started.args[0]
+    page = window.jobs_page
+    model = controller.jobs_model
+    qtbot.waitUntil(lambda: bool(model.job(job_id)) and model.job(job_id).done > 0, timeout=15000)
+    page.select_job(job_id)
+    assert page.btn_pause.isEnabled()
+    click(qtbot, page.btn_pause)
+    qtbot.waitUntil(lambda: status(model, job_id) == "paused", timeout=5000)
+    click(qtbot, page.btn_resume)
+    qtbot.waitUntil(lambda: status(model, job_id) == "running", timeout=5000)
+    click(qtbot, page.btn_cancel)
+    qtbot.waitUntil(lambda: status(model, job_id) == "cancelled", timeout=10000)
+    partial = model.job(job_id)
+    assert 0 < partial.done < partial.total
+    page.select_job(job_id)
+    assert page.btn_resume.isEnabled()
+    controller.runtime.client.limiter = process_limiter("2000/1")
+    click(qtbot, page.btn_resume)
+    qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
+    assert model.rowCount() == 1  # resumed the same job, no new row
+    done = model.job(job_id)
+    assert done.failed == 0
+
+
+def test_expired_token_pauses_and_login_resumes(qtbot, app_window):
+    window, controller, sim = app_window
+    wiz, _ = run_wizard(qtbot, window, expiries=2)
+    sim.expire_tokens_after(12)
+    with qtbot.waitSignal(controller.loginNeeded, timeout=20000):
+        click(qtbot, wiz.button(WB.FinishButton))
+    model = controller.jobs_model
+    job_id = model.rows()[0].id
+    qtbot.waitUntil(lambda: status(model, job_id) == "needs_login", timeout=5000)
+    assert model.job(job_id).failed == 0  # nothing failed, progress kept
+    assert "log in again" in model.data(model.index(0, 3))
+    # the prompt offers to log in; log in (demo: a fresh token from the simulator)
+    qtbot.waitUntil(lambda: getattr(window, "login_prompt", None) is not None, timeout=5000)
+    window.login_prompt.reject()
+    window.on_login()
+    dlg = window.findChild(QtWidgets.QDialog, "loginDialog")
+    assert dlg is not None
+    dlg.tabs.setCurrentIndex(1)
+    dlg.token_edit.setText(sim.issue_token())
+    click(qtbot, dlg.btn_paste)
+    qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
+    assert model.job(job_id).failed == 0
+    assert controller.logged_in()
