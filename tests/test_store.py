@@ -467,3 +467,45 @@ def test_gaps_plus_cover_equal_target(target, covered, span):
         assert all((b - a).days + 1 <= span for a, b in pieces)
     merged = merge_ranges(cov)
     assert all(merged[i][1] + timedelta(days=1) < merged[i + 1][0] for i in range(len(merged) - 1))
+
+
+def test_store_window_json_equals_the_python_path(db, tmp_path):
+    import json
+
+    cid = seeded(db)
+    rows = candles(EXP, 30) + candles(date(2025, 4, 25), 2)  # two outside the window
+    api = [[ist_iso(r[0]), *r[1:]] for r in reversed(rows)]  # newest first, as the API sends
+    api[3][5] = float(api[3][5])  # a volume written as 123.0
+    api.append(list(api[0]))  # a duplicate
+    body = json.dumps({"status": "success", "data": {"candles": api}}).encode()
+    got = db.store_window_json(cid, "1minute", EXP, EXP, body, job_id=3)
+    assert (got.candles, got.overlapped) == (30, False)
+    assert db.candle_rows("NSE_FO|1|24-04-2025") == [tuple(r) for r in rows[:30]]
+    (w,) = db.windows_for([cid], "1minute")[cid]
+    assert (w.state, w.candles, w.job_id) == ("fetched", 30, 3)
+    with open_database(tmp_path / "py.sqlite3") as other:
+        ocid = seeded(other)
+        other.store_window(ocid, "1minute", EXP, EXP, rows[:30])
+        assert other.candle_rows("NSE_FO|1|24-04-2025") == db.candle_rows("NSE_FO|1|24-04-2025")
+    empty = db.store_window_json(
+        cid, "1minute", date(2025, 4, 1), date(2025, 4, 2), b'{"data":{"candles":[]}}'
+    )
+    assert empty.candles == 0
+    assert db.windows_for([cid], "1minute")[cid][0].state == "empty"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,0.5,1]',
+        b'{"data":{"candles":[[null,1,2,3,4,5,6]]}}',
+        b'{"data":{"candles":[["not a time",1,2,3,4,5,6]]}}',
+        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",null,2,3,4,5,6]]}}',
+    ],
+)
+def test_store_window_json_rejects_bad_candles_and_writes_nothing(db, body):
+    cid = seeded(db)
+    with pytest.raises(ValueError, match="candle"):
+        db.store_window_json(cid, "1minute", EXP, EXP, body)
+    assert db.windows_for([cid], "1minute")[cid] == []
+    assert db.execute("SELECT count(*) FROM candle")[0][0] == 0
