@@ -463,3 +463,20 @@ def test_planner_is_pure_and_plans_only_gaps():
     ]
     assert plan_windows([t], covered, "1minute", 20) == tasks
     assert plan_windows([t], {}, "1minute", None)[0].days == 90
+
+
+async def test_concurrent_jobs_on_one_client_count_their_own_requests(tmp_path):
+    app = make_app()
+    e1, e2 = last_expiries(app, 2)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    col = make_collector(db, client)
+    j1 = await col.start(Selection(["NIFTY"], [e1], months=1))
+    j2 = await col.start(Selection(["NIFTY"], [e2], months=1))
+    r1, r2 = await asyncio.gather(j1.wait(), j2.wait())
+    assert r1.state == r2.state == JobState.COMPLETED
+    assert r1.job_id != r2.job_id
+    assert r1.counters.requests + r2.counters.requests == app.stats.requests
+    assert_exact(db, app, [e1, e2])
+    await client.aclose()
+    db.close()

@@ -367,6 +367,8 @@ class CollectJob:
         self._last_emit = float("-inf")
         self._last_persist = float("-inf")
         self._requests0 = int(getattr(self.client, "requests_sent", 0))
+        # another job of this collector still running -> the client's counter is shared
+        self._shared_client = False
         self._rate_samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=64)
         self._consecutive_net_failures = 0
         self._pending_tasks: set[asyncio.Future[Any]] = set()
@@ -411,6 +413,15 @@ class CollectJob:
     # ---- progress -------------------------------------------------------------------------------
 
     def _requests(self) -> int:
+        """HTTP requests of this job. Exact (retries included, from the client's counter) while
+        it is the only job on its client; with concurrent jobs, the job's own logical requests
+        (retries not attributable)."""
+        if not self._shared_client:
+            others = self.collector.jobs.values()
+            self._shared_client = any(j is not self and not j.done() for j in others)
+        if self._shared_client:
+            c = self._counters
+            return c.expiry_requests + c.contract_requests + c.candle_requests
         return int(getattr(self.client, "requests_sent", 0)) - self._requests0
 
     def snapshot(self) -> Progress:
