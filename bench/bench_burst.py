@@ -79,7 +79,8 @@ async def run(base: str, items, concurrency: int, ledger: str | None = None):
             except asyncio.QueueEmpty:
                 return
             try:
-                candles += len(await client.get_candles(key, "1minute", day, day))
+                got = await client.get_candles(key, "1minute", day, day)
+                candles += len(got)  # after the await: no lost update between tasks
             except Exception as exc:  # report, do not stop the burst
                 failures.append(f"{type(exc).__name__}: {exc}")
 
@@ -138,13 +139,15 @@ def main() -> int:
         else:
             result = asyncio.run(run(base, items, args.concurrency))
         client, candles, failures, elapsed = result
+    expected = sum(len(market.candle_rows(k, "1minute", d, d)) for k, d in items)
     arrivals = sorted(logged.arrivals)
     peak60 = busiest(arrivals, 60.0)
     peak1 = busiest(arrivals, 1.0)
     peak1800 = busiest(arrivals, 1800.0)
     print(f"burst: {len(items)} candle requests, concurrency {args.concurrency}, "
           f"{args.processes} process(es), spec {SPEC}")  # fmt: skip
-    print(f"  elapsed {elapsed:.1f} s, {candles} candles, span {timedelta(seconds=int(elapsed))}")
+    print(f"  elapsed {elapsed:.1f} s ({timedelta(seconds=int(elapsed))}), "
+          f"{candles} candles received of {expected} held by the simulator")  # fmt: skip
     print(f"  client: requests_sent {client.requests_sent}, retries {client.retries}, "
           f"failures {len(failures)}")  # fmt: skip
     print(f"  server: requests {app.stats.requests}, 429s {app.stats.rate_limited}, "
@@ -153,7 +156,7 @@ def main() -> int:
           f"1800 s window {peak1800}/2000")  # fmt: skip
     for f in failures[:5]:
         print("  failure:", f)
-    ok = app.stats.rate_limited == 0 and peak60 >= 475 and not failures
+    ok = app.stats.rate_limited == 0 and peak60 >= 475 and not failures and candles == expected
     print(f"  -> {'PASS' if ok else 'FAIL'} (need zero 429s and busiest minute >= 475)")
     return 0 if ok else 1
 
