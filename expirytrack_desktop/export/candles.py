@@ -1,9 +1,13 @@
-"""Candles of one contract, streamed in bounded chunks and formatted by SQLite.
+"""Candles of one contract, streamed in bounded chunks and formatted into CSV / JSON text.
 
-Formatting text in Python row by row is what makes a naive exporter slow. Here SQLite builds
-each output line in C: one ``strftime`` gives date, time and the ISO timestamp at once, and
-SQLite's REAL-to-text conversion (15 significant digits) prints ``2114.3`` rather than
-``2114.2999999999997`` and ``2115.0`` for a whole price. Python only joins chunks of lines.
+Where the time goes (measured, bench/bench_export.py): SQLite's own REAL-to-text and
+``strftime`` cost ~0.3 us per value, more than reading the row. So rows come out of SQLite
+raw, and text is made in Python through two small memo tables: timestamp -> its
+``date,time,ISO`` text (one session has only 375 distinct minutes, shared by every contract)
+and price -> ``repr(price)`` (prices are whole ticks, so they repeat). Each row is then one
+f-string. ``repr`` is the shortest text that reads back as the same float: ``2114.3``, never
+``2114.2999999999997``, and ``2115.0`` for a whole price (as the export document shows).
+The tables are cleared when they grow past a bound, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -12,24 +16,37 @@ import sqlite3
 from collections.abc import Iterator
 
 from expirytrack_desktop.export.query import SelectedContract
-from expirytrack_desktop.timeutil import IST_OFFSET_SECONDS
+from expirytrack_desktop.timeutil import ist_iso
 
-_WHERE = "FROM candle WHERE contract_id = :cid AND interval = :iv AND ts >= :lo AND ts < :hi"
-_IST = f"ts + {IST_OFFSET_SECONDS}, 'unixepoch'"
+RAW_SQL = (
+    "SELECT ts, open, high, low, close, volume, oi FROM candle"
+    " WHERE contract_id = :cid AND interval = :iv AND ts >= :lo AND ts < :hi ORDER BY ts"
+)
+MEMO_LIMIT = 200_000  # entries per table (~25 MB at most) before it is cleared
 
-CSV_LINE_SQL = f"""
-SELECT :prefix || strftime('%Y-%m-%d,%H:%M:%S,%Y-%m-%dT%H:%M:%S+05:30', {_IST})
-       || ',' || open || ',' || high || ',' || low || ',' || close
-       || ',' || volume || ',' || oi || :suffix
-{_WHERE} ORDER BY ts"""
 
-JSON_ROW_SQL = f"""
-SELECT strftime('{{"timestamp":"%Y-%m-%dT%H:%M:%S+05:30","open":', {_IST})
-       || open || ',"high":' || high || ',"low":' || low || ',"close":' || close
-       || ',"volume":' || volume || ',"oi":' || oi || '}}'
-{_WHERE} ORDER BY ts"""
+class _TsText(dict[int, str]):
+    """epoch seconds -> ``YYYY-MM-DD,HH:MM:SS,YYYY-MM-DDTHH:MM:SS+05:30`` (IST)."""
 
-RAW_SQL = f"SELECT ts, open, high, low, close, volume, oi {_WHERE} ORDER BY ts"
+    def __missing__(self, ts: int) -> str:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        iso = ist_iso(ts)
+        text = self[ts] = f"{iso[:10]},{iso[11:19]},{iso}"
+        return text
+
+
+class _PriceText(dict[float, str]):
+    """price -> ``repr(price)``."""
+
+    def __missing__(self, price: float) -> str:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        text = self[price] = repr(float(price))
+        return text
+
+
+ISO_AT = len("YYYY-MM-DD,HH:MM:SS,")  # where the ISO timestamp starts in a _TsText value
 
 
 class CandleReader:
@@ -41,26 +58,35 @@ class CandleReader:
         self.conn = conn
         self.params = {"iv": iv, "lo": lo, "hi": hi}
         self.chunk_rows = chunk_rows
+        self.ts_text = _TsText()
+        self.price_text = _PriceText()
 
-    def _chunks(self, sql: str, params: dict[str, object]) -> Iterator[list[tuple]]:
-        cur = self.conn.execute(sql, {**self.params, **params})
+    def raw_chunks(self, c: SelectedContract) -> Iterator[list[tuple]]:
+        """Rows ``(ts, open, high, low, close, volume, oi)`` in time order, a chunk at a time."""
+        cur = self.conn.execute(RAW_SQL, {**self.params, "cid": c.id})
         try:
             while rows := cur.fetchmany(self.chunk_rows):
                 yield rows
         finally:
             cur.close()
 
-    def csv_chunks(self, c: SelectedContract, suffix: str = "") -> Iterator[tuple[str, int]]:
-        """(text of whole CSV lines, row count) per chunk; every line ends with a newline."""
-        params = {"cid": c.id, "prefix": c.symbol + ",", "suffix": suffix}
-        for rows in self._chunks(CSV_LINE_SQL, params):
-            yield "\n".join([r[0] for r in rows]) + "\n", len(rows)
+    def csv_chunks(self, c: SelectedContract, suffix: str = "") -> Iterator[tuple[bytes, int]]:
+        """(whole CSV lines, row count) per chunk; ``suffix`` is appended to every line."""
+        T, P, sym = self.ts_text, self.price_text, c.symbol
+        for rows in self.raw_chunks(c):
+            text = "".join([
+                f"{sym},{T[ts]},{P[o]},{P[h]},{P[lo]},{P[cl]},{v},{oi}{suffix}\n"
+                for ts, o, h, lo, cl, v, oi in rows
+            ])  # fmt: skip
+            yield text.encode(), len(rows)
 
-    def json_chunks(self, c: SelectedContract) -> Iterator[tuple[str, int]]:
-        """(JSON objects joined by commas, row count) per chunk; the caller adds separators."""
-        for rows in self._chunks(JSON_ROW_SQL, {"cid": c.id}):
-            yield ",".join([r[0] for r in rows]), len(rows)
-
-    def raw_chunks(self, c: SelectedContract) -> Iterator[list[tuple]]:
-        """Rows ``(ts, open, high, low, close, volume, oi)`` for typed formats."""
-        yield from self._chunks(RAW_SQL, {"cid": c.id})
+    def json_chunks(self, c: SelectedContract) -> Iterator[tuple[bytes, int]]:
+        """(candle objects joined by commas, row count) per chunk; the caller adds separators."""
+        T, P, at = self.ts_text, self.price_text, ISO_AT
+        for rows in self.raw_chunks(c):
+            text = ",".join([
+                f'{{"timestamp":"{T[ts][at:]}","open":{P[o]},"high":{P[h]},"low":{P[lo]},'
+                f'"close":{P[cl]},"volume":{v},"oi":{oi}}}'
+                for ts, o, h, lo, cl, v, oi in rows
+            ])  # fmt: skip
+            yield text.encode(), len(rows)

@@ -46,7 +46,7 @@ def write_contract_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) -
     suffix = meta_suffix(c) if ctx.options.include_metadata else ""
     n = 0
     for text, rows in ctx.reader.csv_chunks(c, suffix):
-        out.write(text.encode())
+        out.write(text)
         n += rows
         ctx.tracker.add_rows(rows, c.symbol)
     ctx.tracker.contract_done(c.symbol)

@@ -78,7 +78,7 @@ def write_json(ctx: WriteContext, contracts: Sequence[SelectedContract], path: P
             for text, rows in ctx.reader.json_chunks(c):
                 if not first:
                     w(b",")
-                w(text.encode())
+                w(text)
                 first = False
                 ctx.tracker.add_rows(rows, c.symbol)
             w(b"]}")

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from expirytrack_desktop.export.context import WriteContext
 from expirytrack_desktop.export.query import SelectedContract
 
-ROW_GROUP_ROWS = 250_000
+ROW_GROUP_ROWS = 250_000  # ~15 MB of column data in memory per row group
 TZ = "+05:30"  # a fixed offset: named zones need a tz database, which Windows may lack
 
 
@@ -89,27 +89,34 @@ class _Spool:
 
 
 class _Batch:
-    """Rows of several contracts gathered column-wise until a row group is full."""
+    """Rows of several contracts, kept as typed Arrow arrays (not Python objects) until a
+    row group is full, so memory per row group is ~60 bytes a row."""
 
-    def __init__(self) -> None:
+    def __init__(self, pa: Any) -> None:
+        self.pa = pa
         self.contracts: list[SelectedContract] = []
         self.counts: list[int] = []
-        self.cols: list[list[Any]] = [[] for _ in range(7)]
+        self.parts: list[list[Any]] = [[] for _ in range(7)]
+        self.rows = 0
 
     def add(self, c: SelectedContract, rows: list[tuple]) -> None:
+        pa = self.pa
         if not self.contracts or self.contracts[-1] is not c:
             self.contracts.append(c)
             self.counts.append(0)
         self.counts[-1] += len(rows)
-        for col, values in zip(self.cols, zip(*rows, strict=True), strict=True):
-            col.extend(values)
+        self.rows += len(rows)
+        types = (pa.int64(), *[pa.float64()] * 4, pa.int64(), pa.int64())
+        for part, values, typ in zip(self.parts, zip(*rows, strict=True), types, strict=True):
+            part.append(pa.array(values, typ))
 
     def __len__(self) -> int:
-        return len(self.cols[0])
+        return self.rows
 
-    def table(self, pa: Any, schema: Any) -> Any:
+    def table(self, schema: Any) -> Any:
         import numpy as np
 
+        pa = self.pa
         idx = pa.array(np.repeat(np.arange(len(self.contracts), dtype=np.int32), self.counts))
 
         def per_contract(values: list[Any], typ: Any) -> Any:
@@ -122,25 +129,29 @@ class _Batch:
             return pa.DictionaryArray.from_arrays(codes, pa.array(uniq, pa.string()))
 
         cs = self.contracts
-        ts, o, h, lo, cl, v, oi = self.cols
+        ts, o, h, lo, cl, v, oi = (pa.concat_arrays(p) for p in self.parts)
+        self.parts = [[] for _ in range(7)]
         arrays: dict[str, Any] = {
             "openalgo_symbol": pa.DictionaryArray.from_arrays(
                 idx, pa.array([c.symbol for c in cs], pa.string())
             ),
-            "timestamp": pa.array(ts, pa.int64()).cast(pa.timestamp("s", tz=TZ)),
-            "open": pa.array(o, pa.float64()),
-            "high": pa.array(h, pa.float64()),
-            "low": pa.array(lo, pa.float64()),
-            "close": pa.array(cl, pa.float64()),
-            "volume": pa.array(v, pa.int64()),
-            "oi": pa.array(oi, pa.int64()),
-            "underlying": dict_col([c.underlying for c in cs]),
-            "expiry": per_contract([date.fromisoformat(c.expiry) for c in cs], pa.date32()),
-            "strike": per_contract([c.strike for c in cs], pa.float64()),
-            "option_type": dict_col([c.contract_type for c in cs]),
-            "trading_symbol": dict_col([c.trading_symbol for c in cs]),
-            "lot_size": per_contract([c.lot_size for c in cs], pa.int64()),
+            "timestamp": ts.cast(pa.timestamp("s", tz=TZ)),
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": cl,
+            "volume": v,
+            "oi": oi,
         }
+        if "strike" in schema.names:
+            arrays.update(
+                underlying=dict_col([c.underlying for c in cs]),
+                expiry=per_contract([date.fromisoformat(c.expiry) for c in cs], pa.date32()),
+                strike=per_contract([c.strike for c in cs], pa.float64()),
+                option_type=dict_col([c.contract_type for c in cs]),
+                trading_symbol=dict_col([c.trading_symbol for c in cs]),
+                lot_size=per_contract([c.lot_size for c in cs], pa.int64()),
+            )
         return pa.Table.from_arrays([arrays[n] for n in schema.names], schema=schema)
 
 
@@ -159,18 +170,18 @@ def write_parquet(
     spool = _Spool()
     with ctx.open(path) as raw:
         writer = pq.ParquetWriter(spool, schema, compression="zstd")
-        batch = _Batch()
+        batch = _Batch(pa)
         for c in contracts:
             for rows in ctx.reader.raw_chunks(c):
                 batch.add(c, rows)
                 ctx.tracker.add_rows(len(rows), c.symbol)
                 if len(batch) >= ROW_GROUP_ROWS:
-                    writer.write_table(batch.table(pa, schema))
-                    batch = _Batch()
+                    writer.write_table(batch.table(schema))
+                    batch = _Batch(pa)
                     spool.drain_to(raw)
             ctx.tracker.contract_done(c.symbol)
         if len(batch):
-            writer.write_table(batch.table(pa, schema))
+            writer.write_table(batch.table(schema))
         writer.close()
         spool.drain_to(raw)
 
