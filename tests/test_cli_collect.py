@@ -241,3 +241,21 @@ def test_demo_mode_uses_its_own_database(monkeypatch, capsys):
         assert rt.ledger_path is None
     assert runtime.Runtime.create(demo=True).ledger_path.name == "ratelimit-demo.sqlite3"
     assert app.stats.requests > 0
+
+
+def test_token_from_the_secret_store(sim, capsys, monkeypatch):
+    from expirytrack_desktop.auth.token import TokenManager
+    from expirytrack_desktop.upstox.models import TokenGrant
+
+    monkeypatch.delenv("EXPIRYTRACK_ACCESS_TOKEN")
+    rt = runtime.Runtime.create()
+    TokenManager(rt.secret_store()).save_grant(TokenGrant(access_token=sim.issue_token()))
+    assert main(collect(sim)) == exitcodes.OK
+    assert "completed;" in capsys.readouterr().out
+
+
+def test_account_without_upstox_plus(sim, capsys, monkeypatch):
+    monkeypatch.setenv("EXPIRYTRACK_ACCESS_TOKEN", sim.issue_token(plus=False))
+    assert main(collect(sim)) == exitcodes.NEEDS_LOGIN
+    err = error_lines(capsys.readouterr().err)
+    assert len(err) == 1 and "Upstox Plus" in err[0]

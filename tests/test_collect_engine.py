@@ -441,12 +441,15 @@ async def test_estimate_matches_the_plan_once_contracts_are_known(tmp_path):
     col = make_collector(db, client)
     sel_fut = Selection(["NIFTY"], exps, months=1, contract_types=["FUT"])
     await col.run(sel_fut)  # stores all contracts, candles of futures only
+    flag = "SELECT data_fetched FROM expiries WHERE expiry_date = ?"
+    assert db.execute(flag, (exps[0].isoformat(),))[0][0] == 0  # options still missing
     sel = Selection(["NIFTY"], exps, months=1)
     est = await col.estimate(sel)
     r = await col.run(sel)
     assert est.windows == r.counters.windows_planned > 0
     assert est.requests == 1 + r.counters.windows_planned
     assert est.seconds >= 0 and est.contracts == len(db.contracts_for(NIFTY, exps[0]))
+    assert db.execute(flag, (exps[0].isoformat(),))[0][0] == 1
     await client.aclose()
     db.close()
 

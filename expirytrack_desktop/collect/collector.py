@@ -827,16 +827,21 @@ class CollectJob:
         return stored
 
     async def _mark_complete_expiries(self, span: int | None) -> None:
-        """Set ``expiry.data_fetched`` where planning again finds nothing and nothing failed."""
-        for key in self.selection.underlyings:
+        """``expiry.data_fetched`` = planning again (all contract types) finds nothing to fetch.
+
+        Cleared again when a wider history window is asked later and not yet covered.
+        """
+        sel = self.selection
+        every_type = Selection(sel.underlyings, sel.expiries, sel.interval, sel.months)
+        for key in sel.underlyings:
             known = await self.db.run(self.db.known_expiries, key)
             for d, fetched, _ in known:
-                if self.selection.expiries is not None and d not in self.selection.expiries:
+                if sel.expiries is not None and d not in sel.expiries:
                     continue
                 if not fetched:
                     continue
                 tasks, _, eid = await self.db.run(
-                    self.collector._plan_expiry, key, d, self.selection, span, False
+                    self.collector._plan_expiry, key, d, every_type, span, False
                 )
-                if not tasks and eid is not None:
-                    await self.db.run(self.db.set_data_fetched, eid, True)
+                if eid is not None:
+                    await self.db.run(self.db.set_data_fetched, eid, not tasks)
