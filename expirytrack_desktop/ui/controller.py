@@ -61,6 +61,7 @@ class Controller(QtCore.QObject):
         self._ready = asyncio.Event()
         self._paused_for_login: set[int] = set()
         self._executor: ThreadPoolExecutor | None = None
+        self._export_executor: ThreadPoolExecutor | None = None
 
     # --- tasks -----------------------------------------------------------------------------
     def schedule(
@@ -161,9 +162,10 @@ class Controller(QtCore.QObject):
         if self.runtime is not None:
             with contextlib.suppress(Exception):
                 await self.runtime.aclose()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        for pool in (self._executor, self._export_executor):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._export_executor = None
 
     # --- errors --------------------------------------------------------------------------------
     @staticmethod
@@ -667,6 +669,59 @@ class Controller(QtCore.QObject):
                 failed=c.failed_windows,
             )
         return cells
+
+    # --- exports ----------------------------------------------------------------------------------
+    async def export_underlyings(self) -> list[Any]:
+        from expirytrack_desktop.export.api import available_underlyings
+
+        await self.ready()
+        return await self.run_blocking(available_underlyings, str(self.services.db_path))
+
+    async def export_expiries(self, keys: list[str]) -> list[Any]:
+        from expirytrack_desktop.export.api import available_expiries
+
+        await self.ready()
+
+        def read() -> list[Any]:
+            return available_expiries(str(self.services.db_path), keys, with_candle_counts=True)
+
+        return await self.run_blocking(read)
+
+    async def export_preview(self, options: Any) -> Any:
+        from expirytrack_desktop.export.api import preview
+
+        return await self.run_blocking(preview, str(self.services.db_path), options)
+
+    async def run_export(
+        self,
+        options: Any,
+        out_path: Any,
+        *,
+        overwrite: bool = False,
+        progress: Callable[[Any], None] | None = None,
+        cancel: Any = None,
+    ) -> Any:
+        """The export engine in a worker thread (it is blocking); returns its result."""
+        from expirytrack_desktop.export.api import run_export
+
+        def work() -> Any:
+            return run_export(
+                str(self.services.db_path),
+                options,
+                out_path,
+                overwrite=overwrite,
+                progress=progress,
+                cancel=cancel,
+            )
+
+        result = await asyncio.get_running_loop().run_in_executor(self._export_pool(), work)
+        log.info("Exported %s rows to %s", f"{result.rows:,}", result.path)
+        return result
+
+    def _export_pool(self) -> ThreadPoolExecutor:
+        if self._export_executor is None:
+            self._export_executor = ThreadPoolExecutor(1, thread_name_prefix="expirytrack-export")
+        return self._export_executor
 
     async def export_history(self) -> list[dict[str, Any]]:
         rows = await self.run_blocking(dbread.read_export_history, self.services.db_path)

@@ -1,0 +1,130 @@
+"""The export wizard: instruments → expiries → options → review → save dialog → file; history."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import pathlib
+import threading
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+
+import pytest
+import qasync
+from PySide6 import QtCore, QtWidgets
+
+from expirytrack_desktop.ui.collect_wizard import WizardSelection
+from tests.ui_helpers import close_app, make_window, small_simulator
+
+Qt = QtCore.Qt
+WB = QtWidgets.QWizard.WizardButton
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+NIFTY = "NSE_INDEX|Nifty 50"
+
+
+@pytest.fixture(scope="session")
+def qloop(qapp):
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def collected(qtbot, qloop, tmp_path):
+    """A window whose database holds one collected NIFTY expiry."""
+    window, controller = make_window(tmp_path, small_simulator())
+    window.show()
+    controller.schedule(controller.start(), name="start")
+    qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
+    task = controller.schedule(controller.list_expiries(NIFTY))
+    qtbot.waitUntil(task.done, timeout=10000)
+    expiry = task.result()[-1].expiry
+    sel = WizardSelection(expiries={NIFTY: [expiry]}, months=1, concurrency=4)
+    start = controller.schedule(controller.start_collection(sel))
+    qtbot.waitUntil(start.done, timeout=10000)
+    job = controller.handles[start.result()]
+    qtbot.waitUntil(job.done, timeout=30000)
+    yield window, controller, expiry
+    close_app(qtbot, qloop, window, controller)
+
+
+def test_export_wizard_writes_a_csv_and_records_history(qtbot, collected, tmp_path):
+    window, controller, expiry = collected
+    window.act_export.trigger()
+    wiz = window.export_wizard
+    p1 = wiz.instruments_page
+    qtbot.waitUntil(lambda: p1.loaded, timeout=10000)
+    assert p1.selected() == [NIFTY]  # the only instrument is preselected
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    p2 = wiz.expiries_page
+    qtbot.waitUntil(lambda: not p2.is_loading() and bool(p2.selected()), timeout=10000)
+    assert p2.selected() == (expiry,)
+    assert int(p2.tree.topLevelItem(0).child(0).text(3).replace(",", "")) > 0  # candle count
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    p3 = wiz.options_page
+    for cb in p3.types.values():
+        cb.setChecked(False)
+    assert "no contract type" in p3.message.text()
+    assert not wiz.button(WB.NextButton).isEnabled()
+    p3.types["CE"].setChecked(True)
+    p3.types["PE"].setChecked(True)
+    p3.metadata.setChecked(True)
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    p4 = wiz.review_page
+    qtbot.waitUntil(lambda: p4.preview is not None, timeout=10000)
+    rows = p4.preview.rows
+    assert rows > 0 and f"{rows:,}" in p4.summary.text()
+    qtbot.waitUntil(wiz.button(WB.FinishButton).isEnabled, timeout=5000)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    qtbot.mouseClick(wiz.button(WB.FinishButton), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: getattr(wiz, "save_dialog", None) is not None, timeout=5000)
+    dlg = wiz.save_dialog
+    assert dlg.selectedFiles()[0].endswith(".csv")  # default OpenAlgo_ExpiryTrack_... name
+    assert "OpenAlgo_ExpiryTrack_Nifty_50_" in dlg.selectedFiles()[0]
+    with qtbot.waitSignal(wiz.exportFinished, timeout=20000) as finished:
+        dlg.setDirectory(str(folder))  # the user picks a folder, keeps the default name
+        dlg.accept()
+    out = pathlib.Path(finished.args[0])
+    assert out.parent == folder and out.name.startswith("OpenAlgo_ExpiryTrack_Nifty_50_")
+    with out.open(newline="") as f:
+        data = list(csv.reader(f))
+    assert data[0][:10] == [
+        "openalgo_symbol", "date", "time", "timestamp", "open", "high", "low", "close",
+        "volume", "oi",
+    ]  # fmt: skip
+    assert len(data) - 1 == rows
+    assert all(r[0].endswith(("CE", "PE")) for r in data[1:])
+    assert p4.btn_open.isVisible()
+    # the history page lists it (and it survives: it is read from the database)
+    page = window.exports_page
+    task = controller.schedule(page.refresh())
+    qtbot.waitUntil(task.done, timeout=5000)
+    assert page.model.rowCount() == 1
+    rec = page.model.row(0)
+    assert rec["path"] == str(out) and rec["rows"] == rows and rec["format"] == "csv"
+    wiz.accept()
+
+
+def test_export_cancel_leaves_no_file(qtbot, collected, tmp_path):
+    window, controller, _ = collected
+    window.act_export.trigger()
+    wiz = window.export_wizard
+    qtbot.waitUntil(lambda: wiz.instruments_page.loaded, timeout=10000)
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(wiz.expiries_page.selected()), timeout=10000)
+    opts = wiz.current_options()
+    out = tmp_path / "cancelled.csv"
+    cancel = threading.Event()
+    cancel.set()  # Cancel pressed: the engine stops at its next check
+    task = controller.schedule(wiz.export_to(opts, out, cancel=cancel))
+    qtbot.waitUntil(task.done, timeout=10000)
+    assert not out.exists()
+    assert list(tmp_path.glob("cancelled*")) == []
+    assert wiz.done_path is None
+    assert "Export" in wiz.review_page.message.text()
+    wiz.reject()
