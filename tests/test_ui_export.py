@@ -16,7 +16,7 @@ import qasync
 from PySide6 import QtCore, QtWidgets
 
 from expirytrack_desktop.ui.collect_wizard import WizardSelection
-from tests.ui_helpers import close_app, make_window, small_simulator
+from tests.test_ui_support import close_app, make_window, small_simulator
 
 Qt = QtCore.Qt
 WB = QtWidgets.QWizard.WizardButton

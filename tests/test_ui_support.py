@@ -1,4 +1,4 @@
-"""Shared pieces of the UI tests: a window on the in-process simulator (small market)."""
+"""Shared pieces of the UI tests (no tests here): a window on the in-process simulator."""
 
 from __future__ import annotations
 
