@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -58,8 +59,8 @@ def frozen_env(home: Path, **extra: str) -> dict[str, str]:
         XDG_CACHE_HOME=str(home / ".cache"),
         EXPIRYTRACK_HOME=str(home / "expirytrack"),
         QT_QPA_PLATFORM="offscreen",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -114,6 +115,25 @@ def test_screenshot_is_a_png(bundle, home, tmp_path):
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 5_000  # a rendered window, not an empty image
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and shutil.which("xvfb-run")), reason="needs xvfb-run"
+)
+def test_real_window_under_xvfb(bundle, home, tmp_path):
+    """The xcb platform plugin and the X11 libraries it needs load from the bundle."""
+    shot = tmp_path / "xcb.png"
+    env = frozen_env(home, QT_QPA_PLATFORM="xcb")
+    xvfb = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24"]
+    proc = subprocess.run(
+        [*xvfb, str(bundle / "expirytrack-desktop"), "--demo", "--screenshot", str(shot)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_version(bundle, home):
