@@ -74,6 +74,9 @@ def _install_excepthook() -> None:
 def _setup_logging(verbose: bool, log_dir: Path | None) -> None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:  # one line per HTTP request would drown the log panel
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
         stream = logging.StreamHandler(sys.stderr)
         stream.setLevel(logging.DEBUG if verbose else logging.WARNING)

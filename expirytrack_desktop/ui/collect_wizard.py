@@ -56,6 +56,17 @@ class WizardSelection:
     concurrency: int = 8
 
 
+def likely_cycles(expiries: list[date]) -> dict[date, str]:
+    """Display hint until the API's ``weekly`` flag is stored: the last listed expiry of each
+    calendar month is taken as the monthly one (not inferred from the weekday)."""
+    last: dict[tuple[int, int], date] = {}
+    for d in expiries:
+        k = (d.year, d.month)
+        if k not in last or d > last[k]:
+            last[k] = d
+    return {d: "monthly" if last[(d.year, d.month)] == d else "weekly" for d in expiries}
+
+
 # ---------------------------------------------------------------------------------- page 1
 class UnderlyingsPage(GatedPage):
     def __init__(self, controller: Controller) -> None:
@@ -258,8 +269,12 @@ class ExpiriesPage(GatedPage):
                     top.setText(2, "no expired contracts available")
                     continue
                 top.setCheckState(0, Qt.CheckState.Unchecked)
+                guessed = likely_cycles([c.expiry for c in result])
                 for choice in sorted(result, key=lambda c: c.expiry, reverse=True):
-                    cycle = {True: "weekly", False: "monthly", None: "?"}[choice.weekly]
+                    if choice.weekly is None:
+                        cycle = guessed[choice.expiry] + " (est.)"
+                    else:
+                        cycle = "weekly" if choice.weekly else "monthly"
                     child = QtWidgets.QTreeWidgetItem(
                         [
                             choice.expiry.isoformat(),
@@ -269,12 +284,13 @@ class ExpiriesPage(GatedPage):
                     )
                     child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                     child.setData(0, ExpiryRole, choice)
-                    child.setCheckState(
-                        0,
-                        Qt.CheckState.Checked
-                        if choice.state != "complete"
-                        else Qt.CheckState.Unchecked,
-                    )
+                    child.setCheckState(0, Qt.CheckState.Unchecked)
+                    if choice.weekly is None:
+                        child.setToolTip(
+                            1,
+                            "Estimated from the expiry calendar (the last expiry of a month is "
+                            "the monthly one); confirmed once its contracts are fetched.",
+                        )
                     top.addChild(child)
                 top.setExpanded(True)
             self.tree.blockSignals(False)

@@ -488,7 +488,15 @@ class Controller(QtCore.QObject):
             )
             self._track(job)
             first = job.id if first is None else first
-        await self.reload_jobs()
+            self.jobs_model.upsert(
+                JobRow(
+                    id=job.id,
+                    underlyings=self.symbol_for_key(key),
+                    expiries=", ".join(d.isoformat() for d in sorted(expiries)),
+                    status="running",
+                    started_at=_utc_now_text(),
+                )
+            )
         assert first is not None
         return first
 
@@ -539,6 +547,8 @@ class Controller(QtCore.QObject):
             row.error = p.last_error
             row.extra["current"] = p.current
             row.extra["phase"] = str(p.phase)
+            if row.started_at is None:
+                row.started_at = _utc_now_text()
 
         self.jobs_model.post(p.job_id, apply)
 
@@ -576,10 +586,17 @@ class Controller(QtCore.QObject):
         if h is not None and h.last_progress is not None:
             p = h.last_progress
             lines.append(f"(live) {p.phase}: {p.current}")
-        if not lines:
-            row = self.jobs_model.job(job_id)
-            if row is not None:
-                lines.append(f"Job {job_id}: {row.status}. {row.error or ''}".strip())
+        row = self.jobs_model.job(job_id)
+        if row is not None:
+            lines.insert(
+                0,
+                f"Job {job_id} ({row.underlyings}; expiries {row.expiries}): {row.status} — "
+                f"{row.done + row.failed}/{row.total} items, {row.failed} failed, "
+                f"{row.requests:,} requests, {row.candles:,} candles; started "
+                f"{row.started_at or '–'}, finished {row.completed_at or '–'} (UTC)",
+            )
+            if row.error:
+                lines.append(f"Last error: {row.error}")
         return lines
 
     async def cancel_job(self, job_id: int) -> None:
@@ -616,7 +633,8 @@ class Controller(QtCore.QObject):
         job = await rt.collector.resume(job_id, on_progress=self._on_progress)
         self._paused_for_login.discard(job_id)
         self._track(job)
-        await self.reload_jobs()
+        self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
+        self.jobs_model.flush()
 
     async def retry_job(self, job_id: int) -> None:
         rt = await self.ready()
@@ -624,7 +642,8 @@ class Controller(QtCore.QObject):
             return
         job = await rt.collector.retry_failed(job_id, on_progress=self._on_progress)
         self._track(job)
-        await self.reload_jobs()
+        self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
+        self.jobs_model.flush()
 
     async def resume_after_login(self) -> None:
         """Jobs stopped for an expired token continue (they re-plan what is missing)."""
@@ -728,6 +747,12 @@ class Controller(QtCore.QObject):
         for r in rows:
             r.setdefault("what", _what(r.get("selection")))
         return rows
+
+
+def _utc_now_text() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _what(selection_json: str | None) -> str:

@@ -36,7 +36,7 @@ class JobsPage(QtWidgets.QWidget):
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(False)
         hh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
-        widths = (40, 150, 170, 150, 170, 80, 95, 65, 70, 55, 120, 120)
+        widths = (36, 100, 150, 130, 150, 72, 90, 60, 62, 50, 118, 118)
         for i, w in enumerate(widths):
             self.table.setColumnWidth(i, w)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
@@ -99,6 +99,7 @@ class JobsPage(QtWidgets.QWidget):
         self.model.rowsInserted.connect(self._update_buttons)
         controller.jobLogChanged.connect(self._on_job_log_changed)
         self._shown_log_job: int | None = None
+        self._ticks = 0
         self._update_buttons()
         self.schedule_refresh()
 
@@ -112,6 +113,15 @@ class JobsPage(QtWidgets.QWidget):
 
     def _tick(self) -> None:
         self.model.flush()
+        self._ticks += 1
+        job = self._shown_log_job
+        # the detail of a running job is refreshed every 2 s
+        if (
+            self._ticks % (2 * REPAINT_HZ) == 0
+            and job is not None
+            and self.controller.is_running(job)
+        ):
+            self.controller.schedule(self._load_log(job), name="job-log")
 
     def _on_data_changed(self, *_: object) -> None:
         self._update_buttons()

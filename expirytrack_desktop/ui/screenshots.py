@@ -1,11 +1,16 @@
-"""``--screenshot PATH --page NAME``: show a page of the app and save it as PNG via ``grab()``."""
+"""``--screenshot PATH --page NAME``: drive the app to a page and save it as PNG via ``grab()``.
+
+Pages: main, wizard-1..4, jobs (a collection mid-run), dashboard, export-1..4, settings.
+In demo mode an empty demo database is first filled with a small collection, so tables are
+not empty in the pictures.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.ui.qt import QtWidgets
 
@@ -14,15 +19,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DEMO_SEED = {"NSE_INDEX|Nifty 50": 2, "NSE_INDEX|Nifty Bank": 1}  # underlying -> expiries
+
 
 async def settle(seconds: float = 0.3) -> None:
     """Let pending tasks and paints run (never processEvents() inside a coroutine)."""
     await asyncio.sleep(seconds)
 
 
-async def wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    end = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < end:
+async def wait_for(predicate, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
         if predicate():
             return True
         await asyncio.sleep(0.05)
@@ -31,24 +39,134 @@ async def wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no
 
 def save(widget: QtWidgets.QWidget, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok = widget.grab().save(str(path), "PNG")
-    if not ok:
+    if not widget.grab().save(str(path), "PNG"):
         log.error("could not save %s", path)
         return 1
     print(f"saved {path}")
     return 0
 
 
+async def ensure_demo_data(window: MainWindow) -> None:
+    """Demo: collect a little (1 month of history) when nothing was collected yet."""
+    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+
+    c = window.controller
+    stats = await c.database_stats()
+    if stats.get("candles", 0) > 0:
+        return
+    for key, n in DEMO_SEED.items():
+        choices = await c.list_expiries(key)
+        expiries = [ch.expiry for ch in choices[-n:]]
+        sel = WizardSelection(expiries={key: expiries}, months=1, concurrency=8)
+        job_id = await c.start_collection(sel)
+        await c.handles[job_id].wait()
+    await c.reload_jobs()
+
+
+async def _wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
+    window.on_new_collection()
+    wiz = window.collect_wizard
+    wiz.underlyings_page.set_checked(["NIFTY", "BANKNIFTY", "SENSEX"])
+    await settle(0.3)
+    if page >= 2:
+        wiz.next()
+        await wait_for(
+            lambda: not wiz.expiries_page.is_loading() and bool(wiz.expiries_page.expiry_items())
+        )
+        await settle(0.3)
+    if page >= 3:
+        wiz.next()
+        await settle(0.3)
+    if page >= 4:
+        wiz.next()
+        await wait_for(lambda: wiz.review_page.estimate is not None)
+        await settle(0.5)
+    return wiz
+
+
+async def _export_wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
+    window.on_export()
+    wiz = window.export_wizard
+    await wait_for(lambda: wiz.instruments_page.loaded)
+    wiz.instruments_page.set_checked(["NSE_INDEX|Nifty 50"])
+    await settle(0.3)
+    if page >= 2:
+        wiz.next()
+        await wait_for(
+            lambda: not wiz.expiries_page.is_loading() and bool(wiz.expiries_page.selected())
+        )
+        await settle(0.3)
+    if page >= 3:
+        wiz.next()
+        wiz.options_page.metadata.setChecked(True)
+        await settle(0.3)
+    if page >= 4:
+        wiz.next()
+        await wait_for(lambda: wiz.review_page.preview is not None)
+        await settle(0.5)
+    return wiz
+
+
+async def _jobs_mid_run(window: MainWindow) -> Any:
+    """Start a bigger collection and return once it is well under way."""
+    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+
+    c = window.controller
+    key = "BSE_INDEX|SENSEX"
+    choices = await c.list_expiries(key)
+    sel = WizardSelection(
+        expiries={key: [ch.expiry for ch in choices[-3:]]}, months=3, concurrency=8
+    )
+    job_id = await c.start_collection(sel)
+    window.tabs.setCurrentWidget(window.jobs_page)
+    window.jobs_page.select_job(job_id)
+    model = c.jobs_model
+    await wait_for(
+        lambda: (
+            model.job(job_id) is not None
+            and model.job(job_id).total > 0
+            and 0.25 <= model.job(job_id).percent / 100 <= 0.8
+        ),
+        timeout=120,
+    )
+    window.jobs_page.select_job(job_id)
+    await settle(1.2)
+    return job_id
+
+
 async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
-    await settle(0.5)
+    window.resize(1240, 760)
+    await settle(0.3)
+    c = window.controller
+    if c.runtime is None:
+        log.error("the engine did not start: %s", c.engine_error)
+        return 1
+    if c.services.demo:
+        await ensure_demo_data(window)
     window.refresh_all()
-    await settle(0.5)
-    if page == "main":
+    await settle(0.6)
+    if page in ("main", "jobs", "dashboard") and page != "jobs":
+        if page == "dashboard":
+            window.tabs.setCurrentWidget(window.dashboard_page)
+            await window.dashboard_page.refresh()
+        else:
+            window.tabs.setCurrentWidget(window.jobs_page)
+            if c.jobs_model.rowCount():
+                window.jobs_page.table.selectRow(0)
+        await settle(0.6)
         return save(window, path)
-    if page == "dashboard":
-        window.tabs.setCurrentWidget(window.dashboard_page)
-        await window.dashboard_page.refresh()
-        await settle()
+    if page == "jobs":
+        await _jobs_mid_run(window)
         return save(window, path)
-    log.error("page %s is not available yet", page)
+    if page.startswith("wizard-"):
+        wiz = await _wizard(window, int(page[-1]))
+        return save(wiz, path)
+    if page.startswith("export-"):
+        wiz = await _export_wizard(window, int(page[-1]))
+        return save(wiz, path)
+    if page == "settings":
+        window.on_settings()
+        await settle(0.8)
+        return save(window.settings_dialog, path)
+    log.error("unknown page %s", page)
     return 2
