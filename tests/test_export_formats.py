@@ -276,3 +276,17 @@ def test_runs_in_a_worker_thread(db, tmp_path):
     with ThreadPoolExecutor(1) as pool:
         result = pool.submit(run_export, db, ExportOptions(ALL), tmp_path / "t.csv").result()
     assert result.rows == 32
+
+
+def test_computed_price_noise_is_not_printed(db, tmp_path):
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE candle SET open = 2114.2999999999997, high = 0.1 + 0.2")
+    conn.close()
+    opts = ExportOptions(ALL[:1], contract_types=("FUT",))
+    run_export(db, opts, tmp_path / "x.csv", record_history=False)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "x.csv").read_text())))
+    assert {(r["open"], r["high"]) for r in rows} == {("2114.3", "0.3")}
+    run_export(db, ExportOptions(ALL[:1], format="json"), tmp_path / "x.json")
+    text = (tmp_path / "x.json").read_text()
+    assert '"open":2114.3,"high":0.3,' in text and "2114.29" not in text

@@ -5,8 +5,8 @@ Where the time goes (measured, bench/bench_export.py): SQLite's own REAL-to-text
 raw, and text is made in Python through two small memo tables: timestamp -> its
 ``date,time,ISO`` text (one session has only 375 distinct minutes, shared by every contract)
 and price -> ``repr(price)`` (prices are whole ticks, so they repeat). Each row is then one
-f-string. ``repr`` is the shortest text that reads back as the same float: ``2114.3``, never
-``2114.2999999999997``, and ``2115.0`` for a whole price (as the export document shows).
+f-string. Prices print as ``2114.3``, never ``2114.2999999999997``, and ``2115.0`` for a
+whole price (as the export document shows); see :func:`price_text`.
 The tables are cleared when they grow past a bound, so memory stays flat.
 """
 
@@ -36,13 +36,26 @@ class _TsText(dict[int, str]):
         return text
 
 
+def price_text(price: float) -> str:
+    """Shortest text of ``price`` at 15 significant digits, with ``.0`` for a whole number.
+
+    15 digits (what SQLite prints too) hide the noise of a price that was computed rather
+    than parsed (``2114.2999999999997`` -> ``2114.3``); a price parsed from the API's JSON
+    is unchanged, since no tick price needs more than 15 digits.
+    """
+    text = f"{price:.15g}"
+    if text.lstrip("-").isdigit():
+        text += ".0"
+    return text
+
+
 class _PriceText(dict[float, str]):
-    """price -> ``repr(price)``."""
+    """price -> :func:`price_text` (memoised: the formatting is the expensive part)."""
 
     def __missing__(self, price: float) -> str:
         if len(self) >= MEMO_LIMIT:
             self.clear()
-        text = self[price] = repr(float(price))
+        text = self[price] = price_text(price)
         return text
 
 
