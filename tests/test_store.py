@@ -400,6 +400,23 @@ def test_job_of_a_dead_process_shows_as_interrupted(db):
     assert db.get_job(jid).resumable
 
 
+def test_dead_job_reads_as_interrupted_even_while_another_process_writes(db):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    jid = db.create_job("collect", {})
+    db.update_job(jid, status="running", pid=proc.pid)
+    other = sqlite3.connect(db.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert db.list_jobs()[0].status == "interrupted"  # reported, not yet stored
+        assert db.execute("SELECT status FROM job")[0][0] == "running"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert db.mark_interrupted_jobs() == 1
+    assert db.execute("SELECT status FROM job")[0][0] == "interrupted"
+
+
 def test_stale_heartbeat_means_interrupted(tmp_path):
     now = [datetime(2025, 5, 1, 10, 0, tzinfo=UTC)]
     db = open_database(tmp_path / "c.sqlite3", clock=lambda: now[0])

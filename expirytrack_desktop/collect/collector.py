@@ -356,6 +356,7 @@ class CollectJob:
         self._gate.set()
         self._task: asyncio.Task[JobResult] | None = None
         self._cancel_requested = False
+        self._halt = False  # set when the run stops: workers take no further item
         self._stop: _Stop | None = None
         self._counters = Counters()
         self._total = self._done = self._failed = 0
@@ -398,7 +399,10 @@ class CollectJob:
 
     def cancel(self) -> None:
         """Stop now; requests in flight are abandoned (nothing of them is written)."""
+        if self._cancel_requested:
+            return
         self._cancel_requested = True
+        self._halt = True
         self._gate.set()
         if self._task is not None and not self._task.done():
             self._task.cancel()
@@ -584,6 +588,22 @@ class CollectJob:
         self._state = state
         if message and reason not in (StopReason.FAILED_ITEMS, StopReason.BAD_INPUT):
             self._error(message)
+        # Record the outcome even if cancel() is called again meanwhile.
+        final = asyncio.ensure_future(self._finish(state, reason, message))
+        while not final.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(final)
+        self._emit(force=True)
+        return JobResult(
+            job_id=self.id,
+            state=state,
+            reason=reason,
+            counters=self.counters,
+            message=message,
+            errors=tuple(self._errors),
+        )
+
+    async def _finish(self, state: JobState, reason: StopReason, message: str | None) -> None:
         for t in list(self._pending_tasks):
             if t is not self._beat_task:
                 with contextlib.suppress(BaseException):
@@ -606,19 +626,14 @@ class CollectJob:
                     "info" if reason == StopReason.OK else "error",
                     message,
                 )
-        self._emit(force=True)
-        return JobResult(
-            job_id=self.id,
-            state=state,
-            reason=reason,
-            counters=self.counters,
-            message=message,
-            errors=tuple(self._errors),
-        )
 
     async def _call(self, aw: Awaitable[Any], what: str) -> Any:
         """Await one API call, turning run-stopping errors into _Stop."""
         await self._gate.wait()
+        if self._halt:
+            if asyncio.iscoroutine(aw):
+                aw.close()
+            raise asyncio.CancelledError
         try:
             result = await aw
         except AuthError as exc:
@@ -741,6 +756,12 @@ class CollectJob:
         try:
             for fut in asyncio.as_completed(tasks):
                 await fut
+        except BaseException:
+            # The flag, not only cancel(): a cancellation can be swallowed below us (Python
+            # 3.11's asyncio.wait_for returns a result that was ready instead of raising), and
+            # a worker that lost it must still stop at its next item.
+            self._halt = True
+            raise
         finally:
             for t in tasks:
                 t.cancel()
@@ -752,7 +773,7 @@ class CollectJob:
             queue.put_nowait(t)
 
         async def worker() -> None:
-            while True:
+            while not self._halt:
                 try:
                     task = queue.get_nowait()
                 except asyncio.QueueEmpty:

@@ -1011,47 +1011,63 @@ class Database:
         return [(r[0], r[1], r[2]) for r in rows]
 
     def get_job(self, job_id: int) -> JobRecord | None:
-        self.mark_interrupted_jobs()
+        dead = self._dead_jobs()
         rows = self._query("SELECT * FROM job WHERE id = ?", (job_id,))
-        return self._job(rows[0]) if rows else None
+        return self._job(rows[0], dead) if rows else None
 
     def list_jobs(self, limit: int = 100, job_type: str | None = None) -> list[JobRecord]:
         """Newest first; dead 'running' jobs are reported (and stored) as 'interrupted'."""
-        self.mark_interrupted_jobs()
+        dead = self._dead_jobs()
         if job_type:
             rows = self._query(
                 "SELECT * FROM job WHERE job_type = ? ORDER BY id DESC LIMIT ?", (job_type, limit)
             )
         else:
             rows = self._query("SELECT * FROM job ORDER BY id DESC LIMIT ?", (limit,))
-        return [self._job(r) for r in rows]
+        return [self._job(r, dead) for r in rows]
+
+    def _dead_jobs(self) -> set[int]:
+        """Mark dead jobs interrupted; report them even if the file cannot be written now
+        (read-only, locked): the status command must still tell the truth."""
+        dead = self._find_dead_jobs()
+        if dead:
+            with contextlib.suppress(StoreLockedError, StoreUnwritableError):
+                self._store_interrupted(dead)
+        return dead
 
     def mark_interrupted_jobs(self) -> int:
         """Running/pending/paused jobs whose process is gone or whose heartbeat is stale
-        -> interrupted (resumable)."""
+        -> interrupted (resumable). Returns how many."""
+        dead = self._find_dead_jobs()
+        if dead:
+            self._store_interrupted(dead)
+        return len(dead)
+
+    def _find_dead_jobs(self) -> set[int]:
         rows = self._query(
             "SELECT id, pid, heartbeat_at FROM job WHERE status IN ('running', 'pending', 'paused')"
         )
         now = self.clock()
-        dead = []
+        dead: set[int] = set()
         for jid, pid, beat in rows:
             stale = False
             if beat:
                 at = datetime.strptime(beat, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
                 stale = now - at > STALE_HEARTBEAT
             if not self._pid_alive(pid) or stale:
-                dead.append(jid)
-        if dead:
-            with self.transaction() as c:
-                c.executemany(
-                    "UPDATE job SET status = 'interrupted' WHERE id = ? "
-                    "AND status IN ('running', 'pending', 'paused')",
-                    [(j,) for j in dead],
-                )
-        return len(dead)
+                dead.add(jid)
+        return dead
+
+    def _store_interrupted(self, dead: set[int]) -> None:
+        with self.transaction() as c:
+            c.executemany(
+                "UPDATE job SET status = 'interrupted' WHERE id = ? "
+                "AND status IN ('running', 'pending', 'paused')",
+                [(j,) for j in sorted(dead)],
+            )
 
     @staticmethod
-    def _job(r: sqlite3.Row) -> JobRecord:
+    def _job(r: sqlite3.Row, dead: set[int] | frozenset[int] = frozenset()) -> JobRecord:
         try:
             params = json.loads(r["params_json"] or "{}")
         except ValueError:
@@ -1059,7 +1075,9 @@ class Database:
         return JobRecord(
             id=r["id"],
             job_type=r["job_type"],
-            status=r["status"],
+            status="interrupted"
+            if r["id"] in dead and r["status"] in ("running", "pending", "paused")
+            else r["status"],
             params=params,
             underlyings=r["underlyings"],
             expiries=r["expiries"],
