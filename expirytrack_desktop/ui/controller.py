@@ -62,6 +62,10 @@ class Controller(QtCore.QObject):
         self._paused_for_login: set[int] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._export_executor: ThreadPoolExecutor | None = None
+        from expirytrack_desktop.ui.engine_thread import EngineThread
+
+        self.engine = EngineThread()
+        self._gui_loop: asyncio.AbstractEventLoop | None = None
 
     # --- tasks -----------------------------------------------------------------------------
     def schedule(
@@ -96,7 +100,9 @@ class Controller(QtCore.QObject):
     # --- engine lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         """Open the database, build client and collector (off the loop), load the token."""
+        self._gui_loop = asyncio.get_running_loop()
         try:
+            self.engine.start()
             self.runtime = await self.run_blocking(self._build_runtime)
         except Exception as exc:
             self.engine_error = self.describe_error(exc)
@@ -143,11 +149,15 @@ class Controller(QtCore.QObject):
         # (ensure_unlocked), so a call here means "not unlocked": cancel.
         return None
 
+    async def _e(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run an engine coroutine on the engine thread's loop and await its result."""
+        return await self.engine.call(coro)
+
     async def aclose(self) -> None:
-        """Stop background work and close clients (called before the loop ends)."""
-        for h in list(self.handles.values()):
-            if not h.done():
-                h.pause()
+        """Stop background work and close clients (called before the loop ends).
+
+        Running jobs are cancelled: what they fetched is stored, and they show as resumable.
+        """
         tasks = [t for t in self._all if not t.done()]
         for t in tasks:
             t.cancel()
@@ -156,12 +166,13 @@ class Controller(QtCore.QObject):
                 await t
         for h in list(self.handles.values()):
             if not h.done():
-                h.cancel()
+                self.engine.call_soon(h.cancel)
                 with contextlib.suppress(BaseException):
-                    await h.wait()
-        if self.runtime is not None:
+                    await self._e(h.wait())
+        if self.runtime is not None and self.engine.running:
             with contextlib.suppress(Exception):
-                await self.runtime.aclose()
+                await self._e(self.runtime.aclose())
+        await self.run_blocking(self.engine.stop)
         for pool in (self._executor, self._export_executor):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -307,16 +318,21 @@ class Controller(QtCore.QObject):
         creds = await self.run_blocking(load_credentials, rt.secrets)
         if creds is None:
             raise RuntimeError("Enter your API key, secret and redirect URI in Settings first.")
-        self._login = OAuthLogin(creds, rt.client, rt.tokens, api_base=rt.api_base, on_url=on_url)
+
+        def show_url(url: str) -> None:  # called on the engine thread
+            if on_url is not None and self._gui_loop is not None:
+                self._gui_loop.call_soon_threadsafe(on_url, url)
+
+        self._login = OAuthLogin(creds, rt.client, rt.tokens, api_base=rt.api_base, on_url=show_url)
         try:
-            info = await self._login.run()
+            info = await self._e(self._login.run())
         finally:
             self._login = None
         return await self._after_login(info)
 
     def cancel_login(self) -> None:
         if self._login is not None:
-            self._login.cancel()
+            self.engine.call_soon(self._login.cancel)
 
     async def paste_token(self, token: str) -> Any:
         rt = await self.ready()
@@ -324,7 +340,7 @@ class Controller(QtCore.QObject):
             raise RuntimeError("the secrets file is locked (no passphrase given)")
         from expirytrack_desktop.auth.token import profile_via
 
-        info = await rt.tokens.save_pasted_token(token, profile_via(rt.client))
+        info = await self._e(rt.tokens.save_pasted_token(token, profile_via(rt.client)))
         return await self._after_login(info)
 
     def logout(self) -> None:
@@ -334,7 +350,7 @@ class Controller(QtCore.QObject):
         rt = await self.ready()
         from expirytrack_desktop.auth.token import revoke_via
 
-        result = await rt.tokens.logout(revoke_via(rt.client))
+        result = await self._e(rt.tokens.logout(revoke_via(rt.client)))
         rt.client.set_access_token(None)
         self._token_info = None
         log.info("%s", result.message)
@@ -428,7 +444,7 @@ class Controller(QtCore.QObject):
         from expirytrack_desktop.ui.collect_wizard import ExpiryChoice
 
         rt = await self.ready()
-        available = await rt.client.get_expiries(key)
+        available = await self._e(rt.client.get_expiries(key))
         await rt.db.run(rt.db.upsert_underlying, key, symbol=_symbol(key))
         await rt.db.run(rt.db.upsert_expiries, key, available)
         known = {d: w for d, _, w in await rt.db.run(rt.db.known_expiries, key)}
@@ -445,7 +461,7 @@ class Controller(QtCore.QObject):
         rt.collector.concurrency = sel.concurrency
         out = []
         for key, expiries in sel.expiries.items():
-            out.append(await rt.collector.estimate(self._selection(key, expiries, sel)))
+            out.append(await self._e(rt.collector.estimate(self._selection(key, expiries, sel))))
         return out
 
     @staticmethod
@@ -483,8 +499,10 @@ class Controller(QtCore.QObject):
         rt.collector.concurrency = sel.concurrency
         first: int | None = None
         for key, expiries in sel.expiries.items():
-            job = await rt.collector.start(
-                self._selection(key, expiries, sel), on_progress=self._on_progress
+            job = await self._e(
+                rt.collector.start(
+                    self._selection(key, expiries, sel), on_progress=self._progress_from_engine
+                )
             )
             self._track(job)
             first = job.id if first is None else first
@@ -507,7 +525,7 @@ class Controller(QtCore.QObject):
 
     async def _watch(self, job: Any) -> None:
         try:
-            result = await job.wait()
+            result = await self._e(job.wait())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -531,6 +549,13 @@ class Controller(QtCore.QObject):
             self.loginNeeded.emit(
                 "The Upstox access token was rejected or has expired. Log in again."
             )
+
+    def _progress_from_engine(self, p: Any) -> None:
+        """Engine thread: hand the event to the window's loop (at most ~10/s per job)."""
+        loop = self._gui_loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._on_progress, p)
 
     def _on_progress(self, p: Any) -> None:
         """Engine callback (event-loop thread): record only; the jobs page timer repaints."""
@@ -602,9 +627,9 @@ class Controller(QtCore.QObject):
     async def cancel_job(self, job_id: int) -> None:
         h = self.handles.get(job_id)
         if h is not None and not h.done():
-            h.cancel()
+            self.engine.call_soon(h.cancel)
             with contextlib.suppress(BaseException):
-                await h.wait()
+                await self._e(h.wait())
         else:
             rt = await self.ready()
             await rt.db.run(rt.db.update_job, job_id, status="cancelled")
@@ -615,14 +640,14 @@ class Controller(QtCore.QObject):
     async def pause_job(self, job_id: int) -> None:
         h = self.handles.get(job_id)
         if h is not None and not h.done():
-            h.pause()
+            self.engine.call_soon(h.pause)
             self.jobs_model.post(job_id, lambda r: setattr(r, "status", "paused"))
             self.jobs_model.flush()
 
     async def resume_job(self, job_id: int) -> None:
         h = self.handles.get(job_id)
         if h is not None and not h.done():
-            h.resume()
+            self.engine.call_soon(h.resume)
             self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
             self.jobs_model.flush()
             return
@@ -630,7 +655,7 @@ class Controller(QtCore.QObject):
         if not rt.client.has_token:
             self.loginNeeded.emit("Log in to resume this collection.")
             return
-        job = await rt.collector.resume(job_id, on_progress=self._on_progress)
+        job = await self._e(rt.collector.resume(job_id, on_progress=self._progress_from_engine))
         self._paused_for_login.discard(job_id)
         self._track(job)
         self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
@@ -640,7 +665,9 @@ class Controller(QtCore.QObject):
         rt = await self.ready()
         if self.is_running(job_id):
             return
-        job = await rt.collector.retry_failed(job_id, on_progress=self._on_progress)
+        job = await self._e(
+            rt.collector.retry_failed(job_id, on_progress=self._progress_from_engine)
+        )
         self._track(job)
         self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
         self.jobs_model.flush()

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expirytrack_desktop.ui.collect_wizard import likely_cycles
 from expirytrack_desktop.ui.dialogs import run_dialog
 from expirytrack_desktop.ui.models import fmt_bytes, fmt_int
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
@@ -170,6 +171,8 @@ class ExportExpiriesPage(GatedPage):
             self.busy.hide()
         self.tree.blockSignals(True)
         tops: dict[str, QtWidgets.QTreeWidgetItem] = {}
+        guessed = likely_cycles([i.expiry for i in infos])
+        infos = [i for i in infos if i.contracts > 0]  # expiries never collected: nothing to export
         for info in sorted(infos, key=lambda i: (i.instrument_key, i.expiry), reverse=True):
             top = tops.get(info.instrument_key)
             if top is None:
@@ -183,7 +186,10 @@ class ExportExpiriesPage(GatedPage):
                 top.setCheckState(0, Qt.CheckState.Unchecked)
                 self.tree.addTopLevelItem(top)
                 tops[info.instrument_key] = top
-            cycle = {True: "weekly", False: "monthly", None: "?"}[info.is_weekly]
+            if info.is_weekly is None:
+                cycle = guessed[info.expiry] + " (est.)"
+            else:
+                cycle = "weekly" if info.is_weekly else "monthly"
             candles = "" if info.candles is None else f"{info.candles:,}"
             child = QtWidgets.QTreeWidgetItem(
                 [info.expiry.isoformat(), cycle, f"{info.contracts:,}", candles]
@@ -389,6 +395,7 @@ class ExportReviewPage(GatedPage):
         self.sample.setObjectName("exportSample")
         self.sample.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.sample.verticalHeader().hide()
+        self.sample.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.busy = BusyIndicator("Counting rows…")
         self.busy.hide()
         self.progress = QtWidgets.QProgressBar()

@@ -1,8 +1,11 @@
-"""Work around a reference-count bug of PySide6 6.12: ``Signal.emit()`` returns ``True``
-without taking a reference (measured: ``sys.getrefcount(True)`` drops by one per emit; the
-same for a Python override of ``QWizardPage.isComplete``). Every emit from Python — ours,
-qasync's own thread-to-loop signal, pytest-qt's — therefore eats a reference to ``True``; after
-a few thousand the interpreter aborts with "Fatal Python error: bool_dealloc".
+"""Work around reference-count bugs of PySide6 6.12 on the ``None``/``True``/``False`` singletons.
+
+Measured here: ``Signal.emit()`` returns ``True`` without taking a reference (one reference
+lost per emit, ours, qasync's thread-to-loop signal and pytest-qt's alike); every call of a
+Python slot from Qt whose result is ``None`` (nearly every slot: timers, clicks) loses one
+reference to ``None``; a Python override of ``QWizardPage.isComplete`` loses one to its bool.
+After a few thousand, the interpreter aborts ("Fatal Python error: bool_dealloc" /
+"none_dealloc"). Other objects are not affected (a slot returning an object keeps its count).
 
 The guard adds references to ``True`` and ``False`` from a timer whenever their count runs
 low, so it never reaches zero. The references are held by tuples that are deliberately never
@@ -39,16 +42,18 @@ def needs_guard() -> bool:
     return leaked >= 8
 
 
-def _hold_forever(value: bool) -> None:
+def _hold_forever(value: bool | None) -> None:
     holder = (value,) * _TOP_UP
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(holder))  # never freed, on purpose
 
 
+_SINGLETONS = (None, True, False)
+
+
 def _top_up(force: bool = False) -> None:
-    if force or sys.getrefcount(True) < _LOW_WATER:
-        _hold_forever(True)
-    if force or sys.getrefcount(False) < _LOW_WATER:
-        _hold_forever(False)
+    for value in _SINGLETONS:
+        if force or sys.getrefcount(value) < _LOW_WATER:
+            _hold_forever(value)
 
 
 def install(parent: QtCore.QObject | None = None, interval_ms: int = 250) -> None:

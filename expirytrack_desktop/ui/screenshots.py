@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expirytrack_desktop.ui.qt import QtWidgets
+from expirytrack_desktop.ui.qt import Qt, QtWidgets
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.mainwindow import MainWindow
@@ -73,6 +73,11 @@ async def _wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
         await wait_for(
             lambda: not wiz.expiries_page.is_loading() and bool(wiz.expiries_page.expiry_items())
         )
+        picked: dict[str, int] = {}
+        for key, item in wiz.expiries_page.expiry_items():  # the two newest missing ones each
+            if item.text(2) == "new" and picked.get(key, 0) < 2:
+                item.setCheckState(0, Qt.CheckState.Checked)
+                picked[key] = picked.get(key, 0) + 1
         await settle(0.3)
     if page >= 3:
         wiz.next()
