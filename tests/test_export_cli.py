@@ -135,3 +135,21 @@ def test_storage_errors(db, tmp_path, capsys):
     out = blocker / "sub" / "x.csv"
     assert run("--db", str(db), "-i", "NIFTY", "--out", str(out), "-q") == exitcodes.STORAGE
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_progress_bar_on_a_terminal():
+    from expirytrack_desktop.cli.export_cmd import _Reporter
+    from expirytrack_desktop.export.api import ExportProgress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    rep = _Reporter(stream, quiet=False)
+    rep(ExportProgress("counting", 0, 1000, 0, 3))
+    rep(ExportProgress("writing", 600, 1000, 2, 3, "NIFTY24APR25FUT"))
+    rep(ExportProgress("writing", 1000, 1000, 3, 3))
+    assert rep.bar.n == 1000
+    rep.close()
+    assert "1.00k/1.00k" in stream.getvalue()

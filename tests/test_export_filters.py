@@ -169,3 +169,17 @@ def test_resolve_underlyings(db):
     assert resolve_underlyings(db, ["NIFTY", "sensex50", NIFTY]) == (NIFTY, "BSE_INDEX|SNSX50")
     with pytest.raises(UnknownInstrumentError, match="BANKNIFTY"):
         resolve_underlyings(db, ["BANKNIFTY"])
+
+
+def test_find_contracts_by_openalgo_symbol(db):
+    from expirytrack_desktop.export.api import find_contracts
+
+    hits = find_contracts(db, "nifty24apr25")
+    assert [h.openalgo_symbol for h in hits] == [
+        "NIFTY24APR2520400CE",
+        "NIFTY24APR2520450CE",
+        "NIFTY24APR25FUT",
+    ]  # fmt: skip  (the 20400 PE has no stored symbol: the collector fills it)
+    (vedl,) = find_contracts(db, "VEDL25APR24292.5CE")
+    assert (vedl.strike, vedl.expiry, vedl.contract_type) == (292.5, date(2024, 4, 25), "CE")
+    assert find_contracts(db, "SENSEX50%") == []  # LIKE wildcards are literal

@@ -23,14 +23,22 @@ from expirytrack_desktop.export.options import FORMATS, ExportOptions, default_f
 from expirytrack_desktop.export.progress import ExportPreview, ExportProgress, ExportResult
 from expirytrack_desktop.export.query import (
     ExpiryInfo,
+    SymbolMatch,
     UnderlyingInfo,
     available_expiries,
     available_underlyings,
     count_rows,
+    find_contracts,
     preview,
     resolve_underlyings,
 )
 from expirytrack_desktop.export.runner import run_export
+from expirytrack_desktop.export.symbols import (
+    OpenAlgoSymbol,
+    openalgo_for_contract,
+    openalgo_symbol,
+    parse_openalgo_symbol,
+)
 
 __all__ = [
     "FORMATS",
@@ -47,7 +55,9 @@ __all__ = [
     "ExportResult",
     "InvalidOptionsError",
     "NoDataError",
+    "OpenAlgoSymbol",
     "OutputExistsError",
+    "SymbolMatch",
     "UnderlyingInfo",
     "UnknownInstrumentError",
     "UnwritableOutputError",
@@ -55,7 +65,11 @@ __all__ = [
     "available_underlyings",
     "count_rows",
     "default_filename",
+    "find_contracts",
     "list_export_history",
+    "openalgo_for_contract",
+    "openalgo_symbol",
+    "parse_openalgo_symbol",
     "preview",
     "resolve_underlyings",
     "run_export",

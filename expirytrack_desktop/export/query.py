@@ -121,6 +121,34 @@ def available_expiries(
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class SymbolMatch:
+    openalgo_symbol: str
+    instrument_key: str
+    expiry: date
+    contract_type: str
+    strike: float | None
+    trading_symbol: str
+
+
+def find_contracts(db: DbSource, text: str, *, limit: int = 50) -> list[SymbolMatch]:
+    """Stored contracts whose OpenAlgo symbol starts with ``text`` (case-insensitive);
+    a full symbol such as ``NIFTY24APR2520400PE`` finds exactly its contract."""
+    pattern = text.strip().upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    sql = r"""
+        SELECT c.openalgo_symbol, u.instrument_key, e.expiry_date, c.contract_type,
+               c.strike_price, coalesce(c.trading_symbol, '')
+        FROM contract c JOIN expiry e ON e.id = c.expiry_id
+        JOIN underlying u ON u.id = e.underlying_id
+        WHERE c.openalgo_symbol LIKE ? ESCAPE '\'
+        ORDER BY c.openalgo_symbol LIMIT ?"""
+    with reading(db) as conn:
+        return [
+            SymbolMatch(s, k, date.fromisoformat(d), t, None if t == "FUT" else p, ts)
+            for s, k, d, t, p, ts in conn.execute(sql, (pattern + "%", limit))
+        ]
+
+
 def ts_bounds(options: ExportOptions, clock: Clock = now_utc) -> tuple[int, int]:
     """``[from, to)`` in epoch seconds for the options' time range (IST calendar days)."""
     today = clock().astimezone(IST).date()

@@ -1,0 +1,253 @@
+"""Export throughput and peak memory on >= 5 million candles, next to a pandas baseline.
+
+    .venv/bin/python bench/bench_export.py [--candles 5400000] [--rebuild]
+
+Builds (once, cached in bench/out/, git-ignored) a store database shaped like real data:
+4 underlyings (NIFTY, BANKNIFTY, SENSEX50 indexes and the VEDL stock with fractional
+strikes), weekly expiries of 60 strikes x CE/PE plus the future, each contract trading the
+last 5 sessions of its expiry minute by minute (09:15-15:29 IST) with ~15% of minutes
+missing, prices in whole 0.05 ticks. Then runs each exporter in its own subprocess and
+reports rows/s (wall time of the export call) and that process's peak RSS.
+
+Baseline: what a plain pandas exporter does -- ``pd.read_sql`` of the joined query (with
+the symbol, date, time and timestamp columns made by SQLite) and ``DataFrame.to_csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+DB = OUT / "export_bench.sqlite3"
+sys.path.insert(0, str(ROOT))
+
+UNDERLYINGS = [
+    # id, key, symbol, spot, strike step
+    (1, "NSE_INDEX|Nifty 50", "NIFTY", 23_000.0, 50.0),
+    (2, "NSE_INDEX|Nifty Bank", "BANKNIFTY", 49_000.0, 100.0),
+    (3, "BSE_INDEX|SNSX50", "SENSEX50", 24_500.0, 100.0),
+    (4, "NSE_EQ|INE205A01025", "VEDL", 290.0, 2.5),
+]
+STRIKES_PER_SIDE = 30
+SESSIONS = 5
+MINUTES = 375  # 09:15 .. 15:29
+
+
+def trading_days_before(expiry: date, n: int) -> list[date]:
+    days: list[date] = []
+    d = expiry
+    while len(days) < n:
+        if d.weekday() < 5:
+            days.append(d)
+        d -= timedelta(days=1)
+    return sorted(days)
+
+
+def build(path: Path, target: int) -> int:
+    import numpy as np
+
+    from expirytrack_desktop.export.symbols import openalgo_symbol
+    from expirytrack_desktop.timeutil import IST
+
+    per_contract = int(SESSIONS * MINUTES * 0.85)
+    contracts_per_expiry = 2 * 2 * STRIKES_PER_SIDE + 1
+    expiries = -(-target // (per_contract * contracts_per_expiry * len(UNDERLYINGS)))
+    tmp = path.with_suffix(".building")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp)
+    migration = ROOT / "expirytrack_desktop/store/migrations/001_initial.sql"
+    conn.executescript(migration.read_text(encoding="utf-8"))
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    rng = np.random.default_rng(7)
+    cid = 0
+    total = 0
+    first_expiry = date(2025, 1, 2)  # a Thursday
+    for uid, key, sym, spot, step in UNDERLYINGS:
+        conn.execute(
+            "INSERT INTO underlying (id, instrument_key, symbol, name) VALUES (?,?,?,?)",
+            (uid, key, sym, key.split("|")[1]),
+        )
+        for e in range(expiries):
+            expiry = first_expiry + timedelta(weeks=e)
+            eid = uid * 1000 + e
+            conn.execute(
+                "INSERT INTO expiry (id, underlying_id, expiry_date, is_weekly) VALUES (?,?,?,1)",
+                (eid, uid, expiry.isoformat()),
+            )
+            minutes = np.concatenate([
+                int(datetime.combine(d, datetime.min.time(), IST).timestamp()) + 33_300
+                + 60 * np.arange(MINUTES)
+                for d in trading_days_before(expiry, SESSIONS)
+            ])  # fmt: skip
+            atm = round(spot / step) * step
+            specs = [("FUT", None)] + [
+                (kind, atm + k * step)
+                for k in range(-STRIKES_PER_SIDE, STRIKES_PER_SIDE)
+                for kind in ("CE", "PE")
+            ]
+            rows = []
+            for kind, strike in specs:
+                cid += 1
+                osym = openalgo_symbol(sym, expiry, kind, strike)
+                tsym = f"{sym} {expiry:%d %b %y} {'' if strike is None else f'{strike:g} '}{kind}"
+                conn.execute(
+                    "INSERT INTO contract (id, expired_key, expiry_id, contract_type,"
+                    " strike_price, trading_symbol, lot_size, underlying_symbol, openalgo_symbol)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    (cid, f"X|{cid}|{expiry}", eid, kind, strike, tsym, 75, sym, osym),
+                )
+                keep = minutes[rng.random(minutes.size) < 0.85]
+                n = keep.size
+                base = spot if kind == "FUT" else max(spot * 0.01, abs(spot - strike) + spot * 0.01)
+                ticks = np.maximum(1, np.round(base * 20) + np.cumsum(rng.integers(-4, 5, n)))
+                o = ticks
+                c = np.maximum(1, ticks + rng.integers(-3, 4, n))
+                h = np.maximum(o, c) + rng.integers(0, 4, n)
+                lo = np.maximum(1, np.minimum(o, c) - rng.integers(0, 4, n))
+                vol = rng.integers(0, 5000, n) * 25
+                oi = 100_000 + np.cumsum(rng.integers(-50, 51, n)) * 25
+                rows.extend(zip(
+                    [cid] * n, [1] * n, keep.tolist(), (o / 20).tolist(), (h / 20).tolist(),
+                    (lo / 20).tolist(), (c / 20).tolist(), vol.tolist(), oi.tolist(),
+                    strict=True,
+                ))  # fmt: skip
+            conn.executemany("INSERT INTO candle VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            total += len(rows)
+        conn.commit()
+    conn.execute("ANALYZE")
+    conn.commit()
+    conn.close()
+    os.replace(tmp, path)
+    return total
+
+
+# ---- one measurement per subprocess --------------------------------------------------------
+
+
+def child(kind: str, db: Path, out: Path) -> dict:
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    if kind == "baseline":
+        import pandas as pd
+
+        conn = sqlite3.connect(db)
+        df = pd.read_sql(
+            """SELECT c.openalgo_symbol,
+                      strftime('%Y-%m-%d', k.ts + 19800, 'unixepoch') AS date,
+                      strftime('%H:%M:%S', k.ts + 19800, 'unixepoch') AS time,
+                      strftime('%Y-%m-%dT%H:%M:%S+05:30', k.ts + 19800, 'unixepoch') AS timestamp,
+                      k.open, k.high, k.low, k.close, k.volume, k.oi
+               FROM candle k JOIN contract c ON c.id = k.contract_id
+               WHERE k.interval = 1
+               ORDER BY c.openalgo_symbol, k.ts""",
+            conn,
+        )
+        df.to_csv(out, index=False)
+        rows = len(df)
+    else:
+        from expirytrack_desktop.export.api import ExportOptions, run_export
+
+        keys = tuple(u[1] for u in UNDERLYINGS)
+        fmt, _, variant = kind.partition("-")
+        opts = ExportOptions(keys, format=fmt, parquet_partitioned=variant == "partitioned")  # type: ignore[arg-type]
+        rows = run_export(db, opts, out, record_history=False).rows
+    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return {"kind": kind, "rows": rows, "seconds": elapsed, "cpu": cpu, "peak_rss": maxrss * scale}
+
+
+def measure(kind: str, out: Path) -> dict:
+    if out.is_dir():
+        import shutil
+
+        shutil.rmtree(out)
+    out.unlink(missing_ok=True)
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--out", str(out)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    data = json.loads(res.stdout.strip().splitlines()[-1])
+    # the same figure from the parent's side: max RSS of waited-for children (Linux: KiB)
+    data["children_maxrss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    data["bytes"] = (
+        sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        if out.is_dir()
+        else out.stat().st_size
+    )
+    return data
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--candles", type=int, default=5_400_000)
+    ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--child")
+    ap.add_argument("--out")
+    ap.add_argument("--only", help="comma list of measurements")
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, DB, Path(args.out))))
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.rebuild or not DB.exists():
+        t0 = time.perf_counter()
+        n = build(DB, args.candles)
+        print(f"built {DB.name}: {n:,} candles in {time.perf_counter() - t0:.0f} s")
+    conn = sqlite3.connect(DB)
+    candles = conn.execute("SELECT count(*) FROM candle").fetchone()[0]
+    contracts = conn.execute("SELECT count(*) FROM contract").fetchone()[0]
+    conn.close()
+    print(f"database: {candles:,} candles, {contracts:,} contracts, "
+          f"{DB.stat().st_size / 2**20:.0f} MiB; Python {sys.version.split()[0]}, "
+          f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")  # fmt: skip
+    kinds = {
+        "baseline": OUT / "baseline.csv",
+        "csv": OUT / "engine.csv",
+        "parquet": OUT / "engine.parquet",
+        "parquet-partitioned": OUT / "engine_dataset",
+        "json": OUT / "engine.json",
+        "zip": OUT / "engine.zip",
+    }
+    if args.only:
+        kinds = {k: v for k, v in kinds.items() if k in args.only.split(",")}
+    results = {}
+    for kind, out in kinds.items():
+        r = measure(kind, out)
+        results[kind] = r
+        print(
+            f"{kind:>20}: {r['rows']:>10,} rows in {r['seconds']:6.1f} s = "
+            f"{r['rows'] / r['seconds']:>9,.0f} rows/s (CPU {r['cpu']:5.1f} s = "
+            f"{r['rows'] / r['cpu']:>9,.0f} rows/s); peak RSS {r['peak_rss'] / 2**20:5.0f} MiB;"
+            f" output {r['bytes'] / 2**20:4.0f} MiB"
+        )  # fmt: skip
+    if "baseline" in results and "csv" in results:
+        b, c = results["baseline"], results["csv"]
+        same = sha256(kinds["baseline"]) == sha256(kinds["csv"])
+        print(f"CSV speed-up over the pandas baseline: {b['seconds'] / c['seconds']:.1f}x wall, "
+              f"{b['cpu'] / c['cpu']:.1f}x CPU; byte-identical output: {same}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
