@@ -128,7 +128,7 @@ def main() -> int:
     top_files = sum(
         os.lstat(p).st_blocks * 512 for p in internal.iterdir() if not p.is_dir()
     ) + sum(os.lstat(p).st_blocks * 512 for p in BUNDLE.iterdir() if not p.is_dir())
-    print(f"  {'shared libs':<14} {top_files / MIB:6.0f} MiB  (top level: Qt, ICU, Python, ...)")
+    print(f"  {'top level':<14} {top_files / MIB:6.0f} MiB  (executable, libpython, OpenSSL, ...)")
 
     with tempfile.TemporaryDirectory(prefix="bench-packaging-") as tmp:
         home = Path(tmp)
