@@ -577,6 +577,13 @@ class Controller(QtCore.QObject):
 
         self.jobs_model.post(p.job_id, apply)
 
+    async def wait_job(self, job_id: int) -> Any:
+        """Wait for a running job to end; returns its engine result (None if not running)."""
+        h = self.handles.get(job_id)
+        if h is None:
+            return None
+        return await self._e(h.wait())
+
     def is_running(self, job_id: int) -> bool:
         h = self.handles.get(job_id)
         return h is not None and not h.done()

@@ -59,7 +59,7 @@ async def ensure_demo_data(window: MainWindow) -> None:
         expiries = [ch.expiry for ch in choices[-n:]]
         sel = WizardSelection(expiries={key: expiries}, months=1, concurrency=8)
         job_id = await c.start_collection(sel)
-        await c.handles[job_id].wait()
+        await c.wait_job(job_id)
     await c.reload_jobs()
 
 

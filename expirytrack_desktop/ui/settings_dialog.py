@@ -91,7 +91,11 @@ class SettingsDialog(QtWidgets.QDialog):
 
         # storage
         st_box = QtWidgets.QGroupBox("Storage")
-        self.db_path = PathField(str(services.paths.db_path), folder=False)
+        self.db_path = PathField(str(services.db_path), folder=False)
+        if services.demo:  # the demo has its own database; this setting is the real one
+            self.db_path.edit.setPlaceholderText(
+                f"{services.paths.db_path} (demo uses {services.db_path.name})"
+            )
         self.db_path.setObjectName("dbPathField")
         self.db_path.setText(s.db_path)
         self.export_dir = PathField(str(services.paths.export_dir), folder=True)
