@@ -487,3 +487,56 @@ async def test_concurrent_jobs_on_one_client_count_their_own_requests(tmp_path):
     assert_exact(db, app, [e1, e2])
     await client.aclose()
     db.close()
+
+
+class JsonBodyClient:
+    """A client offering ``get_candles_json`` (raw bodies), over the simulator's market, with a
+    span cap; ``corrupt`` keys answer once with a truncated body."""
+
+    def __init__(self, inner, app, cap: int, corrupt: set[str] = frozenset()) -> None:
+        self.inner, self.app, self.cap, self.corrupt = inner, app, cap, set(corrupt)
+        self.json_requests = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def get_candles_json(self, key, interval, f, t):
+        import json
+
+        from expirytrack_desktop.upstox.errors import InvalidDateRangeError
+
+        self.json_requests += 1
+        if (t - f).days + 1 > self.cap:
+            raise InvalidDateRangeError("HTTP 400 UDAPI1148", code="UDAPI1148", status=400)
+        rows = self.app.market.candle_rows(key, interval, f, t)
+        body = json.dumps({"status": "success", "data": {"candles": rows}}).encode()
+        if key in self.corrupt:
+            self.corrupt.discard(key)
+            return body[: len(body) // 2]
+        return body
+
+
+async def test_json_fast_path_is_exact_learns_spans_and_falls_back_on_bad_bodies(tmp_path):
+    app = make_app()
+    exps = last_expiries(app)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    victim = app.market.option_contracts(NIFTY, exps[0])[1]["instrument_key"]
+    fast = JsonBodyClient(client, app, cap=20, corrupt={victim})
+    r = await make_collector(db, fast).run(Selection(["NIFTY"], exps, months=1))
+    assert r.state == JobState.COMPLETED, r.errors
+    assert fast.json_requests > 0 and r.counters.spans_rejected >= 1
+    assert not fast.corrupt  # the truncated body was served, and recovered from
+    assert db.span_caps()["1minute"] <= 20
+    assert_exact(db, app, exps)
+    windows = db.windows_for([c.id for c in db.contracts_for(NIFTY, exps[0])], "1minute")
+    for ws in windows.values():
+        for w in ws:
+            n = sum(1 for _ in db.execute(
+                "SELECT 1 FROM candle WHERE contract_id = ? AND ts >= strftime('%s', ?) - 19800 "
+                "AND ts < strftime('%s', ?, '+1 day') - 19800",
+                (w.contract_id, w.from_date.isoformat(), w.to_date.isoformat()),
+            ))  # fmt: skip
+            assert w.candles == n and w.state == ("fetched" if n else "empty")
+    await client.aclose()
+    db.close()

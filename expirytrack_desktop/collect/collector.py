@@ -41,6 +41,7 @@ from expirytrack_desktop.collect.events import (
     StopReason,
 )
 from expirytrack_desktop.collect.instruments import display_name, symbol_for_key
+from expirytrack_desktop.collect.jsonpath import fetch_window_json, supports_json
 from expirytrack_desktop.collect.plan import (
     ContractTarget,
     WindowTask,
@@ -788,6 +789,10 @@ class CollectJob:
         self._emit()
         iv = task.interval
         try:
+            if supports_json(self.client):
+                stored_json = await self._fetch_one_json(task, policy)
+                if stored_json:
+                    return
             fetched = await self._call(
                 fetch_window(
                     self.client, task.expired_key, iv, task.from_date, task.to_date, policy
@@ -828,6 +833,62 @@ class CollectJob:
         self._emit()
         await self._persist()
 
+    async def _fetch_one_json(self, task: WindowTask, policy: SpanPolicy) -> bool:
+        """The fast path (raw JSON to SQLite). False = the bodies did not parse as candles:
+        the caller fetches the window again through the validating Python path."""
+        fetched = await self._call(
+            fetch_window_json(
+                self.client, task.expired_key, task.interval, task.from_date, task.to_date, policy
+            ),
+            self._current,
+        )
+        learned = dict(self.collector._learned)
+        try:
+            stored = await self.db.run(
+                self._write_window_json,
+                task,
+                fetched.bodies,
+                len(fetched.subwindows) or 1,
+                learned,
+            )
+        except ValueError as exc:
+            log.warning("%s: %s; fetching it again through the checked path", self._current, exc)
+            self._count(candle_requests=fetched.requests, spans_rejected=fetched.rejected)
+            return False
+        self._done += 1
+        self._count(
+            candle_requests=fetched.requests,
+            spans_rejected=fetched.rejected,
+            windows_fetched=1 if stored.candles else 0,
+            windows_empty=0 if stored.candles else 1,
+            windows_refetched=1 if stored.overlapped else 0,
+            candles=stored.candles,
+        )
+        self._emit()
+        await self._persist()
+        return True
+
+    def _write_window_json(
+        self, task: WindowTask, bodies: list[bytes], attempts: int, learned: dict[str, int]
+    ) -> Any:
+        stored = self.db.store_window_json(
+            task.contract_id,
+            task.interval,
+            task.from_date,
+            task.to_date,
+            bodies,
+            job_id=self.id,
+            attempts=attempts,
+        )
+        self._save_learned(learned)
+        return stored
+
+    def _save_learned(self, learned: dict[str, int]) -> None:
+        caps = self.db.span_caps()
+        for interval, days in learned.items():
+            if caps.get(interval) != days:
+                self.db.set_span_cap(interval, days)
+
     def _write_window(
         self, task: WindowTask, candles: list[Any], attempts: int, learned: dict[str, int]
     ) -> Any:
@@ -841,10 +902,7 @@ class CollectJob:
             job_id=self.id,
             attempts=attempts,
         )
-        caps = self.db.span_caps()
-        for interval, days in learned.items():
-            if caps.get(interval) != days:
-                self.db.set_span_cap(interval, days)
+        self._save_learned(learned)
         return stored
 
     async def _mark_complete_expiries(self, span: int | None) -> None:

@@ -660,7 +660,7 @@ class Database:
         interval: str | int,
         from_date: date,
         to_date: date,
-        body: str | bytes,
+        body: str | bytes | Sequence[str | bytes],
         *,
         path: str = "$.data.candles",
         job_id: int | None = None,
@@ -669,6 +669,7 @@ class Database:
         """Like :meth:`store_window`, from the API's JSON text: SQLite parses it (json_each,
         unixepoch) in C, with no Python object per candle — the fastest bytes-to-rows path.
 
+        ``body`` may be a list of responses (the sub-windows of one window), written together.
         ``path`` locates the candle array (default: a whole candle response). Candles outside
         [from_date, to_date] (IST) are ignored, duplicates collapse on the primary key.
         Malformed JSON or a candle with a missing/invalid field raises ValueError and writes
@@ -678,28 +679,35 @@ class Database:
 
         iv = interval if isinstance(interval, int) else interval_minutes(interval)
         cid = int(contract_id)
-        text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else body
+        parts = [body] if isinstance(body, str | bytes | bytearray) else list(body)
+        texts = [p.decode("utf-8") if isinstance(p, bytes | bytearray) else p for p in parts]
         lo = _day_epoch(from_date) - IST_OFFSET_SECONDS
         hi = _day_epoch(to_date) + 86400 - IST_OFFSET_SECONDS
         with self.transaction() as c:
             overlapped = self._overlaps(c, cid, iv, from_date, to_date)
+            sql = (
+                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, ts, o, h, l, cl, v, oi "
+                "FROM (SELECT unixepoch(value ->> 0) AS ts, value ->> 1 AS o, "
+                "value ->> 2 AS h, value ->> 3 AS l, value ->> 4 AS cl, "
+                "CAST(value ->> 5 AS INTEGER) AS v, "
+                "CAST(COALESCE(value ->> 6, 0) AS INTEGER) AS oi FROM json_each(?, ?)) "
+                "WHERE ts IS NULL OR (ts >= ? AND ts < ?)"
+            )
             try:
-                cur = c.execute(
-                    f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, ts, o, h, l, cl, v, oi "
-                    "FROM (SELECT unixepoch(value ->> 0) AS ts, value ->> 1 AS o, "
-                    "value ->> 2 AS h, value ->> 3 AS l, value ->> 4 AS cl, "
-                    "CAST(value ->> 5 AS INTEGER) AS v, "
-                    "CAST(COALESCE(value ->> 6, 0) AS INTEGER) AS oi FROM json_each(?, ?)) "
-                    "WHERE ts IS NULL OR (ts >= ? AND ts < ?)",
-                    (text, path, lo, hi),
-                )
+                for text in texts:
+                    c.execute(sql, (text, path, lo, hi))
             except sqlite3.IntegrityError as exc:
                 raise ValueError(f"candle with a missing or invalid field ({exc})") from None
             except sqlite3.OperationalError as exc:
                 if "json" in str(exc).lower():
                     raise ValueError(f"malformed candle JSON ({exc})") from None
                 raise
-            n = cur.rowcount
+            # rows now stored in the window's range (duplicates across bodies counted once)
+            n = c.execute(
+                "SELECT count(*) FROM candle WHERE contract_id = ? AND interval = ? "
+                "AND ts >= ? AND ts < ?",
+                (cid, iv, lo, hi),
+            ).fetchone()[0]
             self._mark_done(c, cid, iv, from_date, to_date, n, job_id, attempts)
         return StoredWindow(n, overlapped)
 
