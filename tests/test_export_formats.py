@@ -290,3 +290,12 @@ def test_computed_price_noise_is_not_printed(db, tmp_path):
     run_export(db, ExportOptions(ALL[:1], format="json"), tmp_path / "x.json")
     text = (tmp_path / "x.json").read_text()
     assert '"open":2114.3,"high":0.3,' in text and "2114.29" not in text
+
+
+def test_metadata_lists_instruments_as_selected(db, tmp_path):
+    chosen = tuple(reversed(ALL))
+    run_export(db, ExportOptions(chosen, format="json"), tmp_path / "x.json", clock=clock)
+    assert json.loads((tmp_path / "x.json").read_text())["metadata"]["instruments"] == list(chosen)
+    run_export(db, ExportOptions(chosen, format="zip"), tmp_path / "x.zip", clock=clock)
+    with zipfile.ZipFile(tmp_path / "x.zip") as zf:
+        assert json.loads(zf.read("metadata.json"))["instruments"] == list(chosen)

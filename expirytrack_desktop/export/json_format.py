@@ -52,7 +52,7 @@ def json_order(contracts: Sequence[SelectedContract]) -> list[SelectedContract]:
 
 
 def write_json(ctx: WriteContext, contracts: Sequence[SelectedContract], path: Path) -> None:
-    instruments = list(dict.fromkeys(c.instrument_key for c in contracts))
+    instruments = list(ctx.options.underlyings)  # as selected, in the order chosen
     dumps = json.dumps
     with ctx.open(path) as out:
         w = out.write

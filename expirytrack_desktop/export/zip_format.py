@@ -30,6 +30,6 @@ def write_zip(ctx: WriteContext, contracts: Sequence[SelectedContract], path: Pa
                 rows = write_contract_rows(ctx, member, c)  # type: ignore[arg-type]
             head = contract_head(c, include_metadata=True)
             entries.append({"file": name, **head, "rows": rows})
-        instruments = list(dict.fromkeys(c.instrument_key for c in contracts))
+        instruments = list(ctx.options.underlyings)  # as selected, in the order chosen
         meta = {**document_metadata(ctx, instruments), "contracts": entries}
         zf.writestr("metadata.json", json.dumps(meta, indent=1, ensure_ascii=False))
