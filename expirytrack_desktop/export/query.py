@@ -194,7 +194,10 @@ def select_contracts(conn: sqlite3.Connection, options: ExportOptions) -> list[S
         base = (base or usym or instrument_label(key)).strip().upper()
         if not sym:
             strike_arg = None if kind == "FUT" else strike
-            sym = openalgo_symbol(base, date.fromisoformat(exp), kind, strike_arg)
+            try:
+                sym = openalgo_symbol(base, date.fromisoformat(exp), kind, strike_arg)
+            except ValueError:  # damaged row (an option without strike): still export it
+                sym = f"{base}_{kind}_{cid}"
         out.append(
             SelectedContract(
                 id=cid,
