@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -64,10 +63,20 @@ def frozen_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run(bundle: Path, home: Path, *args: str, exe: str = "expirytrack", **env: str):
+def run(
+    bundle: Path,
+    home: Path,
+    *args: str,
+    exe: str = "expirytrack",
+    stdin: str | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    # no terminal: a command that wanted to prompt (passphrase) fails instead of hanging
+    feed = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
     proc = subprocess.run(
         [str(bundle / f"{exe}{EXE_SUFFIX}"), *args],
         env=frozen_env(home, **env),
+        **feed,
         capture_output=True,
         text=True,
         timeout=180,
@@ -161,11 +170,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_collect_against_frozen_demo_server(bundle, home, collected, tmp_path):
-    """demo-server and collect both frozen, over loopback: the same data as in-process."""
-    from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
-
-    demo_db, expiry = collected
+@pytest.fixture(scope="module")
+def demo_server(bundle, home):
+    """``expirytrack demo-server`` run by the frozen binary on a free loopback port."""
     port = free_port()
     server = subprocess.Popen(
         [str(bundle / f"expirytrack{EXE_SUFFIX}"), "demo-server", "--port", str(port)],
@@ -173,33 +180,63 @@ def test_collect_against_frozen_demo_server(bundle, home, collected, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                httpx.get(url, timeout=1)
                 break
             except httpx.TransportError:
                 assert server.poll() is None, f"demo-server exited with {server.returncode}"
                 assert time.monotonic() < deadline, "demo-server did not start in 30 s"
                 time.sleep(0.1)
-        db = tmp_path / "loopback.sqlite3"
-        out = run(
-            bundle, home, "collect", "--api-base", f"http://127.0.0.1:{port}",
-            "--instrument", "NIFTY", "--expiry", expiry, "--db", str(db),
-            EXPIRYTRACK_ACCESS_TOKEN=DEMO_ACCESS_TOKEN,
-        ).stdout  # fmt: skip
-        assert "completed" in out and " 0 failed" in out
+        yield url
     finally:
-        server.send_signal(signal.SIGTERM if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
+        server.terminate()
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_collect_against_frozen_demo_server(bundle, home, collected, demo_server, tmp_path):
+    """demo-server and collect both frozen, over loopback: the same data as in-process."""
+    from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
+
+    demo_db, expiry = collected
+    db = tmp_path / "loopback.sqlite3"
+    out = run(
+        bundle, home, "collect", "--api-base", demo_server,
+        "--instrument", "NIFTY", "--expiry", expiry, "--db", str(db),
+        EXPIRYTRACK_ACCESS_TOKEN=DEMO_ACCESS_TOKEN,
+    ).stdout  # fmt: skip
+    assert "completed" in out and " 0 failed" in out
     assert candle_count(db) == candle_count(demo_db) > 10_000
     status = run(bundle, home, "status", "--db", str(db)).stdout
     assert f"NIFTY        {expiry}" in status and "complete" in status
+
+
+def test_frozen_secrets_fallback_end_to_end(bundle, collected, demo_server, tmp_path):
+    """No keyring here: the frozen app stores the token Fernet-encrypted and uses it later."""
+    from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
+
+    home = tmp_path / "home"
+    secret_env = {"EXPIRYTRACK_PASSPHRASE": "frozen-passphrase-42"}
+    api = ["--api-base", demo_server]
+    out = run(bundle, home, "login", *api, "--token-stdin", stdin=DEMO_ACCESS_TOKEN, **secret_env)
+    assert "Logged in" in out.stdout
+    who = run(bundle, home, "whoami", *api, **secret_env).stdout
+    assert "encrypted file" in who and "Upstox confirms" in who
+    _, expiry = collected
+    db = tmp_path / "stored-token.sqlite3"
+    args = ["--instrument", "NIFTY", "--expiry", expiry, "--types", "FUT", "--db", str(db)]
+    assert "completed" in run(bundle, home, "collect", *api, *args, **secret_env).stdout
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.name == "secrets.enc" for p in files)
+    for path in files:
+        assert DEMO_ACCESS_TOKEN.encode() not in path.read_bytes(), path
 
 
 def test_frozen_exports_read_back(bundle, home, collected, tmp_path):
