@@ -670,10 +670,12 @@ class Database:
         unixepoch) in C, with no Python object per candle — the fastest bytes-to-rows path.
 
         ``body`` may be a list of responses (the sub-windows of one window), written together.
-        ``path`` locates the candle array (default: a whole candle response). Candles outside
-        [from_date, to_date] (IST) are ignored, duplicates collapse on the primary key.
-        Malformed JSON or a candle with a missing/invalid field raises ValueError and writes
-        nothing.
+        ``path`` locates the candle array (default: a whole candle response). Duplicates
+        collapse on the primary key; the window's count is of candles inside [from_date,
+        to_date] (IST); a genuine candle the API sent outside it is kept (it is data of this
+        contract, not a mark). Malformed JSON or a candle with a missing or invalid field
+        (including a missing open interest) raises ValueError and writes nothing: the caller
+        then takes the checked Python path.
         """
         from expirytrack_desktop.timeutil import IST_OFFSET_SECONDS
 
@@ -685,17 +687,16 @@ class Database:
         hi = _day_epoch(to_date) + 86400 - IST_OFFSET_SECONDS
         with self.transaction() as c:
             overlapped = self._overlaps(c, cid, iv, from_date, to_date)
+            # The API sends newest first: insert in key order reversed (ascending time), which
+            # appends to the clustered index instead of splitting its pages.
             sql = (
-                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, ts, o, h, l, cl, v, oi "
-                "FROM (SELECT unixepoch(value ->> 0) AS ts, value ->> 1 AS o, "
-                "value ->> 2 AS h, value ->> 3 AS l, value ->> 4 AS cl, "
-                "CAST(value ->> 5 AS INTEGER) AS v, "
-                "CAST(COALESCE(value ->> 6, 0) AS INTEGER) AS oi FROM json_each(?, ?)) "
-                "WHERE ts IS NULL OR (ts >= ? AND ts < ?)"
+                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, unixepoch(value ->> 0), "
+                "value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
+                "FROM json_each(?, ?) ORDER BY key DESC"
             )
             try:
                 for text in texts:
-                    c.execute(sql, (text, path, lo, hi))
+                    c.execute(sql, (text, path))
             except sqlite3.IntegrityError as exc:
                 raise ValueError(f"candle with a missing or invalid field ({exc})") from None
             except sqlite3.OperationalError as exc:
