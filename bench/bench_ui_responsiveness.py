@@ -63,7 +63,6 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, float
     from expirytrack_desktop.ui.controller import Controller
     from expirytrack_desktop.ui.mainwindow import MainWindow
     from expirytrack_desktop.ui.qt import Qt, QtCore
-    from expirytrack_desktop.ui.runtime_adapter import build_runtime
     from expirytrack_desktop.ui.services import LaunchOptions, Services
 
     if os.environ.get("BENCH_DEBUG"):
@@ -73,24 +72,14 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, float
     paths = AppPaths.under(home).ensure()
     services = Services.create(paths, LaunchOptions(api_base=url, rate_limit=args.rate))
 
-    def factory():  # type: ignore[no-untyped-def]
-        rt = build_runtime(
-            db_path=services.db_path,
-            api_base=url,
-            rate_limit=args.rate,
-            ledger_path=paths.ratelimit_path,
-            secrets_fallback=paths.secrets_fallback_path,
-            demo=False,
-            concurrency=8,
-        )
-        return rt
-
-    controller = Controller(services, runtime_factory=factory)
+    os.environ["EXPIRYTRACK_ENGINE"] = args.engine
+    controller = Controller(services)
     window = MainWindow(controller)
     window.show()
     await controller.start()
     assert controller.runtime is not None, controller.engine_error
     controller.runtime.client.set_access_token(DEMO_ACCESS_TOKEN)  # the simulator's token
+    controller.api.set_token(DEMO_ACCESS_TOKEN)
 
     gaps: list[float] = []
     last = [time.perf_counter()]
@@ -146,7 +135,8 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, float
     elapsed = time.perf_counter() - t0
     rt = controller.runtime
     assert rt is not None
-    requests = rt.client.requests_sent
+    controller.jobs_model.flush()
+    requests = sum(r.requests for r in controller.jobs_model.rows())  # made by the engine
     stats = await controller.database_stats()
     running = sum(1 for h in controller.handles.values() if not h.done())
     await controller.aclose()
@@ -171,6 +161,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rate", default="50/1,500/60,2000/1800")
     ap.add_argument("--idle", action="store_true", help="baseline: the window without a run")
+    ap.add_argument(
+        "--engine",
+        choices=("process", "thread"),
+        default="process",
+        help="where collections run: a child process (the app's default) or a thread",
+    )
     args = ap.parse_args()
     port = free_port()
     sim = start_simulator(port)
@@ -190,7 +186,8 @@ def main() -> int:
         sim.terminate()
         sim.wait(10)
     load = os.getloadavg()
-    print(f"platform: {os.environ.get('QT_QPA_PLATFORM')}, rate limit {args.rate}, "
+    print(f"engine: {args.engine}; platform: {os.environ.get('QT_QPA_PLATFORM')}, "
+          f"rate limit {args.rate}, "
           f"{os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f}")  # fmt: skip
     print(f"collection: {r['requests']:.0f} requests in {r['seconds']:.1f} s "
           f"({r['req_per_s']:.1f}/s), {r['candles']:,.0f} candles stored; "

@@ -102,6 +102,9 @@ def _setup_logging(verbose: bool, log_dir: Path | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the desktop app; returns the process exit status."""
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # a frozen build re-enters here to start the engine process
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     os.environ.setdefault("QT_API", "pyside6")
     if (

@@ -192,3 +192,46 @@ def test_expired_token_pauses_and_login_resumes(qtbot, app_window):
     qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
     assert model.job(job_id).failed == 0
     assert controller.logged_in()
+
+
+def test_collection_runs_in_the_engine_process(qtbot, qloop, tmp_path):
+    """The app's default: collections run in a child process; progress comes back live."""
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+    from expirytrack_desktop.ui.controller import Controller
+    from expirytrack_desktop.ui.services import LaunchOptions, Services
+    from tests.test_ui_support import TODAY, close_app
+
+    paths = AppPaths.under(tmp_path).ensure()
+    services = Services.create(paths, LaunchOptions(demo=True, rate_limit="2000/1"))
+    services.extra["demo_market"] = {
+        "seed": 3, "today": TODAY, "underlyings": ("NIFTY",), "strikes_per_side": 1,
+    }  # fmt: skip
+    controller = Controller(services)
+    from expirytrack_desktop.ui.mainwindow import MainWindow
+
+    window = MainWindow(controller)
+    start = controller.schedule(controller.start())
+    qtbot.waitUntil(start.done, timeout=20000)
+    assert controller.engine_mode() == "process"
+    key = "NSE_INDEX|Nifty 50"
+    listed = controller.schedule(controller.list_expiries(key))
+    qtbot.waitUntil(listed.done, timeout=30000)
+    expiry = listed.result()[-1].expiry
+    seen = []
+    controller.jobs_model.modelReset.connect(lambda: seen.append("reset"))
+    started = controller.schedule(
+        controller.start_collection(
+            WizardSelection(expiries={key: [expiry]}, months=1, concurrency=4)
+        )
+    )
+    qtbot.waitUntil(started.done, timeout=20000)
+    job_id = started.result()
+    qtbot.waitUntil(lambda: status(controller.jobs_model, job_id) == "completed", timeout=60000)
+    row = controller.jobs_model.job(job_id)
+    assert row.failed == 0 and row.candles > 0 and row.requests > 0
+    stats = controller.schedule(controller.database_stats())
+    qtbot.waitUntil(stats.done, timeout=5000)
+    assert stats.result()["candles"] == row.candles
+    close_app(qtbot, qloop, window, controller)
+    assert controller.api._proc is None  # the child was asked to close and has ended

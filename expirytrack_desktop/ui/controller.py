@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.ui import dbread
@@ -65,6 +67,7 @@ class Controller(QtCore.QObject):
         from expirytrack_desktop.ui.engine_thread import EngineThread
 
         self.engine = EngineThread()
+        self.api: Any = None  # ThreadEngineApi | ProcessEngineApi, set by start()
         self._gui_loop: asyncio.AbstractEventLoop | None = None
 
     # --- tasks -----------------------------------------------------------------------------
@@ -110,6 +113,11 @@ class Controller(QtCore.QObject):
             self.engineFailed.emit(self.engine_error)
             self._ready.set()
             return
+        try:
+            self.api = await self._make_api(self.runtime)
+        except Exception as exc:
+            self.engine_error = "the collection engine did not start: " + self.describe_error(exc)
+            log.error("%s", self.engine_error)
         await self._load_token()
         self._ready.set()
         self.engineReady.emit()
@@ -123,6 +131,44 @@ class Controller(QtCore.QObject):
             raise RuntimeError(self.engine_error or "the engine is not available")
         return self.runtime
 
+    def engine_mode(self) -> str:
+        """'process' (the app) or 'thread' (tests with an injected runtime, or on request)."""
+        if self._runtime_factory is not None:
+            return "thread"
+        return os.environ.get("EXPIRYTRACK_ENGINE", "process")
+
+    async def _make_api(self, rt: UiRuntime) -> Any:
+        from expirytrack_desktop.ui.engine_api import ProcessEngineApi, ThreadEngineApi
+
+        if self.engine_mode() == "thread":
+            return ThreadEngineApi(rt, self.engine, self._progress_from_engine)
+        s = self.services
+        config = {
+            "db_path": str(s.db_path),
+            "api_base": s.settings.resolved_api_base(s.options.api_base),
+            "rate_limit": s.settings.resolved_rate_limit(s.options.rate_limit),
+            "ledger_path": None if self._ledger_path() is None else str(self._ledger_path()),
+            "demo": s.demo,
+            "concurrency": s.settings.concurrency,
+            "market": s.extra.get("demo_market"),
+        }
+        return ProcessEngineApi(config, self._on_progress)  # spawned on first use
+
+    def _ledger_path(self) -> Path | None:
+        s = self.services
+        return s.paths.data_dir / "demo-ratelimit.sqlite3" if s.demo else s.paths.ratelimit_path
+
+    def _push_token(self, token: str | None) -> None:
+        """Give the collection engine the token (demo: the simulator's own demo token)."""
+        if self.api is None:
+            return
+        if self.services.demo and token:
+            from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
+
+            if self.engine_mode() == "process":
+                token = DEMO_ACCESS_TOKEN  # the child's simulator does not know this process's
+        self.api.set_token(token)
+
     def _build_runtime(self) -> UiRuntime:
         if self._runtime_factory is not None:
             return self._runtime_factory()
@@ -130,9 +176,7 @@ class Controller(QtCore.QObject):
 
         s = self.services
         settings = s.settings
-        ledger = None if s.demo else s.paths.ratelimit_path
-        if s.demo:
-            ledger = s.paths.data_dir / "demo-ratelimit.sqlite3"
+        ledger = self._ledger_path()
         return build_runtime(
             db_path=s.db_path,
             api_base=settings.resolved_api_base(s.options.api_base),
@@ -148,6 +192,11 @@ class Controller(QtCore.QObject):
         # The store asks synchronously; the window unlocks it beforehand with a dialog
         # (ensure_unlocked), so a call here means "not unlocked": cancel.
         return None
+
+    def _api(self) -> Any:
+        if self.api is None:
+            raise RuntimeError(self.engine_error or "the collection engine is not running")
+        return self.api
 
     async def _e(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run an engine coroutine on the engine thread's loop and await its result."""
@@ -165,10 +214,13 @@ class Controller(QtCore.QObject):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         for h in list(self.handles.values()):
-            if not h.done():
-                self.engine.call_soon(h.cancel)
+            if not h.done() and self.api is not None:
+                self.api.cancel(h)
                 with contextlib.suppress(BaseException):
-                    await self._e(h.wait())
+                    await asyncio.wait_for(self.api.wait(h), 15)
+        if self.api is not None:
+            with contextlib.suppress(Exception):
+                await self.api.close()
         if self.runtime is not None and self.engine.running:
             with contextlib.suppress(Exception):
                 await self._e(self.runtime.aclose())
@@ -206,6 +258,7 @@ class Controller(QtCore.QObject):
             log.warning("Could not read the stored token: %s", self.describe_error(exc))
             token, info = None, None
         rt.client.set_access_token(token)
+        self._push_token(token)
         self._token_info = info if token else None
         self.authChanged.emit()
 
@@ -300,6 +353,7 @@ class Controller(QtCore.QObject):
         rt = await self.ready()
         token = await self.run_blocking(rt.tokens.access_token)
         rt.client.set_access_token(token)
+        self._push_token(token)
         self._token_info = info
         self.authChanged.emit()
         log.info("Logged in: %s", self.auth_summary())
@@ -352,6 +406,7 @@ class Controller(QtCore.QObject):
 
         result = await self._e(rt.tokens.logout(revoke_via(rt.client)))
         rt.client.set_access_token(None)
+        self._push_token(None)
         self._token_info = None
         log.info("%s", result.message)
         self.authChanged.emit()
@@ -403,12 +458,13 @@ class Controller(QtCore.QObject):
             from expirytrack_desktop.upstox.factory import process_limiter
 
             s = self.services
-            ledger = None if s.demo else s.paths.ratelimit_path
-            if s.demo:
-                ledger = s.paths.data_dir / "demo-ratelimit.sqlite3"
-            limiter = process_limiter(s.settings.resolved_rate_limit(s.options.rate_limit), ledger)
+            ledger = self._ledger_path()
+            spec = s.settings.resolved_rate_limit(s.options.rate_limit)
+            limiter = process_limiter(spec, ledger)
             rt.limiter = limiter
             rt.client.limiter = limiter
+            if self.api is not None:
+                self.api.set_rate_limit(spec, None if ledger is None else str(ledger))
         except Exception as exc:
             log.warning("Rate limit not applied: %s", self.describe_error(exc))
         self.authChanged.emit()
@@ -444,7 +500,7 @@ class Controller(QtCore.QObject):
         from expirytrack_desktop.ui.collect_wizard import ExpiryChoice
 
         rt = await self.ready()
-        available = await self._e(rt.client.get_expiries(key))
+        available = await self._api().expiries(key)
         await rt.db.run(rt.db.upsert_underlying, key, symbol=_symbol(key))
         await rt.db.run(rt.db.upsert_expiries, key, available)
         known = {d: w for d, _, w in await rt.db.run(rt.db.known_expiries, key)}
@@ -458,10 +514,11 @@ class Controller(QtCore.QObject):
 
     async def estimate(self, sel: WizardSelection) -> list[Any]:
         rt = await self.ready()
-        rt.collector.concurrency = sel.concurrency
+        del rt
         out = []
         for key, expiries in sel.expiries.items():
-            out.append(await self._e(rt.collector.estimate(self._selection(key, expiries, sel))))
+            params = self._selection(key, expiries, sel).to_params()
+            out.append(await self._api().estimate(params, sel.concurrency))
         return out
 
     @staticmethod
@@ -496,14 +553,10 @@ class Controller(QtCore.QObject):
         rt = await self.ready()
         if not rt.client.has_token:
             raise RuntimeError("Not logged in: use Login first.")
-        rt.collector.concurrency = sel.concurrency
         first: int | None = None
         for key, expiries in sel.expiries.items():
-            job = await self._e(
-                rt.collector.start(
-                    self._selection(key, expiries, sel), on_progress=self._progress_from_engine
-                )
-            )
+            params = self._selection(key, expiries, sel).to_params()
+            job = await self._api().start(params, sel.concurrency)
             self._track(job)
             first = job.id if first is None else first
             self.jobs_model.upsert(
@@ -525,7 +578,7 @@ class Controller(QtCore.QObject):
 
     async def _watch(self, job: Any) -> None:
         try:
-            result = await self._e(job.wait())
+            result = await self._api().wait(job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -582,7 +635,7 @@ class Controller(QtCore.QObject):
         h = self.handles.get(job_id)
         if h is None:
             return None
-        return await self._e(h.wait())
+        return await self._api().wait(h)
 
     def is_running(self, job_id: int) -> bool:
         h = self.handles.get(job_id)
@@ -634,9 +687,9 @@ class Controller(QtCore.QObject):
     async def cancel_job(self, job_id: int) -> None:
         h = self.handles.get(job_id)
         if h is not None and not h.done():
-            self.engine.call_soon(h.cancel)
+            self._api().cancel(h)
             with contextlib.suppress(BaseException):
-                await self._e(h.wait())
+                await self._api().wait(h)
         else:
             rt = await self.ready()
             await rt.db.run(rt.db.update_job, job_id, status="cancelled")
@@ -647,14 +700,14 @@ class Controller(QtCore.QObject):
     async def pause_job(self, job_id: int) -> None:
         h = self.handles.get(job_id)
         if h is not None and not h.done():
-            self.engine.call_soon(h.pause)
+            self._api().pause(h)
             self.jobs_model.post(job_id, lambda r: setattr(r, "status", "paused"))
             self.jobs_model.flush()
 
     async def resume_job(self, job_id: int) -> None:
         h = self.handles.get(job_id)
         if h is not None and not h.done():
-            self.engine.call_soon(h.resume)
+            self._api().unpause(h)
             self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
             self.jobs_model.flush()
             return
@@ -662,19 +715,17 @@ class Controller(QtCore.QObject):
         if not rt.client.has_token:
             self.loginNeeded.emit("Log in to resume this collection.")
             return
-        job = await self._e(rt.collector.resume(job_id, on_progress=self._progress_from_engine))
+        job = await self._api().resume(job_id)
         self._paused_for_login.discard(job_id)
         self._track(job)
         self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
         self.jobs_model.flush()
 
     async def retry_job(self, job_id: int) -> None:
-        rt = await self.ready()
+        await self.ready()
         if self.is_running(job_id):
             return
-        job = await self._e(
-            rt.collector.retry_failed(job_id, on_progress=self._progress_from_engine)
-        )
+        job = await self._api().retry(job_id)
         self._track(job)
         self.jobs_model.post(job_id, lambda r: setattr(r, "status", "running"))
         self.jobs_model.flush()
