@@ -39,7 +39,7 @@ def _resources(tmp: Path) -> str:
     from expirytrack_desktop.ui import resources
 
     found = []
-    for name in (resources.ICON_SVG, "expirytrack-desktop.desktop"):
+    for name in (resources.ICON_PNG, resources.ICON_SVG, "expirytrack-desktop.desktop"):
         p = resources.resource_path(name)
         if p is None:
             raise FileNotFoundError(f"resources/{name} not found in {resources.resource_dirs()}")
