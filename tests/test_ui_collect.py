@@ -235,3 +235,28 @@ def test_collection_runs_in_the_engine_process(qtbot, qloop, tmp_path):
     assert stats.result()["candles"] == row.candles
     close_app(qtbot, qloop, window, controller)
     assert controller.api._proc is None  # the child was asked to close and has ended
+
+
+def test_a_job_interrupted_by_a_crash_shows_resumable_and_resumes(qtbot, app_window):
+    """Jobs survive restarts: a 'running' job whose process died is offered for Resume."""
+    window, controller, _sim = app_window
+    rt = controller.runtime
+    key = "NSE_INDEX|Nifty 50"
+    listed = controller.schedule(controller.list_expiries(key))
+    qtbot.waitUntil(listed.done, timeout=10000)
+    from expirytrack_desktop.collect import Selection
+
+    sel = Selection([key], [listed.result()[-1].expiry], "1minute", 1)
+    job_id = rt.db.create_job("collect", sel.to_params(), underlyings="NIFTY", expiries="x")
+    rt.db.update_job(job_id, status="running", pid=2**22 + 12345, started_at="2025-01-01 00:00:00")
+    reload = controller.schedule(controller.reload_jobs())  # as after a restart
+    qtbot.waitUntil(reload.done, timeout=5000)
+    model = controller.jobs_model
+    assert status(model, job_id) == "interrupted"
+    assert model.data(model.index(model.row_of(job_id), 3)) == "interrupted (resumable)"
+    page = window.jobs_page
+    page.select_job(job_id)
+    assert page.btn_resume.isEnabled() and not page.btn_pause.isEnabled()
+    click(qtbot, page.btn_resume)
+    qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
+    assert model.job(job_id).failed == 0 and model.job(job_id).candles > 0
