@@ -126,6 +126,21 @@ def test_screenshot_is_a_png(bundle, home, tmp_path):
     assert len(data) > 5_000  # a rendered window, not an empty image
 
 
+def test_window_collects_in_frozen_engine_process(bundle, tmp_path):
+    """The window's engine child process is this binary again (multiprocessing spawn)."""
+    home, shot = tmp_path / "home", tmp_path / "jobs.png"
+    run(
+        bundle, home, "--demo", "--screenshot", str(shot), "--page", "jobs",
+        exe="expirytrack-desktop", EXPIRYTRACK_ENGINE="process",
+    )  # fmt: skip
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the screenshot driver seeds its demo jobs through the engine process
+    with sqlite3.connect(home / "expirytrack" / "data" / "demo.sqlite3") as con:
+        done = con.execute("SELECT count(*) FROM job_status WHERE status = 'completed'")
+        assert done.fetchone()[0] >= 1
+        assert con.execute("SELECT count(*) FROM historical_data").fetchone()[0] > 10_000
+
+
 @pytest.mark.skipif(
     not (sys.platform.startswith("linux") and shutil.which("xvfb-run")), reason="needs xvfb-run"
 )
