@@ -18,7 +18,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expirytrack_desktop.ui import dbread
 from expirytrack_desktop.ui.models import CoverageCell, JobRow, JobsModel
 from expirytrack_desktop.ui.qt import QtCore, Signal
 from expirytrack_desktop.ui.services import Services
@@ -644,9 +643,7 @@ class Controller(QtCore.QObject):
     async def reload_jobs(self) -> None:
         rt = self.runtime
         if rt is None:
-            rows = await self.run_blocking(dbread.read_jobs, self.services.db_path)
-            self.jobs_model.set_rows([job_row_from_record(r) for r in rows])
-            return
+            return  # the database could not be opened: the status bar and log say why
         records = await rt.db.run(rt.db.list_jobs, 200, "collect")
         rows = []
         for rec in records:
@@ -664,7 +661,7 @@ class Controller(QtCore.QObject):
     async def job_log(self, job_id: int) -> list[str]:
         rt = self.runtime
         if rt is None:
-            return await self.run_blocking(dbread.read_job_log, self.services.db_path, job_id)
+            return []
         entries = await rt.db.run(rt.db.job_logs, job_id, 500)
         lines = [f"{at} {level:<7} {msg}" for at, level, msg in entries]
         h = self.handles.get(job_id)
@@ -745,7 +742,7 @@ class Controller(QtCore.QObject):
     async def database_stats(self) -> dict[str, int]:
         rt = self.runtime
         if rt is None:
-            return await self.run_blocking(dbread.read_counts, self.services.db_path)
+            return {}
         c = await rt.db.run(rt.db.counts)
         return {
             "underlyings": c.underlyings,
@@ -828,10 +825,23 @@ class Controller(QtCore.QObject):
         return self._export_executor
 
     async def export_history(self) -> list[dict[str, Any]]:
-        rows = await self.run_blocking(dbread.read_export_history, self.services.db_path)
-        for r in rows:
-            r.setdefault("what", _what(r.get("selection")))
-        return rows
+        """The export engine's history (what, when, where, rows, size), newest first."""
+        if not self.services.db_path.exists():
+            return []
+        from expirytrack_desktop.export.api import list_export_history
+
+        entries = await self.run_blocking(list_export_history, str(self.services.db_path))
+        return [
+            {
+                "created_at": e.created_at,
+                "what": _what(e.selection),
+                "format": e.format,
+                "rows": e.rows,
+                "bytes": e.bytes,
+                "path": e.path,
+            }
+            for e in entries
+        ]
 
 
 def _utc_now_text() -> str:
@@ -840,19 +850,14 @@ def _utc_now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _what(selection_json: str | None) -> str:
-    import json
-
-    try:
-        sel = json.loads(selection_json or "{}")
-    except ValueError:
-        return ""
+def _what(sel: dict[str, Any]) -> str:
     from expirytrack_desktop.collect import display_name
 
     unds = ", ".join(display_name(u) for u in sel.get("underlyings", []))
     exp = sel.get("expiries")
     exp_text = "all expiries" if exp is None else f"{len(exp)} expiries"
-    return f"{unds} · {exp_text}"
+    types = "/".join(sel.get("contract_types") or [])
+    return f"{unds} · {exp_text}" + (f" · {types}" if types else "")
 
 
 def _symbol(key: str) -> str | None:

@@ -80,6 +80,7 @@ class MainWindow(QtWidgets.QMainWindow):
         controller.authChanged.connect(self.refresh_status)
         controller.authChanged.connect(self._update_actions)
         controller.loginNeeded.connect(self._on_login_needed)
+        controller.engineFailed.connect(self._on_engine_failed)
         controller.databaseChanged.connect(self.dashboard_page.schedule_refresh)
         controller.exportsChanged.connect(self.exports_page.schedule_refresh)
         self.restore_state()
@@ -283,6 +284,20 @@ class MainWindow(QtWidgets.QMainWindow):
 
         box.finished.connect(done)
         self.login_prompt = box
+        box.open()
+
+    def _on_engine_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message)
+        box = QtWidgets.QMessageBox(self)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Critical)
+        box.setWindowTitle("Cannot open the database")
+        box.setText(message)
+        box.setInformativeText(
+            "Choose another database file in Settings (used after a restart), or start with "
+            "--db PATH."
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.engine_error_box = box
         box.open()
 
     def on_logout(self) -> None:
