@@ -376,7 +376,12 @@ class Controller(QtCore.QObject):
             if on_url is not None and self._gui_loop is not None:
                 self._gui_loop.call_soon_threadsafe(on_url, url)
 
-        self._login = OAuthLogin(creds, rt.client, rt.tokens, api_base=rt.api_base, on_url=show_url)
+        options: dict[str, Any] = {}
+        if "browser_opener" in self.services.extra:  # tests play the browser
+            options["opener"] = self.services.extra["browser_opener"]
+        self._login = OAuthLogin(
+            creds, rt.client, rt.tokens, api_base=rt.api_base, on_url=show_url, **options
+        )
         try:
             info = await self._e(self._login.run())
         finally:
@@ -393,7 +398,16 @@ class Controller(QtCore.QObject):
             raise RuntimeError("the secrets file is locked (no passphrase given)")
         from expirytrack_desktop.auth.token import profile_via
 
-        info = await self._e(rt.tokens.save_pasted_token(token, profile_via(rt.client)))
+        previous = await self.run_blocking(rt.tokens.access_token)
+        if previous is None and rt.demo and rt.client.has_token:
+            from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
+
+            previous = DEMO_ACCESS_TOKEN
+        try:
+            info = await self._e(rt.tokens.save_pasted_token(token, profile_via(rt.client)))
+        except BaseException:
+            rt.client.set_access_token(previous)  # profile_via left the rejected token on it
+            raise
         return await self._after_login(info)
 
     def logout(self) -> None:

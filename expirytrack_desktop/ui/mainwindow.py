@@ -259,6 +259,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         dlg = LoginDialog(self.controller, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.login_dialog = dlg
         dlg.open()
 
     def _on_login_needed(self, message: str) -> None:
