@@ -61,6 +61,8 @@ class Controller(QtCore.QObject):
         self._login: Any = None
         self._ready = asyncio.Event()
         self._paused_for_login: set[int] = set()
+        self.dialog_parent: Any = None  # the main window, for dialogs the controller opens
+        self.passphrase_dialog: Any = None
         self._executor: ThreadPoolExecutor | None = None
         self._export_executor: ThreadPoolExecutor | None = None
         from expirytrack_desktop.ui.engine_thread import EngineThread
@@ -287,17 +289,23 @@ class Controller(QtCore.QObject):
             return "⚠ Encrypted-file fallback in use: " + rt.secrets.backend_name
         return "Secrets are kept in the " + rt.secrets.backend_name
 
-    async def ensure_unlocked(self, parent: Any = None) -> bool:
-        """With the encrypted fallback, ask the passphrase (non-blocking dialog) once."""
+    async def ensure_unlocked(self, *, for_write: bool = False) -> bool:
+        """With the encrypted fallback, ask the passphrase (non-blocking dialog) once.
+
+        Reading needs it only when the file exists; writing a new file asks for a new one.
+        """
         rt = await self.ready()
         store = rt.secrets
-        if not store.is_fallback or store._key is not None:
+        if not store.is_fallback or store._key is not None:  # unlocked already
             return True
+        creating = not store.fallback_exists()
+        if creating and not for_write:
+            return True  # nothing stored yet: nothing to unlock
         from expirytrack_desktop.ui.dialogs import PassphraseDialog, run_dialog
 
-        creating = not store.fallback_exists()
         while True:
-            dlg = PassphraseDialog(creating, store.fallback_reason or "", parent)
+            dlg = PassphraseDialog(creating, store.fallback_reason or "", self.dialog_parent)
+            self.passphrase_dialog = dlg
             if not await run_dialog(dlg):
                 return False
             try:
@@ -326,7 +334,7 @@ class Controller(QtCore.QObject):
             validate_credentials,
         )
 
-        if not await self.ensure_unlocked():
+        if not await self.ensure_unlocked(for_write=True):
             raise RuntimeError("the secrets file is locked (no passphrase given)")
         if not api_secret:
             old = await self.run_blocking(load_credentials, rt.secrets)
@@ -394,7 +402,7 @@ class Controller(QtCore.QObject):
 
     async def paste_token(self, token: str) -> Any:
         rt = await self.ready()
-        if not await self.ensure_unlocked():
+        if not await self.ensure_unlocked(for_write=True):
             raise RuntimeError("the secrets file is locked (no passphrase given)")
         from expirytrack_desktop.auth.token import profile_via
 

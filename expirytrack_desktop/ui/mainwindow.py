@@ -31,6 +31,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         pyside_guard.install()
         self.controller = controller
+        controller.dialog_parent = self
         self.services = controller.services
         self.quit_event = asyncio.Event()
         self._closing = False

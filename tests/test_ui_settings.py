@@ -1,0 +1,116 @@
+"""Settings: validation, saving, credentials through the secret store (keyring or the
+passphrase-encrypted fallback, with its dialog)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+
+import pytest
+import qasync
+from PySide6 import QtCore, QtWidgets
+
+from expirytrack_desktop.auth.credentials import load_credentials
+from expirytrack_desktop.settings import Settings
+from tests.test_ui_support import TEST_RATE, close_app, make_window, small_simulator
+
+Qt = QtCore.Qt
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+KEY = "a1b2c3d4-e5f6-4711-9abc-def012345678"
+SECRET = "s3cr3tValue42"
+
+
+@pytest.fixture(scope="session")
+def qloop(qapp):
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+def open_window(qtbot, tmp_path, keyring_backend=None):
+    window, controller = make_window(tmp_path, small_simulator(), demo=False)
+    if keyring_backend is not None:
+        from expirytrack_desktop.ui.runtime_adapter import build_runtime
+
+        paths = controller.services.paths
+
+        def factory():  # type: ignore[no-untyped-def]
+            return build_runtime(
+                db_path=controller.services.db_path,
+                api_base="http://sandbox.local",
+                rate_limit=TEST_RATE,
+                ledger_path=None,
+                secrets_fallback=paths.secrets_fallback_path,
+                demo=False,
+                concurrency=2,
+                keyring_backend=keyring_backend,
+            )
+
+        controller._runtime_factory = factory
+    window.show()
+    controller.schedule(controller.start(), name="start")
+    qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
+    return window, controller
+
+
+def test_settings_validate_and_save(qtbot, qloop, tmp_path):
+    window, controller = open_window(qtbot, tmp_path)
+    try:
+        window.act_settings.trigger()
+        dlg = window.settings_dialog
+        dlg.rate_limit.setText("50/1,oops")
+        dlg.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).click()
+        qtbot.waitUntil(lambda: "Rate limits" in dlg.message.text(), timeout=5000)
+        assert dlg.isVisible()
+        dlg.rate_limit.setText("40/1,400/60,1800/1800")
+        dlg.months.setValue(2)
+        dlg.api_key.setText(KEY)
+        dlg.api_secret.setText(SECRET)
+        with qtbot.waitSignal(dlg.accepted, timeout=5000):
+            dlg.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).click()
+        saved = Settings.load(controller.services.paths.settings_path)
+        assert saved.rate_limit == "40/1,400/60,1800/1800" and saved.history_months == 2
+        creds = load_credentials(controller.runtime.secrets)
+        assert creds is not None and creds.api_key == KEY and creds.api_secret == SECRET
+        assert "per 1s" in window.lbl_rate.text() or "API budget" in window.lbl_rate.text()
+    finally:
+        close_app(qtbot, qloop, window, controller)
+
+
+def test_encrypted_fallback_is_shown_and_asks_a_passphrase(qtbot, qloop, tmp_path):
+    import keyring.backends.fail
+
+    window, controller = open_window(qtbot, tmp_path, keyring.backends.fail.Keyring())
+    try:
+        assert controller.runtime.secrets.is_fallback
+        window.act_settings.trigger()
+        dlg = window.settings_dialog
+        qtbot.waitUntil(lambda: "fallback" in dlg.store_label.text().lower(), timeout=5000)
+        assert controller.passphrase_dialog is None  # nothing stored yet: nothing to unlock
+        dlg.api_key.setText(KEY)
+        dlg.api_secret.setText(SECRET)
+        dlg.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).click()
+        # saving creates the encrypted file: a new passphrase, asked twice
+        qtbot.waitUntil(lambda: controller.passphrase_dialog is not None, timeout=5000)
+        pdlg = controller.passphrase_dialog
+        qtbot.waitUntil(pdlg.isVisible, timeout=5000)
+        pdlg.edit.setText("short")
+        pdlg.repeat.setText("short")
+        pdlg._accept()
+        assert "at least 8" in pdlg.message.text() and pdlg.isVisible()
+        pdlg.edit.setText("correct horse battery")
+        pdlg.repeat.setText("correct horse battery")
+        with qtbot.waitSignal(dlg.accepted, timeout=10000):
+            pdlg._accept()
+        enc = controller.services.paths.secrets_fallback_path
+        assert enc.exists()
+        raw = enc.read_bytes()
+        assert SECRET.encode() not in raw and KEY.encode() not in raw
+        assert load_credentials(controller.runtime.secrets).api_secret == SECRET
+    finally:
+        close_app(qtbot, qloop, window, controller)
