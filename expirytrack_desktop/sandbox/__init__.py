@@ -6,20 +6,37 @@ Used by the tests, the benchmarks and the app's demo mode. In-process through
 
 from __future__ import annotations
 
-from expirytrack_desktop.sandbox.app import (
-    DEFAULT_RATE_LIMIT,
-    DEMO_ACCESS_TOKEN,
-    DEMO_USER_ID,
-    DemoCredentials,
-    SimulatorApp,
-    Stats,
-    demo_client_credentials,
-    error_body,
-)
-from expirytrack_desktop.sandbox.faults import FaultConfig
-from expirytrack_desktop.sandbox.market import UNDERLYINGS, Market, Underlying
-from expirytrack_desktop.sandbox.server import serve
-from expirytrack_desktop.sandbox.transport import SimulatorTransport
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): the market needs numpy, and `expirytrack status` or the
+# window's start-up must not pay for it unless the simulator is really used.
+_EXPORTS = {
+    "DEFAULT_RATE_LIMIT": "app",
+    "DEMO_ACCESS_TOKEN": "app",
+    "DEMO_USER_ID": "app",
+    "DemoCredentials": "app",
+    "SimulatorApp": "app",
+    "Stats": "app",
+    "demo_client_credentials": "app",
+    "error_body": "app",
+    "FaultConfig": "faults",
+    "UNDERLYINGS": "market",
+    "Market": "market",
+    "Underlying": "market",
+    "serve": "server",
+    "SimulatorTransport": "transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",

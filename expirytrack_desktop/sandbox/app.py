@@ -23,11 +23,12 @@ from urllib.parse import parse_qs, urlencode
 from expirytrack_desktop.sandbox.faults import FaultConfig, FaultPlan
 from expirytrack_desktop.sandbox.market import INTERVALS, Market
 from expirytrack_desktop.sandbox.ratelimit import Limits, SlidingWindows, parse_rate_limit
+from expirytrack_desktop.settings import DEFAULT_RATE_LIMIT
 
 if TYPE_CHECKING:
     from expirytrack_desktop.sandbox.transport import SimulatorTransport
 
-DEFAULT_RATE_LIMIT = "50/1,500/60,2000/1800"
+
 DEMO_ACCESS_TOKEN = "demo-access-token-expirytrack-sandbox"
 DEMO_USER_ID = "DEMO01"
 

@@ -6,16 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from typing import TYPE_CHECKING
 
-from expirytrack_desktop.sandbox.app import (
-    DEFAULT_RATE_LIMIT,
-    DEMO_ACCESS_TOKEN,
-    SimulatorApp,
-    demo_client_credentials,
-)
-from expirytrack_desktop.sandbox.faults import FaultConfig
-from expirytrack_desktop.sandbox.market import Market
-from expirytrack_desktop.sandbox.server import LOOPBACK, _bind, make_server
+from expirytrack_desktop.settings import DEFAULT_RATE_LIMIT
+
+if TYPE_CHECKING:  # the simulator itself (numpy) is imported only when a server is started
+    from expirytrack_desktop.sandbox.app import SimulatorApp
 
 SHORT_INTERVALS = ("1minute", "3minute", "5minute", "15minute")
 LONG_INTERVALS = ("30minute", "day")
@@ -53,6 +49,10 @@ def add_server_options(p: argparse.ArgumentParser, *, rate_limit_option: bool = 
 
 
 def app_from_args(args: argparse.Namespace) -> SimulatorApp:
+    from expirytrack_desktop.sandbox.app import SimulatorApp
+    from expirytrack_desktop.sandbox.faults import FaultConfig
+    from expirytrack_desktop.sandbox.market import Market
+
     lo, _, hi = str(args.latency_ms).partition(",")
     faults = FaultConfig(
         http_500=args.fault_500,
@@ -76,6 +76,9 @@ def app_from_args(args: argparse.Namespace) -> SimulatorApp:
 
 def run(args: argparse.Namespace) -> int:
     """Serve in the foreground until Ctrl-C."""
+    from expirytrack_desktop.sandbox.app import DEMO_ACCESS_TOKEN, demo_client_credentials
+    from expirytrack_desktop.sandbox.server import LOOPBACK, _bind, make_server
+
     app = app_from_args(args)
     sock = _bind(LOOPBACK, args.port)
     url = f"http://{LOOPBACK}:{sock.getsockname()[1]}"
