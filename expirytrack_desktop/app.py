@@ -132,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("expirytrack-desktop")
     app.setQuitOnLastWindowClosed(False)
+    scheme = os.environ.get("EXPIRYTRACK_COLOR_SCHEME", "").lower()  # dark | light | (system)
+    if scheme in ("dark", "light"):
+        from expirytrack_desktop.ui.palette import apply_color_scheme
+
+        apply_color_scheme(app, scheme)
 
     from expirytrack_desktop.ui.resources import ICON_PNG, ICON_SVG, resource_path
 
