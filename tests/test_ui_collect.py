@@ -260,3 +260,30 @@ def test_a_job_interrupted_by_a_crash_shows_resumable_and_resumes(qtbot, app_win
     click(qtbot, page.btn_resume)
     qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
     assert model.job(job_id).failed == 0 and model.job(job_id).candles > 0
+
+
+def test_the_engine_process_is_restarted_after_it_dies(qtbot, qloop, tmp_path):
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.ui.controller import Controller
+    from expirytrack_desktop.ui.mainwindow import MainWindow
+    from expirytrack_desktop.ui.services import LaunchOptions, Services
+    from tests.test_ui_support import TODAY, close_app
+
+    paths = AppPaths.under(tmp_path).ensure()
+    services = Services.create(paths, LaunchOptions(demo=True, rate_limit="2000/1"))
+    services.extra["demo_market"] = {"seed": 3, "today": TODAY, "underlyings": ("NIFTY",)}
+    controller = Controller(services)
+    window = MainWindow(controller)
+    start = controller.schedule(controller.start())
+    qtbot.waitUntil(start.done, timeout=20000)
+    key = "NSE_INDEX|Nifty 50"
+    first = controller.schedule(controller.list_expiries(key))
+    qtbot.waitUntil(first.done, timeout=30000)
+    proc = controller.api._proc
+    proc.kill()  # a crash of the engine process
+    proc.join(10)
+    second = controller.schedule(controller.list_expiries(key))
+    qtbot.waitUntil(second.done, timeout=30000)
+    assert [c.expiry for c in second.result()] == [c.expiry for c in first.result()]
+    assert controller.api._proc is not proc and controller.api._proc.is_alive()
+    close_app(qtbot, qloop, window, controller)

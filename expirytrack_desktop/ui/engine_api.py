@@ -148,8 +148,13 @@ class ProcessEngineApi:
 
     async def ensure_started(self) -> None:
         """Spawn the child on first use (start-up stays fast; a smoke test never pays for it)."""
-        if self._conn is not None:
+        if self._conn is not None and self._proc is not None and self._proc.is_alive():
             return
+        if self._conn is not None:  # the child died (crash, killed): start a new one
+            log.warning("The engine process ended unexpectedly; starting a new one")
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = self._proc = self._reader = self._spawning = None
         loop = asyncio.get_running_loop()
         if self._spawning is None:
             self._spawning = loop.run_in_executor(self._pool, self.spawn)
@@ -163,9 +168,10 @@ class ProcessEngineApi:
         self._reader.start()
 
     def _read(self) -> None:
+        conn = self._conn
         while True:
             try:
-                msg = self._conn.recv()
+                msg = conn.recv()
             except (EOFError, OSError):
                 msg = ("gone",)
             loop = self._loop
@@ -209,13 +215,18 @@ class ProcessEngineApi:
                 job._done.set()
 
     def _send(self, *msg: Any) -> None:
-        if self._conn is None:  # not started yet: remember settings for the spawn
-            if msg[:2] == ("do", "token"):
-                self.config["token"] = msg[2]
-            elif msg[:2] == ("do", "limit"):
-                self.config["rate_limit"], self.config["ledger_path"] = msg[2]
+        # remember settings for a (re)spawn
+        if msg[:2] == ("do", "token"):
+            self.config["token"] = msg[2]
+        elif msg[:2] == ("do", "limit"):
+            self.config["rate_limit"], self.config["ledger_path"] = msg[2]
+        if self._conn is None:
             return
-        with self._send_lock:
+        if msg[0] == "call":
+            with self._send_lock:
+                self._conn.send(msg)
+            return
+        with self._send_lock, contextlib.suppress(OSError, ValueError):  # child gone: no-op
             self._conn.send(msg)
 
     async def _request(self, cmd: str, *args: Any) -> Any:
