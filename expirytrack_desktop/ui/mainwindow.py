@@ -223,7 +223,12 @@ class MainWindow(QtWidgets.QMainWindow):
     # --- status ------------------------------------------------------------------------------
     def refresh_status(self) -> None:
         c = self.controller
-        self.lbl_user.setText(c.auth_summary())
+        user = c.auth_summary()
+        rt = c.runtime
+        if rt is not None and rt.secrets.is_fallback and not self.services.demo:
+            user += " · secrets: encrypted file (no OS keyring)"
+        self.lbl_user.setText(user)
+        self.lbl_user.setToolTip(c.secret_store_description())
         path = self.services.db_path
         try:
             size = path.stat().st_size
