@@ -144,10 +144,12 @@ class Controller(QtCore.QObject):
         if self.engine_mode() == "thread":
             return ThreadEngineApi(rt, self.engine, self._progress_from_engine)
         s = self.services
+        rt_conf = s.runtime()
         config = {
-            "db_path": str(s.db_path),
-            "api_base": s.settings.resolved_api_base(s.options.api_base),
-            "rate_limit": s.settings.resolved_rate_limit(s.options.rate_limit),
+            "paths": (str(s.paths.data_dir), str(s.paths.config_dir), str(s.paths.log_dir)),
+            "db_path": str(rt_conf.db_path),
+            "api_base": s.options.api_base,
+            "rate_limit": rt_conf.rate_limit,
             "ledger_path": None if self._ledger_path() is None else str(self._ledger_path()),
             "demo": s.demo,
             "concurrency": s.settings.concurrency,
@@ -156,8 +158,7 @@ class Controller(QtCore.QObject):
         return ProcessEngineApi(config, self._on_progress)  # spawned on first use
 
     def _ledger_path(self) -> Path | None:
-        s = self.services
-        return s.paths.data_dir / "demo-ratelimit.sqlite3" if s.demo else s.paths.ratelimit_path
+        return self.services.runtime().ledger_path
 
     def _push_token(self, token: str | None) -> None:
         """Give the collection engine the token (demo: the simulator's own demo token)."""
@@ -176,17 +177,17 @@ class Controller(QtCore.QObject):
         from expirytrack_desktop.ui.runtime_adapter import build_runtime
 
         s = self.services
-        settings = s.settings
-        ledger = self._ledger_path()
+        rt = s.runtime()
         return build_runtime(
-            db_path=s.db_path,
-            api_base=settings.resolved_api_base(s.options.api_base),
-            rate_limit=settings.resolved_rate_limit(s.options.rate_limit),
-            ledger_path=ledger,
+            db_path=rt.db_path,
+            api_base=rt.api_base,
+            rate_limit=rt.rate_limit,
+            ledger_path=rt.ledger_path,
             secrets_fallback=s.paths.secrets_fallback_path,
             demo=s.demo,
-            concurrency=settings.concurrency,
+            concurrency=s.settings.concurrency,
             passphrase=self._passphrase_callback,
+            paths=s.paths,
         )
 
     def _passphrase_callback(self, creating: bool) -> str | None:

@@ -311,26 +311,31 @@ def child_main(conn: Any, config: dict[str, Any]) -> None:
 
 
 def _build(config: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The engine, wired by the shared Runtime exactly as the CLI wires it."""
     from pathlib import Path
 
-    from expirytrack_desktop.collect import Collector
-    from expirytrack_desktop.store.database import open_database
-    from expirytrack_desktop.upstox.factory import make_client, process_limiter
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.runtime import Runtime, override
 
-    db = open_database(Path(config["db_path"]))
-    limiter = process_limiter(config["rate_limit"], config.get("ledger_path"))
-    transport = None
-    api_base = config["api_base"]
-    token = config.get("token")
-    if config.get("demo"):
-        from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, Market, SimulatorApp
+    data, conf, logs = config["paths"]
+    rt = Runtime.create(
+        db=config["db_path"],
+        api_base=config.get("api_base"),
+        rate_limit=config["rate_limit"],
+        demo=bool(config.get("demo")),
+        paths=AppPaths(Path(data), Path(conf), Path(logs)),
+    )
+    demo_app = None
+    if config.get("demo") and config.get("market"):  # tests: a smaller demo market
+        from expirytrack_desktop.sandbox import Market, SimulatorApp
 
-        sim = SimulatorApp(Market(**(config.get("market") or {})), rate_limit=None)
-        transport = sim.transport()
-        api_base = "http://sandbox.local"
-        token = token or DEMO_ACCESS_TOKEN
-    client = make_client(api_base, token, limiter=limiter, transport=transport)
-    collector = Collector(db, client, concurrency=int(config.get("concurrency", 8)))
+        demo_app = SimulatorApp(Market(**config["market"]), rate_limit=None)
+    ledger = config.get("ledger_path")
+    with override(demo_app=demo_app, ledger_path=Path(ledger) if ledger else False):
+        db = rt.open_db()
+        token = rt.access_token() if rt.demo else config.get("token")
+        client = rt.make_client(token)
+    collector = rt.make_collector(db, client, concurrency=int(config.get("concurrency", 8)))
     return db, client, collector
 
 
@@ -355,7 +360,7 @@ async def _serve(conn: Any, config: dict[str, Any]) -> None:
             if msg[2:3] == ("close",):
                 return
 
-    db, client, collector = await loop.run_in_executor(None, _build, config)
+    db, client, collector = _build(config)  # this process's own loop: blocking is fine here
     threading.Thread(target=reader, name="engine-inbox", daemon=True).start()
     jobs: dict[int, Any] = {}
     tasks: set[asyncio.Task[Any]] = set()

@@ -1,8 +1,9 @@
-"""Minimal engine wiring for the window until/unless ``expirytrack_desktop.runtime`` exists.
+"""The window's engine objects, built with the shared :class:`expirytrack_desktop.runtime.Runtime`
+(the same wiring as the CLI: paths, settings, demo mode, ledger, client, database).
 
-ADAPTER (see the final report): it only *assembles* engine pieces — ``open_database``,
-``process_limiter``, ``make_client``, ``Collector``, ``SecretStore``, ``TokenManager`` and, in
-demo mode, the simulator's in-process transport. No engine logic lives here.
+Only two things are added for the window: a :class:`SecretStore` whose keyring backend and
+passphrase callback can be injected (the settings dialog's passphrase dialog; tests), and an
+optional simulator injected by tests. No engine logic lives here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from expirytrack_desktop.paths import AppPaths
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,26 @@ class UiRuntime:
             self.db.close()
 
 
+def make_runtime(
+    paths: AppPaths,
+    *,
+    demo: bool,
+    db: str | Path | None = None,
+    api_base: str | None = None,
+    rate_limit: str | None = None,
+) -> Any:
+    """The shared Runtime for this window session (flags > environment > settings)."""
+    from expirytrack_desktop.runtime import Runtime
+
+    return Runtime.create(
+        db=None if db is None else str(db),
+        api_base=api_base,
+        rate_limit=rate_limit,
+        demo=demo,
+        paths=paths,
+    )
+
+
 def build_runtime(
     *,
     db_path: Path,
@@ -47,35 +70,60 @@ def build_runtime(
     passphrase: Any = None,
     simulator: Any = None,
     keyring_backend: Any = None,
+    paths: AppPaths | None = None,
 ) -> UiRuntime:
-    """Blocking (opens SQLite, maybe migrates): call it in a worker thread."""
+    """Blocking (opens SQLite, maybe migrates): call it in a worker thread.
+
+    Without an injected ``simulator`` the shared Runtime builds everything (demo mode: its
+    process-wide demo simulator). With one (tests), the client talks to it in-process.
+    """
     from expirytrack_desktop.auth.secrets import SecretStore
     from expirytrack_desktop.auth.token import TokenManager
+
+    secrets = SecretStore(keyring_backend, secrets_fallback, passphrase)
+    tokens = TokenManager(secrets, prefix="demo." if demo else "")
+    if simulator is None and paths is not None:
+        rt = make_runtime(paths, demo=demo, db=db_path, api_base=api_base, rate_limit=rate_limit)
+        database = rt.open_db()
+        token = rt.access_token() if demo else None  # the window loads real tokens itself
+        client = rt.make_client(token)
+        collector = rt.make_collector(database, client, concurrency=concurrency)
+        sim = None
+        if demo:
+            from expirytrack_desktop.runtime import demo_app
+
+            sim = demo_app()
+        return UiRuntime(
+            db=database,
+            client=client,
+            limiter=client.limiter,
+            collector=collector,
+            secrets=secrets,
+            tokens=tokens,
+            api_base=rt.api_base,
+            demo=demo,
+            simulator=sim,
+        )
+    # tests: an injected simulator, explicit limiter ledger
     from expirytrack_desktop.collect import Collector
     from expirytrack_desktop.store.database import open_database
     from expirytrack_desktop.upstox.factory import make_client, process_limiter
 
-    db = open_database(db_path)
+    database = open_database(db_path)
     limiter = process_limiter(rate_limit, ledger_path)
     transport = None
     token: str | None = None
-    if demo and simulator is None:
-        from expirytrack_desktop.sandbox import Market, SimulatorApp
-
-        simulator = SimulatorApp(Market(), rate_limit=rate_limit)
     if simulator is not None:
         transport = simulator.transport()
         api_base = "http://sandbox.local"
-    secrets = SecretStore(keyring_backend, secrets_fallback, passphrase)
-    tokens = TokenManager(secrets, prefix="demo." if demo else "")
-    if demo and simulator is not None:
-        from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
+        if demo:
+            from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
 
-        token = DEMO_ACCESS_TOKEN
+            token = DEMO_ACCESS_TOKEN
     client = make_client(api_base, token, limiter=limiter, transport=transport)
-    collector = Collector(db, client, concurrency=concurrency)
+    collector = Collector(database, client, concurrency=concurrency)
     return UiRuntime(
-        db=db,
+        db=database,
         client=client,
         limiter=limiter,
         collector=collector,

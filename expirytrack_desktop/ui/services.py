@@ -38,16 +38,21 @@ class Services:
     def demo(self) -> bool:
         return self.options.demo
 
+    def runtime(self) -> Any:
+        """The shared wiring (same precedence as the CLI: flag > environment > settings)."""
+        from expirytrack_desktop.ui.runtime_adapter import make_runtime
+
+        o = self.options
+        rt = make_runtime(
+            self.paths, demo=o.demo, db=o.db, api_base=o.api_base, rate_limit=o.rate_limit
+        )
+        rt.settings = self.settings  # the window's (possibly just edited) settings
+        return rt
+
     @property
     def db_path(self) -> Path:
-        """--db, else the demo database in demo mode, else settings, else the default."""
-        if self.options.db:
-            return Path(self.options.db)
-        if self.demo:
-            return self.paths.demo_db_path
-        if self.settings.db_path:
-            return Path(self.settings.db_path)
-        return self.paths.db_path
+        """--db, else the demo database in demo mode, else environment, settings, default."""
+        return Path(self.runtime().db_path)
 
     @property
     def export_dir(self) -> Path:
