@@ -1,0 +1,404 @@
+"""Data integrity checks of an ExpiryTrack database (``expirytrack verify``).
+
+Three kinds of findings:
+
+- **error**: the stored data contradicts itself or SQLite's own checks (a damaged file, a
+  candle whose low is above its high, a 'fetched' window whose candles are not there);
+- **incomplete**: something asked for is not stored yet (gaps, failed windows, contracts or
+  contract lists never fetched) -- a rerun of the collection fills it;
+- **note**: unusual but possibly genuine (candles outside 09:15-15:29 IST or on a weekend:
+  special sessions such as Muhurat trading exist), reported and never changed.
+
+Nothing here deletes a candle. :func:`fix` only removes the "done" mark of windows whose
+candles do not match it, so the next ``collect`` of the same selection fetches them again
+(``INSERT OR REPLACE`` on the candle key: nothing is duplicated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from expirytrack_desktop.store.coverage import subtract_ranges
+from expirytrack_desktop.store.database import Database, interval_name
+from expirytrack_desktop.store.errors import StoreError
+from expirytrack_desktop.timeutil import IST, IST_OFFSET_SECONDS
+
+SESSION_START = 9 * 3600 + 15 * 60  # 09:15 IST, seconds after midnight
+SESSION_LAST = 15 * 3600 + 29 * 60  # 15:29 IST: the last 1-minute candle of the day
+DAY = 1440  # interval minutes of daily candles
+EXAMPLES = 5
+
+ERROR, INCOMPLETE, NOTE = "error", "incomplete", "note"
+
+
+@dataclass(slots=True)
+class Finding:
+    key: str
+    title: str
+    severity: str
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why the check could not run
+    hint: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.count == 0 and self.skipped is None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowKey:
+    contract_id: int
+    interval: int
+    from_date: str
+    state: str
+    candles: int  # as recorded (the fix only touches the row if it is still so)
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    db_path: str
+    scope: str
+    findings: list[Finding] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    fixable: list[WindowKey] = field(default_factory=list)
+
+    def finding(self, key: str) -> Finding:
+        return next(f for f in self.findings if f.key == key)
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity != NOTE and not f.ok]
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class FixResult:
+    windows: int
+    contracts: int
+    expiries: int
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _ist(ts: int) -> str:
+    return datetime.fromtimestamp(ts, IST).strftime("%Y-%m-%d %a %H:%M")
+
+
+def _scope_sql(instrument: str | None, expiries: Sequence[date] | None) -> tuple[str, list[Any]]:
+    """``AND ...`` over aliases e (expiry) and u (underlying), with its parameters."""
+    sql, params = "", []
+    if instrument:
+        sql += " AND u.instrument_key = ?"
+        params.append(instrument)
+    if expiries:
+        sql += f" AND e.expiry_date IN ({','.join('?' * len(expiries))})"
+        params += [d.isoformat() for d in expiries]
+    return sql, params
+
+
+class _Verifier:
+    def __init__(
+        self,
+        db: Database,
+        instrument: str | None,
+        expiries: Sequence[date] | None,
+        quick: bool,
+        examples: int,
+    ) -> None:
+        self.db = db
+        self.quick = quick
+        self.n = examples
+        self.scoped = bool(instrument or expiries)
+        self.where, self.params = _scope_sql(instrument, expiries)
+        self.scope_contracts = (
+            "SELECT c.id FROM contract c JOIN expiry e ON e.id = c.expiry_id "
+            f"JOIN underlying u ON u.id = e.underlying_id WHERE 1{self.where}"
+        )
+        self._labels: dict[int, str] = {}
+
+    def q(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.db.execute(sql, params)
+
+    def label(self, contract_id: int) -> str:
+        if contract_id not in self._labels:
+            rows = self.q(
+                "SELECT COALESCE(openalgo_symbol, trading_symbol, expired_key) FROM contract "
+                "WHERE id = ?",
+                (contract_id,),
+            )
+            self._labels[contract_id] = rows[0][0] if rows else f"contract #{contract_id} (gone)"
+        return self._labels[contract_id]
+
+    # ---- the checks -------------------------------------------------------------------------
+
+    def sqlite_checks(self, report: VerifyReport) -> None:
+        pragma = "quick_check" if self.quick else "integrity_check"
+        f = Finding("integrity", f"SQLite {pragma}", ERROR)
+        report.findings.append(f)
+        try:
+            rows = [r[0] for r in self.q(f"PRAGMA {pragma}(100)")]
+        except StoreError as exc:
+            f.count, f.examples = 1, [str(exc)]
+        else:
+            if rows != ["ok"]:
+                f.count, f.examples = len(rows), rows[: self.n]
+        fk = Finding("foreign_keys", "SQLite foreign_key_check", ERROR)
+        report.findings.append(fk)
+        try:
+            rows = self.q("PRAGMA foreign_key_check")
+        except StoreError as exc:
+            fk.skipped = str(exc)
+            return
+        fk.count = len(rows)
+        fk.examples = [f"{r[0]} row {r[1]} refers to a missing {r[2]}" for r in rows[: self.n]]
+
+    def candle_checks(self, report: VerifyReport) -> None:
+        scope = f" WHERE k.contract_id IN ({self.scope_contracts})" if self.scoped else ""
+        tod = f"((k.ts + {IST_OFFSET_SECONDS}) % 86400)"
+        weekday = f"(((k.ts + {IST_OFFSET_SECONDS}) / 86400 + 3) % 7)"  # 1970-01-01: Thursday
+        conds = {
+            "ohlc": "(k.low > k.high OR k.open > k.high OR k.open < k.low "
+            "OR k.close > k.high OR k.close < k.low)",
+            "negative": "(k.volume < 0 OR k.oi < 0)",
+            "orphan": "(c.id IS NULL)",
+            "hours": f"(k.interval != {DAY} AND {tod} NOT BETWEEN {SESSION_START} AND "
+            f"{SESSION_LAST})",
+            "weekend": f"({weekday} >= 5)",
+        }
+        titles = {
+            "ohlc": ("candles: low <= open, close <= high", ERROR),
+            "negative": ("candles: volume and open interest >= 0", ERROR),
+            "orphan": ("candles without a stored contract", ERROR),
+            "hours": ("candles outside 09:15-15:29 IST", NOTE),
+            "weekend": ("candles on a Saturday or Sunday", NOTE),
+        }
+        sums = ", ".join(f"COALESCE(sum({c}), 0)" for c in conds.values())
+        base = "FROM candle k LEFT JOIN contract c ON c.id = k.contract_id"
+        try:
+            row = self.q(f"SELECT count(*), {sums} {base}{scope}", self.params)[0]
+        except StoreError as exc:
+            for key, (title, sev) in titles.items():
+                report.findings.append(Finding(key, title, sev, skipped=str(exc)))
+            return
+        report.stats["candles"] = row[0]
+        for i, key in enumerate(conds):
+            title, sev = titles[key]
+            f = Finding(key, title, sev, int(row[i + 1]))
+            report.findings.append(f)
+            if not f.count:
+                continue
+            cond = conds[key] + (scope.replace(" WHERE ", " AND ") if scope else "")
+            for r in self.q(
+                "SELECT k.contract_id, k.interval, k.ts, k.open, k.high, k.low, k.close, "
+                f"k.volume, k.oi {base} WHERE {cond} ORDER BY k.contract_id, k.interval, k.ts "
+                f"LIMIT {self.n}",
+                self.params,
+            ):
+                f.examples.append(
+                    f"{self.label(r[0])} {interval_name(r[1])} {_ist(r[2])} IST: "
+                    f"O {r[3]:g} H {r[4]:g} L {r[5]:g} C {r[6]:g} V {r[7]} OI {r[8]}"
+                )
+
+    def window_checks(self, report: VerifyReport) -> None:
+        scope = f" AND w.contract_id IN ({self.scope_contracts})" if self.scoped else ""
+        off = IST_OFFSET_SECONDS
+        actual = (
+            "(SELECT count(*) FROM candle k WHERE k.contract_id = w.contract_id "
+            f"AND k.interval = w.interval AND k.ts >= unixepoch(w.from_date) - {off} "
+            f"AND k.ts < unixepoch(w.to_date, '+1 day') - {off})"
+        )
+        keys = {
+            "fetched_empty": (
+                "windows 'fetched' but holding no candles",
+                ERROR,
+            ),
+            "missing_candles": ("windows holding fewer candles than recorded", ERROR),
+            "extra_candles": ("windows holding more candles than recorded", NOTE),
+            "empty_with_candles": ("windows 'empty' but holding candles", NOTE),
+        }
+        found = {k: Finding(k, t, s) for k, (t, s) in keys.items()}
+        report.findings.extend(found.values())
+        try:
+            report.stats["windows"] = self.q(
+                f"SELECT count(*) FROM fetch_window w WHERE 1{scope}", self.params
+            )[0][0]
+            rows = self.q(
+                "SELECT * FROM (SELECT w.contract_id, w.interval, w.from_date, w.to_date, "
+                f"w.state, w.candles, {actual} AS actual FROM fetch_window w "
+                f"WHERE w.state != 'failed'{scope}) "
+                "WHERE actual != candles OR (state = 'fetched' AND candles = 0) "
+                "ORDER BY contract_id, interval, from_date",
+                self.params,
+            )
+        except StoreError as exc:
+            for f in found.values():
+                f.skipped = str(exc)
+            return
+        for cid, iv, f0, t0, state, recorded, have in rows:
+            if state == "fetched" and have == 0:
+                key = "fetched_empty"
+            elif state == "fetched" and have < recorded:
+                key = "missing_candles"
+            elif state == "fetched":
+                key = "extra_candles"
+            else:
+                key = "empty_with_candles"
+            f = found[key]
+            f.count += 1
+            if found[key].severity == ERROR:
+                report.fixable.append(WindowKey(cid, iv, f0, state, recorded))
+            if len(f.examples) < self.n:
+                f.examples.append(
+                    f"{self.label(cid)} {interval_name(iv)} {f0}..{t0}: {state}, "
+                    f"{recorded} recorded, {have} stored"
+                )
+
+    def coverage_checks(self, report: VerifyReport) -> None:
+        """Targets (what collections asked for) against windows: what is still missing."""
+        targets = self.q(
+            "SELECT e.id, u.symbol, u.instrument_key, e.expiry_date, e.contracts_fetched, "
+            "t.interval, t.from_date, t.to_date FROM coverage_target t "
+            "JOIN expiry e ON e.id = t.expiry_id JOIN underlying u ON u.id = e.underlying_id "
+            f"WHERE 1{self.where} ORDER BY u.instrument_key, e.expiry_date, t.interval",
+            self.params,
+        )
+        no_list = Finding(
+            "no_contract_list", "collected expiries without their contract list", INCOMPLETE
+        )
+        no_window = Finding("no_windows", "contracts never fetched (no window)", INCOMPLETE)
+        gaps = Finding("gaps", "contracts with gaps in their history", INCOMPLETE)
+        failed = Finding("failed", "failed windows not fetched since", INCOMPLETE)
+        report.findings += [no_list, no_window, gaps, failed]
+        seen_expiry: set[int] = set()
+        for eid, symbol, key, exp, cfetched, iv, t_from, t_to in targets:
+            name = f"{symbol or key} {exp}"
+            if not cfetched:
+                if eid not in seen_expiry:
+                    no_list.count += 1
+                    if len(no_list.examples) < self.n:
+                        no_list.examples.append(f"{name}: contract list not stored")
+                seen_expiry.add(eid)
+                continue
+            seen_expiry.add(eid)
+            target = (date.fromisoformat(t_from), date.fromisoformat(t_to))
+            cids = [r[0] for r in self.q("SELECT id FROM contract WHERE expiry_id = ?", (eid,))]
+            windows = self.db.windows_for(cids, iv)
+            for cid in cids:
+                ws = windows.get(cid, [])
+                if not ws:
+                    no_window.count += 1
+                    if len(no_window.examples) < self.n:
+                        no_window.examples.append(
+                            f"{self.label(cid)} ({name}, {interval_name(iv)}): never fetched"
+                        )
+                    continue
+                done = [(w.from_date, w.to_date) for w in ws if w.state != "failed"]
+                for w in ws:
+                    if w.state == "failed" and subtract_ranges((w.from_date, w.to_date), done):
+                        failed.count += 1
+                        if len(failed.examples) < self.n:
+                            failed.examples.append(
+                                f"{self.label(cid)} {interval_name(iv)} {w.from_date}.."
+                                f"{w.to_date}: {w.attempts} attempt(s), {w.error or 'error'}"
+                            )
+                missing = subtract_ranges(target, done)
+                if missing:
+                    gaps.count += 1
+                    if len(gaps.examples) < self.n:
+                        spans = ", ".join(f"{a}..{b}" for a, b in missing[:3])
+                        more = f" (+{len(missing) - 3})" if len(missing) > 3 else ""
+                        gaps.examples.append(
+                            f"{self.label(cid)} {interval_name(iv)}: missing {spans}{more}"
+                        )
+        report.stats["expiries_collected"] = len(seen_expiry)
+        never = self.q(
+            "SELECT u.symbol, u.instrument_key, e.expiry_date FROM expiry e "
+            "JOIN underlying u ON u.id = e.underlying_id WHERE NOT EXISTS "
+            f"(SELECT 1 FROM coverage_target t WHERE t.expiry_id = e.id){self.where} "
+            "ORDER BY e.expiry_date",
+            self.params,
+        )
+        f = Finding("never_collected", "expiries offered by the API, never collected", NOTE)
+        f.count = len(never)
+        f.examples = [f"{r[0] or r[1]} {r[2]}" for r in never[: self.n]]
+        if never:
+            oldest = date.fromisoformat(never[0][2])
+            if oldest < date.today() - timedelta(days=150):
+                f.hint = f"the oldest ({oldest}) may soon leave Upstox's ~6-month archive"
+        report.findings.append(f)
+
+    def stats(self, report: VerifyReport) -> None:
+        def one(sql: str) -> int:
+            return int(self.q(sql, self.params)[0][0])
+
+        join = "FROM expiry e JOIN underlying u ON u.id = e.underlying_id"
+        if self.scoped:
+            report.stats["underlyings"] = one(
+                f"SELECT count(DISTINCT u.id) {join} WHERE 1{self.where}"
+            )
+        else:
+            report.stats["underlyings"] = int(self.q("SELECT count(*) FROM underlying")[0][0])
+        report.stats["expiries"] = one(f"SELECT count(*) {join} WHERE 1{self.where}")
+        report.stats["contracts"] = one(f"SELECT count(*) FROM ({self.scope_contracts})")
+
+
+def verify(
+    db: Database,
+    *,
+    instrument: str | None = None,
+    expiries: Iterable[date] | None = None,
+    quick: bool = False,
+    examples: int = EXAMPLES,
+) -> VerifyReport:
+    """Run every check (scoped to one underlying / some expiries when given; the SQLite file
+    checks always cover the whole file)."""
+    exp = sorted(set(expiries)) if expiries else None
+    scope = "all data"
+    if instrument or exp:
+        parts = [instrument or "every underlying"]
+        if exp:
+            parts.append(", ".join(d.isoformat() for d in exp))
+        scope = " ".join(parts)
+    report = VerifyReport(str(db.path), scope)
+    v = _Verifier(db, instrument, exp, quick, examples)
+    v.sqlite_checks(report)
+    v.stats(report)
+    v.candle_checks(report)
+    v.window_checks(report)
+    v.coverage_checks(report)
+    return report
+
+
+def fix(db: Database, report: VerifyReport) -> FixResult:
+    """Remove the done mark of the windows the report found inconsistent (candles are kept),
+    and clear ``data_fetched`` of their expiries, so the next collect fetches them again."""
+    if not report.fixable:
+        return FixResult(0, 0, 0)
+    removed = 0
+    with db.transaction() as c:
+        for w in report.fixable:
+            cur = c.execute(
+                "DELETE FROM fetch_window WHERE contract_id = ? AND interval = ? "
+                "AND from_date = ? AND state = ? AND candles = ?",
+                (w.contract_id, w.interval, w.from_date, w.state, w.candles),
+            )
+            removed += cur.rowcount
+        ids = sorted({w.contract_id for w in report.fixable})
+        expiries = 0
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            cur = c.execute(
+                "UPDATE expiry SET data_fetched = 0 WHERE data_fetched = 1 AND id IN "
+                f"(SELECT expiry_id FROM contract WHERE id IN ({','.join('?' * len(part))}))",
+                part,
+            )
+            expiries += cur.rowcount
+    return FixResult(removed, len(ids), expiries)
