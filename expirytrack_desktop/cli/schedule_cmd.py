@@ -1,0 +1,398 @@
+"""``expirytrack schedule add | list | remove | run``: scheduled collections.
+
+``add`` stores the schedule in ``<config>/schedules.json`` and installs it into the OS
+scheduler (systemd user timer or crontab, launchd, Task Scheduler), which runs
+``expirytrack schedule run NAME`` at the chosen times. ``run`` does exactly what the OS
+does: plans again (failed windows included), retries on failed items and network trouble
+with backoff, records the outcome and sends the e-mail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.collect.instruments import KNOWN_UNDERLYINGS
+from expirytrack_desktop.upstox.models import INTERVALS
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "schedule",
+        help="scheduled collections (installed into the OS scheduler)",
+        description="Collections that run by themselves at set times, retry what failed and "
+        "e-mail the outcome.",
+    )
+    sub = p.add_subparsers(dest="schedule_command", metavar="ACTION")
+
+    a = sub.add_parser(
+        "add",
+        parents=[common],
+        help="add (or replace) a schedule and install it",
+        description="Store a scheduled collection and install it into the OS scheduler. "
+        "Times are this computer's local time. --db/--demo/--api-base/--rate-limit given here "
+        "are remembered for the scheduled runs.",
+    )
+    a.add_argument("--name", help="schedule name (default: from the instruments)")
+    a.add_argument(
+        "--instrument",
+        "-i",
+        action="append",
+        required=True,
+        metavar="KEY",
+        help=f"underlying key or symbol ({', '.join(KNOWN_UNDERLYINGS)}); repeatable",
+    )
+    which = a.add_mutually_exclusive_group(required=True)
+    which.add_argument("--expiry", "-e", action="append", metavar="YYYY-MM-DD")
+    which.add_argument(
+        "--all-expiries", action="store_true", help="every expiry the API offers at run time"
+    )
+    a.add_argument(
+        "--at", action="append", required=True, metavar="HH:MM", help="local time; repeatable"
+    )
+    a.add_argument(
+        "--days", default="mon-fri", help="mon-fri (default), daily, sat, mon,wed,fri, ..."
+    )
+    a.add_argument("--interval", choices=INTERVALS, help="candle interval (default: settings)")
+    a.add_argument("--months", type=int, help="history before each expiry (default: settings)")
+    a.add_argument("--types", default="CE,PE,FUT", metavar="LIST")
+    a.add_argument(
+        "--notify-email",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="e-mail the outcome here (default: notify_to of `notify configure`); repeatable",
+    )
+    a.add_argument("--notify-on", choices=("always", "failure", "never"), default="always")
+    a.add_argument("--retries", type=int, default=3, help="retries after failures (default 3)")
+    a.add_argument(
+        "--retry-delay",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="wait before the first retry, doubled after each (default 120)",
+    )
+    a.add_argument(
+        "--print", action="store_true", help="show what would be installed; change nothing"
+    )
+    a.add_argument(
+        "--no-install", action="store_true", help="store it only (run it with your own tool)"
+    )
+    a.set_defaults(func=cmd_add)
+
+    ls = sub.add_parser("list", parents=[common], help="list schedules and their last run")
+    ls.set_defaults(func=cmd_list)
+
+    rm = sub.add_parser("remove", parents=[common], help="uninstall and delete a schedule")
+    rm.add_argument("name")
+    rm.set_defaults(func=cmd_remove)
+
+    r = sub.add_parser(
+        "run", parents=[common], help="run a schedule now, as the OS scheduler would"
+    )
+    r.add_argument("name")
+    r.add_argument("--no-notify", action="store_true", help="send no e-mail this time")
+    r.set_defaults(func=cmd_run)
+
+    p.set_defaults(func=lambda _a: (p.print_help(), exitcodes.BAD_INPUT)[1])
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _paths() -> Any:
+    from expirytrack_desktop.paths import AppPaths
+
+    return AppPaths.default()
+
+
+def _store() -> Any:
+    from expirytrack_desktop.schedule import ScheduleStore
+
+    return ScheduleStore(_paths().config_dir / "schedules.json")
+
+
+def _os_context() -> tuple[Any, Any]:
+    """(runner, scheduler paths), injected by tests through ``schedule.hooks.override``."""
+    from expirytrack_desktop.schedule import hooks
+    from expirytrack_desktop.schedule.ossched import SchedulerPaths, subprocess_runner
+
+    h = hooks.current()
+    paths = _paths()
+    return (
+        h.runner or subprocess_runner,
+        h.paths or SchedulerPaths.default(paths.config_dir, paths.log_dir),
+    )
+
+
+def _default_name(instruments: list[str]) -> str:
+    from expirytrack_desktop.collect.instruments import resolve_instrument, symbol_for_key
+
+    parts = []
+    for i in instruments:
+        try:
+            sym = symbol_for_key(resolve_instrument(i)) or i
+        except ValueError:
+            sym = i
+        parts.append("".join(ch for ch in sym.lower() if ch.isalnum()))
+    return ("-".join(p for p in parts if p) or "collect")[:40]
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.collect.selection import SelectionError
+    from expirytrack_desktop.schedule import Schedule, ScheduleError, parse_days
+    from expirytrack_desktop.schedule import hooks as _hooks
+    from expirytrack_desktop.schedule.ossched import (
+        backend_named,
+        choose_backend,
+        install,
+        passed_env,
+        run_argv,
+        uninstall,
+    )
+
+    try:
+        s = Schedule(
+            name=args.name or _default_name(args.instrument),
+            instruments=list(args.instrument),
+            times=list(args.at),
+            days=list(parse_days(args.days)),
+            expiries=None if args.all_expiries else list(args.expiry),
+            interval=args.interval,
+            months=args.months,
+            types=[t.strip().upper() for t in args.types.split(",") if t.strip()],
+            notify_email=list(args.notify_email),
+            notify_on=args.notify_on,
+            retries=args.retries,
+            retry_delay=args.retry_delay,
+            db=args.db,
+            demo=args.demo,
+            api_base=args.api_base,
+            rate_limit=args.rate_limit,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ).validate()
+        s.selection()  # instruments, interval, months, types must make a valid selection
+    except (ScheduleError, SelectionError) as exc:
+        return _fail(exitcodes.BAD_INPUT, str(exc))
+    h = _hooks.current()
+    runner, spaths = _os_context()
+    env = passed_env() if h.env is None else h.env
+    argv = run_argv(s.name, frozen=h.frozen, executable=h.executable)
+    store = _store()
+    try:
+        previous = store.get(s.name)
+        if args.no_install:
+            store.put(s)
+            print(f"Stored schedule {s.name} ({s.when_text()}); not installed. Run it with:")
+            print("  " + " ".join(argv))
+            return exitcodes.OK
+        backend = choose_backend(runner, spaths, platform=h.platform, env=env, uid=h.uid)
+        if args.print:
+            print(f"Schedule {s.name}: {s.what_text()}; {s.when_text()}")
+            print(backend.plan_install(s, argv).describe())
+            return exitcodes.OK
+        if previous is not None and previous.backend and previous.backend != backend.name:
+            uninstall(backend_named(previous.backend, runner, spaths, env=env, uid=h.uid), s.name)
+        problems = install(backend, s, argv)
+    except ScheduleError as exc:
+        return _fail(exitcodes.ERROR, str(exc))
+    if problems:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+        return _fail(exitcodes.ERROR, f"schedule {s.name} could not be installed ({backend.name})")
+    s.backend = backend.name
+    store.put(s)
+    verb = "Replaced" if previous is not None else "Added"
+    print(f"{verb} schedule {s.name}: {s.what_text()}; {s.when_text()} (local time)")
+    print(f"Installed into {backend.name}; it runs: {' '.join(argv)}")
+    for note in backend.plan_install(s, argv).notes:
+        if backend.name != "cron" or note.startswith("output"):
+            print(f"  note: {note}")
+    print(
+        "  note: the Upstox token expires at 03:30 IST daily: log in before the run "
+        "(a run without a valid token exits 3 and e-mails that)."
+    )
+    return exitcodes.OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.schedule import ScheduleError
+    from expirytrack_desktop.schedule.runner import load_state
+
+    try:
+        schedules = _store().load()
+    except ScheduleError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    if not schedules:
+        print("No schedules. Add one with `expirytrack schedule add`.")
+        return exitcodes.OK
+    data_dir = _paths().data_dir
+    print(f"{'name':<20} {'when':<28} {'installed':<9} {'last run':<26} what")
+    for s in sorted(schedules, key=lambda x: x.name):
+        st = load_state(data_dir, s.name)
+        last = "never"
+        if st:
+            last = f"{(st.get('finished_at') or '')[:16]} exit {st.get('exit_code')}"
+        print(
+            f"{s.name:<20} {s.when_text()[:28]:<28} {(s.backend or 'no'):<9} {last:<26} "
+            f"{s.what_text()}"
+        )
+        recipients = ", ".join(s.notify_email) or "(notify_to setting)"
+        if s.notify_on != "never":
+            print(f"{'':<20} e-mail {s.notify_on}: {recipients}; retries {s.retries}")
+    return exitcodes.OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.schedule import ScheduleError
+    from expirytrack_desktop.schedule import hooks as _hooks
+    from expirytrack_desktop.schedule.ossched import backend_named, passed_env, uninstall
+
+    store = _store()
+    try:
+        s = store.get(args.name)
+    except ScheduleError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    if s is None:
+        return _fail(exitcodes.BAD_INPUT, f"no schedule named {args.name!r}")
+    problems: list[str] = []
+    if s.backend:
+        h = _hooks.current()
+        runner, spaths = _os_context()
+        env = passed_env() if h.env is None else h.env
+        try:
+            problems = uninstall(
+                backend_named(s.backend, runner, spaths, env=env, uid=h.uid), s.name
+            )
+        except ScheduleError as exc:
+            problems = [str(exc)]
+    store.remove(s.name)
+    for p in problems:
+        print(f"warning: {p}", file=sys.stderr)
+    print(f"Removed schedule {s.name}" + (f" (uninstalled from {s.backend})" if s.backend else ""))
+    return exitcodes.OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.runtime import Runtime
+    from expirytrack_desktop.schedule import AlreadyRunning, RunLock, ScheduleError
+    from expirytrack_desktop.schedule.runner import append_log
+
+    try:
+        s = _store().get(args.name)
+    except ScheduleError as exc:
+        return _fail(exitcodes.STORAGE, str(exc))
+    if s is None:
+        return _fail(exitcodes.BAD_INPUT, f"no schedule named {args.name!r}")
+    rt = Runtime.create(
+        db=args.db or s.db,
+        api_base=args.api_base or s.api_base,
+        rate_limit=args.rate_limit or s.rate_limit,
+        demo=args.demo or s.demo,
+    )
+    try:
+        rt.check_rate_limit()
+    except ValueError as exc:
+        return _fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
+    paths = rt.paths
+    lock = RunLock(paths.data_dir / "schedules" / f"{s.name}.lock")
+    try:
+        with lock:
+            return _run_locked(args, rt, s)
+    except AlreadyRunning as exc:
+        print(f"Schedule {s.name}: {exc}; this run is skipped.", file=sys.stderr)
+        append_log(paths.log_dir, f"{s.name}: skipped, {exc}")
+        return exitcodes.OK
+
+
+def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:
+    from expirytrack_desktop.cli.collect_cmd import _token
+    from expirytrack_desktop.collect.events import StopReason
+    from expirytrack_desktop.schedule import RunReport
+    from expirytrack_desktop.schedule import hooks as _hooks
+    from expirytrack_desktop.schedule.runner import (
+        append_log,
+        run_collection,
+        save_state,
+        stderr_is_tty,
+    )
+
+    paths = rt.paths
+    append_log(paths.log_dir, f"{s.name}: started ({s.what_text()})")
+    token, problem = _token(rt)
+    if problem or not token:
+        now = datetime.now(UTC)
+        report = RunReport(s, now, now, reason=StopReason.NEEDS_LOGIN, db_path=str(rt.db_path))
+        report.message = problem
+    else:
+        printer = None
+        if stderr_is_tty():
+            from expirytrack_desktop.cli.collect_cmd import _Printer
+
+            printer = _Printer(sys.stderr)
+        h = _hooks.current()
+
+        def say(text: str) -> None:
+            print(f"{s.name}: {text}", file=sys.stderr)
+            append_log(paths.log_dir, f"{s.name}: {text}")
+
+        kwargs: dict[str, Any] = {"on_progress": printer, "say": say}
+        if h.sleep is not None:
+            kwargs["sleep"] = h.sleep
+        try:
+            report = asyncio.run(run_collection(s, rt, token, **kwargs))
+        finally:
+            if printer is not None:
+                printer.close()
+    save_state(paths.data_dir, report)
+    line = report.summary_line()
+    append_log(paths.log_dir, f"{line} (exit {report.exit_code})")
+    print(line)
+    if report.message and not report.ok:
+        print(f"error: {report.message}", file=sys.stderr)
+    for e in report.failed_items[:10]:
+        print(f"  failed: {e}", file=sys.stderr)
+    if not args.no_notify:
+        _notify(rt, s, report, token)
+    return report.exit_code
+
+
+def _notify(rt: Any, s: Any, report: Any, token: str | None) -> None:
+    """E-mail the report when the schedule asks for it; a failure to send is a warning only."""
+    from expirytrack_desktop.notify import NotifyError, SmtpConfig, compose_report
+    from expirytrack_desktop.notify import send as send_mail
+    from expirytrack_desktop.schedule import hooks as _hooks
+    from expirytrack_desktop.schedule.runner import append_log
+
+    if s.notify_on == "never" or (s.notify_on == "failure" and report.ok):
+        return
+    cfg = SmtpConfig.from_settings(rt.settings)
+    to = list(s.notify_email) or list(cfg.to)
+    if not to:
+        return
+    try:
+        password = _smtp_password(rt) if cfg.user else None
+        msg = compose_report(report, cfg, to, secrets=[token, password])
+        send_mail(msg, cfg, password, ssl_context=_hooks.current().ssl_context)
+    except NotifyError as exc:
+        print(f"warning: e-mail not sent: {exc}", file=sys.stderr)
+        append_log(rt.paths.log_dir, f"{s.name}: e-mail not sent: {exc}")
+        return
+    print(f"E-mailed the outcome to {', '.join(to)}")
+    append_log(rt.paths.log_dir, f"{s.name}: e-mailed {', '.join(to)}")
+
+
+def _smtp_password(rt: Any) -> str | None:
+    from expirytrack_desktop.cli.collect_cmd import _passphrase
+    from expirytrack_desktop.notify import SMTP_PASSWORD, NotifyError
+
+    try:
+        return rt.secret_store(_passphrase).get(SMTP_PASSWORD)
+    except Exception as exc:  # SecretStoreError, keyring trouble: its message has no secret
+        raise NotifyError(f"cannot read the SMTP password: {exc}") from None

@@ -1,0 +1,284 @@
+"""Running a schedule now, exactly as the OS scheduler does: plan, collect, retry, notify.
+
+Auto-retry needs no bookkeeping of its own: every attempt plans again from the database, and
+the planner treats 'failed' windows as not covered (``collect.plan.plan_windows``), so the
+windows that failed in an earlier attempt or an earlier scheduled run are fetched again, and
+windows already stored are never fetched twice. An attempt that ends with failed items or an
+unreachable network is retried ``schedule.retries`` times, waiting ``retry_delay`` seconds,
+doubled after each attempt (capped at :data:`MAX_DELAY`). A rejected token, bad input or a
+storage problem is not retried: waiting does not fix them.
+
+Rate limits: the limiter's ledger is a file shared by every process of the user, so a
+scheduled run beside the open window (or another run) stays inside the one Upstox budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.collect.events import Counters, StopReason
+from expirytrack_desktop.schedule.model import Schedule
+
+MAX_DELAY = 1800.0
+RETRYABLE = frozenset({StopReason.NETWORK, StopReason.FAILED_ITEMS})
+EXIT_FOR_REASON = {
+    StopReason.OK: exitcodes.OK,
+    StopReason.FAILED_ITEMS: exitcodes.FAILED_ITEMS,
+    StopReason.NEEDS_LOGIN: exitcodes.NEEDS_LOGIN,
+    StopReason.PLAN_REQUIRED: exitcodes.NEEDS_LOGIN,
+    StopReason.BAD_INPUT: exitcodes.BAD_INPUT,
+    StopReason.STORAGE: exitcodes.STORAGE,
+    StopReason.NETWORK: exitcodes.NETWORK,
+    StopReason.CANCELLED: exitcodes.CANCELLED,
+}
+OUTCOME_TEXT = {
+    StopReason.OK: "completed",
+    StopReason.FAILED_ITEMS: "finished with failed items",
+    StopReason.NEEDS_LOGIN: "needs login",
+    StopReason.PLAN_REQUIRED: "needs an Upstox Plus subscription",
+    StopReason.BAD_INPUT: "bad input",
+    StopReason.STORAGE: "storage problem",
+    StopReason.NETWORK: "API unreachable",
+    StopReason.CANCELLED: "cancelled",
+}
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int
+    reason: StopReason
+    job_id: int | None = None
+    counters: Counters = field(default_factory=Counters)
+    message: str | None = None
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class RunReport:
+    """Outcome of one scheduled run (all its attempts): the e-mail and the CLI print it."""
+
+    schedule: Schedule
+    started_at: datetime
+    finished_at: datetime | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    reason: StopReason = StopReason.OK
+    message: str | None = None
+    db_path: str = ""
+    host: str = field(default_factory=socket.gethostname)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FOR_REASON[self.reason]
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == StopReason.OK
+
+    @property
+    def outcome(self) -> str:
+        return OUTCOME_TEXT[self.reason]
+
+    def total(self, name: str) -> int:
+        return sum(getattr(a.counters, name) for a in self.attempts)
+
+    @property
+    def failed_items(self) -> tuple[str, ...]:
+        """Items still failed after the last attempt."""
+        return self.attempts[-1].errors if self.attempts else ()
+
+    def summary_line(self) -> str:
+        last = self.attempts[-1] if self.attempts else None
+        failed = last.counters.windows_failed if last else 0
+        return (
+            f"{self.schedule.name}: {self.outcome}; "
+            f"{self.total('windows_fetched') + self.total('windows_empty')} windows stored, "
+            f"{self.total('candles')} candles, {failed} failed, {len(self.attempts)} attempt(s)"
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "finished_at": self.finished_at.isoformat(timespec="seconds")
+            if self.finished_at
+            else None,
+            "exit_code": self.exit_code,
+            "outcome": self.outcome,
+            "summary": self.summary_line(),
+            "job_id": self.attempts[-1].job_id if self.attempts else None,
+        }
+
+
+class AlreadyRunning(Exception):
+    """Another run of the same schedule is still going (its pid in the message)."""
+
+
+class RunLock:
+    """``<data>/schedules/NAME.lock`` holding the pid; a lock whose process died is taken over."""
+
+    def __init__(self, path: Path, pid_alive: Callable[[int | None], bool] | None = None) -> None:
+        from expirytrack_desktop.store.database import pid_alive as _alive
+
+        self.path = path
+        self._alive = pid_alive or _alive
+        self._held = False
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and self._alive(pid):
+                    raise AlreadyRunning(f"already running (pid {pid})") from None
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self._held = True
+            return self
+        raise AlreadyRunning("could not take the run lock")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._held:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self._held = False
+
+
+def retry_delay(schedule: Schedule, attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    return float(min(MAX_DELAY, schedule.retry_delay * 2 ** (attempt - 1)))
+
+
+async def run_collection(
+    schedule: Schedule,
+    rt: Any,
+    token: str,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    on_progress: Callable[[Any], None] | None = None,
+    say: Callable[[str], None] = lambda _t: None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> RunReport:
+    """All attempts of one scheduled run against ``rt`` (a :class:`~expirytrack_desktop.runtime.
+    Runtime`). Never raises for expected trouble: the report says what happened."""
+    from expirytrack_desktop.collect.selection import SelectionError
+    from expirytrack_desktop.store import StoreError
+
+    report = RunReport(schedule, now(), db_path=str(rt.db_path))
+    try:
+        selection = schedule.selection(rt.settings.default_interval, rt.settings.history_months)
+    except SelectionError as exc:
+        report.reason, report.message = StopReason.BAD_INPUT, str(exc)
+        report.finished_at = now()
+        return report
+    try:
+        db = rt.open_db()
+    except StoreError as exc:
+        report.reason, report.message = StopReason.STORAGE, str(exc)
+        report.finished_at = now()
+        return report
+    try:
+        for number in range(1, schedule.retries + 2):
+            attempt = await _attempt(rt, db, token, selection, number, on_progress)
+            report.attempts.append(attempt)
+            report.reason, report.message = attempt.reason, attempt.message
+            say(
+                f"attempt {number}: {OUTCOME_TEXT[attempt.reason]} "
+                f"(job {attempt.job_id}, {attempt.counters.windows_failed} failed)"
+            )
+            if attempt.reason not in RETRYABLE or number > schedule.retries:
+                break
+            delay = retry_delay(schedule, number)
+            say(f"retrying in {delay:g} s (attempt {number + 1} of {schedule.retries + 1})")
+            await sleep(delay)
+    finally:
+        db.close()
+    report.finished_at = now()
+    return report
+
+
+async def _attempt(
+    rt: Any,
+    db: Any,
+    token: str,
+    selection: Any,
+    number: int,
+    on_progress: Callable[[Any], None] | None,
+) -> Attempt:
+    from expirytrack_desktop.store import StoreError
+
+    client = rt.make_client(token)
+    try:
+        collector = rt.make_collector(db, client)
+        job = await collector.start(selection, on_progress=on_progress)
+        result = await job.wait()
+        return Attempt(
+            number, result.reason, result.job_id, result.counters, result.message, result.errors
+        )
+    except StoreError as exc:
+        return Attempt(number, StopReason.STORAGE, message=str(exc))
+    finally:
+        await client.aclose()
+
+
+def state_path(data_dir: Path, name: str) -> Path:
+    return data_dir / "schedules" / f"{name}.last.json"
+
+
+def save_state(data_dir: Path, report: RunReport) -> None:
+    path = state_path(data_dir, report.schedule.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report.to_state(), indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_state(data_dir: Path, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(state_path(data_dir, name).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def append_log(log_dir: Path, line: str) -> None:
+    """One line to ``<logs>/schedules.log`` (never a secret: callers pass summaries only)."""
+    with contextlib.suppress(OSError):
+        log_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        with open(log_dir / "schedules.log", "a", encoding="utf-8") as f:
+            f.write(f"{stamp} {line}\n")
+
+
+def describe_exit(code: int) -> str:
+    return {
+        exitcodes.OK: "complete",
+        exitcodes.BAD_INPUT: "bad input",
+        exitcodes.NEEDS_LOGIN: "needs login: run `expirytrack login`",
+        exitcodes.FAILED_ITEMS: "some items failed: the next run retries them",
+        exitcodes.STORAGE: "storage problem",
+        exitcodes.NETWORK: "API unreachable",
+        exitcodes.CANCELLED: "cancelled",
+    }.get(code, f"exit {code}")
+
+
+def stderr_is_tty() -> bool:
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
