@@ -25,6 +25,13 @@ class Settings:
     history_months: int = 3
     concurrency: int = 8
     redirect_uri: str = "http://127.0.0.1:8765/callback"
+    # e-mail notifications of scheduled runs (the SMTP password is in the secret store)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # "starttls" | "ssl" | "none"
+    smtp_user: str = ""
+    smtp_from: str = ""
+    notify_to: str = ""  # comma-separated; for schedules without --notify-email, and `notify test`
 
     @classmethod
     def load(cls, path: Path) -> Settings:

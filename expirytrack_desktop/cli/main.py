@@ -21,6 +21,9 @@ COMMAND_MODULES = (
     "expirytrack_desktop.cli.auth_cmd",  # configure, login, logout, whoami, token
     "expirytrack_desktop.cli.export_cmd",  # export
     "expirytrack_desktop.cli.sandbox_cmd",  # demo-server
+    "expirytrack_desktop.cli.schedule_cmd",  # schedule add/list/remove/run
+    "expirytrack_desktop.cli.notify_cmd",  # notify configure/test
+    "expirytrack_desktop.cli.verify_cmd",  # verify
 )
 
 
