@@ -28,7 +28,11 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
         call = self.app.handle(request.method, request.url.path, request.url.query, headers, body)
         read_timeout = (request.extensions.get("timeout") or {}).get("read")
         try:
-            resp = await asyncio.wait_for(call, read_timeout)
+            # Not asyncio.wait_for: on Python 3.11 it runs the call in another task and, when
+            # that task finishes just as this one is cancelled, returns the result and loses
+            # the cancellation. asyncio.timeout runs the call in this task and never does.
+            async with asyncio.timeout(read_timeout):
+                resp = await call
         except TimeoutError:
             raise httpx.ReadTimeout("simulated read timeout", request=request) from None
         if resp.drop:
