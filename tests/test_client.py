@@ -502,3 +502,82 @@ async def test_simulator_endpoints_and_errors():
             await client.exchange_code(
                 "bad-code", demo.client_id, demo.client_secret, demo.redirect_uri
             )
+
+
+# ---- get_candles_json: raw bodies for the store's JSON path ------------------------------------
+
+RAW_FAULTS = {
+    **FAULTS,
+    "cut-before-last-brace": lambda: httpx.Response(
+        200, content=b'{"status":"success","data":{"candles":[]}'
+    ),
+    "trailing-garbage": lambda: httpx.Response(
+        200, content=b'{"status":"success","data":{"candles":[]}} x'
+    ),
+    "no-candles": lambda: httpx.Response(200, json={"status": "success", "data": {}}),
+    "candles-not-a-list": lambda: httpx.Response(
+        200, json={"status": "success", "data": {"candles": {}}}
+    ),
+    "status-error": lambda: httpx.Response(200, json={"status": "error", "data": {"candles": []}}),
+    "not-utf8": lambda: httpx.Response(200, content=b'{"status":"success\xff"}'),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RAW_FAULTS))
+async def test_candles_json_retries_incomplete_bodies_then_recovers(kind):
+    make_fault = RAW_FAULTS[kind]
+    body = json.dumps(
+        {
+            "data": {"candles": [["2025-01-01T09:15:00+05:30", 1, 1, 1, 1, 1, 0]]},
+            "status": "success",
+        },
+        indent=1,
+    ).encode()
+    rec = Recorder(
+        lambda request: _raise_or_return(make_fault()), httpx.Response(200, content=body)
+    )
+    client, _, limiter = make(rec)
+    async with client:
+        got = await client.get_candles_json(
+            "NSE_FO|1|01-01-2025", "1minute", date(2025, 1, 1), date(2025, 1, 2)
+        )
+    assert got == body  # the bytes as sent, any key order and whitespace
+    assert client.retries == 1 and limiter.acquired == 2
+    assert rec.requests[1].url.raw_path.decode() == (
+        "/v2/expired-instruments/historical-candle/NSE_FO%7C1%7C01-01-2025/1minute"
+        "/2025-01-02/2025-01-01"
+    )
+
+
+@pytest.mark.parametrize("kind", ["truncated", "no-candles", "status-error"])
+async def test_candles_json_gives_up_like_get_candles(kind):
+    rec = Recorder(lambda request: RAW_FAULTS[kind]())
+    client, _, _ = make(rec, attempts=3)
+    async with client:
+        with pytest.raises(ServerError, match="failed after 3 attempts"):
+            await client.get_candles_json(
+                "K|1|01-01-2025", "1minute", date(2025, 1, 1), date(2025, 1, 1)
+            )
+    assert len(rec.requests) == 3
+
+
+@pytest.mark.parametrize(
+    "response, cls",
+    [
+        (err(400, "UDAPI1148", "Invalid date range"), InvalidDateRangeError),
+        (err(401, "UDAPI100050", "Invalid token used to access API"), AuthError),
+        (err(400, "UDAPI100011", "Invalid Instrument key"), BadInputError),
+        (err(403, "UDAPI1149", "plan"), PlanRequiredError),
+    ],
+)
+async def test_candles_json_maps_errors_like_get_candles(response, cls):
+    rec = Recorder(response)
+    client, _, _ = make(rec)
+    async with client:
+        with pytest.raises(cls):
+            await client.get_candles_json(
+                "K|1|01-01-2025", "1minute", date(2025, 1, 1), date(2025, 3, 1)
+            )
+        with pytest.raises(ValueError):
+            await client.get_candles_json("K", "2minute", date(2025, 1, 1), date(2025, 1, 2))
+    assert len(rec.requests) == 1

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from ..timeutil import IST, parse_ts
+from .bodycheck import is_candle_body
 from .errors import (
     AuthError,
     BadInputError,
@@ -207,19 +208,23 @@ class UpstoxClient:
         future = kind == "future"
         return self._decode(path, lambda: [_contract(i, future=future) for i in data or []])
 
-    async def get_candles(
-        self, expired_key: str, interval: str, from_date: date, to_date: date
-    ) -> list[Candle]:
-        """One request for [from_date, to_date] (inclusive); ascending, one candle per minute."""
+    @staticmethod
+    def _candle_path(expired_key: str, interval: str, from_date: date, to_date: date) -> str:
         if interval not in INTERVALS:
             raise ValueError(f"unknown interval {interval!r}; expected one of {INTERVALS}")
         if to_date < from_date:
             raise ValueError(f"to_date {to_date} is before from_date {from_date}")
         # Upstox's order: to_date BEFORE from_date.
-        path = (
+        return (
             f"/v2/expired-instruments/historical-candle/{_q(expired_key)}/{interval}"
             f"/{to_date.isoformat()}/{from_date.isoformat()}"
         )
+
+    async def get_candles(
+        self, expired_key: str, interval: str, from_date: date, to_date: date
+    ) -> list[Candle]:
+        """One request for [from_date, to_date] (inclusive); ascending, one candle per minute."""
+        path = self._candle_path(expired_key, interval, from_date, to_date)
         data = await self._call("GET", path)
 
         def decode() -> list[Candle]:
@@ -231,6 +236,21 @@ class UpstoxClient:
             return [by_ts[ts] for ts in sorted(by_ts)]
 
         return self._decode(path, decode)
+
+    async def get_candles_json(
+        self, expired_key: str, interval: str, from_date: date, to_date: date
+    ) -> bytes:
+        """Like :meth:`get_candles`, but the raw body of the successful answer, for
+        ``Database.store_window_json`` (no Python object per candle).
+
+        Same limiter, retries and error mapping. The body is checked to be one complete
+        ``{"status": "success", "data": {"candles": [...]}}`` document (SQLite's JSON parser,
+        ~0.15 us per candle), so a truncated or malformed body is retried like a 5xx; the
+        candles' values are checked by the store as it inserts them.
+        """
+        path = self._candle_path(expired_key, interval, from_date, to_date)
+        body: bytes = await self._call("GET", path, raw_candles=True)
+        return body
 
     async def get_profile(self) -> Profile:
         data = await self._call("GET", "/v2/user/profile")
@@ -307,6 +327,7 @@ class UpstoxClient:
         auth: bool = True,
         login: bool = False,
         wrapped: bool = True,
+        raw_candles: bool = False,
     ) -> Any:
         if auth and not self._token:
             raise AuthError("no access token: log in first", code=None, status=None)
@@ -318,7 +339,9 @@ class UpstoxClient:
                 await self._sleep(self._rng.uniform(0, ceiling))
             permit = await self.limiter.acquire()
             try:
-                return await self._attempt(method, path, form, auth, login, wrapped, attempt)
+                return await self._attempt(
+                    method, path, form, auth, login, wrapped, attempt, raw_candles
+                )
             except _Retry as retry:
                 last = retry
                 log.debug("%s %s attempt %d failed: %s", method, path, attempt, retry.reason)
@@ -343,6 +366,7 @@ class UpstoxClient:
         login: bool,
         wrapped: bool,
         attempt: int,
+        raw_candles: bool = False,
     ) -> Any:
         headers = {"Authorization": f"Bearer {self._token}"} if auth and self._token else {}
         self.requests_sent += 1
@@ -358,6 +382,21 @@ class UpstoxClient:
         status = response.status_code
         log.debug("%s %s -> %d in %.1f ms (attempt %d)", method, path, status, ms, attempt)
 
+        if raw_candles and 200 <= status < 300:
+            if is_candle_body(response.content):
+                return response.content
+            # Not a complete success document: classify it as the parsed path would.
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                kind = response.headers.get("content-type", "?")
+                raise _Retry(
+                    f"HTTP {status} with malformed JSON body ({kind})", status=status
+                ) from None
+            code, message = _error_fields(body)
+            detail = self._scrub(f"{code + ': ' if code else ''}{message}".strip() or "no detail")
+            raise _Retry(f"HTTP {status} without status/data.candles ({detail})", status=status)
+
         try:
             body: Any = json.loads(response.content) if response.content else None
         except ValueError:
@@ -371,7 +410,9 @@ class UpstoxClient:
         if 200 <= status < 300:
             if malformed or not isinstance(body, dict):
                 kind = response.headers.get("content-type", "?")
-                raise _Retry(f"HTTP {status} with malformed JSON body ({kind})", status=status)
+                raise _Retry(
+                    f"HTTP {status} with malformed JSON body ({kind})", status=status
+                ) from None
             if not wrapped:
                 return body
             if body.get("status") != "success" or "data" not in body:
