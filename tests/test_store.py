@@ -490,21 +490,29 @@ def test_store_window_json_equals_the_python_path(db, tmp_path):
     import json
 
     cid = seeded(db)
-    rows = candles(EXP, 30) + candles(date(2025, 4, 25), 2)  # two outside the window
-    api = [[ist_iso(r[0]), *r[1:]] for r in reversed(rows)]  # newest first, as the API sends
+    inside = candles(EXP, 30)
+    outside = candles(date(2025, 4, 25), 2)  # a sloppy answer: the next day too
+    api = [[ist_iso(r[0]), *r[1:]] for r in reversed(inside + outside)]  # newest first
+    api[2][1] = 7  # an integer price (the newest candle inside)
+    inside[-1] = (inside[-1][0], 7.0, *inside[-1][2:])
     api[3][5] = float(api[3][5])  # a volume written as 123.0
-    api.append(list(api[0]))  # a duplicate
+    api.append(list(api[4]))  # a later duplicate
+    api.insert(0, [ist_iso(inside[0][0]), 9, 9, 9, 9, 9, 9])  # a repeated time: first one wins
+    inside[0] = (inside[0][0], 9.0, 9.0, 9.0, 9.0, 9, 9)
     body = json.dumps({"status": "success", "data": {"candles": api}}).encode()
     got = db.store_window_json(cid, "1minute", EXP, EXP, body, job_id=3)
     assert (got.candles, got.overlapped) == (30, False)
-    # the two genuine candles of the next day are kept as data, not counted for the window
-    assert db.candle_rows("NSE_FO|1|24-04-2025") == [tuple(r) for r in rows]
+    # candles of another day are dropped, as fetch_window drops them on the Python path
+    stored = db.candle_rows("NSE_FO|1|24-04-2025")
+    assert stored == inside
+    assert all(type(v) is float for r in stored for v in r[1:5])
+    assert all(type(v) is int for r in stored for v in (r[0], r[5], r[6]))
     (w,) = db.windows_for([cid], "1minute")[cid]
     assert (w.state, w.candles, w.job_id) == ("fetched", 30, 3)
     with open_database(tmp_path / "py.sqlite3") as other:
         ocid = seeded(other)
-        other.store_window(ocid, "1minute", EXP, EXP, rows)
-        assert other.candle_rows("NSE_FO|1|24-04-2025") == db.candle_rows("NSE_FO|1|24-04-2025")
+        other.store_window(ocid, "1minute", EXP, EXP, inside)
+        assert other.candle_rows("NSE_FO|1|24-04-2025") == stored
     empty = db.store_window_json(
         cid, "1minute", date(2025, 4, 1), date(2025, 4, 2), b'{"data":{"candles":[]}}'
     )
@@ -519,6 +527,11 @@ def test_store_window_json_equals_the_python_path(db, tmp_path):
         b'{"data":{"candles":[[null,1,2,3,4,5,6]]}}',
         b'{"data":{"candles":[["not a time",1,2,3,4,5,6]]}}',
         b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",null,2,3,4,5,6]]}}',
+        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30","x",2,3,4,5,6]]}}',
+        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,3,4,5.5,6]]}}',
+        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,3,4,5,[6]]]}}',
+        b'{"data":{"rows":[]}}',
+        b'{"data":{"candles":{}}}',
     ],
 )
 def test_store_window_json_rejects_bad_candles_and_writes_nothing(db, body):

@@ -62,6 +62,8 @@ STALE_HEARTBEAT = timedelta(minutes=3)
 HEARTBEAT_INTERVAL = 30.0
 _MIGRATION_RE = re.compile(r"^(\d{3})_[\w\-]+\.sql$")
 _MINUTES_INTERVAL = {v: k for k, v in INTERVAL_MINUTES.items()}
+# Database.store_window_json needs SQLite's ``->>`` operator and ``unixepoch`` (3.38, 2022).
+JSON_INGEST = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def interval_minutes(interval: str) -> int:
@@ -670,12 +672,13 @@ class Database:
         unixepoch) in C, with no Python object per candle — the fastest bytes-to-rows path.
 
         ``body`` may be a list of responses (the sub-windows of one window), written together.
-        ``path`` locates the candle array (default: a whole candle response). Duplicates
-        collapse on the primary key; the window's count is of candles inside [from_date,
-        to_date] (IST); a genuine candle the API sent outside it is kept (it is data of this
-        contract, not a mark). Malformed JSON or a candle with a missing or invalid field
-        (including a missing open interest) raises ValueError and writes nothing: the caller
-        then takes the checked Python path.
+        ``path`` locates the candle array (default: a whole candle response). The rows stored
+        are exactly those of the Python path (``fetch_window`` + :meth:`store_window`): candles
+        outside [from_date, to_date] (IST) are dropped, a timestamp sent twice keeps its first
+        occurrence, volume and open interest must be integers. Malformed JSON, a missing candle
+        array or a candle with a missing or invalid field (a missing open interest included)
+        raises ValueError and writes nothing: the caller then takes the checked Python path.
+        Needs SQLite >= 3.38 (``->>``, ``unixepoch``): see :data:`JSON_INGEST`.
         """
         from expirytrack_desktop.timeutil import IST_OFFSET_SECONDS
 
@@ -685,30 +688,46 @@ class Database:
         texts = [p.decode("utf-8") if isinstance(p, bytes | bytearray) else p for p in parts]
         lo = _day_epoch(from_date) - IST_OFFSET_SECONDS
         hi = _day_epoch(to_date) + 86400 - IST_OFFSET_SECONDS
+        # The API sends newest first: insert in key order reversed (ascending time), which
+        # appends to the clustered index instead of splitting its pages, and lets the first
+        # occurrence of a repeated timestamp be written last (it wins, as in the Python path).
+        # The inner LIMIT keeps SQLite from flattening the subquery, so each candle's values
+        # are extracted once and the range filter reads the computed timestamp.
+        sql = (
+            f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, t, o, h, l, c, v, i FROM ("
+            "SELECT unixepoch(value ->> 0) AS t, value ->> 1 AS o, value ->> 2 AS h, "
+            "value ->> 3 AS l, value ->> 4 AS c, value ->> 5 AS v, value ->> 6 AS i "
+            "FROM json_each(?, ?) ORDER BY key DESC LIMIT -1) "
+            f"WHERE t IS NULL OR (t >= {lo} AND t < {hi})"
+        )
         with self.transaction() as c:
             overlapped = self._overlaps(c, cid, iv, from_date, to_date)
-            # The API sends newest first: insert in key order reversed (ascending time), which
-            # appends to the clustered index instead of splitting its pages.
-            sql = (
-                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, unixepoch(value ->> 0), "
-                "value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
-                "FROM json_each(?, ?) ORDER BY key DESC"
-            )
             try:
                 for text in texts:
-                    c.execute(sql, (text, path))
+                    cur = c.execute(sql, (text, path))
+                    if cur.rowcount <= 0:
+                        # nothing written: tell "an empty candle array" from "no array at all"
+                        kind = c.execute("SELECT json_type(?, ?)", (text, path)).fetchone()[0]
+                        if kind != "array":
+                            raise ValueError(f"no candle array at {path} ({kind or 'missing'})")
             except sqlite3.IntegrityError as exc:
                 raise ValueError(f"candle with a missing or invalid field ({exc})") from None
             except sqlite3.OperationalError as exc:
                 if "json" in str(exc).lower():
                     raise ValueError(f"malformed candle JSON ({exc})") from None
                 raise
-            # rows now stored in the window's range (duplicates across bodies counted once)
-            n = c.execute(
-                "SELECT count(*) FROM candle WHERE contract_id = ? AND interval = ? "
-                "AND ts >= ? AND ts < ?",
+            # rows now stored in the window's range (duplicates across bodies counted once),
+            # and any value SQLite could not store as a number (the Python path's float()/int()
+            # would have refused it or rounded it): refuse the whole window
+            n, bad = c.execute(
+                "SELECT count(*), total(typeof(open) != 'real' OR typeof(high) != 'real' "
+                "OR typeof(low) != 'real' OR typeof(close) != 'real' "
+                "OR typeof(volume) != 'integer' OR typeof(oi) != 'integer') FROM candle "
+                "WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ?",
                 (cid, iv, lo, hi),
-            ).fetchone()[0]
+            ).fetchone()
+            if bad:
+                raise ValueError(f"{int(bad)} candle(s) with a non-numeric value")
             self._mark_done(c, cid, iv, from_date, to_date, n, job_id, attempts)
         return StoredWindow(n, overlapped)
 
