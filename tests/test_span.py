@@ -75,11 +75,23 @@ async def test_no_cap_uses_wide_spans():
     end = START + timedelta(days=94)
     server = FakeServer(None, minute_candles(START, end))
     got = await fetch_window(server, "K", "1minute", START, end, SpanPolicy())
-    assert got.requests == 2  # 90 + 5 days
+    assert got.requests == 2  # 93 + 2 days
     assert got.subwindows == [
-        (START, START + timedelta(days=89)),
-        (START + timedelta(days=90), end),
+        (START, START + timedelta(days=92)),
+        (START + timedelta(days=93), end),
     ]
+
+
+@pytest.mark.parametrize("expiry", [date(2025, 5, 1), date(2025, 5, 29), date(2025, 7, 31)])
+async def test_default_history_window_is_one_request(expiry):
+    """3 months before an expiry is 90-93 inclusive days: one request where the API allows."""
+    from expirytrack_desktop.collect.plan import target_range
+
+    f, t = target_range(expiry, 3)
+    server = FakeServer(None, minute_candles(f, t))
+    got = await fetch_window(server, "K", "1minute", f, t, SpanPolicy())
+    assert got.requests == 1 and got.subwindows == [(f, t)]
+    assert got.candles == sorted(minute_candles(f, t))
 
 
 async def test_small_cap_bisects_after_the_30_day_jump():
@@ -92,7 +104,7 @@ async def test_small_cap_bisects_after_the_30_day_jump():
     assert got.candles == sorted(truth)
     assert learned == [30, 15, 7]
     assert policy.cap_days("5minute") == 7
-    assert policy.cap_days("1minute") == 90  # other intervals are untouched
+    assert policy.cap_days("1minute") == 93  # other intervals are untouched
 
 
 async def test_wider_intervals_fall_back_to_a_quarter_first():
@@ -157,8 +169,8 @@ async def test_one_day_rejection_and_other_errors_propagate():
 
 def test_defaults():
     policy = SpanPolicy(initial_caps={"3minute": 0, "15minute": 45})
-    assert policy.cap_days("1minute") == 90
-    assert policy.cap_days("3minute") == 90  # nonsense persisted values are ignored
+    assert policy.cap_days("1minute") == 93  # the longest 3-month history window
+    assert policy.cap_days("3minute") == 93  # nonsense persisted values are ignored
     assert policy.cap_days("15minute") == 45
     assert policy.cap_days("day") == 365
 

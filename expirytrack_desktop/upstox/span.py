@@ -3,9 +3,10 @@
 The per-request span cap of the expired-candle endpoint is undocumented. Some callers get 90
 days of 1-minute data in one call; Upstox's other historical API caps 1-15 minute intervals
 at one month and larger ones at a quarter. Requests are the scarce resource (2000 per 30
-minutes), so we start wide (90 days; 365 for daily candles) and, on ``UDAPI1148``, jump
-straight to the next usual cap (30 days for 1-15 minutes, 90 then 30 for larger intervals)
-before halving. A wrong guess costs one rejected request, once: the caller persists what
+minutes), so we start wide (93 days, so that the default history window of 3 months, 90-93
+inclusive days, is one request; 365 for daily candles) and, on ``UDAPI1148``, jump straight
+to the next usual cap (30 days for 1-15 minutes, 90 then 30 for larger intervals) before
+halving. A wrong guess costs one rejected request, once: the caller persists what
 was learned (``on_learn``) and passes it back as ``initial_caps`` next time.
 
 Spans are counted in inclusive calendar days ([d, d] is 1 day). Sub-windows are day-disjoint
@@ -25,12 +26,14 @@ from ..timeutil import IST
 from .errors import InvalidDateRangeError
 from .models import INTERVAL_MINUTES, Candle
 
+# 93 = the longest default history window (3 months before an expiry: 90-93 inclusive days).
+QUARTER_DAYS = 93
 DEFAULT_CAPS: dict[str, int] = {
-    "1minute": 90,
-    "3minute": 90,
-    "5minute": 90,
-    "15minute": 90,
-    "30minute": 90,
+    "1minute": QUARTER_DAYS,
+    "3minute": QUARTER_DAYS,
+    "5minute": QUARTER_DAYS,
+    "15minute": QUARTER_DAYS,
+    "30minute": QUARTER_DAYS,
     "day": 365,
 }
 # Usual caps to fall back to after a rejection, widest first, before plain halving.
