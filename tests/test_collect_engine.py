@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -175,6 +175,11 @@ class FlakyClient:
         if key in self.bad:
             raise self.error
         return await self.inner.get_candles(key, interval, f, t)
+
+    async def get_candles_json(self, key, interval, f, t):
+        if key in self.bad:
+            raise self.error
+        return await self.inner.get_candles_json(key, interval, f, t)
 
 
 @pytest.mark.parametrize(
@@ -539,4 +544,65 @@ async def test_json_fast_path_is_exact_learns_spans_and_falls_back_on_bad_bodies
             ))  # fmt: skip
             assert w.candles == n and w.state == ("fetched" if n else "empty")
     await client.aclose()
+    db.close()
+
+
+class CandleLog:
+    """Wraps a client and records every candle request (the parsed path only)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, date, date]] = []
+
+    def __getattr__(self, name):
+        if name == "get_candles_json":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    async def get_candles(self, key, interval, f, t):
+        self.calls.append((key, f, t))
+        return await self.inner.get_candles(key, interval, f, t)
+
+
+class JsonCandleLog(CandleLog):
+    """The same, offering raw bodies (the engine's JSON path)."""
+
+    async def get_candles_json(self, key, interval, f, t):
+        self.calls.append((key, f, t))
+        return await self.inner.get_candles_json(key, interval, f, t)
+
+
+@pytest.mark.parametrize("wrap", [JsonCandleLog, CandleLog], ids=["json-path", "parsed-path"])
+async def test_subwindows_are_committed_as_they_arrive(tmp_path, wrap):
+    """First run, span cap not learned yet: the 3-month window is fetched in 30-day requests.
+    The token expires after the first accepted one: it is kept, and the rerun does not ask
+    for it again."""
+    app = make_app(span_cap={"1minute": 30})
+    (exp,) = last_expiries(app)
+    db = make_db(tmp_path)
+    log1 = wrap(make_client(app))
+    app.expire_tokens_after(5)  # expiries, 2 contract lists, the rejected 93 days, 30 days
+    sel = Selection(["NIFTY"], [exp], months=3)
+    first = await make_collector(db, log1, concurrency=1).run(sel)
+    assert first.reason == StopReason.NEEDS_LOGIN
+    f, t = target_range(exp, 3)
+    assert log1.calls[0][1:] == (f, t) and (t - f).days + 1 > 30  # rejected: cap unknown
+    key, f1, t1 = log1.calls[1]
+    assert (f1, t1) == (f, f + timedelta(days=29))
+    (cid,) = [c.id for c in db.contracts_for(NIFTY, exp) if c.expired_key == key]
+    (w,) = db.windows_for([cid], "1minute")[cid]
+    want = ground_truth_rows(app.market, key, "1minute", f1, t1)
+    assert want and (w.from_date, w.to_date, w.state, w.candles) == (f1, t1, "fetched", len(want))
+    assert db.candle_rows(key) == want
+    assert db.failed_windows() == []
+
+    log2 = wrap(make_client(app, token=app.issue_token()))
+    second = await make_collector(db, log2, concurrency=1).run(sel)
+    assert second.state == JobState.COMPLETED
+    assert second.counters.windows_refetched == 0
+    assert all(c[0] != key or c[1] > t1 for c in log2.calls)  # nothing of it asked again
+    assert (key, t1 + timedelta(days=1), t1 + timedelta(days=30)) in log2.calls
+    assert_exact(db, app, [exp], months=3)
+    await log1.inner.aclose()
+    await log2.inner.aclose()
     db.close()

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from expirytrack_desktop.timeutil import IST, ist_date
-from expirytrack_desktop.upstox.errors import BadInputError, InvalidDateRangeError
+from expirytrack_desktop.upstox.errors import BadInputError, InvalidDateRangeError, ServerError
 from expirytrack_desktop.upstox.span import SpanPolicy, fetch_window
 
 
@@ -165,6 +165,76 @@ async def test_one_day_rejection_and_other_errors_propagate():
         await fetch_window(Broken(), "K", "1minute", START, START, SpanPolicy())
     with pytest.raises(ValueError):
         await fetch_window(Broken(), "K", "1minute", START, START - timedelta(days=1), SpanPolicy())
+
+
+class JsonServer(FakeServer):
+    """The same server, answering raw bodies too; ``fail_after`` accepted requests, 500s."""
+
+    def __init__(self, cap, candles, *, fail_after: int | None = None) -> None:
+        super().__init__(cap, candles)
+        self.fail_after = fail_after
+        self.accepted = 0
+
+    async def get_candles_json(self, key, interval, from_date, to_date):
+        import json
+
+        from expirytrack_desktop.timeutil import ist_iso
+        from expirytrack_desktop.upstox.errors import ServerError
+
+        if self.fail_after is not None and self.accepted >= self.fail_after:
+            self.calls.append((from_date, to_date))
+            raise ServerError("HTTP 500 after 5 attempts", code="UDAPI100500", status=500)
+        rows = await self.get_candles(key, interval, from_date, to_date)
+        self.accepted += 1
+        api = [[ist_iso(r[0]), *r[1:]] for r in rows]
+        return json.dumps({"status": "success", "data": {"candles": api}}).encode()
+
+
+async def test_raw_bodies_one_per_accepted_subwindow():
+    end = START + timedelta(days=64)
+    server = JsonServer(30, minute_candles(START, end))
+    got = await fetch_window(server, "K", "1minute", START, end, SpanPolicy(), raw=True)
+    assert got.candles == [] and len(got.bodies) == len(got.subwindows) == 3
+    assert (got.requests, got.rejected) == (4, 1)
+    assert all(b.startswith(b'{"status": "success"') for b in got.bodies)
+
+
+async def test_subwindows_are_handed_over_as_they_arrive():
+    end = START + timedelta(days=94)
+    server = JsonServer(30, minute_candles(START, end), fail_after=2)
+    seen = []
+
+    async def on_subwindow(sub):
+        seen.append(sub)
+
+    with pytest.raises(ServerError):
+        await fetch_window(
+            server, "K", "1minute", START, end, SpanPolicy(), raw=True, on_subwindow=on_subwindow
+        )
+    # two accepted sub-windows were handed over before the third request failed
+    assert [(s.from_date, s.to_date, s.requests, s.rejected) for s in seen] == [
+        (START, START + timedelta(days=29), 2, 1),
+        (START + timedelta(days=30), START + timedelta(days=59), 1, 0),
+    ]
+    assert all(s.body is not None and s.candles == [] for s in seen)
+
+
+async def test_handed_over_candles_are_clipped_and_not_kept():
+    end = START + timedelta(days=44)
+    truth = minute_candles(START - timedelta(days=3), end + timedelta(days=3))
+    server = FakeServer(30, truth, overlap=True)
+    seen = []
+
+    async def on_subwindow(sub):
+        seen.append(sub)
+
+    got = await fetch_window(
+        server, "K", "1minute", START, end, SpanPolicy(), on_subwindow=on_subwindow
+    )
+    assert got.candles == [] and got.subwindows == [(s.from_date, s.to_date) for s in seen]
+    inside = sorted(c for c in truth if START <= ist_date(c[0]) <= end)
+    assert [c for s in seen for c in s.candles] == inside
+    assert sum(s.requests for s in seen) == got.requests == 3
 
 
 def test_defaults():

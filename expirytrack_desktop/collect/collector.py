@@ -9,8 +9,10 @@ Usage (UI and CLI alike)::
     result = await job.wait()                                 # JobResult
 
 Guarantees:
-- every fetched window is written from the database's single writer thread (``db.run``) in one
-  transaction with its done mark; the event loop never waits on SQLite;
+- every accepted request (a sub-window of a planned window, as the span cap allows) is written
+  from the database's single writer thread (``db.run``) in one transaction with its own done
+  mark as soon as it arrives; the event loop never waits on SQLite. When the client offers
+  ``get_candles_json`` the raw bodies go to ``store_window_json`` (SQLite parses them);
 - resume after a crash, cancel, network loss or token expiry = plan again: covered windows are
   never fetched again and nothing half-written is marked done;
 - AuthError stops the job as ``needs_login`` without failing any item; BadInputError and
@@ -28,7 +30,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from expirytrack_desktop.collect.events import (
@@ -41,7 +43,6 @@ from expirytrack_desktop.collect.events import (
     StopReason,
 )
 from expirytrack_desktop.collect.instruments import display_name, symbol_for_key
-from expirytrack_desktop.collect.jsonpath import fetch_window_json, supports_json
 from expirytrack_desktop.collect.plan import (
     ContractTarget,
     WindowTask,
@@ -53,7 +54,7 @@ from expirytrack_desktop.collect.plan import (
 from expirytrack_desktop.collect.selection import Selection
 from expirytrack_desktop.store import Database, StoreError
 from expirytrack_desktop.store.coverage import chunk_range
-from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL
+from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL, JSON_INGEST
 from expirytrack_desktop.upstox.errors import (
     AuthError,
     BadInputError,
@@ -62,7 +63,7 @@ from expirytrack_desktop.upstox.errors import (
     UpstoxError,
 )
 from expirytrack_desktop.upstox.models import Contract
-from expirytrack_desktop.upstox.span import SpanPolicy, fetch_window
+from expirytrack_desktop.upstox.span import SpanPolicy, SubWindow, fetch_window
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,15 @@ class _Stop(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+@dataclass(slots=True)
+class _WindowTally:
+    """What the committed sub-windows of one planned window added up to so far."""
+
+    candles: int = 0
+    overlapped: bool = False
+    cursor: date | None = None  # first day not yet written
 
 
 @dataclass(slots=True)
@@ -138,6 +148,12 @@ class Collector:
         self.jobs: dict[int, CollectJob] = {}
 
     # ---- public API ---------------------------------------------------------------------------
+
+    @property
+    def json_ingest(self) -> bool:
+        """Raw bodies go to ``store_window_json`` (SQLite parses them: ~3x the Python decode)
+        when the client offers ``get_candles_json`` and this SQLite can run it."""
+        return JSON_INGEST and callable(getattr(self.client, "get_candles_json", None))
 
     async def span_policy(self) -> SpanPolicy:
         """The run's span policy; learned caps are persisted in ``kv`` (span_cap_days:<iv>)."""
@@ -628,8 +644,12 @@ class CollectJob:
                     message,
                 )
 
-    async def _call(self, aw: Awaitable[Any], what: str) -> Any:
-        """Await one API call, turning run-stopping errors into _Stop."""
+    async def _call(self, aw: Awaitable[Any], what: str, *, answered: bool = True) -> Any:
+        """Await one API call, turning run-stopping errors into _Stop.
+
+        ``answered=False``: the awaitable signals answers itself (``_answered``), e.g. a
+        window fetch that also writes, so a late success does not hide newer net failures.
+        """
         await self._gate.wait()
         if self._halt:
             if asyncio.iscoroutine(aw):
@@ -658,8 +678,13 @@ class CollectJob:
                         "and rerun: collected data is kept",
                     ) from None
             raise
-        self._consecutive_net_failures = 0
+        if answered:
+            self._answered()
         return result
+
+    def _answered(self) -> None:
+        """The API answered: the network is up."""
+        self._consecutive_net_failures = 0
 
     async def _discover(self) -> list[_ExpiryWork]:
         self._phase = Phase.DISCOVERY
@@ -785,29 +810,68 @@ class CollectJob:
         await self._gather([worker() for _ in range(n)])
 
     async def _fetch_one(self, task: WindowTask, policy: SpanPolicy) -> None:
+        """Fetch one planned window, committing each accepted sub-window as it arrives.
+
+        Each sub-window is written with its own ``fetch_window`` done mark in one transaction,
+        so a kill, a token expiry or a failure after some sub-requests keeps what they
+        brought: the planner (coverage = union of done windows) then asks only for the rest.
+        A failure marks only the part not yet written as failed.
+        """
         self._current = f"{task.label} {task.from_date.isoformat()}..{task.to_date.isoformat()}"
         self._emit()
         iv = task.interval
+        raw = self.collector.json_ingest
+        got = _WindowTally()
+
+        async def commit(sub: SubWindow) -> None:
+            self._answered()
+            self._count(candle_requests=sub.requests, spans_rejected=sub.rejected)
+            stored = None
+            if sub.body is not None:
+                try:
+                    stored = await self.db.run(self._write_sub_json, task, sub)
+                except ValueError as exc:
+                    # A complete success body whose candles SQLite refuses (not transient):
+                    # this sub-window goes through the checked Python path instead.
+                    log.warning("%s: %s; fetching it through the checked path", self._current, exc)
+                    again = await fetch_window(
+                        self.client, task.expired_key, iv, sub.from_date, sub.to_date, policy
+                    )
+                    self._count(candle_requests=again.requests, spans_rejected=again.rejected)
+                    sub.candles = again.candles
+            if stored is None:
+                stored = await self.db.run(self._write_sub, task, sub)
+            got.candles += stored.candles
+            got.overlapped = got.overlapped or stored.overlapped
+            got.cursor = sub.to_date + timedelta(days=1)
+            self._count(candles=stored.candles)
+            self._emit()
+
         try:
-            if supports_json(self.client):
-                stored_json = await self._fetch_one_json(task, policy)
-                if stored_json:
-                    return
-            fetched = await self._call(
+            await self._call(
                 fetch_window(
-                    self.client, task.expired_key, iv, task.from_date, task.to_date, policy
+                    self.client,
+                    task.expired_key,
+                    iv,
+                    task.from_date,
+                    task.to_date,
+                    policy,
+                    raw=raw,
+                    on_subwindow=commit,
                 ),
                 self._current,
+                answered=False,
             )
         except (BadInputError, ServerError, UpstoxError) as exc:
             if isinstance(exc, AuthError | PlanRequiredError):
                 raise
             text = getattr(exc, "message", str(exc))
+            start = got.cursor or task.from_date
             await self.db.run(
                 self.db.mark_window_failed,
                 task.contract_id,
                 iv,
-                task.from_date,
+                start,
                 task.to_date,
                 text,
                 job_id=self.id,
@@ -817,70 +881,36 @@ class CollectJob:
             self._error(f"{self._current}: {text}")
             self._emit()
             return
-        learned = dict(self.collector._learned)
-        stored = await self.db.run(
-            self._write_window, task, fetched.candles, len(fetched.subwindows) or 1, learned
-        )
         self._done += 1
         self._count(
-            candle_requests=fetched.requests,
-            spans_rejected=fetched.rejected,
-            windows_fetched=1 if fetched.candles else 0,
-            windows_empty=0 if fetched.candles else 1,
-            windows_refetched=1 if stored.overlapped else 0,
-            candles=stored.candles,
+            windows_fetched=1 if got.candles else 0,
+            windows_empty=0 if got.candles else 1,
+            windows_refetched=1 if got.overlapped else 0,
         )
         self._emit()
         await self._persist()
 
-    async def _fetch_one_json(self, task: WindowTask, policy: SpanPolicy) -> bool:
-        """The fast path (raw JSON to SQLite). False = the bodies did not parse as candles:
-        the caller fetches the window again through the validating Python path."""
-        fetched = await self._call(
-            fetch_window_json(
-                self.client, task.expired_key, task.interval, task.from_date, task.to_date, policy
-            ),
-            self._current,
-        )
-        learned = dict(self.collector._learned)
-        try:
-            stored = await self.db.run(
-                self._write_window_json,
-                task,
-                fetched.bodies,
-                len(fetched.subwindows) or 1,
-                learned,
-            )
-        except ValueError as exc:
-            log.warning("%s: %s; fetching it again through the checked path", self._current, exc)
-            self._count(candle_requests=fetched.requests, spans_rejected=fetched.rejected)
-            return False
-        self._done += 1
-        self._count(
-            candle_requests=fetched.requests,
-            spans_rejected=fetched.rejected,
-            windows_fetched=1 if stored.candles else 0,
-            windows_empty=0 if stored.candles else 1,
-            windows_refetched=1 if stored.overlapped else 0,
-            candles=stored.candles,
-        )
-        self._emit()
-        await self._persist()
-        return True
-
-    def _write_window_json(
-        self, task: WindowTask, bodies: list[bytes], attempts: int, learned: dict[str, int]
-    ) -> Any:
+    def _write_sub_json(self, task: WindowTask, sub: SubWindow) -> Any:
+        """On the writer thread: one sub-window from its raw body (+ done mark), then any
+        learned span cap. ValueError = SQLite refused the candles; nothing was written."""
+        assert sub.body is not None
         stored = self.db.store_window_json(
+            task.contract_id, task.interval, sub.from_date, sub.to_date, sub.body, job_id=self.id
+        )
+        self._save_learned(dict(self.collector._learned))
+        return stored
+
+    def _write_sub(self, task: WindowTask, sub: SubWindow) -> Any:
+        """On the writer thread: one sub-window (candles + done mark), then any learned cap."""
+        stored = self.db.store_window(
             task.contract_id,
             task.interval,
-            task.from_date,
-            task.to_date,
-            bodies,
+            sub.from_date,
+            sub.to_date,
+            sub.candles,
             job_id=self.id,
-            attempts=attempts,
         )
-        self._save_learned(learned)
+        self._save_learned(dict(self.collector._learned))
         return stored
 
     def _save_learned(self, learned: dict[str, int]) -> None:
@@ -888,22 +918,6 @@ class CollectJob:
         for interval, days in learned.items():
             if caps.get(interval) != days:
                 self.db.set_span_cap(interval, days)
-
-    def _write_window(
-        self, task: WindowTask, candles: list[Any], attempts: int, learned: dict[str, int]
-    ) -> Any:
-        """On the writer thread: the window (candles + done mark), then any learned span cap."""
-        stored = self.db.store_window(
-            task.contract_id,
-            task.interval,
-            task.from_date,
-            task.to_date,
-            candles,
-            job_id=self.id,
-            attempts=attempts,
-        )
-        self._save_learned(learned)
-        return stored
 
     async def _mark_complete_expiries(self, span: int | None) -> None:
         """``expiry.data_fetched`` = planning again (all contract types) finds nothing to fetch.

@@ -6,17 +6,19 @@ at one month and larger ones at a quarter. Requests are the scarce resource (200
 minutes), so we start wide (93 days, so that the default history window of 3 months, 90-93
 inclusive days, is one request; 365 for daily candles) and, on ``UDAPI1148``, jump straight
 to the next usual cap (30 days for 1-15 minutes, 90 then 30 for larger intervals) before
-halving. A wrong guess costs one rejected request, once: the caller persists what
-was learned (``on_learn``) and passes it back as ``initial_caps`` next time.
+halving. A wrong guess costs one rejected request, once: the caller persists what was learned
+(``on_learn``) and passes it back as ``initial_caps`` next time.
 
 Spans are counted in inclusive calendar days ([d, d] is 1 day). Sub-windows are day-disjoint
 and candles are keyed by timestamp, so nothing is lost or duplicated across window edges.
+``fetch_window`` can hand each accepted sub-window to the caller as it arrives (parsed candles,
+or the raw JSON body for the store's fast path), so the caller can commit it at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -49,6 +51,12 @@ class _CandleSource(Protocol):
     async def get_candles(
         self, expired_key: str, interval: str, from_date: date, to_date: date
     ) -> list[Candle]: ...
+
+
+class _JsonCandleSource(Protocol):
+    async def get_candles_json(
+        self, expired_key: str, interval: str, from_date: date, to_date: date
+    ) -> bytes: ...
 
 
 class SpanPolicy:
@@ -101,32 +109,64 @@ class SpanPolicy:
 
 
 @dataclass(slots=True)
+class SubWindow:
+    """One accepted request: its inclusive dates and its answer."""
+
+    from_date: date
+    to_date: date
+    candles: list[Candle]  # parsed path: ascending, unique, clipped to the sub-window
+    body: bytes | None  # raw path: the whole success body (the store parses and clips it)
+    requests: int  # requests spent on it, rejected wider probes included
+    rejected: int
+
+
+@dataclass(slots=True)
 class WindowFetch:
     candles: list[Candle]  # ascending, unique timestamps, within [from_date, to_date]
     requests: int  # candle requests made (rejected ones included; transport retries not)
     subwindows: list[tuple[date, date]] = field(default_factory=list)  # accepted, in order
     rejected: int = 0
+    bodies: list[bytes] = field(default_factory=list)  # raw path: one per accepted sub-window
 
 
 def _day_start(d: date) -> int:
     return int(datetime.combine(d, time(0, 0), IST).timestamp())
 
 
+def _clip(candles: list[Candle], from_date: date, to_date: date) -> list[Candle]:
+    lo, hi = _day_start(from_date), _day_start(to_date + timedelta(days=1))
+    by_ts: dict[int, Candle] = {}
+    for candle in candles:
+        if lo <= candle[0] < hi:
+            by_ts.setdefault(candle[0], candle)
+    return [by_ts[ts] for ts in sorted(by_ts)]
+
+
 async def fetch_window(
-    client: _CandleSource,
+    client: _CandleSource | _JsonCandleSource,
     expired_key: str,
     interval: str,
     from_date: date,
     to_date: date,
     policy: SpanPolicy,
+    *,
+    raw: bool = False,
+    on_subwindow: Callable[[SubWindow], Awaitable[None]] | None = None,
 ) -> WindowFetch:
-    """All candles of ``expired_key`` in [from_date, to_date], in spans the server accepts."""
+    """All candles of ``expired_key`` in [from_date, to_date], in spans the server accepts.
+
+    ``raw``: ask ``client.get_candles_json`` and collect bodies instead of candles.
+    ``on_subwindow``: awaited with each accepted sub-window before the next request (so the
+    caller can commit it); its candles/body are then not kept in the result. An exception
+    (from the client or the callback) propagates; sub-windows handed over before it stay
+    handed over.
+    """
     if to_date < from_date:
         raise ValueError(f"to_date {to_date} is before from_date {from_date}")
-    lo, hi = _day_start(from_date), _day_start(to_date + timedelta(days=1))
-    by_ts: dict[int, Candle] = {}
+    parts: list[Candle] = []
     result = WindowFetch(candles=[], requests=0)
     cursor = from_date
+    spent = rejected = 0
     while cursor <= to_date:
         span = min(policy.cap_days(interval), (to_date - cursor).days + 1)
         async with policy.probing(interval, span):
@@ -134,19 +174,34 @@ async def fetch_window(
             span = min(span, policy.cap_days(interval))
             end = cursor + timedelta(days=span - 1)
             result.requests += 1
+            spent += 1
             try:
-                candles = await client.get_candles(expired_key, interval, cursor, end)
+                if raw:
+                    answer: list[Candle] | bytes = await client.get_candles_json(  # type: ignore[union-attr]
+                        expired_key, interval, cursor, end
+                    )
+                else:
+                    answer = await client.get_candles(expired_key, interval, cursor, end)  # type: ignore[union-attr]
             except InvalidDateRangeError:
                 if span <= 1:
                     raise
                 result.rejected += 1
+                rejected += 1
                 policy.learn(interval, span)
                 continue
             policy.confirm(interval, span)
-        for candle in candles:
-            if lo <= candle[0] < hi:
-                by_ts.setdefault(candle[0], candle)
+        if isinstance(answer, bytes):
+            sub = SubWindow(cursor, end, [], answer, spent, rejected)
+        else:
+            sub = SubWindow(cursor, end, _clip(answer, cursor, end), None, spent, rejected)
+        spent = rejected = 0
         result.subwindows.append((cursor, end))
+        if on_subwindow is not None:
+            await on_subwindow(sub)
+        elif sub.body is not None:
+            result.bodies.append(sub.body)
+        else:
+            parts.extend(sub.candles)  # day-disjoint, each ascending: the whole stays sorted
         cursor = end + timedelta(days=1)
-    result.candles = [by_ts[ts] for ts in sorted(by_ts)]
+    result.candles = parts
     return result
