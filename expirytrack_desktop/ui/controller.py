@@ -59,6 +59,7 @@ class Controller(QtCore.QObject):
         self.handles: dict[int, Any] = {}  # job id -> CollectJob
         self._token_info: Any = None
         self._login: Any = None
+        self._login_cancelled = False
         self._ready = asyncio.Event()
         self._paused_for_login: set[int] = set()
         self.dialog_parent: Any = None  # the main window, for dialogs the controller opens
@@ -369,6 +370,7 @@ class Controller(QtCore.QObject):
         return info
 
     async def login_oauth(self, on_url: Callable[[str], None] | None = None) -> Any:
+        self._login_cancelled = False
         rt = await self.ready()
         if rt.demo and rt.simulator is not None:
             return await self.paste_token(rt.simulator.issue_token())
@@ -391,6 +393,8 @@ class Controller(QtCore.QObject):
         self._login = OAuthLogin(
             creds, rt.client, rt.tokens, api_base=rt.api_base, on_url=show_url, **options
         )
+        if self._login_cancelled:  # Cancel was pressed while the login was being prepared
+            self._login.cancel()
         try:
             info = await self._e(self._login.run())
         finally:
@@ -398,6 +402,7 @@ class Controller(QtCore.QObject):
         return await self._after_login(info)
 
     def cancel_login(self) -> None:
+        self._login_cancelled = True
         if self._login is not None:
             self.engine.call_soon(self._login.cancel)
 
