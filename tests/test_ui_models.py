@@ -7,9 +7,9 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
-import pytest
 
-from expirytrack_desktop.ui import pyside_guard
+import sys
+
 from expirytrack_desktop.ui.models import (
     CoverageCell,
     CoverageModel,
@@ -20,11 +20,25 @@ from expirytrack_desktop.ui.models import (
     fmt_bytes,
     fmt_duration,
 )
+from expirytrack_desktop.ui.qt import QtCore
 
 
-@pytest.fixture(autouse=True)
-def _guard(qapp):
-    pyside_guard.install()
+def test_signals_do_not_leak_singleton_references(qapp):
+    """PySide6 6.12.0 lost a reference to True per emit (and to None per slot call) until the
+    interpreter aborted; pyproject.toml excludes it. This catches such a release again."""
+
+    class Probe(QtCore.QObject):
+        ping = QtCore.Signal()
+
+    probe = Probe()
+    calls = []
+    probe.ping.connect(lambda: calls.append(1) and None)
+    true_before, none_before = sys.getrefcount(True), sys.getrefcount(None)
+    for _ in range(200):
+        probe.ping.emit()
+    assert len(calls) == 200
+    assert sys.getrefcount(True) >= true_before - 5
+    assert sys.getrefcount(None) >= none_before - 5
 
 
 def rows(n: int) -> list[JobRow]:

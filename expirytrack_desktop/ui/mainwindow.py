@@ -27,9 +27,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        from expirytrack_desktop.ui import pyside_guard
-
-        pyside_guard.install()
         self.controller = controller
         controller.dialog_parent = self
         self.services = controller.services

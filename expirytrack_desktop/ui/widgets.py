@@ -108,7 +108,8 @@ class GatedPage(QtWidgets.QWizardPage):
 
     Why: with PySide6 6.12 a Python override of ``QWizardPage.isComplete`` loses one
     reference to ``True``/``False`` per call from Qt (measured: -1 per completeChanged), which
-    crashes the interpreter after a few hundred button updates. Instead a hidden mandatory
+    crashes the interpreter after a few hundred button updates. pyproject.toml now excludes
+    6.12, but this costs nothing and keeps the pages safe on such a release: a hidden mandatory
     field is registered and filled when the page is ready; Qt's own isComplete checks it.
     """
 
