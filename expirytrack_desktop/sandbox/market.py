@@ -62,8 +62,12 @@ UNDERLYINGS: tuple[Underlying, ...] = (
                24500.0, 50.0, 65, 1800.0, False, 0.15, 45000),
     Underlying("NSE_INDEX|NIFTY MID SELECT", "MIDCPNIFTY", "MIDCPNIFTY", "NSE_FO", "NSE",
                "INDEX", 12500.0, 25.0, 140, 2800.0, False, 0.18, 50000),
+    Underlying("NSE_INDEX|Nifty Next 50", "NIFTYNXT50", "NIFTYNXT50", "NSE_FO", "NSE",
+               "INDEX", 67000.0, 100.0, 25, 600.0, False, 0.17, 60000),
     Underlying("BSE_INDEX|SENSEX", "SENSEX", "SENSEX", "BSE_FO", "BSE", "INDEX",
                80000.0, 100.0, 20, 1000.0, True, 0.13, 820000),
+    Underlying("BSE_INDEX|BANKEX", "BANKEX", "BANKEX", "BSE_FO", "BSE", "INDEX",
+               62000.0, 100.0, 30, 900.0, False, 0.16, 840000),
     Underlying("NSE_EQ|INE205A01025", "VEDL", "VEDL", "NSE_FO", "NSE", "EQUITY",
                300.0, 2.5, 1150, 34500.0, False, 0.32, 55000),
 )  # fmt: skip
