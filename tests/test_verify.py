@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+import threading
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -36,10 +37,28 @@ async def _collect(path) -> None:
         db.close()
 
 
+def collect(path) -> None:
+    """Collect in a thread of its own: a module fixture may be set up while another test's
+    event loop is running in this thread."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(_collect(path))
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     path = tmp_path_factory.mktemp("verify") / "template.sqlite3"
-    asyncio.run(_collect(path))
+    collect(path)
     return path
 
 
@@ -174,7 +193,7 @@ def test_window_counts_and_fix_then_collect_again(dbfile, capsys):
     c = counts(dbfile)
     assert c["no_windows"] == 2 and c["missing_candles"] == 0 and c["fetched_empty"] == 0
     # the next collection fetches exactly those two windows again
-    asyncio.run(_collect(dbfile))
+    collect(dbfile)
     f, t = target_range(EXPIRY, 1)
     with open_database(dbfile) as db:
         for cid in (w1[0], w2[0]):
