@@ -101,7 +101,8 @@ def test_systemd_timer_and_service(spaths, capsys):
     assert "Persistent=true\n" in timer and "Unit=expirytrack-nightly.service\n" in timer
     assert runner.commands() == [
         ["systemctl", "--user", "daemon-reload"],
-        ["systemctl", "--user", "enable", "--now", "expirytrack-nightly.timer"],
+        ["systemctl", "--user", "enable", "expirytrack-nightly.timer"],
+        ["systemctl", "--user", "restart", "expirytrack-nightly.timer"],
     ]
     out = capsys.readouterr().out
     assert "Added schedule nightly" in out and "Installed into systemd" in out
@@ -134,7 +135,7 @@ def test_print_shows_and_installs_nothing(spaths, capsys):
     out = capsys.readouterr().out
     assert "OS scheduler: systemd" in out
     assert "OnCalendar=Mon,Tue,Wed,Thu,Fri *-*-* 16:30:00" in out
-    assert "$ systemctl --user enable --now expirytrack-nightly.timer" in out
+    assert "$ systemctl --user enable expirytrack-nightly.timer" in out
     assert runner.commands() == []
     assert not spaths.systemd_user_dir.exists()
     assert ScheduleStore(AppPaths.default().config_dir / "schedules.json").load() == []

@@ -35,11 +35,16 @@ class FlakyTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.fail_candles = 0
+        self.fail_contracts = 0
         self.down = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path.endswith("/contract") and self.fail_contracts > 0:
+            self.fail_contracts -= 1
+            body = {"status": "error", "errors": [{"errorCode": "UDAPI100500", "message": "list"}]}
+            return httpx.Response(500, json=body)
         if "historical-candle" in request.url.path and self.fail_candles > 0:
             self.fail_candles -= 1
             body = {"status": "error", "errors": [{"errorCode": "UDAPI100500", "message": "boom"}]}
@@ -170,6 +175,18 @@ def test_retries_are_bounded_and_the_next_run_picks_up_the_failures(env, capsys)
     assert len(env.mails()) == 1
     assert main(["schedule", "list"]) == exitcodes.OK
     assert "exit 0" in capsys.readouterr().out
+
+
+def test_a_failed_contract_list_counts_as_a_failed_item_and_is_retried(env):
+    env.add()
+    env.transport.fail_contracts = 1
+    assert main(["schedule", "run", "nifty"]) == exitcodes.OK
+    assert env.sleeps == [30.0]
+    body = env.mails()[0].get_content()
+    assert (
+        "1. failed_items: job 1, 0 windows stored (0 without trades), 0 candles, 1 failed" in body
+    )
+    assert_exact(env)
 
 
 def test_network_down_is_retried_then_reported(env):

@@ -112,8 +112,7 @@ def compose_report(
 
     s = report.schedule
     stored = report.total("windows_fetched") + report.total("windows_empty")
-    last = report.attempts[-1] if report.attempts else None
-    failed = last.counters.windows_failed if last else 0
+    failed = report.attempts[-1].failed if report.attempts else 0
     subject = (
         f"[ExpiryTrack] {s.name}: {report.outcome} - {_n(stored)} windows, "
         f"{_n(report.total('candles'))} candles, {failed} failed"
@@ -142,13 +141,13 @@ def compose_report(
                 f"  {a.number}. {a.reason.value}: job {a.job_id}, "
                 f"{_n(c.windows_fetched + c.windows_empty)} windows stored "
                 f"({_n(c.windows_empty)} without trades), {_n(c.candles)} candles, "
-                f"{_n(c.windows_failed)} failed, {_n(c.requests)} requests"
+                f"{_n(a.failed)} failed, {_n(c.requests)} requests"
             )
         lines += [
             "",
             f"Totals:    {_n(stored)} windows stored, {_n(report.total('candles'))} candles, "
             f"{_n(report.total('requests'))} requests",
-            f"Failed:    {failed} window(s) still failed after the last attempt",
+            f"Failed:    {failed} item(s) still failed after the last attempt",
             "",
         ]
     if report.message and not report.ok:

@@ -218,7 +218,9 @@ class SystemdBackend(Backend):
             },
             commands=[
                 ["systemctl", "--user", "daemon-reload"],
-                ["systemctl", "--user", "enable", "--now", f"{unit}.timer"],
+                ["systemctl", "--user", "enable", f"{unit}.timer"],
+                # restart, not start: a timer already active re-reads its new calendar
+                ["systemctl", "--user", "restart", f"{unit}.timer"],
             ],
             notes=[
                 "user timers run while you are logged in; to run them without a login session: "

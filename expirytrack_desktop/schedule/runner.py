@@ -65,6 +65,14 @@ class Attempt:
     message: str | None = None
     errors: tuple[str, ...] = ()
 
+    @property
+    def failed(self) -> int:
+        """Items that failed: windows, or contract lists (counted by their error lines)."""
+        n = self.counters.windows_failed
+        if self.reason == StopReason.FAILED_ITEMS:
+            n = max(n, len(self.errors))
+        return n
+
 
 @dataclass(slots=True)
 class RunReport:
@@ -100,8 +108,7 @@ class RunReport:
         return self.attempts[-1].errors if self.attempts else ()
 
     def summary_line(self) -> str:
-        last = self.attempts[-1] if self.attempts else None
-        failed = last.counters.windows_failed if last else 0
+        failed = self.attempts[-1].failed if self.attempts else 0
         return (
             f"{self.schedule.name}: {self.outcome}; "
             f"{self.total('windows_fetched') + self.total('windows_empty')} windows stored, "
@@ -203,7 +210,7 @@ async def run_collection(
             report.reason, report.message = attempt.reason, attempt.message
             say(
                 f"attempt {number}: {OUTCOME_TEXT[attempt.reason]} "
-                f"(job {attempt.job_id}, {attempt.counters.windows_failed} failed)"
+                f"(job {attempt.job_id}, {attempt.failed} failed)"
             )
             if attempt.reason not in RETRYABLE or number > schedule.retries:
                 break
