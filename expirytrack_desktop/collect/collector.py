@@ -391,6 +391,7 @@ class CollectJob:
         self._consecutive_net_failures = 0
         self._pending_tasks: set[asyncio.Future[Any]] = set()
         self._beat_task: asyncio.Task[Any] | None = None
+        self._saved_learned: dict[str, int] = {}  # span caps written by this job (writer thread)
         self.last_progress: Progress | None = None
 
     # ---- control --------------------------------------------------------------------------------
@@ -914,6 +915,9 @@ class CollectJob:
         return stored
 
     def _save_learned(self, learned: dict[str, int]) -> None:
+        if learned == self._saved_learned:  # the usual case: nothing new, no query
+            return
+        self._saved_learned = dict(learned)
         caps = self.db.span_caps()
         for interval, days in learned.items():
             if caps.get(interval) != days:

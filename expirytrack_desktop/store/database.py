@@ -66,6 +66,18 @@ _MINUTES_INTERVAL = {v: k for k, v in INTERVAL_MINUTES.items()}
 JSON_INGEST = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
+class _NotPlain(Exception):
+    """Internal: a JSON body needs the exact (clipping, order-keeping) statement."""
+
+
+# rows in a window's range, and how many hold a value the Python path would not have stored
+_COUNT_AND_CHECK = (
+    "SELECT count(*), total(typeof(open) != 'real' OR typeof(high) != 'real' "
+    "OR typeof(low) != 'real' OR typeof(close) != 'real' "
+    "OR typeof(volume) != 'integer' OR typeof(oi) != 'integer') "
+)
+
+
 def interval_minutes(interval: str) -> int:
     """``"1minute" -> 1``, ``"day" -> 1440``; ValueError for anything else."""
     try:
@@ -680,56 +692,104 @@ class Database:
         raises ValueError and writes nothing: the caller then takes the checked Python path.
         Needs SQLite >= 3.38 (``->>``, ``unixepoch``): see :data:`JSON_INGEST`.
         """
-        from expirytrack_desktop.timeutil import IST_OFFSET_SECONDS
-
         iv = interval if isinstance(interval, int) else interval_minutes(interval)
-        cid = int(contract_id)
         parts = [body] if isinstance(body, str | bytes | bytearray) else list(body)
         texts = [p.decode("utf-8") if isinstance(p, bytes | bytearray) else p for p in parts]
+        args = (int(contract_id), iv, from_date, to_date, texts, path, job_id, attempts)
+        try:
+            # The usual answer (every candle inside the window, no time twice) is written by
+            # the plain statement; anything else (candles of other days, repeated times, rows
+            # replaced) is written again by the exact one: clipped, first occurrence wins.
+            return self._store_json(*args, exact=False)
+        except _NotPlain:
+            return self._store_json(*args, exact=True)
+
+    def _store_json(
+        self,
+        cid: int,
+        iv: int,
+        from_date: date,
+        to_date: date,
+        texts: list[str],
+        path: str,
+        job_id: int | None,
+        attempts: int,
+        *,
+        exact: bool,
+    ) -> StoredWindow:
+        from expirytrack_desktop.timeutil import IST_OFFSET_SECONDS
+
         lo = _day_epoch(from_date) - IST_OFFSET_SECONDS
         hi = _day_epoch(to_date) + 86400 - IST_OFFSET_SECONDS
-        # The API sends newest first: insert in key order reversed (ascending time), which
-        # appends to the clustered index instead of splitting its pages, and lets the first
-        # occurrence of a repeated timestamp be written last (it wins, as in the Python path).
-        # The inner LIMIT keeps SQLite from flattening the subquery, so each candle's values
-        # are extracted once and the range filter reads the computed timestamp.
-        sql = (
-            f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, t, o, h, l, c, v, i FROM ("
-            "SELECT unixepoch(value ->> 0) AS t, value ->> 1 AS o, value ->> 2 AS h, "
-            "value ->> 3 AS l, value ->> 4 AS c, value ->> 5 AS v, value ->> 6 AS i "
-            "FROM json_each(?, ?) ORDER BY key DESC LIMIT -1) "
-            f"WHERE t IS NULL OR (t >= {lo} AND t < {hi})"
-        )
+        in_range = "FROM candle WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ?"
         with self.transaction() as c:
-            overlapped = self._overlaps(c, cid, iv, from_date, to_date)
+            overlapped, before = c.execute(
+                "SELECT EXISTS (SELECT 1 FROM fetch_window WHERE contract_id = ? AND "
+                "interval = ? AND state != 'failed' AND from_date <= ? AND to_date >= ?), "
+                f"(SELECT count(*) {in_range})",
+                (cid, iv, to_date.isoformat(), from_date.isoformat(), cid, iv, lo, hi),
+            ).fetchone()
             try:
-                for text in texts:
-                    cur = c.execute(sql, (text, path))
-                    if cur.rowcount <= 0:
-                        # nothing written: tell "an empty candle array" from "no array at all"
-                        kind = c.execute("SELECT json_type(?, ?)", (text, path)).fetchone()[0]
-                        if kind != "array":
-                            raise ValueError(f"no candle array at {path} ({kind or 'missing'})")
+                written = self._insert_json(c, cid, iv, texts, path, (lo, hi) if exact else None)
+                n, bad = c.execute(_COUNT_AND_CHECK + in_range, (cid, iv, lo, hi)).fetchone()
             except sqlite3.IntegrityError as exc:
                 raise ValueError(f"candle with a missing or invalid field ({exc})") from None
             except sqlite3.OperationalError as exc:
                 if "json" in str(exc).lower():
                     raise ValueError(f"malformed candle JSON ({exc})") from None
                 raise
-            # rows now stored in the window's range (duplicates across bodies counted once),
-            # and any value SQLite could not store as a number (the Python path's float()/int()
-            # would have refused it or rounded it): refuse the whole window
-            n, bad = c.execute(
-                "SELECT count(*), total(typeof(open) != 'real' OR typeof(high) != 'real' "
-                "OR typeof(low) != 'real' OR typeof(close) != 'real' "
-                "OR typeof(volume) != 'integer' OR typeof(oi) != 'integer') FROM candle "
-                "WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ?",
-                (cid, iv, lo, hi),
-            ).fetchone()
+            if not exact and written != n - before:
+                raise _NotPlain  # rolls this transaction back
             if bad:
+                # a value SQLite could not store as a number, or a fractional volume/OI: the
+                # Python path's float()/int() would have refused or rounded it
                 raise ValueError(f"{int(bad)} candle(s) with a non-numeric value")
             self._mark_done(c, cid, iv, from_date, to_date, n, job_id, attempts)
-        return StoredWindow(n, overlapped)
+        return StoredWindow(n, bool(overlapped))
+
+    @staticmethod
+    def _insert_json(
+        c: sqlite3.Connection,
+        cid: int,
+        iv: int,
+        texts: list[str],
+        path: str,
+        clip: tuple[int, int] | None,
+    ) -> int:
+        """INSERT the candles of each body; returns the rows written. ValueError if a body has
+        no candle array. ``clip`` = (lo, hi) epoch bounds: keep only candles inside."""
+        # The API sends newest first: insert in key order reversed (ascending time), which
+        # appends to the clustered index instead of splitting its pages, and lets the first
+        # occurrence of a repeated time be written last (it wins, as in the Python path).
+        if clip is None:
+            # (json_extract with a literal path is ~10% cheaper than ->> with an integer)
+            sql = (
+                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, "
+                "unixepoch(json_extract(value, '$[0]')), json_extract(value, '$[1]'), "
+                "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
+                "json_extract(value, '$[4]'), json_extract(value, '$[5]'), "
+                "json_extract(value, '$[6]') FROM json_each(?, ?) ORDER BY key DESC"
+            )
+        else:
+            # LIMIT keeps SQLite from flattening the subquery: each value is extracted once
+            # and the filter reads the computed time (NULL kept: it fails NOT NULL)
+            sql = (
+                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, t, o, h, l, c, v, i FROM ("
+                "SELECT unixepoch(value ->> 0) AS t, value ->> 1 AS o, value ->> 2 AS h, "
+                "value ->> 3 AS l, value ->> 4 AS c, value ->> 5 AS v, value ->> 6 AS i "
+                "FROM json_each(?, ?) ORDER BY key DESC LIMIT -1) "
+                f"WHERE t IS NULL OR (t >= {int(clip[0])} AND t < {int(clip[1])})"
+            )
+        written = 0
+        for text in texts:
+            cur = c.execute(sql, (text, path))
+            if cur.rowcount > 0:
+                written += cur.rowcount
+            else:  # tell "an empty candle array" from "no array at all"
+                kind = c.execute("SELECT json_type(?, ?)", (text, path)).fetchone()[0]
+                if kind != "array":
+                    raise ValueError(f"no candle array at {path} ({kind or 'missing'})")
+        return written
 
     @staticmethod
     def _overlaps(c: sqlite3.Connection, cid: int, iv: int, f: date, t: date) -> bool:
