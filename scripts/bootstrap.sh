@@ -11,6 +11,8 @@ extras=""
 QT_LIBS="libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6 libglib2.0-0 libxkbcommon0 \
 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-render0 \
 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0"
+# The tests also open a real window on a virtual X server (screenshots, packaging smoke test).
+[ -n "$extras" ] && QT_LIBS="$QT_LIBS xvfb xauth"
 
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=$(for p in $QT_LIBS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
