@@ -1,7 +1,7 @@
 """Span cap unknown to the client: the simulator caps 1-minute spans at 30 days.
 
 A contract's 95-day window is fetched through ``fetch_window`` with a fresh ``SpanPolicy``
-(default belief: 90 days) from the simulator on a loopback port. Expected: every candle the
+(default belief: 93 days) from the simulator on a loopback port. Expected: every candle the
 simulator holds for the contract arrives exactly once, and the requests spent are at most
 ``ceil(active days / 30) + 1`` (active days = calendar days from its first to its last candle).
 
