@@ -104,20 +104,30 @@ def test_malformed_input_is_one_line_bad_input(sim, capsys, args, message):
     assert sim.stats.requests == 0
 
 
-def test_unknown_instrument_key(sim, capsys):
+def test_unknown_instrument_key(sim, capsys, tmp_path):
     code = main(["collect", "-i", "NSE_INDEX|Nifty 51", "-e", "2025-09-30"])
     assert code == exitcodes.BAD_INPUT
-    err = error_lines(capsys.readouterr().err)
-    assert len(err) == 1 and "NSE_INDEX|Nifty 51" in err[0] and "UDAPI100011" in err[0]
+    out, err = capsys.readouterr()
+    lines = error_lines(err)
+    assert len(lines) == 1 and "NSE_INDEX|Nifty 51" in lines[0] and "UDAPI100011" in lines[0]
+    assert "Plan:" not in out and "Job " not in err
+    with open_database(tmp_path / "cli.sqlite3") as db:
+        assert db.list_jobs() == []
 
 
 def test_expiry_not_offered(sim, capsys, tmp_path):
     code = main(["collect", "-i", "NIFTY", "-e", "2024-01-04"])
     assert code == exitcodes.BAD_INPUT
-    err = error_lines(capsys.readouterr().err)
-    assert len(err) == 1 and "2024-01-04 is not offered by the API" in err[0]
+    out, err = capsys.readouterr()
+    lines = error_lines(err)
+    assert len(lines) == 1 and "2024-01-04 is not offered by the API" in lines[0]
+    assert err.strip() == lines[0]  # nothing but the one line: no plan, no "Job 1"
+    assert "Plan:" not in out
     with open_database(tmp_path / "cli.sqlite3") as db:
         assert db.counts().contracts == 0
+        assert db.list_jobs() == []  # the job history stays empty
+    assert main(["status"]) == exitcodes.OK
+    assert "failed" not in capsys.readouterr().out
 
 
 def test_no_token_needs_login(sim, capsys, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, timedelta
 
 import httpx
@@ -222,12 +223,18 @@ async def test_unknown_instrument_and_missing_expiry_are_bad_input(tmp_path):
     db = make_db(tmp_path)
     client = make_client(app)
     col = make_collector(db, client)
-    r = await col.run(Selection(["NSE_INDEX|No Such Index"], months=1))
-    assert r.reason == StopReason.BAD_INPUT and "NSE_INDEX|No Such Index" in r.message
-    r = await col.run(Selection(["NIFTY"], [date(2020, 1, 2)], months=1))
-    assert r.reason == StopReason.BAD_INPUT
-    assert "2020-01-02 is not offered by the API" in r.message
+    # checked against the live expiry lists before a job row exists: no junk job
+    with pytest.raises(SelectionError, match=re.escape("NSE_INDEX|No Such Index")):
+        await col.start(Selection(["NSE_INDEX|No Such Index"], months=1))
+    with pytest.raises(SelectionError, match="2020-01-02 is not offered by the API"):
+        await col.run(Selection(["NIFTY"], [date(2020, 1, 2)], months=1))
+    assert db.list_jobs() == [] and col.jobs == {}
     assert db.execute("SELECT count(*) FROM contract")[0][0] == 0
+    # a valid selection then fetches each expiry list once (check and job share it)
+    before = app.stats.requests
+    exp = last_expiries(app)[0]
+    offered = await col.check_selection(Selection(["NIFTY"], [exp], months=1))
+    assert exp in offered[NIFTY] and app.stats.requests - before == 1
     with pytest.raises(SelectionError, match="malformed"):
         Selection(["Nifty 50"])
     with pytest.raises(SelectionError, match="interval"):

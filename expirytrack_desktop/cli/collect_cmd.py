@@ -176,6 +176,14 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
     client = rt.make_client(token)
     try:
         collector = rt.make_collector(db, client, concurrency=args.concurrency)
+        offered = None
+        if not args.estimate_only:
+            from expirytrack_desktop.collect.selection import SelectionError
+
+            try:  # discovery first: bad input creates no job
+                offered = await collector.check_selection(selection)
+            except SelectionError as exc:
+                return _fail(exitcodes.BAD_INPUT, str(exc))
         est = await collector.estimate(selection)
         approx = "about " if est.is_estimate else ""
         print(
@@ -188,7 +196,7 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
         if args.estimate_only:
             return exitcodes.OK
         printer = _Printer(sys.stderr)
-        job = await collector.start(selection, on_progress=printer)
+        job = await collector.start(selection, on_progress=printer, offered=offered)
         print(f"Job {job.id} ({rt.db_path})", file=sys.stderr)
         try:
             result = await job.wait()

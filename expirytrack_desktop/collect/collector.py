@@ -51,7 +51,7 @@ from expirytrack_desktop.collect.plan import (
     plan_windows,
     target_range,
 )
-from expirytrack_desktop.collect.selection import Selection
+from expirytrack_desktop.collect.selection import Selection, SelectionError
 from expirytrack_desktop.store import Database, StoreError
 from expirytrack_desktop.store.coverage import chunk_range
 from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL, JSON_INGEST
@@ -79,6 +79,24 @@ def _openalgo(contract: Contract) -> str | None:
         return openalgo_for_contract(contract)
     except (ImportError, ValueError):
         return None
+
+
+async def _given(value: Any) -> Any:
+    if isinstance(value, BaseException):
+        raise value
+    return value
+
+
+class OfferedExpiries(dict[str, list[date]]):
+    """Live expiry list per underlying, as checked before a job; ``requests``: HTTP requests
+    the check sent (they count as the job's, like the discovery they replace); ``errors``: the
+    failures left to the job (it reports them instead of asking again)."""
+
+    requests: int = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, Exception] = {}
 
 
 class _Stop(Exception):
@@ -226,6 +244,42 @@ class Collector:
             notes=tuple(notes),
         )
 
+    async def check_selection(self, selection: Selection) -> OfferedExpiries:
+        """The live expiry list of each underlying; :class:`SelectionError` (one line, all
+        problems) when an instrument key is refused or a chosen expiry is not offered.
+
+        Runs before a job row exists, so bad input leaves the job history untouched. Other
+        failures (login, plan, network) are left to the job, which reports them resumably.
+        """
+        offered = OfferedExpiries()
+        sent0 = int(getattr(self.client, "requests_sent", 0))
+        bad: list[str] = []
+        for key in selection.underlyings:
+            try:
+                available = list(await self.client.get_expiries(key))
+            except BadInputError as exc:
+                bad.append(f"{key}: {exc.message}")
+                continue
+            except Exception as exc:  # the job reports it and stops with its reason
+                log.debug("expiry list of %s not checked: %s", key, type(exc).__name__)
+                offered.errors[key] = exc
+                continue
+            if not available:
+                bad.append(f"{key}: the API lists no expired contracts for this instrument")
+                continue
+            offered[key] = available
+            missing = [d for d in selection.expiries or () if d not in set(available)]
+            if missing:
+                near = ", ".join(d.isoformat() for d in available[-3:])
+                bad.append(
+                    f"{display_name(key)}: expiry {', '.join(d.isoformat() for d in missing)}"
+                    f" is not offered by the API (latest offered: {near})"
+                )
+        if bad:
+            raise SelectionError("; ".join(bad))
+        offered.requests = int(getattr(self.client, "requests_sent", 0)) - sent0
+        return offered
+
     async def start(
         self,
         selection: Selection,
@@ -233,13 +287,19 @@ class Collector:
         on_progress: ProgressCallback | None = None,
         job_id: int | None = None,
         resume_matching: bool = True,
+        offered: dict[str, list[date]] | None = None,
     ) -> CollectJob:
         """Create (or continue) a job row and start running it; returns the handle at once.
 
         ``job_id`` continues that job. With ``resume_matching`` a stopped job (needs_login,
         interrupted, failed, cancelled, paused and dead) with the same selection is continued
         instead of creating a new row, so rerunning a command keeps one history entry.
+        A new selection is first checked against the live expiry lists
+        (:meth:`check_selection`, or its result passed as ``offered``): bad input raises
+        :class:`SelectionError` and creates no job.
         """
+        if job_id is None and offered is None:
+            offered = await self.check_selection(selection)
         params = selection.to_params()
         if job_id is None and resume_matching:
             job_id = await self.db.run(self._matching_job, params)
@@ -261,6 +321,8 @@ class Collector:
                 raise ValueError(f"no job {job_id}")
             await self.db.run(self.db.update_job, job_id, retry_count=rec.retry_count + 1)
         job = CollectJob(self, job_id, selection, on_progress)
+        job._offered = {**(offered or {}), **getattr(offered, "errors", {})}
+        job._requests0 -= getattr(offered, "requests", 0)
         self.jobs[job_id] = job
         job._start(job._run())
         return job
@@ -393,6 +455,7 @@ class CollectJob:
         self._beat_task: asyncio.Task[Any] | None = None
         self._saved_learned: dict[str, int] = {}  # span caps written by this job (writer thread)
         self.last_progress: Progress | None = None
+        self._offered: dict[str, Any] = {}  # expiry lists (or their errors) fetched by start()
 
     # ---- control --------------------------------------------------------------------------------
 
@@ -696,7 +759,9 @@ class CollectJob:
             self._emit()
             await self.db.run(self.db.upsert_underlying, key, symbol=symbol_for_key(key))
             try:
-                available = await self._call(self.client.get_expiries(key), self._current)
+                cached = self._offered.pop(key, None)
+                aw = _given(cached) if cached is not None else self.client.get_expiries(key)
+                available = await self._call(aw, self._current)
             except BadInputError as exc:
                 bad.append(f"{key}: {exc.message}")
                 self._error(bad[-1])

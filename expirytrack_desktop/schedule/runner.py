@@ -231,6 +231,7 @@ async def _attempt(
     number: int,
     on_progress: Callable[[Any], None] | None,
 ) -> Attempt:
+    from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.store import StoreError
 
     client = rt.make_client(token)
@@ -241,6 +242,8 @@ async def _attempt(
         return Attempt(
             number, result.reason, result.job_id, result.counters, result.message, result.errors
         )
+    except SelectionError as exc:  # checked before any job row exists
+        return Attempt(number, StopReason.BAD_INPUT, message=str(exc))
     except StoreError as exc:
         return Attempt(number, StopReason.STORAGE, message=str(exc))
     finally:
