@@ -432,6 +432,30 @@ def test_stale_heartbeat_means_interrupted(tmp_path):
         db.close()
 
 
+def test_a_new_pending_job_is_not_interrupted_until_its_grace_period_passes(tmp_path):
+    now = [datetime(2025, 5, 1, 10, 0, tzinfo=UTC)]
+    db = open_database(tmp_path / "p.sqlite3", clock=lambda: now[0])
+    try:
+        jid = db.create_job("collect", {})  # no pid yet: its process starts it next
+        assert [j.status for j in db.list_jobs()] == ["pending"]
+        assert db.mark_interrupted_jobs() == 0
+        assert db.get_job(jid).status == "pending"
+        now[0] += timedelta(minutes=2)
+        assert db.mark_interrupted_jobs() == 0
+        now[0] += timedelta(minutes=2)  # never started: its process is gone
+        assert db.mark_interrupted_jobs() == 1
+        assert db.get_job(jid).status == "interrupted"
+        assert db.execute("SELECT status FROM job")[0][0] == "interrupted"
+        # a pending job whose recorded process is dead is interrupted at once
+        proc = subprocess.Popen([sys.executable, "-c", "pass"])
+        proc.wait()
+        other = db.create_job("collect", {})
+        db.update_job(other, pid=proc.pid)
+        assert db.get_job(other).status == "interrupted"
+    finally:
+        db.close()
+
+
 async def test_run_executes_on_the_single_writer_thread(db):
     main = threading.get_ident()
     seen = {await db.run(threading.get_ident) for _ in range(5)}

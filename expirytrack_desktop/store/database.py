@@ -1124,8 +1124,13 @@ class Database:
         return dead
 
     def mark_interrupted_jobs(self) -> int:
-        """Running/pending/paused jobs whose process is gone or whose heartbeat is stale
-        -> interrupted (resumable). Returns how many."""
+        """Jobs whose process is gone -> interrupted (resumable). Returns how many.
+
+        Running/paused: the recorded pid is not alive, or the heartbeat is stale. Pending (just
+        created, its process has not started it yet, so no pid): only when a recorded pid is
+        dead, or when it has stayed pending longer than ``STALE_HEARTBEAT``; otherwise listing
+        jobs right after ``create_job`` would flip a job that is about to start.
+        """
         dead = self._find_dead_jobs()
         if dead:
             self._store_interrupted(dead)
@@ -1133,16 +1138,23 @@ class Database:
 
     def _find_dead_jobs(self) -> set[int]:
         rows = self._query(
-            "SELECT id, pid, heartbeat_at FROM job WHERE status IN ('running', 'pending', 'paused')"
+            "SELECT id, status, pid, heartbeat_at, created_at FROM job "
+            "WHERE status IN ('running', 'pending', 'paused')"
         )
         now = self.clock()
+
+        def older(text: str | None) -> bool:
+            if not text:
+                return False
+            at = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+            return now - at > STALE_HEARTBEAT
+
         dead: set[int] = set()
-        for jid, pid, beat in rows:
-            stale = False
-            if beat:
-                at = datetime.strptime(beat, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-                stale = now - at > STALE_HEARTBEAT
-            if not self._pid_alive(pid) or stale:
+        for jid, status, pid, beat, created in rows:
+            if status == "pending" and pid is None:
+                if older(beat or created):
+                    dead.add(jid)
+            elif not self._pid_alive(pid) or older(beat):
                 dead.add(jid)
         return dead
 
