@@ -15,7 +15,19 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.ui.qt import Qt, QtWidgets, Signal
-from expirytrack_desktop.ui.widgets import BusyIndicator, GatedPage, MessageLabel
+from expirytrack_desktop.ui.widgets import BusyIndicator
+from expirytrack_desktop.ui.wizard_common import (
+    AppWizard,
+    WizardPage,
+    button_row,
+    check_state,
+    cycle_text,
+    expiry_item,
+    likely_cycles,
+    stored_list,
+    tree_children,
+    underlying_item,
+)
 from expirytrack_desktop.upstox.models import INTERVALS
 
 if TYPE_CHECKING:
@@ -56,25 +68,13 @@ class WizardSelection:
     concurrency: int = 8
 
 
-def likely_cycles(expiries: list[date]) -> dict[date, str]:
-    """Display hint until the API's ``weekly`` flag is stored: the last listed expiry of each
-    calendar month is taken as the monthly one (not inferred from the weekday)."""
-    last: dict[tuple[int, int], date] = {}
-    for d in expiries:
-        k = (d.year, d.month)
-        if k not in last or d > last[k]:
-            last[k] = d
-    return {d: "monthly" if last[(d.year, d.month)] == d else "weekly" for d in expiries}
-
-
 # ---------------------------------------------------------------------------------- page 1
-class UnderlyingsPage(GatedPage):
+class UnderlyingsPage(WizardPage):
     def __init__(self, controller: Controller) -> None:
-        super().__init__()
-        self.controller = controller
-        self.setTitle("1. Underlyings")
-        self.setSubTitle(
-            "Choose the index or stock underlyings whose expired futures and options to collect."
+        super().__init__(
+            controller,
+            "1. Underlyings",
+            "Choose the index or stock underlyings whose expired futures and options to collect.",
         )
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("underlyingList")
@@ -91,24 +91,15 @@ class UnderlyingsPage(GatedPage):
         self.key_edit.returnPressed.connect(self._add_custom)
         self.btn_add = QtWidgets.QPushButton("A&dd")
         self.btn_add.clicked.connect(self._add_custom)
-        self.message = MessageLabel()
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.btn_all)
-        row.addWidget(self.btn_none)
-        row.addStretch(1)
         add = QtWidgets.QHBoxLayout()
         add.addWidget(self.key_edit, 1)
         add.addWidget(self.btn_add)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(row)
-        lay.addWidget(self.list, 1)
-        lay.addLayout(add)
-        lay.addWidget(self.message)
+        self.stack(button_row(self.btn_all, self.btn_none), self.list, add, main=self.list)
 
     def _add_item(self, symbol: str, key: str, checked: bool) -> QtWidgets.QListWidgetItem:
         item = QtWidgets.QListWidgetItem(f"{symbol}    ({key})" if symbol != key else key)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        item.setCheckState(check_state(checked))
         item.setData(KeyRole, key)
         item.setData(Qt.ItemDataRole.UserRole, symbol)
         self.list.addItem(item)
@@ -124,7 +115,7 @@ class UnderlyingsPage(GatedPage):
         wanted = set(keys_or_symbols)
         for it in self.items():
             hit = it.data(KeyRole) in wanted or it.data(Qt.ItemDataRole.UserRole) in wanted
-            it.setCheckState(Qt.CheckState.Checked if hit else Qt.CheckState.Unchecked)
+            it.setCheckState(check_state(hit))
 
     def selected(self) -> list[tuple[str, str]]:
         """(symbol, key) of the checked items, in list order."""
@@ -136,7 +127,7 @@ class UnderlyingsPage(GatedPage):
 
     def _check_all(self, on: bool) -> None:
         for it in self.items():
-            it.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            it.setCheckState(check_state(on))
 
     def _add_custom(self) -> None:
         text = self.key_edit.text().strip()
@@ -160,28 +151,22 @@ class UnderlyingsPage(GatedPage):
             self.message.clear_message()
         self.refresh_complete()
 
-    def ready(self) -> bool:
-        return bool(self.selected())
-
-    def validatePage(self) -> bool:
-        if not self.selected():
-            self.message.error("Select at least one underlying.")
-            return False
-        return True
+    def problem(self) -> str | None:
+        return None if self.selected() else "Select at least one underlying."
 
 
 # ---------------------------------------------------------------------------------- page 2
-class ExpiriesPage(GatedPage):
+class ExpiriesPage(WizardPage):
     """Expiries loaded live per underlying; already-collected ones marked."""
 
     loaded = Signal()
 
     def __init__(self, controller: Controller) -> None:
-        super().__init__()
-        self.controller = controller
-        self.setTitle("2. Expiries")
-        self.setSubTitle(
-            "Expiries are read live from the API (about six months back). Tick the ones to collect."
+        super().__init__(
+            controller,
+            "2. Expiries",
+            "Expiries are read live from the API (about six months back). "
+            "Tick the ones to collect.",
         )
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setObjectName("expiryTree")
@@ -204,17 +189,9 @@ class ExpiriesPage(GatedPage):
         self.btn_none.clicked.connect(lambda: self.select(lambda c: False))
         self.btn_reload.clicked.connect(self.start_loading)
         self.count_label = QtWidgets.QLabel()
-        self.message = MessageLabel()
-        row = QtWidgets.QHBoxLayout()
-        for b in (self.btn_all, self.btn_missing, self.btn_none, self.btn_reload):
-            row.addWidget(b)
-        row.addStretch(1)
+        row = button_row(self.btn_all, self.btn_missing, self.btn_none, self.btn_reload)
         row.addWidget(self.count_label)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.busy)
-        lay.addLayout(row)
-        lay.addWidget(self.tree, 1)
-        lay.addWidget(self.message)
+        self.stack(self.busy, row, self.tree, main=self.tree)
         self._loading = False
         self._loaded_for: tuple[str, ...] | None = None
         self._errors: dict[str, str] = {}
@@ -252,12 +229,8 @@ class ExpiriesPage(GatedPage):
             )
             self.tree.blockSignals(True)
             for (symbol, key), result in zip(underlyings, results, strict=True):
-                top = QtWidgets.QTreeWidgetItem([symbol, "", ""])
-                top.setData(0, KeyRole, key)
+                top = underlying_item([symbol, "", ""], KeyRole, key)
                 top.setToolTip(0, key)
-                top.setFlags(
-                    top.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate
-                )
                 self.tree.addTopLevelItem(top)
                 if isinstance(result, BaseException):
                     msg = self.controller.describe_error(result)
@@ -271,20 +244,12 @@ class ExpiriesPage(GatedPage):
                 top.setCheckState(0, Qt.CheckState.Unchecked)
                 guessed = likely_cycles([c.expiry for c in result])
                 for choice in sorted(result, key=lambda c: c.expiry, reverse=True):
-                    if choice.weekly is None:
-                        cycle = guessed[choice.expiry] + " (est.)"
-                    else:
-                        cycle = "weekly" if choice.weekly else "monthly"
-                    child = QtWidgets.QTreeWidgetItem(
-                        [
-                            choice.expiry.isoformat(),
-                            cycle,
-                            STATE_TEXT.get(choice.state, choice.state),
-                        ]
-                    )
-                    child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                    child.setData(0, ExpiryRole, choice)
-                    child.setCheckState(0, Qt.CheckState.Unchecked)
+                    texts = [
+                        choice.expiry.isoformat(),
+                        cycle_text(choice.weekly, guessed[choice.expiry]),
+                        STATE_TEXT.get(choice.state, choice.state),
+                    ]
+                    child = expiry_item(texts, ExpiryRole, choice, checked=False)
                     if choice.weekly is None:
                         child.setToolTip(
                             1,
@@ -310,21 +275,13 @@ class ExpiriesPage(GatedPage):
             self.loaded.emit()
 
     def expiry_items(self) -> list[tuple[str, QtWidgets.QTreeWidgetItem]]:
-        out = []
-        for i in range(self.tree.topLevelItemCount()):
-            top = self.tree.topLevelItem(i)
-            key = str(top.data(0, KeyRole))
-            for j in range(top.childCount()):
-                out.append((key, top.child(j)))
-        return out
+        return [(str(top.data(0, KeyRole)), child) for top, child in tree_children(self.tree)]
 
     def select(self, predicate) -> None:  # type: ignore[no-untyped-def]
         self.tree.blockSignals(True)
         for _, child in self.expiry_items():
             choice: ExpiryChoice = child.data(0, ExpiryRole)
-            child.setCheckState(
-                0, Qt.CheckState.Checked if predicate(choice) else Qt.CheckState.Unchecked
-            )
+            child.setCheckState(0, check_state(predicate(choice)))
         self.tree.blockSignals(False)
         self._changed()
 
@@ -349,27 +306,23 @@ class ExpiriesPage(GatedPage):
     def is_loading(self) -> bool:
         return self._loading
 
-    def ready(self) -> bool:
-        return not self._loading and bool(self.selection())
-
-    def validatePage(self) -> bool:
+    def problem(self) -> str | None:
         if self._loading:
-            self.message.error("Still loading expiries…")
-            return False
+            return "Still loading expiries…"
         if not self.selection():
-            self.message.error("Select at least one expiry.")
-            return False
-        return True
+            return "Select at least one expiry."
+        return None
 
 
 # ---------------------------------------------------------------------------------- page 3
-class OptionsPage(GatedPage):
+class OptionsPage(WizardPage):
     def __init__(self, controller: Controller) -> None:
-        super().__init__()
-        self.controller = controller
+        super().__init__(
+            controller,
+            "3. Options",
+            "Candle interval, how much history before each expiry, and parallelism.",
+        )
         s = controller.services.settings
-        self.setTitle("3. Options")
-        self.setSubTitle("Candle interval, how much history before each expiry, and parallelism.")
         self.interval = QtWidgets.QComboBox()
         self.interval.setObjectName("intervalCombo")
         for iv in INTERVALS:
@@ -393,7 +346,6 @@ class OptionsPage(GatedPage):
             "the concurrency; more in flight only hides network latency."
         )
         hint.setWordWrap(True)
-        self.message = MessageLabel()
         form = QtWidgets.QFormLayout(self)
         form.addRow("&Interval:", self.interval)
         form.addRow("&History window:", self.months)
@@ -401,10 +353,10 @@ class OptionsPage(GatedPage):
         form.addRow(hint)
         form.addRow(self.message)
         for w in (self.months, self.concurrency):
-            w.valueChanged.connect(self._changed)
-        self.interval.currentIndexChanged.connect(self._changed)
+            w.valueChanged.connect(self.show_problem)
+        self.interval.currentIndexChanged.connect(self.show_problem)
 
-    def error(self) -> str | None:
+    def problem(self) -> str | None:
         if self.interval.currentData() not in INTERVALS:
             return "Choose an interval."
         if not 1 <= self.months.value() <= 12:
@@ -413,44 +365,23 @@ class OptionsPage(GatedPage):
             return "Concurrency must be between 1 and 64."
         return None
 
-    def _changed(self, *_: object) -> None:
-        err = self.error()
-        if err:
-            self.message.error(err)
-        else:
-            self.message.clear_message()
-        self.refresh_complete()
-
-    def ready(self) -> bool:
-        return self.error() is None
-
-    def validatePage(self) -> bool:
-        err = self.error()
-        if err:
-            self.message.error(err)
-            return False
-        return True
-
 
 # ---------------------------------------------------------------------------------- page 4
-class ReviewPage(GatedPage):
+class ReviewPage(WizardPage):
     estimated = Signal()
 
     def __init__(self, controller: Controller) -> None:
-        super().__init__()
-        self.controller = controller
-        self.setTitle("4. Review")
-        self.setSubTitle("Check the plan, then press Start. You can pause or cancel at any time.")
+        super().__init__(
+            controller,
+            "4. Review",
+            "Check the plan, then press Start. You can pause or cancel at any time.",
+        )
         self.summary = QtWidgets.QTextBrowser()
         self.summary.setObjectName("reviewSummary")
         self.summary.setOpenLinks(False)
         self.busy = BusyIndicator("Estimating requests and time…")
         self.busy.hide()
-        self.message = MessageLabel()
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.busy)
-        lay.addWidget(self.summary, 1)
-        lay.addWidget(self.message)
+        self.stack(self.busy, self.summary, main=self.summary)
         self._estimating = False
         self.estimate: Any = None
         self.setFinalPage(True)
@@ -511,25 +442,22 @@ class ReviewPage(GatedPage):
         return not self._estimating
 
 
-class CollectWizard(QtWidgets.QWizard):
+class CollectWizard(AppWizard):
     """Open with :meth:`open` (non-blocking); emits ``jobStarted(job_id)`` after Start."""
 
     jobStarted = Signal(int)
     startFailed = Signal(str)
 
     def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.controller = controller
-        self.setObjectName("collectWizard")
-        self.setWindowTitle("New Collection" + (" — DEMO" if controller.services.demo else ""))
-        self.setWizardStyle(QtWidgets.QWizard.WizardStyle.ClassicStyle)
+        super().__init__(controller, parent, name="collectWizard", title="New Collection")
         self.setOption(QtWidgets.QWizard.WizardOption.NoBackButtonOnLastPage, False)
         self.underlyings_page = UnderlyingsPage(controller)
         self.expiries_page = ExpiriesPage(controller)
         self.options_page = OptionsPage(controller)
         self.review_page = ReviewPage(controller)
-        for p in (self.underlyings_page, self.expiries_page, self.options_page, self.review_page):
-            self.addPage(p)
+        self.add_pages(
+            self.underlyings_page, self.expiries_page, self.options_page, self.review_page
+        )
         self.resize(760, 560)
         self._restore_choices()
         self.job_id: int | None = None
@@ -547,11 +475,9 @@ class CollectWizard(QtWidgets.QWizard):
 
     def _restore_choices(self) -> None:
         qs = self.controller.services.qsettings()
-        last = qs.value("collect/underlyings", [])
-        if isinstance(last, str):
-            last = [last]
+        last = stored_list(qs, "collect/underlyings")
         if last:
-            self.underlyings_page.set_checked(list(last))
+            self.underlyings_page.set_checked(last)
         interval = qs.value("collect/interval")
         if interval:
             i = self.options_page.interval.findData(interval)

@@ -13,11 +13,22 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expirytrack_desktop.ui.collect_wizard import likely_cycles
 from expirytrack_desktop.ui.dialogs import run_dialog
 from expirytrack_desktop.ui.models import fmt_bytes, fmt_int
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
-from expirytrack_desktop.ui.widgets import BusyIndicator, GatedPage, MessageLabel
+from expirytrack_desktop.ui.widgets import BusyIndicator
+from expirytrack_desktop.ui.wizard_common import (
+    AppWizard,
+    WizardPage,
+    button_row,
+    check_state,
+    cycle_text,
+    expiry_item,
+    likely_cycles,
+    stored_list,
+    tree_children,
+    underlying_item,
+)
 from expirytrack_desktop.upstox.models import INTERVALS
 
 if TYPE_CHECKING:
@@ -35,27 +46,18 @@ FORMATS = (
 )
 
 
-class InstrumentsPage(GatedPage):
+class InstrumentsPage(WizardPage):
     def __init__(self, controller: Controller) -> None:
-        super().__init__()
-        self.controller = controller
-        self.setTitle("1. Instruments")
-        self.setSubTitle("Underlyings with collected data in the database.")
+        super().__init__(
+            controller, "1. Instruments", "Underlyings with collected data in the database."
+        )
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("exportInstrumentList")
         self.list.itemChanged.connect(lambda *_: self.refresh_complete())
         self.btn_all = QtWidgets.QPushButton("Select &all")
         self.btn_all.clicked.connect(lambda: self._check_all(True))
         self.busy = BusyIndicator("Reading the database…")
-        self.message = MessageLabel()
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.btn_all)
-        row.addStretch(1)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.busy)
-        lay.addLayout(row)
-        lay.addWidget(self.list, 1)
-        lay.addWidget(self.message)
+        self.stack(self.busy, button_row(self.btn_all), self.list, main=self.list)
         self.loaded = False
 
     async def load(self) -> None:
@@ -76,9 +78,7 @@ class InstrumentsPage(GatedPage):
             )
             item.setData(KeyRole, info.instrument_key)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(
-                Qt.CheckState.Checked if len(infos) == 1 else Qt.CheckState.Unchecked
-            )
+            item.setCheckState(check_state(len(infos) == 1))
             self.list.addItem(item)
         self.list.blockSignals(False)
         if not infos:
@@ -88,15 +88,12 @@ class InstrumentsPage(GatedPage):
 
     def _check_all(self, on: bool) -> None:
         for i in range(self.list.count()):
-            self.list.item(i).setCheckState(
-                Qt.CheckState.Checked if on else Qt.CheckState.Unchecked
-            )
+            self.list.item(i).setCheckState(check_state(on))
 
     def set_checked(self, keys: list[str]) -> None:
         for i in range(self.list.count()):
             it = self.list.item(i)
-            on = it.data(KeyRole) in keys
-            it.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            it.setCheckState(check_state(it.data(KeyRole) in keys))
 
     def selected(self) -> list[str]:
         return [
@@ -105,22 +102,15 @@ class InstrumentsPage(GatedPage):
             if self.list.item(i).checkState() == Qt.CheckState.Checked
         ]
 
-    def ready(self) -> bool:
-        return bool(self.selected())
-
-    def validatePage(self) -> bool:
-        if not self.selected():
-            self.message.error("Select at least one instrument.")
-            return False
-        return True
+    def problem(self) -> str | None:
+        return None if self.selected() else "Select at least one instrument."
 
 
-class ExportExpiriesPage(GatedPage):
+class ExportExpiriesPage(WizardPage):
     def __init__(self, controller: Controller) -> None:
-        super().__init__()
-        self.controller = controller
-        self.setTitle("2. Expiries")
-        self.setSubTitle("Expiries in the database, with contract and candle counts.")
+        super().__init__(
+            controller, "2. Expiries", "Expiries in the database, with contract and candle counts."
+        )
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setObjectName("exportExpiryTree")
         self.tree.setHeaderLabels(["Expiry", "Cycle", "Contracts", "Candles"])
@@ -131,16 +121,7 @@ class ExportExpiriesPage(GatedPage):
         self.btn_none = QtWidgets.QPushButton("Select &none")
         self.btn_all.clicked.connect(lambda: self._check(True))
         self.btn_none.clicked.connect(lambda: self._check(False))
-        self.message = MessageLabel()
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.btn_all)
-        row.addWidget(self.btn_none)
-        row.addStretch(1)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.busy)
-        lay.addLayout(row)
-        lay.addWidget(self.tree, 1)
-        lay.addWidget(self.message)
+        self.stack(self.busy, button_row(self.btn_all, self.btn_none), self.tree, main=self.tree)
         self._loading = False
         self._for: tuple[str, ...] | None = None
 
@@ -176,28 +157,15 @@ class ExportExpiriesPage(GatedPage):
         for info in sorted(infos, key=lambda i: (i.instrument_key, i.expiry), reverse=True):
             top = tops.get(info.instrument_key)
             if top is None:
-                top = QtWidgets.QTreeWidgetItem(
-                    [self.controller.symbol_for_key(info.instrument_key)]
-                )
-                top.setData(0, KeyRole, info.instrument_key)
-                top.setFlags(
-                    top.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate
-                )
+                label = self.controller.symbol_for_key(info.instrument_key)
+                top = underlying_item([label], KeyRole, info.instrument_key)
                 top.setCheckState(0, Qt.CheckState.Unchecked)
                 self.tree.addTopLevelItem(top)
                 tops[info.instrument_key] = top
-            if info.is_weekly is None:
-                cycle = guessed[info.expiry] + " (est.)"
-            else:
-                cycle = "weekly" if info.is_weekly else "monthly"
+            cycle = cycle_text(info.is_weekly, guessed[info.expiry])
             candles = "" if info.candles is None else f"{info.candles:,}"
-            child = QtWidgets.QTreeWidgetItem(
-                [info.expiry.isoformat(), cycle, f"{info.contracts:,}", candles]
-            )
-            child.setData(0, ExpiryRole, info.expiry)
-            child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            has_data = bool(info.candles)
-            child.setCheckState(0, Qt.CheckState.Checked if has_data else Qt.CheckState.Unchecked)
+            texts = [info.expiry.isoformat(), cycle, f"{info.contracts:,}", candles]
+            child = expiry_item(texts, ExpiryRole, info.expiry, checked=bool(info.candles))
             top.addChild(child)
             top.setExpanded(True)
         self.tree.blockSignals(False)
@@ -207,16 +175,12 @@ class ExportExpiriesPage(GatedPage):
         self.refresh_complete()
 
     def _items(self) -> list[QtWidgets.QTreeWidgetItem]:
-        out = []
-        for i in range(self.tree.topLevelItemCount()):
-            top = self.tree.topLevelItem(i)
-            out.extend(top.child(j) for j in range(top.childCount()))
-        return out
+        return [child for _, child in tree_children(self.tree)]
 
     def _check(self, on: bool) -> None:
         self.tree.blockSignals(True)
         for it in self._items():
-            it.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            it.setCheckState(0, check_state(on))
         self.tree.blockSignals(False)
         self.refresh_complete()
 
@@ -231,22 +195,18 @@ class ExportExpiriesPage(GatedPage):
             )
         )
 
+    def problem(self) -> str | None:
+        return None if self.selected() else "Select at least one expiry."
+
     def ready(self) -> bool:
-        return not self._loading and bool(self.selected())
-
-    def validatePage(self) -> bool:
-        if not self.selected():
-            self.message.error("Select at least one expiry.")
-            return False
-        return True
+        return not self._loading and super().ready()
 
 
-class ExportOptionsPage(GatedPage):
+class ExportOptionsPage(WizardPage):
     def __init__(self, controller: Controller) -> None:
-        super().__init__()
-        self.controller = controller
-        self.setTitle("3. Options")
-        self.setSubTitle("Format, contract types, strikes and time range.")
+        super().__init__(
+            controller, "3. Options", "Format, contract types, strikes and time range."
+        )
         self.format = QtWidgets.QComboBox()
         self.format.setObjectName("formatCombo")
         for key, label in FORMATS:
@@ -296,7 +256,6 @@ class ExportOptionsPage(GatedPage):
         self.interval = QtWidgets.QComboBox()
         for iv in INTERVALS:
             self.interval.addItem(iv, iv)
-        self.message = MessageLabel()
         form = QtWidgets.QFormLayout(self)
         form.addRow("&Format:", self.format)
         form.addRow("", self.per_contract)
@@ -326,12 +285,7 @@ class ExportOptionsPage(GatedPage):
         fmt = self.format.currentData()
         self.partitioned.setEnabled(fmt == "parquet")
         self.per_contract.setEnabled(fmt != "zip")
-        err = self.error()
-        if err:
-            self.message.error(err)
-        else:
-            self.message.clear_message()
-        self.refresh_complete()
+        self.show_problem()
 
     def options(self, underlyings: list[str], expiries: tuple[date, ...]) -> Any:
         from expirytrack_desktop.export.api import ExportOptions
@@ -360,7 +314,7 @@ class ExportOptionsPage(GatedPage):
             parquet_partitioned=self.partitioned.isChecked() and fmt == "parquet",
         )
 
-    def error(self) -> str | None:
+    def problem(self) -> str | None:
         try:
             opts = self.options(["X|x"], (date.today(),))
             opts.validate()
@@ -370,23 +324,14 @@ class ExportOptionsPage(GatedPage):
             return self.controller.describe_error(exc)
         return None
 
-    def ready(self) -> bool:
-        return self.error() is None
 
-    def validatePage(self) -> bool:
-        err = self.error()
-        if err:
-            self.message.error(err)
-            return False
-        return True
-
-
-class ExportReviewPage(GatedPage):
+class ExportReviewPage(WizardPage):
     def __init__(self, controller: Controller) -> None:
-        super().__init__()
-        self.controller = controller
-        self.setTitle("4. Review and export")
-        self.setSubTitle("Check what will be written, then choose where to save it.")
+        super().__init__(
+            controller,
+            "4. Review and export",
+            "Check what will be written, then choose where to save it.",
+        )
         self.summary = QtWidgets.QLabel()
         self.summary.setObjectName("exportSummary")
         self.summary.setWordWrap(True)
@@ -406,17 +351,11 @@ class ExportReviewPage(GatedPage):
         self.btn_cancel.hide()
         self.btn_open = QtWidgets.QPushButton("&Open folder")
         self.btn_open.hide()
-        self.message = MessageLabel()
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.btn_cancel)
         row.addWidget(self.btn_open)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.busy)
-        lay.addWidget(self.summary)
-        lay.addWidget(self.sample, 1)
-        lay.addLayout(row)
-        lay.addWidget(self.message)
+        self.stack(self.busy, self.summary, self.sample, row, main=self.sample)
         self.preview: Any = None
         self._loading = False
         self.setFinalPage(True)
@@ -444,6 +383,7 @@ class ExportReviewPage(GatedPage):
             self.busy.hide()
             self.refresh_complete()
         p = self.preview
+        from expirytrack_desktop.export.csv_format import CSV_COLUMNS
         from expirytrack_desktop.timeutil import ist_iso
 
         span = (
@@ -458,18 +398,7 @@ class ExportReviewPage(GatedPage):
             + (", one file per contract" if opts.output_is_folder else ", one file")
             + (", with metadata columns" if opts.include_metadata else "")
         )
-        head = [
-            "openalgo_symbol",
-            "date",
-            "time",
-            "timestamp",
-            "open",
-            "high",
-            "low",
-            "close",
-            "volume",
-            "oi",
-        ]
+        head = list(CSV_COLUMNS)  # the sample rows are CSV rows; metadata columns not shown
         self.sample.clear()
         self.sample.setColumnCount(len(head))
         self.sample.setHorizontalHeaderLabels(head)
@@ -489,21 +418,18 @@ class ExportReviewPage(GatedPage):
         return not self._loading and self.preview is not None and not busy
 
 
-class ExportWizard(QtWidgets.QWizard):
+class ExportWizard(AppWizard):
     exportFinished = Signal(str)
 
     def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.controller = controller
-        self.setObjectName("exportWizard")
-        self.setWindowTitle("Export" + (" — DEMO" if controller.services.demo else ""))
-        self.setWizardStyle(QtWidgets.QWizard.WizardStyle.ClassicStyle)
+        super().__init__(controller, parent, name="exportWizard", title="Export")
         self.instruments_page = InstrumentsPage(controller)
         self.expiries_page = ExportExpiriesPage(controller)
         self.options_page = ExportOptionsPage(controller)
         self.review_page = ExportReviewPage(controller)
-        for p in (self.instruments_page, self.expiries_page, self.options_page, self.review_page):
-            self.addPage(p)
+        self.add_pages(
+            self.instruments_page, self.expiries_page, self.options_page, self.review_page
+        )
         self.resize(820, 600)
         self.exporting = False
         self.done_path: Path | None = None
@@ -520,11 +446,9 @@ class ExportWizard(QtWidgets.QWizard):
 
     async def _load_first(self) -> None:
         await self.instruments_page.load()
-        last = self.controller.services.qsettings().value("export/underlyings", [])
-        if isinstance(last, str):
-            last = [last]
+        last = stored_list(self.controller.services.qsettings(), "export/underlyings")
         if last and self.instruments_page.list.count() > 1:
-            self.instruments_page.set_checked(list(last))
+            self.instruments_page.set_checked(last)
 
     def _restore(self) -> None:
         qs = self.controller.services.qsettings()
