@@ -235,3 +235,41 @@ async def test_logout_when_not_logged_in(store):
 
     result = await TokenManager(store).logout(revoke)
     assert not result.revoked and not result.deleted and "Not logged in" in result.message
+
+
+async def test_profile_via_puts_the_previous_token_back_when_verification_fails(store):
+    from expirytrack_desktop.auth.token import profile_via
+    from expirytrack_desktop.upstox.client import UpstoxClient
+    from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
+
+    good = "previous-token-" + "g" * 20
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bearer = request.headers["Authorization"].removeprefix("Bearer ")
+        seen.append(bearer)
+        if bearer != TOKEN:
+            return httpx.Response(
+                401, json={"status": "error", "errors": [{"errorCode": "UDAPI100050"}]}
+            )
+        profile = {"user_id": "AB1234", "user_name": "Asha", "email": "a@x.in", "broker": "U"}
+        return httpx.Response(200, json={"status": "success", "data": profile})
+
+    client = UpstoxClient(
+        "http://upstox.test",
+        access_token=good,
+        limiter=RateLimiter(RateLimitSpec.parse("1000/1")),
+        transport=httpx.MockTransport(answer),
+        max_attempts=1,
+    )
+    try:
+        tm = TokenManager(store, clock=Clock(ist(2025, 4, 17, 1, 0)))
+        with pytest.raises(TokenError, match="rejected"):
+            await tm.save_pasted_token("rejected-token-" + "x" * 20, profile_via(client))
+        assert client.access_token == good  # the rejected paste did not replace it
+        assert tm.info() is None
+        info = await tm.save_pasted_token(TOKEN, profile_via(client))
+        assert info.user_id == "AB1234" and client.access_token == TOKEN
+        assert seen == ["rejected-token-" + "x" * 20, TOKEN]
+    finally:
+        await client.aclose()

@@ -295,17 +295,28 @@ class TokenManager:
 
 
 class _TokenClient(Protocol):
+    @property
+    def access_token(self) -> str | None: ...
     def set_access_token(self, token: str | None) -> None: ...
     def get_profile(self) -> Awaitable[Profile]: ...
     def logout(self) -> Awaitable[None]: ...
 
 
 def profile_via(client: _TokenClient) -> ProfileFetcher:
-    """A :data:`ProfileFetcher` that uses ``client`` (an ``UpstoxClient``) with the token."""
+    """A :data:`ProfileFetcher` that uses ``client`` (an ``UpstoxClient``) with the token.
+
+    A verified token stays set on the client; when verification fails (rejected, network,
+    cancelled) the client's previous token is put back, so a bad paste cannot log it out.
+    """
 
     async def fetch(token: str) -> Profile:
+        previous = client.access_token
         client.set_access_token(token)
-        return await client.get_profile()
+        try:
+            return await client.get_profile()
+        except BaseException:
+            client.set_access_token(previous)
+            raise
 
     return fetch
 

@@ -412,16 +412,7 @@ class Controller(QtCore.QObject):
             raise RuntimeError("the secrets file is locked (no passphrase given)")
         from expirytrack_desktop.auth.token import profile_via
 
-        previous = await self.run_blocking(rt.tokens.access_token)
-        if previous is None and rt.demo and rt.client.has_token:
-            from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
-
-            previous = DEMO_ACCESS_TOKEN
-        try:
-            info = await self._e(rt.tokens.save_pasted_token(token, profile_via(rt.client)))
-        except BaseException:
-            rt.client.set_access_token(previous)  # profile_via left the rejected token on it
-            raise
+        info = await self._e(rt.tokens.save_pasted_token(token, profile_via(rt.client)))
         return await self._after_login(info)
 
     def logout(self) -> None:

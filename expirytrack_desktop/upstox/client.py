@@ -184,6 +184,11 @@ class UpstoxClient:
     def has_token(self) -> bool:
         return self._token is not None
 
+    @property
+    def access_token(self) -> str | None:
+        """The token in use (so a verification can put the previous one back)."""
+        return self._token
+
     def __repr__(self) -> str:
         state = "set" if self._token else "none"
         return f"UpstoxClient({self.base_url!r}, token={state})"
