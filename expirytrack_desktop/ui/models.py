@@ -88,7 +88,56 @@ class JobRow:
         return self.status in RESUMABLE_STATUSES
 
 
-class JobsModel(QtCore.QAbstractTableModel):
+class ReadOnlyTableModel(QtCore.QAbstractTableModel):
+    """A flat table whose cells can be selected, never edited (every table in this app)."""
+
+    def flags(self, index: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+
+class RowsTableModel(ReadOnlyTableModel):
+    """One row per item of ``self._rows`` and one column per title of :meth:`titles`."""
+
+    _rows: Sequence[Any]
+
+    def titles(self) -> Sequence[str]:
+        raise NotImplementedError
+
+    def rowCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self.titles())
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        titles = self.titles()
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(titles)
+        ):
+            return titles[section]
+        return None
+
+    def data(
+        self,
+        index: QtCore.QModelIndex | QtCore.QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+            return None
+        return self.row_data(self._rows[index.row()], index.column(), role)
+
+    def row_data(self, row: Any, col: int, role: int) -> Any:
+        """The value of ``role`` for column ``col`` of ``row`` (a valid cell)."""
+        raise NotImplementedError
+
+
+class JobsModel(RowsTableModel):
     """Persisted jobs, newest first; live progress applied by :meth:`flush` on a timer."""
 
     COLUMNS = (
@@ -113,37 +162,10 @@ class JobsModel(QtCore.QAbstractTableModel):
         self._pending: dict[int, Callable[[JobRow], None]] = {}
 
     # --- Qt API ---
-    def rowCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+    def titles(self) -> Sequence[str]:
+        return self.COLUMNS
 
-    def columnCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
-
-    def flags(self, index: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
-    def data(
-        self,
-        index: QtCore.QModelIndex | QtCore.QPersistentModelIndex,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
-            return None
-        row = self._rows[index.row()]
-        col = index.column()
+    def row_data(self, row: JobRow, col: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, col)
         if role == ProgressRole and col == self.PROGRESS_COLUMN:
@@ -301,7 +323,7 @@ class CoverageCell:
     failed: int = 0
 
 
-class CoverageModel(QtCore.QAbstractTableModel):
+class CoverageModel(ReadOnlyTableModel):
     """Underlyings (rows) × expiries (columns); every cell says its state in words and symbol.
 
     The background tint is taken from the current palette so it works in dark mode too;
@@ -348,11 +370,6 @@ class CoverageModel(QtCore.QAbstractTableModel):
             return self._underlyings[section]
         return None
 
-    def flags(self, index: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
     def cell(self, row: int, col: int) -> CoverageCell | None:
         if 0 <= row < len(self._underlyings) and 0 <= col < len(self._expiries):
             return self._cells.get((self._underlyings[row], self._expiries[col]))
@@ -388,7 +405,7 @@ class CoverageModel(QtCore.QAbstractTableModel):
         return None
 
 
-class RecordsModel(QtCore.QAbstractTableModel):
+class RecordsModel(RowsTableModel):
     """A generic read-only table over a list of dicts with declared (key, title) columns."""
 
     def __init__(
@@ -399,6 +416,7 @@ class RecordsModel(QtCore.QAbstractTableModel):
     ) -> None:
         super().__init__(parent)
         self._columns = list(columns)
+        self._titles = [title for _, title in self._columns]
         self._fmt = formatters or {}
         self._rows: list[dict[str, Any]] = []
 
@@ -410,37 +428,12 @@ class RecordsModel(QtCore.QAbstractTableModel):
     def row(self, i: int) -> dict[str, Any]:
         return self._rows[i]
 
-    def rowCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+    def titles(self) -> Sequence[str]:
+        return self._titles
 
-    def columnCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._columns)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            role == Qt.ItemDataRole.DisplayRole
-            and orientation == Qt.Orientation.Horizontal
-            and 0 <= section < len(self._columns)
-        ):
-            return self._columns[section][1]
-        return None
-
-    def flags(self, index: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
-    def data(
-        self,
-        index: QtCore.QModelIndex | QtCore.QPersistentModelIndex,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
-            return None
-        key = self._columns[index.column()][0]
-        value = self._rows[index.row()].get(key)
+    def row_data(self, row: dict[str, Any], col: int, role: int) -> Any:
+        key = self._columns[col][0]
+        value = row.get(key)
         if role == Qt.ItemDataRole.DisplayRole:
             fmt = self._fmt.get(key)
             if fmt is not None:
@@ -449,5 +442,5 @@ class RecordsModel(QtCore.QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return None if value is None else str(value)
         if role == RowRole:
-            return self._rows[index.row()]
+            return row
         return None
