@@ -392,3 +392,17 @@ def test_authorization_url_follows_the_api_base():
     )
     default = build_authorization_url("k-1", "http://127.0.0.1:8765/callback", "st")
     assert default.startswith("https://api.upstox.com/v2/login/authorization/dialog?")
+
+
+async def test_a_cancel_racing_the_callback_is_not_swallowed():
+    """The callback arrives in the same loop turn as Cancel: the wait must still end cancelled
+    (``asyncio.wait_for`` on 3.11 returned the code and dropped the cancellation)."""
+    port = free_port()
+    async with LoopbackListener(f"http://127.0.0.1:{port}/cb", "s-1") as listener:
+        waiting = asyncio.ensure_future(listener.wait(5))
+        for _ in range(3):
+            await asyncio.sleep(0)  # it is now awaiting the callback
+        listener._result.set_result("the-code")  # what the callback handler does
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting

@@ -198,7 +198,8 @@ class LoopbackListener:
         """The authorization code of the one callback; raises on error, timeout or cancel."""
         assert self._result is not None, "start() first"
         try:
-            return await asyncio.wait_for(asyncio.shield(self._result), timeout)
+            async with asyncio.timeout(timeout):  # wait_for could swallow a cancel (3.11)
+                return await asyncio.shield(self._result)
         except TimeoutError:
             raise LoginTimeoutError(
                 f"No answer from the browser within {timeout:g} s: the login tab was closed, "
@@ -240,7 +241,8 @@ class LoopbackListener:
         self._writers.add(writer)
         try:
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT)
+                async with asyncio.timeout(_READ_TIMEOUT):
+                    head = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
                 return  # a pre-connect that never spoke, or garbage
             except (ConnectionError, OSError):
@@ -438,9 +440,11 @@ class OAuthLogin:
         transport = self._transport or httpx.AsyncHTTPTransport()
         request = httpx.Request("GET", self.authorization_url)
         try:
-            response = await asyncio.wait_for(transport.handle_async_request(request), 10.0)
+            async with asyncio.timeout(10.0):
+                response = await transport.handle_async_request(request)
             try:
-                await asyncio.wait_for(response.aread(), 10.0)
+                async with asyncio.timeout(10.0):
+                    await response.aread()
             finally:
                 await response.aclose()
         except (httpx.HTTPError, OSError, TimeoutError) as exc:

@@ -203,7 +203,8 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
         except asyncio.CancelledError:  # Ctrl+C: asyncio.run cancels us
             job.cancel()
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(job._task), 30)  # type: ignore[arg-type]
+                async with asyncio.timeout(30):
+                    await asyncio.shield(job._task)  # type: ignore[arg-type]
             printer.close()
             print(
                 "Cancelled; progress so far is kept. Run the same command to continue.",

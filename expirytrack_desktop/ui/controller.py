@@ -220,7 +220,8 @@ class Controller(QtCore.QObject):
             if not h.done() and self.api is not None:
                 self.api.cancel(h)
                 with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(self.api.wait(h), 15)
+                    async with asyncio.timeout(15):
+                        await self.api.wait(h)
         if self.api is not None:
             with contextlib.suppress(Exception):
                 await self.api.close()

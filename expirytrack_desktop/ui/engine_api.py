@@ -293,7 +293,8 @@ class ProcessEngineApi:
             self._pool.shutdown(wait=False)
             return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._request("close"), 15)
+            async with asyncio.timeout(15):
+                await self._request("close")
         await asyncio.get_running_loop().run_in_executor(self._pool, self._proc.join, 5)
         if self._proc.is_alive():
             self._proc.terminate()
