@@ -297,37 +297,45 @@ class Market:
         dead_pe = bool(rng.random() < 0.5)
         token = u.token_base + (expiry.toordinal() % 89) * 53
         ddmmyyyy = expiry.strftime("%d-%m-%Y")
-        common = {
-            "name": u.name,
-            "segment": u.segment,
-            "exchange": u.exchange,
-            "expiry": expiry.isoformat(),
-        }
-        tail = {
-            "underlying_key": u.key,
-            "underlying_type": u.underlying_type,
-            "underlying_symbol": u.symbol,
-        }
+
+        def record(
+            token: int, symbol: str, tick: float, kind: str, **extra: Any
+        ) -> tuple[str, dict[str, Any]]:
+            """A contract's key and its item as the expired-contracts endpoint lists it (in
+            Upstox's field order; options and futures differ only in the ``extra`` fields)."""
+            ikey = f"{u.segment}|{token}|{ddmmyyyy}"
+            return ikey, {
+                "name": u.name,
+                "segment": u.segment,
+                "exchange": u.exchange,
+                "expiry": expiry.isoformat(),
+                "instrument_key": ikey,
+                "exchange_token": str(token),
+                "trading_symbol": symbol,
+                "tick_size": tick,
+                "lot_size": u.lot_size,
+                "instrument_type": kind,
+                "freeze_quantity": u.freeze_quantity,
+                "underlying_key": u.key,
+                "underlying_type": u.underlying_type,
+                "underlying_symbol": u.symbol,
+                **extra,
+            }
+
         out: list[_Contract] = []
         for i, strike in enumerate(strikes):
             label = f"{u.symbol} {_strike_text(strike)}"
             for side in ("CE", "PE"):
                 token += 1
-                ikey = f"{u.segment}|{token}|{ddmmyyyy}"
-                item = {
-                    **common,
-                    "instrument_key": ikey,
-                    "exchange_token": str(token),
-                    "trading_symbol": f"{label} {side} {_sym_date(expiry)}",
-                    "tick_size": float(u.option_tick),
-                    "lot_size": u.lot_size,
-                    "instrument_type": side,
-                    "freeze_quantity": u.freeze_quantity,
-                    **tail,
-                    "strike_price": float(strike),
-                    "minimum_lot": u.lot_size,
-                    "weekly": weekly,
-                }
+                ikey, item = record(
+                    token,
+                    f"{label} {side} {_sym_date(expiry)}",
+                    float(u.option_tick),
+                    side,
+                    strike_price=float(strike),
+                    minimum_lot=u.lot_size,
+                    weekly=weekly,
+                )
                 # The outermost OTM call never trades; the outermost put sometimes not either.
                 dead = (side == "CE" and i == len(strikes) - 1) or (
                     side == "PE" and i == 0 and dead_pe
@@ -335,19 +343,13 @@ class Market:
                 out.append(_Contract(ikey, ui, expiry, side, float(strike), listing, dead, item))
         if not weekly:
             token += 1
-            ikey = f"{u.segment}|{token}|{ddmmyyyy}"
-            item = {
-                **common,
-                "instrument_key": ikey,
-                "exchange_token": str(token),
-                "trading_symbol": f"{u.symbol} FUT {_sym_date(expiry)}",
-                "tick_size": float(u.future_tick),
-                "lot_size": u.lot_size,
-                "instrument_type": "FUT",
-                "freeze_quantity": u.freeze_quantity,
-                **tail,
-                "minimum_lot": u.lot_size,
-            }
+            ikey, item = record(
+                token,
+                f"{u.symbol} FUT {_sym_date(expiry)}",
+                float(u.future_tick),
+                "FUT",
+                minimum_lot=u.lot_size,
+            )
             out.append(_Contract(ikey, ui, expiry, "FUT", None, listing, False, item))
         self._contracts[(key, expiry)] = out
         return out
