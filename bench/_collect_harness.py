@@ -8,16 +8,19 @@ home folder, keyring and rate-limit ledger are never touched.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,7 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from expirytrack_desktop.collect.plan import target_range  # noqa: E402
-from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, FaultConfig, Market, SimulatorApp  # noqa: E402
+from expirytrack_desktop.sandbox import (  # noqa: E402
+    DEMO_ACCESS_TOKEN,
+    FaultConfig,
+    Market,
+    SimulatorApp,
+    serve,
+)
 from expirytrack_desktop.timeutil import parse_ts  # noqa: E402
 
 REAL_LIMITS = "50/1,500/60,2000/1800"
@@ -145,6 +154,37 @@ def run_cli(argv: list[str], home: Path, token: str = DEMO_ACCESS_TOKEN,
             timeout: float = 900) -> subprocess.CompletedProcess[str]:  # fmt: skip
     return subprocess.run(argv, env=cli_env(home, token), capture_output=True, text=True,
                           timeout=timeout, cwd=str(home))  # fmt: skip
+
+
+# ---- the frame every collection benchmark shares -------------------------------------------------
+def bench_parser(doc: str) -> argparse.ArgumentParser:
+    """The benchmark's command line (its docstring's first line as the description), with
+    ``--keep`` to keep the temp folder for a post-mortem."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    return ap
+
+
+@contextlib.contextmanager
+def serve_collect(app: SimulatorApp, db: Path, expiries: list[date],
+                  *, show: bool = True) -> Iterator[tuple[str, list[str]]]:  # fmt: skip
+    """Serve ``app`` on a loopback port; yield its base URL and the CLI's collect command
+    (printed with the port masked, so reports compare across runs)."""
+    with serve(app, log_level="critical") as base:  # a dropped connection logs an ERROR each
+        argv = collect_args(base, db, expiries)
+        if show:
+            print("command:", command_text(argv).replace(base, "http://127.0.0.1:PORT"))
+        yield base, argv
+
+
+def finish(ok: bool, tmp: Path, keep: bool, detail: str = "") -> int:
+    """Print the verdict, remove (or keep) the temp folder; the process exit code."""
+    print(f"RESULT: {'PASS' if ok else 'FAIL'}{detail}")
+    if keep:
+        print("kept:", tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if ok else 1
 
 
 # ---- ground truth and comparison ---------------------------------------------------------------

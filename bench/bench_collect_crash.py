@@ -18,10 +18,8 @@ days had to be served again (work lost in flight).
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,20 +31,19 @@ from pathlib import Path
 from _collect_harness import (
     CONCURRENCY,
     NIFTY,
+    bench_parser,
     cli_env,
-    collect_args,
-    command_text,
     compare,
     content_hash,
+    finish,
     integrity,
     last_expiries,
     lost_responses,
     make_app,
     refetched_days,
     run_cli,
+    serve_collect,
 )
-
-from expirytrack_desktop.sandbox import serve
 
 
 def clean_run(tmp: Path) -> tuple[int, int, str, float]:
@@ -55,9 +52,9 @@ def clean_run(tmp: Path) -> tuple[int, int, str, float]:
     db = tmp / "clean.sqlite3"
     home = tmp / "clean-home"
     home.mkdir()
-    with serve(app, log_level="critical") as base:
+    with serve_collect(app, db, expiries, show=False) as (_base, argv):
         t0 = time.monotonic()
-        proc = run_cli(collect_args(base, db, expiries), home)
+        proc = run_cli(argv, home)
         wall = time.monotonic() - t0
     if proc.returncode != 0:
         raise SystemExit(f"clean run failed ({proc.returncode}): {proc.stderr[-1500:]}")
@@ -72,10 +69,9 @@ def clean_run(tmp: Path) -> tuple[int, int, str, float]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--seed", type=int, default=20261122, help="seed of the kill moments")
     ap.add_argument("--kills", type=int, default=10)
-    ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-crash-"))
     clean_total, clean_ok, clean_digest, _clean_wall = clean_run(tmp)
@@ -116,9 +112,7 @@ def main() -> int:
     runs: list[tuple[int, float]] = []
     bounds: list[tuple[float, float]] = []  # (start, end) monotonic time of each process
     t_all = time.monotonic()
-    with serve(app, log_level="critical") as base:
-        argv = collect_args(base, db, expiries)
-        print("command:", command_text(argv).replace(base, "http://127.0.0.1:PORT"))
+    with serve_collect(app, db, expiries) as (_base, argv):
         k = 0
         while True:
             with lock:
@@ -201,12 +195,7 @@ def main() -> int:
         and killed == a.kills
         and runs[-1][0] == 0
     )
-    print(f"RESULT: {'PASS' if ok else 'FAIL'}")
-    if a.keep:
-        print("kept:", tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if ok else 1
+    return finish(ok, tmp, a.keep)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ database is compared with the simulator's ground truth; no extras; zero 429s.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -23,34 +22,30 @@ from pathlib import Path
 
 from _collect_harness import (
     NIFTY,
-    collect_args,
-    command_text,
+    bench_parser,
     compare,
+    finish,
     fmt_stats,
     last_expiries,
     make_app,
     refetched_days,
     run_cli,
+    serve_collect,
     summarize_hits,
 )
 
-from expirytrack_desktop.sandbox import serve
-
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--fault-seed", type=int, default=1)
     ap.add_argument("--span-cap", type=int, default=30, help="0 = no span cap")
-    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
     a = ap.parse_args()
 
     app = make_app(span_cap=a.span_cap or None, fault_seed=a.fault_seed)
     expiries = last_expiries(app)
     tmp = Path(tempfile.mkdtemp(prefix="bench-exact-"))
     db = tmp / "collect.sqlite3"
-    with serve(app, log_level="critical") as base:  # drops log an ERROR each
-        argv = collect_args(base, db, expiries)
-        print("command:", command_text(argv).replace(base, "http://127.0.0.1:PORT"))
+    with serve_collect(app, db, expiries) as (_base, argv):
         t0 = time.monotonic()
         proc = run_cli(argv, tmp)
         wall = time.monotonic() - t0
@@ -85,15 +80,11 @@ def main() -> int:
         print("  !", line)
     ok = cmp.exact and proc.returncode == 0 and app.stats.rate_limited == 0
     ok = ok and cmp.outside_range_truth == 0 and dup_days == 0
-    print(f"RESULT: {'PASS' if ok else 'FAIL'} (exact={cmp.exact}, exit={proc.returncode}, "
-          f"429s={app.stats.rate_limited}, refetched days={dup_days})")  # fmt: skip
-    if a.keep:
-        print("kept:", tmp)
-    else:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if ok else 1
+    detail = (
+        f" (exact={cmp.exact}, exit={proc.returncode}, 429s={app.stats.rate_limited}, "
+        f"refetched days={dup_days})"
+    )
+    return finish(ok, tmp, a.keep, detail)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ command runs again with it. Expected: exit 0, exact database, and zero re-fetche
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -28,18 +26,18 @@ from pathlib import Path
 
 from _collect_harness import (
     NIFTY,
+    bench_parser,
     candle_spans,
-    collect_args,
-    command_text,
     compare,
+    finish,
     last_expiries,
     lost_responses,
     make_app,
     run_cli,
+    serve_collect,
 )
 
 from expirytrack_desktop.cli import exitcodes
-from expirytrack_desktop.sandbox import serve
 
 
 def committed_windows(db: Path) -> dict[tuple, tuple]:
@@ -58,17 +56,14 @@ def committed_windows(db: Path) -> dict[tuple, tuple]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--after", type=int, default=180, help="requests before tokens expire")
-    ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-token-"))
     app = make_app()
     expiries = last_expiries(app)
     db = tmp / "collect.sqlite3"
-    with serve(app, log_level="critical") as base:
-        argv = collect_args(base, db, expiries)
-        print("command:", command_text(argv).replace(base, "http://127.0.0.1:PORT"))
+    with serve_collect(app, db, expiries) as (_base, argv):
         app.expire_tokens_after(a.after)
         t0 = time.monotonic()
         first = run_cli(argv, tmp)
@@ -123,12 +118,7 @@ def main() -> int:
         and cmp.exact
         and app.stats.rate_limited == 0
     )
-    print(f"RESULT: {'PASS' if ok else 'FAIL'}")
-    if a.keep:
-        print("kept:", tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if ok else 1
+    return finish(ok, tmp, a.keep)
 
 
 if __name__ == "__main__":
