@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,29 +64,41 @@ async def ensure_demo_data(window: MainWindow) -> None:
     await c.reload_jobs()
 
 
+async def _walk(
+    wiz: QtWidgets.QWizard,
+    page: int,
+    loaded: dict[int, Callable[[], bool]],
+    then: dict[int, Callable[[], None]],
+) -> None:
+    """Press Next up to step ``page`` (from step 1); on each step wait until ``loaded[step]``
+    holds, do ``then[step]``, and let it paint (longer on the last step, the busiest)."""
+    for step in range(2, page + 1):
+        wiz.next()
+        if step in loaded:
+            await wait_for(loaded[step])
+        if step in then:
+            then[step]()
+        await settle(0.5 if step == 4 else 0.3)
+
+
 async def _wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
     window.on_new_collection()
     wiz = window.collect_wizard
     wiz.underlyings_page.set_checked(["NIFTY", "BANKNIFTY", "SENSEX"])
     await settle(0.3)
-    if page >= 2:
-        wiz.next()
-        await wait_for(
-            lambda: not wiz.expiries_page.is_loading() and bool(wiz.expiries_page.expiry_items())
-        )
+
+    def pick() -> None:
         picked: dict[str, int] = {}
         for key, item in wiz.expiries_page.expiry_items():  # the two newest missing ones each
             if item.text(2) == "new" and picked.get(key, 0) < 2:
                 item.setCheckState(0, Qt.CheckState.Checked)
                 picked[key] = picked.get(key, 0) + 1
-        await settle(0.3)
-    if page >= 3:
-        wiz.next()
-        await settle(0.3)
-    if page >= 4:
-        wiz.next()
-        await wait_for(lambda: wiz.review_page.estimate is not None)
-        await settle(0.5)
+
+    loaded = {
+        2: lambda: not wiz.expiries_page.is_loading() and bool(wiz.expiries_page.expiry_items()),
+        4: lambda: wiz.review_page.estimate is not None,
+    }
+    await _walk(wiz, page, loaded, {2: pick})
     return wiz
 
 
@@ -95,20 +108,11 @@ async def _export_wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
     await wait_for(lambda: wiz.instruments_page.loaded)
     wiz.instruments_page.set_checked(["NSE_INDEX|Nifty 50"])
     await settle(0.3)
-    if page >= 2:
-        wiz.next()
-        await wait_for(
-            lambda: not wiz.expiries_page.is_loading() and bool(wiz.expiries_page.selected())
-        )
-        await settle(0.3)
-    if page >= 3:
-        wiz.next()
-        wiz.options_page.metadata.setChecked(True)
-        await settle(0.3)
-    if page >= 4:
-        wiz.next()
-        await wait_for(lambda: wiz.review_page.preview is not None)
-        await settle(0.5)
+    loaded = {
+        2: lambda: not wiz.expiries_page.is_loading() and bool(wiz.expiries_page.selected()),
+        4: lambda: wiz.review_page.preview is not None,
+    }
+    await _walk(wiz, page, loaded, {3: lambda: wiz.options_page.metadata.setChecked(True)})
     return wiz
 
 
