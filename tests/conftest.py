@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -65,3 +66,41 @@ def memory_keyring() -> MemoryKeyring:
     ring = keyring.get_keyring()
     assert isinstance(ring, MemoryKeyring)
     return ring
+
+
+@pytest.fixture(autouse=True)
+def no_event_loop_left_running():
+    """A test that leaves a running loop behind breaks every later ``asyncio.run``."""
+    yield
+    assert asyncio.events._get_running_loop() is None, "an asyncio event loop was left running"
+
+
+@pytest.fixture(scope="session")
+def _qasync_loop(qapp):
+    """One qasync loop on the QApplication for the whole session, running only inside
+    tests that ask for ``qloop`` (never ``loop.stop()``: it quits the QApplication)."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.events._set_running_loop(None)
+    yield loop
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def qloop(_qasync_loop, qtbot):
+    """The qasync loop, running for this test only; afterwards no task of it may be left."""
+    loop = _qasync_loop
+    asyncio.events._set_running_loop(loop)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        qtbot.waitUntil(lambda: all(t.done() for t in pending), timeout=10000)
+        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    finally:
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(None)
+    assert not left, f"tasks left pending on the window's loop: {left}"

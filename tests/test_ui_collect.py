@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
 import pytest
-import qasync
 from PySide6 import QtCore, QtWidgets
 
 from tests.test_ui_support import close_app, make_window, small_simulator
@@ -23,15 +21,6 @@ pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 def status(model, job_id: int) -> str:
     row = model.job(job_id)
     return row.status if row is not None else ""
-
-
-@pytest.fixture(scope="session")
-def qloop(qapp):
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import os
 import pathlib
@@ -12,7 +11,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
 import pytest
-import qasync
 from PySide6 import QtCore, QtWidgets
 
 from expirytrack_desktop.ui.collect_wizard import WizardSelection
@@ -22,15 +20,6 @@ Qt = QtCore.Qt
 WB = QtWidgets.QWizard.WizardButton
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 NIFTY = "NSE_INDEX|Nifty 50"
-
-
-@pytest.fixture(scope="session")
-def qloop(qapp):
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ os.environ.setdefault("QT_API", "pyside6")
 
 import httpx
 import pytest
-import qasync
 from PySide6 import QtCore
 
 from tests.test_ui_support import close_app, make_window, small_simulator
@@ -21,15 +20,6 @@ Qt = QtCore.Qt
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 CLIENT_ID = "ui-test-client"
 SECRET = "ui-test-secret-123"
-
-
-@pytest.fixture(scope="session")
-def qloop(qapp):
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
 
 
 def free_port() -> int:

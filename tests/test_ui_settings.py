@@ -3,14 +3,12 @@ passphrase-encrypted fallback, with its dialog)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
 import pytest
-import qasync
 from PySide6 import QtCore, QtWidgets
 
 from expirytrack_desktop.auth.credentials import load_credentials
@@ -21,15 +19,6 @@ Qt = QtCore.Qt
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 KEY = "a1b2c3d4-e5f6-4711-9abc-def012345678"
 SECRET = "s3cr3tValue42"
-
-
-@pytest.fixture(scope="session")
-def qloop(qapp):
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
 
 
 def open_window(qtbot, tmp_path, keyring_backend=None):
