@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import unquote
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
+import httpx
 import pytest
 from PySide6 import QtCore, QtWidgets
 
@@ -276,3 +278,93 @@ def test_the_engine_process_is_restarted_after_it_dies(qtbot, qloop, tmp_path):
     assert [c.expiry for c in second.result()] == [c.expiry for c in first.result()]
     assert controller.api._proc is not proc and controller.api._proc.is_alive()
     close_app(qtbot, qloop, window, controller)
+
+
+class FailingCandles(httpx.AsyncBaseTransport):
+    """The simulator, except that candle requests for ``keys`` answer HTTP 500 while
+    ``failing``; records every candle window asked for as (key, from, to)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, keys: set[str]) -> None:
+        self.inner = inner
+        self.keys = keys
+        self.failing = True
+        self.asked: list[tuple[str, str, str]] = []
+        self.failed: list[tuple[str, str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        parts = [unquote(p) for p in request.url.path.split("/")]
+        if "historical-candle" in parts:
+            i = parts.index("historical-candle")
+            window = (parts[i + 1], parts[i + 4], parts[i + 3])  # the path has to before from
+            self.asked.append(window)
+            if self.failing and window[0] in self.keys:
+                self.failed.append(window)
+                return httpx.Response(
+                    500, json={"status": "error", "errors": [{"message": "Something went wrong"}]}
+                )
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_retry_failed_fetches_exactly_the_failed_windows(qtbot, qloop, tmp_path):
+    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+
+    sim = small_simulator()
+    nifty = "NSE_INDEX|Nifty 50"
+    expiry = sim.market.expiries(nifty)[-1]
+    options = sim.market.option_contracts(nifty, expiry)
+    broken = {options[0]["instrument_key"], options[-1]["instrument_key"]}
+    assert len(broken) == 2 and len(options) > 2
+    transports: list[FailingCandles] = []
+
+    def wrap(inner):
+        transports.append(FailingCandles(inner, broken))
+        return transports[-1]
+
+    window, controller = make_window(
+        tmp_path,
+        sim,
+        wrap_transport=wrap,
+        client_options={"max_attempts": 1, "backoff_base": 0.0},  # a 500 fails at once
+    )
+    window.show()
+    controller.schedule(controller.start(), name="start")
+    qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
+    try:
+        (net,) = transports
+        sel = WizardSelection(expiries={nifty: [expiry]}, months=1, concurrency=4)
+        start = controller.schedule(controller.start_collection(sel))
+        qtbot.waitUntil(start.done, timeout=10000)
+        job_id = start.result()
+        model = controller.jobs_model
+        qtbot.waitUntil(
+            lambda: status(model, job_id) == "failed" and not controller.is_running(job_id),
+            timeout=30000,
+        )
+        first = model.job(job_id)
+        assert net.failed and {k for k, _, _ in net.failed} == broken
+        assert first.failed == len(net.failed) == len(set(net.failed))
+        assert first.done + first.failed == first.total
+        ok_before = [w for w in net.asked if w[0] not in broken]
+
+        net.failing = False
+        net.asked.clear()
+        page = window.jobs_page
+        window.tabs.setCurrentWidget(page)
+        page.select_job(job_id)
+        qtbot.waitUntil(page.btn_retry.isEnabled, timeout=5000)
+        click(qtbot, page.btn_retry)
+        qtbot.waitUntil(
+            lambda: status(model, job_id) == "completed" and not controller.is_running(job_id),
+            timeout=30000,
+        )
+        assert sorted(net.asked) == sorted(net.failed)  # exactly those windows, once each
+        assert model.job(job_id).failed == 0 and model.rowCount() == 1
+        rt = controller.runtime
+        left = controller.schedule(rt.db.run(rt.db.failed_windows))
+        qtbot.waitUntil(left.done, timeout=5000)
+        assert left.result() == [] and ok_before
+    finally:
+        close_app(qtbot, qloop, window, controller)

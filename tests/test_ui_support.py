@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.sandbox import Market, SimulatorApp
@@ -24,8 +25,9 @@ def small_simulator() -> SimulatorApp:
 
 
 def make_window(
-    tmp: Path, sim: SimulatorApp, *, demo: bool = True
+    tmp: Path, sim: SimulatorApp, *, demo: bool = True, **runtime: Any
 ) -> tuple[MainWindow, Controller]:
+    """``runtime``: more ``build_runtime`` arguments (``wrap_transport``, ``client_options``)."""
     paths = AppPaths.under(tmp).ensure()
     services = Services.create(paths, LaunchOptions(demo=demo, rate_limit=TEST_RATE))
     services.settings.history_months = 1
@@ -40,6 +42,7 @@ def make_window(
             demo=demo,
             concurrency=4,
             simulator=sim,
+            **runtime,
         )
 
     controller = Controller(services, runtime_factory=factory)

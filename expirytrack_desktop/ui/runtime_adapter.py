@@ -71,11 +71,14 @@ def build_runtime(
     simulator: Any = None,
     keyring_backend: Any = None,
     paths: AppPaths | None = None,
+    wrap_transport: Any = None,
+    client_options: dict[str, Any] | None = None,
 ) -> UiRuntime:
     """Blocking (opens SQLite, maybe migrates): call it in a worker thread.
 
     Without an injected ``simulator`` the shared Runtime builds everything (demo mode: its
-    process-wide demo simulator). With one (tests), the client talks to it in-process.
+    process-wide demo simulator). With one (tests), the client talks to it in-process,
+    through ``wrap_transport(transport)`` if given, with ``client_options`` (e.g. no back-off).
     """
     from expirytrack_desktop.auth.secrets import SecretStore
     from expirytrack_desktop.auth.token import TokenManager
@@ -115,12 +118,16 @@ def build_runtime(
     token: str | None = None
     if simulator is not None:
         transport = simulator.transport()
+        if wrap_transport is not None:
+            transport = wrap_transport(transport)
         api_base = "http://sandbox.local"
         if demo:
             from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
 
             token = DEMO_ACCESS_TOKEN
-    client = make_client(api_base, token, limiter=limiter, transport=transport)
+    client = make_client(
+        api_base, token, limiter=limiter, transport=transport, **(client_options or {})
+    )
     collector = Collector(database, client, concurrency=concurrency)
     return UiRuntime(
         db=database,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -46,6 +47,10 @@ def make_client(
     *,
     limiter: RateLimiter,
     transport: httpx.AsyncBaseTransport | None = None,
+    **options: Any,
 ) -> UpstoxClient:
-    """A client on ``base_url`` (``Settings.resolved_api_base(flag)``) drawing on ``limiter``."""
-    return UpstoxClient(base_url, access_token=access_token, limiter=limiter, transport=transport)
+    """A client on ``base_url`` (``Settings.resolved_api_base(flag)``) drawing on ``limiter``;
+    ``options`` go to :class:`UpstoxClient` (tests: ``max_attempts``, ``sleep``, ...)."""
+    return UpstoxClient(
+        base_url, access_token=access_token, limiter=limiter, transport=transport, **options
+    )
