@@ -406,3 +406,54 @@ async def test_a_cancel_racing_the_callback_is_not_swallowed():
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
+
+
+class StuckTransport(httpx.AsyncBaseTransport):
+    """A preflight that never answers; says when it was entered and whether it was cancelled."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.cancelled = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_cancel_during_the_preflight_stops_at_once(sim, client, tokens, redirect):
+    """Cancel pressed before the listener waits (here: the preflight hangs) must not be lost:
+    before, it was only seen when the preflight gave up (10 s) or not at all."""
+    stuck = StuckTransport()
+    opened: list[str] = []
+    creds = Credentials(CLIENT_ID, CLIENT_SECRET, redirect)
+    login = OAuthLogin(
+        creds, client, tokens, api_base=API, opener=opened.append, transport=stuck, timeout=60
+    )
+    task = asyncio.ensure_future(login.run())
+    await stuck.entered.wait()
+    login.cancel()
+    with pytest.raises(LoginCancelledError, match="cancelled"):
+        await task
+    assert stuck.cancelled and opened == []  # no browser opened after Cancel
+    assert refused(urlsplit(redirect).port) and tokens.info() is None
+    assert task.cancelling() == 0  # answered as LoginCancelledError, not left cancelled
+
+
+async def test_outside_cancellation_during_the_preflight_stays_a_cancellation(
+    sim, client, tokens, redirect
+):
+    stuck = StuckTransport()
+    creds = Credentials(CLIENT_ID, CLIENT_SECRET, redirect)
+    login = OAuthLogin(creds, client, tokens, api_base=API, opener=None, transport=stuck)
+    task = asyncio.ensure_future(login.run())
+    await stuck.entered.wait()
+    task.cancel()
+    login.cancel()  # both: the outside cancel must win
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert refused(urlsplit(redirect).port)

@@ -85,11 +85,25 @@ def test_login_can_be_cancelled(qtbot, real_mode):
     controller.services.extra["browser_opener"] = lambda url: True  # the user never comes back
     window.act_login.trigger()
     dlg = window.login_dialog
+
+    def cancelled() -> bool:
+        return "cancel" in dlg.message.text().lower() and dlg.btn_start.isEnabled()
+
+    # Cancel at once: whatever step the login has reached (preparing, listening, preflight)
     qtbot.mouseClick(dlg.btn_start, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(dlg.btn_cancel_login.isEnabled, timeout=5000)
     qtbot.mouseClick(dlg.btn_cancel_login, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "cancel" in dlg.message.text().lower(), timeout=10000)
-    assert dlg.btn_start.isEnabled() and not controller.logged_in()
+    qtbot.waitUntil(cancelled, timeout=20000)
+    assert not controller.logged_in() and not dlg.btn_cancel_login.isEnabled()
+    # Cancel while it waits for the browser (the address is shown by then)
+    dlg.message.clear_message()
+    dlg.url_label.clear()
+    qtbot.mouseClick(dlg.btn_start, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "login page" in dlg.url_label.text(), timeout=20000)
+    assert dlg.btn_cancel_login.isEnabled() and not cancelled()
+    qtbot.mouseClick(dlg.btn_cancel_login, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(cancelled, timeout=20000)
+    assert not controller.logged_in()
     dlg.reject()
 
 

@@ -26,7 +26,7 @@ import logging
 import secrets as _random
 import webbrowser
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -364,20 +364,40 @@ class OAuthLogin:
         self._transport = transport
         self.browser_opened: bool | None = None
         self._cancelled = False
+        self._run_task: asyncio.Task[Any] | None = None  # cancelled by cancel() until
+        self._waiting = False  # it waits for the browser (the listener's cancel ends that)
+        self._cancel_sent = False
         self._browser_task: asyncio.Future[object] | None = None
 
     def __repr__(self) -> str:
         return f"<OAuthLogin {self.listener!r}>"
 
     def cancel(self) -> None:
-        """Stop waiting for the browser; :meth:`run` raises :class:`LoginCancelledError`."""
+        """Stop the login at whatever step it is (listening, preflight, waiting for the
+        browser); :meth:`run` raises :class:`LoginCancelledError`. Call on the run's loop."""
         self._cancelled = True
         self.listener.cancel()
+        task = self._run_task
+        if task is not None and not task.done() and not self._waiting:
+            self._cancel_sent = True
+            task.cancel()  # still starting the listener or in the preflight
 
     async def run(self) -> TokenInfo:
         """The whole login; returns who logged in and until when, or raises LoginError."""
         if self._cancelled:
             raise LoginCancelledError("Login cancelled.")
+        self._run_task = asyncio.current_task()
+        try:
+            return await self._run()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._cancel_sent or task is None or task.uncancel() > 0:
+                raise  # (also) cancelled from outside: stay cancelled
+            raise LoginCancelledError("Login cancelled.") from None
+        finally:
+            self._run_task = None
+
+    async def _run(self) -> TokenInfo:
         answered = False
         try:
             await self.listener.start()
@@ -387,6 +407,7 @@ class OAuthLogin:
                 self.on_url(self.authorization_url)
             if self.opener is not None:
                 self._open_browser(self.opener)
+            self._waiting = True
             try:
                 code = await self.listener.wait(self.timeout)
             except asyncio.CancelledError:

@@ -391,6 +391,8 @@ class Controller(QtCore.QObject):
         options: dict[str, Any] = {}
         if "browser_opener" in self.services.extra:  # tests play the browser
             options["opener"] = self.services.extra["browser_opener"]
+        if rt.simulator is not None:  # tests: the login page's preflight stays in-process
+            options["transport"] = rt.simulator.transport()
         self._login = OAuthLogin(
             creds, rt.client, rt.tokens, api_base=rt.api_base, on_url=show_url, **options
         )
