@@ -368,3 +368,23 @@ def test_retry_failed_fetches_exactly_the_failed_windows(qtbot, qloop, tmp_path)
         assert left.result() == [] and ok_before
     finally:
         close_app(qtbot, qloop, window, controller)
+
+
+def test_an_expiry_not_offered_is_refused_before_a_job_exists(qtbot, app_window):
+    from datetime import date
+
+    from expirytrack_desktop.collect import SelectionError
+    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+
+    _window, controller, _sim = app_window
+    sel = WizardSelection(
+        expiries={"NSE_INDEX|Nifty 50": [date(2020, 1, 2)]}, months=1, concurrency=4
+    )
+    start = controller.schedule(controller.start_collection(sel))
+    qtbot.waitUntil(start.done, timeout=10000)
+    assert isinstance(start.exception(), SelectionError)
+    assert "2020-01-02 is not offered by the API" in controller.describe_error(start.exception())
+    rt = controller.runtime
+    jobs = controller.schedule(rt.db.run(rt.db.list_jobs))
+    qtbot.waitUntil(jobs.done, timeout=5000)
+    assert jobs.result() == [] and controller.jobs_model.rowCount() == 0
