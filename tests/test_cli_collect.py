@@ -269,3 +269,10 @@ def test_account_without_upstox_plus(sim, capsys, monkeypatch):
     assert main(collect(sim)) == exitcodes.NEEDS_LOGIN
     err = error_lines(capsys.readouterr().err)
     assert len(err) == 1 and "Upstox Plus" in err[0]
+
+
+def test_every_stop_reason_has_an_exit_code():
+    from expirytrack_desktop.cli import exitcodes
+    from expirytrack_desktop.collect.events import StopReason
+
+    assert set(exitcodes.FOR_STOP_REASON) == {r.value for r in StopReason}

@@ -21,17 +21,6 @@ from expirytrack_desktop.collect.instruments import KNOWN_UNDERLYINGS
 from expirytrack_desktop.runtime import Runtime
 from expirytrack_desktop.upstox.models import INTERVALS
 
-EXIT_FOR_REASON = {
-    StopReason.OK: exitcodes.OK,
-    StopReason.FAILED_ITEMS: exitcodes.FAILED_ITEMS,
-    StopReason.NEEDS_LOGIN: exitcodes.NEEDS_LOGIN,
-    StopReason.PLAN_REQUIRED: exitcodes.NEEDS_LOGIN,
-    StopReason.BAD_INPUT: exitcodes.BAD_INPUT,
-    StopReason.STORAGE: exitcodes.STORAGE,
-    StopReason.NETWORK: exitcodes.NETWORK,
-    StopReason.CANCELLED: exitcodes.CANCELLED,
-}
-
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     symbols = ", ".join(KNOWN_UNDERLYINGS)
@@ -224,7 +213,7 @@ def _report(result: JobResult, rt: Runtime) -> int:
         f"windows stored ({c.windows_empty} without trades), {c.candles} candles, "
         f"{c.windows_failed} failed, {c.windows_refetched} re-fetched, {c.requests} requests"
     )
-    code = EXIT_FOR_REASON[result.reason]
+    code = exitcodes.FOR_STOP_REASON[result.reason]
     if result.reason == StopReason.FAILED_ITEMS:
         for e in result.errors[:10]:
             print(f"  failed: {e}", file=sys.stderr)

@@ -32,16 +32,6 @@ from expirytrack_desktop.schedule.model import Schedule
 
 MAX_DELAY = 1800.0
 RETRYABLE = frozenset({StopReason.NETWORK, StopReason.FAILED_ITEMS})
-EXIT_FOR_REASON = {
-    StopReason.OK: exitcodes.OK,
-    StopReason.FAILED_ITEMS: exitcodes.FAILED_ITEMS,
-    StopReason.NEEDS_LOGIN: exitcodes.NEEDS_LOGIN,
-    StopReason.PLAN_REQUIRED: exitcodes.NEEDS_LOGIN,
-    StopReason.BAD_INPUT: exitcodes.BAD_INPUT,
-    StopReason.STORAGE: exitcodes.STORAGE,
-    StopReason.NETWORK: exitcodes.NETWORK,
-    StopReason.CANCELLED: exitcodes.CANCELLED,
-}
 OUTCOME_TEXT = {
     StopReason.OK: "completed",
     StopReason.FAILED_ITEMS: "finished with failed items",
@@ -89,7 +79,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FOR_REASON[self.reason]
+        return exitcodes.FOR_STOP_REASON[self.reason]
 
     @property
     def ok(self) -> bool:
