@@ -7,12 +7,10 @@ candles). No network and no rate limit: an httpx ``MockTransport`` hands the pre
 the real ``UpstoxClient`` (limiter with an unreachable limit), so only parsing and writing count.
 
 - engine, per window: the path the collector takes with the real client —
-  ``client.get_candles_json`` (httpx response; parsing the body with orjson is the
-  completeness check, and the parsed candle rows go on with it) then
-  ``Database.store_window_json`` (the API's rows bound unchanged to one ``executemany``,
-  SQLite converting the times, clipped to the window, values checked, + done mark, one
-  transaction per window, WAL, synchronous=NORMAL) on a database opened by
-  ``open_database``; ``--parsed`` measures the Python decode path instead
+  ``client.get_candles_json`` (httpx response, the body checked complete by SQLite's JSON
+  parser) then ``Database.store_window_json`` (SQLite parses and inserts the candles, clipped
+  to the window, + done mark, one transaction per window, WAL, synchronous=NORMAL) on a
+  database opened by ``open_database``; ``--parsed`` measures the Python decode path instead
   (``get_candles`` + ``store_window``);
 - collector: the whole engine as it runs (``Collector``, concurrency 8, writer thread);
 - raw: ``executemany("INSERT INTO candle VALUES (...)")`` of the already parsed rows, one

@@ -142,17 +142,6 @@ def _tls(tmp: Path) -> str:
     return f"{len(ctx.get_ca_certs())} CA certificates from {Path(certifi.where()).name}"
 
 
-@check("orjson")
-def _orjson(tmp: Path) -> str:
-    import orjson
-
-    from expirytrack_desktop.upstox.bodycheck import _loads
-
-    if _loads is not orjson.loads:
-        raise RuntimeError("candle answers are parsed by the stdlib fallback, not orjson")
-    return f"orjson {orjson.__version__}"
-
-
 @check("parquet")
 def _parquet(tmp: Path) -> str:
     import pandas as pd

@@ -106,7 +106,7 @@ def test_bundle_check_finds_everything(bundle, home):
     assert "FAIL" not in out
     for name in ("frozen", "resources", "migrations", "keyring", "secrets-fallback", "sandbox"):
         assert f"ok   {name}:" in out
-    for name in ("cli-commands", "tls", "orjson", "parquet", "qt"):
+    for name in ("cli-commands", "tls", "parquet", "qt"):
         assert f"ok   {name}:" in out
     # keyring's backends are entry-point plugins: lost without the copied metadata
     assert "SecretService" in out and "Windows" in out and "macOS" in out

@@ -39,7 +39,6 @@ from expirytrack_desktop.store.errors import (
     StoreUnwritableError,
     StoreVersionError,
 )
-from expirytrack_desktop.upstox.bodycheck import CandleBody
 from expirytrack_desktop.upstox.models import INTERVAL_MINUTES, Candle, Contract
 
 log = logging.getLogger(__name__)
@@ -675,7 +674,7 @@ class Database:
         interval: str | int,
         from_date: date,
         to_date: date,
-        body: str | bytes | CandleBody | Sequence[str | bytes | CandleBody],
+        body: str | bytes | Sequence[str | bytes],
         *,
         path: str = "$.data.candles",
         job_id: int | None = None,
@@ -692,21 +691,11 @@ class Database:
         array or a candle with a missing or invalid field (a missing open interest included)
         raises ValueError and writes nothing: the caller then takes the checked Python path.
         Needs SQLite >= 3.38 (``->>``, ``unixepoch``): see :data:`JSON_INGEST`.
-
-        A :class:`CandleBody` (the client's checked answer) already holds its parsed candle
-        rows: they are bound unchanged to one ``executemany`` (SQLite converts the time with
-        ``unixepoch``; ~2x cheaper than extracting each field from the JSON text), with the
-        same checks and the same rows stored.
         """
         iv = interval if isinstance(interval, int) else interval_minutes(interval)
         parts = [body] if isinstance(body, str | bytes | bytearray) else list(body)
-        if parts and all(isinstance(p, CandleBody) for p in parts) and path == "$.data.candles":
-            payload: list[Any] = [p.rows for p in parts]  # type: ignore[union-attr]
-            insert = self._insert_rows
-        else:
-            payload = [p.decode("utf-8") if isinstance(p, bytes | bytearray) else p for p in parts]
-            insert = functools.partial(self._insert_json, path=path)
-        args = (int(contract_id), iv, from_date, to_date, payload, insert, job_id, attempts)
+        texts = [p.decode("utf-8") if isinstance(p, bytes | bytearray) else p for p in parts]
+        args = (int(contract_id), iv, from_date, to_date, texts, path, job_id, attempts)
         try:
             # The usual answer (every candle inside the window, no time twice) is written by
             # the plain statement; anything else (candles of other days, repeated times, rows
@@ -721,8 +710,8 @@ class Database:
         iv: int,
         from_date: date,
         to_date: date,
-        payload: list[Any],
-        insert: Callable[..., int],
+        texts: list[str],
+        path: str,
         job_id: int | None,
         attempts: int,
         *,
@@ -741,11 +730,9 @@ class Database:
                 (cid, iv, to_date.isoformat(), from_date.isoformat(), cid, iv, lo, hi),
             ).fetchone()
             try:
-                written = insert(c, cid, iv, payload, clip=(lo, hi) if exact else None)
+                written = self._insert_json(c, cid, iv, texts, path, (lo, hi) if exact else None)
                 n, bad = c.execute(_COUNT_AND_CHECK + in_range, (cid, iv, lo, hi)).fetchone()
-            except (sqlite3.IntegrityError, sqlite3.ProgrammingError, OverflowError) as exc:
-                # NULL/unparsable time or value (NOT NULL), a row of the wrong length, a list,
-                # an object or an integer beyond 64 bits where a number belongs
+            except sqlite3.IntegrityError as exc:
                 raise ValueError(f"candle with a missing or invalid field ({exc})") from None
             except sqlite3.OperationalError as exc:
                 if "json" in str(exc).lower():
@@ -761,43 +748,13 @@ class Database:
         return StoredWindow(n, bool(overlapped))
 
     @staticmethod
-    def _insert_rows(
-        c: sqlite3.Connection,
-        cid: int,
-        iv: int,
-        parts: list[list[Any]],
-        clip: tuple[int, int] | None,
-    ) -> int:
-        """INSERT parsed candle rows (the API's lists, unchanged) of each answer; returns the
-        rows written. ``clip`` as in :meth:`_insert_json`."""
-        if clip is None:
-            sql = (
-                f"INSERT OR REPLACE INTO candle VALUES ({cid}, {iv}, "
-                "unixepoch(?), ?, ?, ?, ?, ?, ?)"
-            )
-        else:
-            sql = (
-                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, t, ?2, ?3, ?4, ?5, ?6, ?7 "
-                "FROM (SELECT unixepoch(?1) AS t) "
-                f"WHERE t IS NULL OR (t >= {int(clip[0])} AND t < {int(clip[1])})"
-            )
-        written = 0
-        for rows in parts:
-            # newest first from the API: reversed = ascending time (appends to the clustered
-            # index) and the first occurrence of a repeated time is written last (it wins)
-            cur = c.executemany(sql, reversed(rows))
-            written += max(cur.rowcount, 0)
-        return written
-
-    @staticmethod
     def _insert_json(
         c: sqlite3.Connection,
         cid: int,
         iv: int,
         texts: list[str],
-        clip: tuple[int, int] | None,
-        *,
         path: str,
+        clip: tuple[int, int] | None,
     ) -> int:
         """INSERT the candles of each body; returns the rows written. ValueError if a body has
         no candle array. ``clip`` = (lo, hi) epoch bounds: keep only candles inside."""
