@@ -13,8 +13,15 @@ IST_OFFSET_SECONDS = 19800
 
 
 def parse_ts(text: str) -> int:
-    """ISO 8601 timestamp (any offset) -> epoch seconds."""
-    return int(datetime.fromisoformat(text).timestamp())
+    """ISO 8601 timestamp with an explicit offset -> epoch seconds.
+
+    A timestamp without an offset is refused (ValueError), never read in the machine's local
+    zone: the API always sends ``+05:30``, and guessing would shift candles silently.
+    """
+    moment = datetime.fromisoformat(text)
+    if moment.utcoffset() is None:
+        raise ValueError(f"timestamp without a UTC offset: {text!r}")
+    return int(moment.timestamp())
 
 
 def ist_iso(epoch: int) -> str:
