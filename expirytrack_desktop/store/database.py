@@ -122,6 +122,12 @@ class WindowRow:
     error: str | None
     job_id: int | None
 
+    @classmethod
+    def from_row(cls, r: Sequence[Any]) -> WindowRow:
+        """From ``contract_id, interval, from_date, to_date, state, candles, attempts, error,
+        job_id`` as selected from ``fetch_window``."""
+        return cls(r[0], r[1], date.fromisoformat(r[2]), date.fromisoformat(r[3]), *r[4:9])
+
 
 @dataclass(frozen=True, slots=True)
 class StoredWindow:
@@ -621,19 +627,7 @@ class Database:
                 f"error, job_id FROM fetch_window WHERE interval = ? AND contract_id IN ({marks})",
                 (iv, *part),
             ):
-                out[r[0]].append(
-                    WindowRow(
-                        r[0],
-                        r[1],
-                        date.fromisoformat(r[2]),
-                        date.fromisoformat(r[3]),
-                        r[4],
-                        r[5],
-                        r[6],
-                        r[7],
-                        r[8],
-                    )
-                )
+                out[r[0]].append(WindowRow.from_row(r))
         return out
 
     def store_window(
@@ -891,17 +885,7 @@ class Database:
             params = (job_id,)
         return [
             (
-                WindowRow(
-                    r[0],
-                    r[1],
-                    date.fromisoformat(r[2]),
-                    date.fromisoformat(r[3]),
-                    r[4],
-                    r[5],
-                    r[6],
-                    r[7],
-                    r[8],
-                ),
+                WindowRow.from_row(r),
                 r[9],
             )
             for r in self._query(sql + " ORDER BY w.contract_id, w.from_date", params)
