@@ -1,0 +1,189 @@
+"""Candle windows: fetch each planned window and write every accepted sub-window as it arrives.
+
+Writes go through the database's single writer thread (``db.run``), each sub-window in one
+transaction with its own done mark; learned span caps are saved on the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from expirytrack_desktop.collect.plan import WindowTask
+from expirytrack_desktop.collect.selection import Selection
+from expirytrack_desktop.upstox.errors import (
+    AuthError,
+    BadInputError,
+    PlanRequiredError,
+    ServerError,
+    UpstoxError,
+)
+from expirytrack_desktop.upstox.span import SpanPolicy, SubWindow, fetch_window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _WindowTally:
+    """What the committed sub-windows of one planned window added up to so far."""
+
+    candles: int = 0
+    overlapped: bool = False
+    cursor: date | None = None  # first day not yet written
+
+
+class WindowFetching:
+    """Candle-window fetching and writing of a run; a part of :class:`CollectJob` (uses its
+    state)."""
+
+    async def _fetch_windows(self, tasks: list[WindowTask], policy: SpanPolicy) -> None:
+        queue: asyncio.Queue[WindowTask] = asyncio.Queue()
+        for t in tasks:
+            queue.put_nowait(t)
+
+        async def worker() -> None:
+            while not self._halt:
+                try:
+                    task = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await self._fetch_one(task, policy)
+
+        n = min(self.collector.concurrency, max(1, len(tasks)))
+        await self._gather([worker() for _ in range(n)])
+
+    async def _fetch_one(self, task: WindowTask, policy: SpanPolicy) -> None:
+        """Fetch one planned window, committing each accepted sub-window as it arrives.
+
+        Each sub-window is written with its own ``fetch_window`` done mark in one transaction,
+        so a kill, a token expiry or a failure after some sub-requests keeps what they
+        brought: the planner (coverage = union of done windows) then asks only for the rest.
+        A failure marks only the part not yet written as failed.
+        """
+        self._current = f"{task.label} {task.from_date.isoformat()}..{task.to_date.isoformat()}"
+        self._emit()
+        iv = task.interval
+        raw = self.collector.json_ingest
+        got = _WindowTally()
+
+        async def commit(sub: SubWindow) -> None:
+            self._answered()
+            self._count(candle_requests=sub.requests, spans_rejected=sub.rejected)
+            stored = None
+            if sub.body is not None:
+                try:
+                    stored = await self.db.run(self._write_sub_json, task, sub)
+                except ValueError as exc:
+                    # A complete success body whose candles SQLite refuses (not transient):
+                    # this sub-window goes through the checked Python path instead.
+                    log.warning("%s: %s; fetching it through the checked path", self._current, exc)
+                    again = await fetch_window(
+                        self.client, task.expired_key, iv, sub.from_date, sub.to_date, policy
+                    )
+                    self._count(candle_requests=again.requests, spans_rejected=again.rejected)
+                    sub.candles = again.candles
+            if stored is None:
+                stored = await self.db.run(self._write_sub, task, sub)
+            got.candles += stored.candles
+            got.overlapped = got.overlapped or stored.overlapped
+            got.cursor = sub.to_date + timedelta(days=1)
+            self._count(candles=stored.candles)
+            self._emit()
+
+        try:
+            await self._call(
+                fetch_window(
+                    self.client,
+                    task.expired_key,
+                    iv,
+                    task.from_date,
+                    task.to_date,
+                    policy,
+                    raw=raw,
+                    on_subwindow=commit,
+                ),
+                self._current,
+                answered=False,
+            )
+        except (BadInputError, ServerError, UpstoxError) as exc:
+            if isinstance(exc, AuthError | PlanRequiredError):
+                raise
+            text = getattr(exc, "message", str(exc))
+            start = got.cursor or task.from_date
+            await self.db.run(
+                self.db.mark_window_failed,
+                task.contract_id,
+                iv,
+                start,
+                task.to_date,
+                text,
+                job_id=self.id,
+            )
+            self._failed += 1
+            self._count(windows_failed=1)
+            self._error(f"{self._current}: {text}")
+            self._emit()
+            return
+        self._done += 1
+        self._count(
+            windows_fetched=1 if got.candles else 0,
+            windows_empty=0 if got.candles else 1,
+            windows_refetched=1 if got.overlapped else 0,
+        )
+        self._emit()
+        await self._persist()
+
+    def _write_sub_json(self, task: WindowTask, sub: SubWindow) -> Any:
+        """On the writer thread: one sub-window from its raw body (+ done mark), then any
+        learned span cap. ValueError = SQLite refused the candles; nothing was written."""
+        assert sub.body is not None
+        stored = self.db.store_window_json(
+            task.contract_id, task.interval, sub.from_date, sub.to_date, sub.body, job_id=self.id
+        )
+        self._save_learned(dict(self.collector._learned))
+        return stored
+
+    def _write_sub(self, task: WindowTask, sub: SubWindow) -> Any:
+        """On the writer thread: one sub-window (candles + done mark), then any learned cap."""
+        stored = self.db.store_window(
+            task.contract_id,
+            task.interval,
+            sub.from_date,
+            sub.to_date,
+            sub.candles,
+            job_id=self.id,
+        )
+        self._save_learned(dict(self.collector._learned))
+        return stored
+
+    def _save_learned(self, learned: dict[str, int]) -> None:
+        if learned == self._saved_learned:  # the usual case: nothing new, no query
+            return
+        self._saved_learned = dict(learned)
+        caps = self.db.span_caps()
+        for interval, days in learned.items():
+            if caps.get(interval) != days:
+                self.db.set_span_cap(interval, days)
+
+    async def _mark_complete_expiries(self, span: int | None) -> None:
+        """``expiry.data_fetched`` = planning again (all contract types) finds nothing to fetch.
+
+        Cleared again when a wider history window is asked later and not yet covered.
+        """
+        sel = self.selection
+        every_type = Selection(sel.underlyings, sel.expiries, sel.interval, sel.months)
+        for key in sel.underlyings:
+            known = await self.db.run(self.db.known_expiries, key)
+            for d, fetched, _ in known:
+                if sel.expiries is not None and d not in sel.expiries:
+                    continue
+                if not fetched:
+                    continue
+                tasks, _, eid = await self.db.run(
+                    self.collector._plan_expiry, key, d, every_type, span, False
+                )
+                if eid is not None:
+                    await self.db.run(self.db.set_data_fetched, eid, not tasks)
