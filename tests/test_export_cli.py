@@ -104,7 +104,7 @@ def test_existing_file_and_overwrite(db, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["-i", "BANKNIFTY"], exitcodes.BAD_INPUT, "unknown instrument 'BANKNIFTY'"),
+        (["-i", "BANKNIFTY"], exitcodes.BAD_INPUT, "no collected data for instrument 'BANKNIFTY'"),
         (["-i", "NIFTY", "--from", "2020-01-01", "--to", "2020-01-02"], exitcodes.BAD_INPUT,
          "no 1minute candles"),
         (["-i", "NIFTY", "--last-days", "3", "--from", "2025-01-01"], exitcodes.BAD_INPUT,

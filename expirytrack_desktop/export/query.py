@@ -73,7 +73,10 @@ def resolve_underlyings(db: DbSource, names: Sequence[str]) -> tuple[str, ...]:
             hit = hits[0] if len(hits) == 1 else None
         if hit is None:
             known = ", ".join(sorted(s or k for k, s, _ in rows)) or "none"
-            raise UnknownInstrumentError(f"unknown instrument {raw!r} (known: {known})")
+            raise UnknownInstrumentError(
+                f"no collected data for instrument {raw!r} in this database "
+                f"(instruments with data: {known}); collect it first"
+            )
         if hit not in out:
             out.append(hit)
     return tuple(out)
