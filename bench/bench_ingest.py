@@ -7,11 +7,11 @@ candles). No network and no rate limit: an httpx ``MockTransport`` hands the pre
 the real ``UpstoxClient`` (limiter with an unreachable limit), so only parsing and writing count.
 
 - engine, per window: the path the collector takes with the real client —
-  ``client.get_candles_json`` (httpx response, the body checked complete by SQLite's JSON
-  parser) then ``Database.store_window_json`` (SQLite parses and inserts the candles, clipped
-  to the window, + done mark, one transaction per window, WAL, synchronous=NORMAL) on a
-  database opened by ``open_database``; ``--parsed`` measures the Python decode path instead
-  (``get_candles`` + ``store_window``);
+  ``client.get_candle_rows`` (httpx response, decoded and type-checked by msgspec on the event
+  loop) then ``Database.store_window_rows`` (clipped to the window, ``executemany`` with
+  SQLite's ``unixepoch`` for the timestamps, + done mark, one transaction per window, WAL,
+  synchronous=NORMAL) on a database opened by ``open_database``; ``--parsed`` measures the
+  lenient Python path instead (``get_candles`` + ``store_window``);
 - collector: the whole engine as it runs (``Collector``, concurrency 8, writer thread);
 - raw: ``executemany("INSERT INTO candle VALUES (...)")`` of the already parsed rows, one
   transaction per window, same schema, same pragmas, a fresh file.
@@ -85,7 +85,7 @@ def _contract(item: dict) -> Contract:
 async def engine_run(
     windows, contracts, path: Path, parsed: bool = False
 ) -> tuple[float, float, float, int]:
-    """(total s, fetch s, write s, candles) through get_candles_json + store_window_json
+    """(total s, fetch s, write s, candles) through get_candle_rows + store_window_rows
     (``parsed``: get_candles + store_window)."""
     bodies = _paths(windows)
 
@@ -116,9 +116,11 @@ async def engine_run(
             t1 = time.perf_counter()
             stored = await db.run(db.store_window, ids[key], "1minute", f, t, candles, job_id=job)
         else:
-            body = await client.get_candles_json(key, "1minute", f, t)
+            rows = await client.get_candle_rows(key, "1minute", f, t)
             t1 = time.perf_counter()
-            stored = await db.run(db.store_window_json, ids[key], "1minute", f, t, body, job_id=job)
+            stored = await db.run(
+                db.store_window_rows, ids[key], "1minute", f, t, [rows], job_id=job
+            )
         t2 = time.perf_counter()
         parse_s += t1 - t0
         write_s += t2 - t1
@@ -304,7 +306,7 @@ def main() -> int:
     )
     ratio = e_rate / r_rate
     c_ratio = c_rate / r_rate
-    path = "get_candles + store_window" if a.parsed else "get_candles_json + store_window_json"
+    path = "get_candles + store_window" if a.parsed else "get_candle_rows + store_window_rows"
     print(
         f"per-window path ({path}, sequential) / raw = {ratio:.0%}; "
         f"collector as run / raw = {c_ratio:.0%} (target >= 50%): "

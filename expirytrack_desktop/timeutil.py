@@ -24,6 +24,11 @@ def parse_ts(text: str) -> int:
     return int(moment.timestamp())
 
 
+def day_start_epoch(day: date) -> int:
+    """Epoch seconds of 00:00 IST on ``day``."""
+    return (day - date(1970, 1, 1)).days * 86400 - IST_OFFSET_SECONDS
+
+
 def ist_iso(epoch: int) -> str:
     """Epoch seconds -> ``YYYY-MM-DDTHH:MM:SS+05:30`` as the API and exports write it."""
     return datetime.fromtimestamp(epoch, IST).isoformat()

@@ -504,7 +504,7 @@ async def test_simulator_endpoints_and_errors():
             )
 
 
-# ---- get_candles_json: raw bodies for the store's JSON path ------------------------------------
+# ---- get_candle_rows: decoded answers for the store's fast path -------------------------------
 
 RAW_FAULTS = {
     **FAULTS,
@@ -524,7 +524,7 @@ RAW_FAULTS = {
 
 
 @pytest.mark.parametrize("kind", sorted(RAW_FAULTS))
-async def test_candles_json_retries_incomplete_bodies_then_recovers(kind):
+async def test_candle_rows_retries_incomplete_bodies_then_recovers(kind):
     make_fault = RAW_FAULTS[kind]
     body = json.dumps(
         {
@@ -538,10 +538,11 @@ async def test_candles_json_retries_incomplete_bodies_then_recovers(kind):
     )
     client, _, limiter = make(rec)
     async with client:
-        got = await client.get_candles_json(
+        got = await client.get_candle_rows(
             "NSE_FO|1|01-01-2025", "1minute", date(2025, 1, 1), date(2025, 1, 2)
         )
-    assert got == body  # the bytes as sent, any key order and whitespace
+    # any key order and whitespace; the time kept as sent (the store converts it)
+    assert got.iso and got.rows == [("2025-01-01T09:15:00+05:30", 1.0, 1.0, 1.0, 1.0, 1, 0)]
     assert client.retries == 1 and limiter.acquired == 2
     assert rec.requests[1].url.raw_path.decode() == (
         "/v2/expired-instruments/historical-candle/NSE_FO%7C1%7C01-01-2025/1minute"
@@ -550,12 +551,12 @@ async def test_candles_json_retries_incomplete_bodies_then_recovers(kind):
 
 
 @pytest.mark.parametrize("kind", ["truncated", "no-candles", "status-error"])
-async def test_candles_json_gives_up_like_get_candles(kind):
+async def test_candle_rows_gives_up_like_get_candles(kind):
     rec = Recorder(lambda request: RAW_FAULTS[kind]())
     client, _, _ = make(rec, attempts=3)
     async with client:
         with pytest.raises(ServerError, match="failed after 3 attempts"):
-            await client.get_candles_json(
+            await client.get_candle_rows(
                 "K|1|01-01-2025", "1minute", date(2025, 1, 1), date(2025, 1, 1)
             )
     assert len(rec.requests) == 3
@@ -570,14 +571,35 @@ async def test_candles_json_gives_up_like_get_candles(kind):
         (err(403, "UDAPI1149", "plan"), PlanRequiredError),
     ],
 )
-async def test_candles_json_maps_errors_like_get_candles(response, cls):
+async def test_candle_rows_maps_errors_like_get_candles(response, cls):
     rec = Recorder(response)
     client, _, _ = make(rec)
     async with client:
         with pytest.raises(cls):
-            await client.get_candles_json(
+            await client.get_candle_rows(
                 "K|1|01-01-2025", "1minute", date(2025, 1, 1), date(2025, 3, 1)
             )
         with pytest.raises(ValueError):
-            await client.get_candles_json("K", "2minute", date(2025, 1, 1), date(2025, 1, 2))
+            await client.get_candle_rows("K", "2minute", date(2025, 1, 1), date(2025, 1, 2))
+    assert len(rec.requests) == 1
+
+
+async def test_candle_rows_read_loose_answers_and_refuse_unreadable_ones_at_once():
+    """A missing open interest is read as 0 (the checked path); a candle that cannot be read
+    is not transient: ServerError at the first answer, naming the candle."""
+    loose = {
+        "status": "success",
+        "data": {"candles": [["2025-01-01T09:15:00+05:30", 1, 2, 0.5, 1, 7]]},
+    }
+    rec = Recorder(httpx.Response(200, json=loose))
+    client, _, _ = make(rec)
+    async with client:
+        got = await client.get_candle_rows("K|1", "1minute", date(2025, 1, 1), date(2025, 1, 1))
+    assert not got.iso and got.rows == [(1735703100, 1.0, 2.0, 0.5, 1.0, 7, 0)]
+    bad = {"status": "success", "data": {"candles": [["2025-01-01T09:15:00", 1, 1, 1, 1, 1, 0]]}}
+    rec = Recorder(httpx.Response(200, json=bad))
+    client, _, _ = make(rec)
+    async with client:
+        with pytest.raises(ServerError, match=r"candle 0 .*without a UTC offset"):
+            await client.get_candle_rows("K|1", "1minute", date(2025, 1, 1), date(2025, 1, 1))
     assert len(rec.requests) == 1

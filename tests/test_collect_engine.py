@@ -177,10 +177,10 @@ class FlakyClient:
             raise self.error
         return await self.inner.get_candles(key, interval, f, t)
 
-    async def get_candles_json(self, key, interval, f, t):
+    async def get_candle_rows(self, key, interval, f, t):
         if key in self.bad:
             raise self.error
-        return await self.inner.get_candles_json(key, interval, f, t)
+        return await self.inner.get_candle_rows(key, interval, f, t)
 
 
 @pytest.mark.parametrize(
@@ -501,45 +501,51 @@ async def test_concurrent_jobs_on_one_client_count_their_own_requests(tmp_path):
     db.close()
 
 
-class JsonBodyClient:
-    """A client offering ``get_candles_json`` (raw bodies), over the simulator's market, with a
-    span cap; ``corrupt`` keys answer once with a truncated body."""
+class RowsClient:
+    """A client offering ``get_candle_rows`` over the simulator's market, with a span cap;
+    ``corrupt`` keys answer once with a complete body whose first candle has an impossible
+    time of day (read by the decoder, refused by SQLite's unixepoch)."""
 
     def __init__(self, inner, app, cap: int, corrupt: set[str] = frozenset()) -> None:
         self.inner, self.app, self.cap, self.corrupt = inner, app, cap, set(corrupt)
-        self.json_requests = 0
+        self.row_requests = 0
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    async def get_candles_json(self, key, interval, f, t):
+    async def get_candle_rows(self, key, interval, f, t):
         import json
 
+        from expirytrack_desktop.upstox.candles import decode_candles
         from expirytrack_desktop.upstox.errors import InvalidDateRangeError
 
-        self.json_requests += 1
+        self.row_requests += 1
         if (t - f).days + 1 > self.cap:
             raise InvalidDateRangeError("HTTP 400 UDAPI1148", code="UDAPI1148", status=400)
         rows = self.app.market.candle_rows(key, interval, f, t)
-        body = json.dumps({"status": "success", "data": {"candles": rows}}).encode()
-        if key in self.corrupt:
+        if key in self.corrupt and rows:
             self.corrupt.discard(key)
-            return body[: len(body) // 2]
-        return body
+            rows[0] = [rows[0][0][:14] + "75" + rows[0][0][16:], *rows[0][1:]]
+        return decode_candles(json.dumps({"status": "success", "data": {"candles": rows}}))
 
 
-async def test_json_fast_path_is_exact_learns_spans_and_falls_back_on_bad_bodies(tmp_path):
+async def test_row_fast_path_is_exact_learns_spans_and_fails_unreadable_answers(tmp_path):
     app = make_app()
     exps = last_expiries(app)
     db = make_db(tmp_path)
     client = make_client(app)
-    victim = app.market.option_contracts(NIFTY, exps[0])[1]["instrument_key"]
-    fast = JsonBodyClient(client, app, cap=20, corrupt={victim})
+    victim = app.market.future_contracts(NIFTY, exps[0])[0]["instrument_key"]  # trades daily
+    fast = RowsClient(client, app, cap=20, corrupt={victim})
     r = await make_collector(db, fast).run(Selection(["NIFTY"], exps, months=1))
-    assert r.state == JobState.COMPLETED, r.errors
-    assert fast.json_requests > 0 and r.counters.spans_rejected >= 1
-    assert not fast.corrupt  # the truncated body was served, and recovered from
+    assert r.reason == StopReason.FAILED_ITEMS
+    assert fast.row_requests > 0 and r.counters.spans_rejected >= 1
+    assert not fast.corrupt  # the bad answer was served
+    failed = db.failed_windows(r.job_id)
+    assert {key for _, key in failed} == {victim}
+    assert all("unreadable candles: candle 0 " in w.error for w, _ in failed)
     assert db.span_caps()["1minute"] <= 20
+    res2 = await (await make_collector(db, fast).retry_failed(r.job_id)).wait()
+    assert res2.state == JobState.COMPLETED, res2.errors
     assert_exact(db, app, exps)
     windows = db.windows_for([c.id for c in db.contracts_for(NIFTY, exps[0])], "1minute")
     for ws in windows.values():
@@ -562,7 +568,7 @@ class CandleLog:
         self.calls: list[tuple[str, date, date]] = []
 
     def __getattr__(self, name):
-        if name == "get_candles_json":
+        if name == "get_candle_rows":
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -571,15 +577,15 @@ class CandleLog:
         return await self.inner.get_candles(key, interval, f, t)
 
 
-class JsonCandleLog(CandleLog):
-    """The same, offering raw bodies (the engine's JSON path)."""
+class RowsCandleLog(CandleLog):
+    """The same, offering decoded answers (the engine's fast path)."""
 
-    async def get_candles_json(self, key, interval, f, t):
+    async def get_candle_rows(self, key, interval, f, t):
         self.calls.append((key, f, t))
-        return await self.inner.get_candles_json(key, interval, f, t)
+        return await self.inner.get_candle_rows(key, interval, f, t)
 
 
-@pytest.mark.parametrize("wrap", [JsonCandleLog, CandleLog], ids=["json-path", "parsed-path"])
+@pytest.mark.parametrize("wrap", [RowsCandleLog, CandleLog], ids=["rows-path", "parsed-path"])
 async def test_subwindows_are_committed_as_they_arrive(tmp_path, wrap):
     """First run, span cap not learned yet: the 3-month window is fetched in 30-day requests.
     The token expires after the first accepted one: it is kept, and the rerun does not ask

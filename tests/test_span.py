@@ -167,18 +167,19 @@ async def test_one_day_rejection_and_other_errors_propagate():
         await fetch_window(Broken(), "K", "1minute", START, START - timedelta(days=1), SpanPolicy())
 
 
-class JsonServer(FakeServer):
-    """The same server, answering raw bodies too; ``fail_after`` accepted requests, 500s."""
+class RowsServer(FakeServer):
+    """The same server, answering decoded rows too; ``fail_after`` accepted requests, 500s."""
 
     def __init__(self, cap, candles, *, fail_after: int | None = None) -> None:
         super().__init__(cap, candles)
         self.fail_after = fail_after
         self.accepted = 0
 
-    async def get_candles_json(self, key, interval, from_date, to_date):
+    async def get_candle_rows(self, key, interval, from_date, to_date):
         import json
 
         from expirytrack_desktop.timeutil import ist_iso
+        from expirytrack_desktop.upstox.candles import decode_candles
         from expirytrack_desktop.upstox.errors import ServerError
 
         if self.fail_after is not None and self.accepted >= self.fail_after:
@@ -187,21 +188,21 @@ class JsonServer(FakeServer):
         rows = await self.get_candles(key, interval, from_date, to_date)
         self.accepted += 1
         api = [[ist_iso(r[0]), *r[1:]] for r in rows]
-        return json.dumps({"status": "success", "data": {"candles": api}}).encode()
+        return decode_candles(json.dumps({"status": "success", "data": {"candles": api}}))
 
 
-async def test_raw_bodies_one_per_accepted_subwindow():
+async def test_raw_answers_one_per_accepted_subwindow():
     end = START + timedelta(days=64)
-    server = JsonServer(30, minute_candles(START, end))
+    server = RowsServer(30, minute_candles(START, end))
     got = await fetch_window(server, "K", "1minute", START, end, SpanPolicy(), raw=True)
-    assert got.candles == [] and len(got.bodies) == len(got.subwindows) == 3
+    assert got.candles == [] and len(got.batches) == len(got.subwindows) == 3
     assert (got.requests, got.rejected) == (4, 1)
-    assert all(b.startswith(b'{"status": "success"') for b in got.bodies)
+    assert all(b.iso and len(b) > 0 for b in got.batches)
 
 
 async def test_subwindows_are_handed_over_as_they_arrive():
     end = START + timedelta(days=94)
-    server = JsonServer(30, minute_candles(START, end), fail_after=2)
+    server = RowsServer(30, minute_candles(START, end), fail_after=2)
     seen = []
 
     async def on_subwindow(sub):
@@ -216,7 +217,7 @@ async def test_subwindows_are_handed_over_as_they_arrive():
         (START, START + timedelta(days=29), 2, 1),
         (START + timedelta(days=30), START + timedelta(days=59), 1, 0),
     ]
-    assert all(s.body is not None and s.candles == [] for s in seen)
+    assert all(s.rows is not None and s.candles == [] for s in seen)
 
 
 async def test_handed_over_candles_are_clipped_and_not_kept():

@@ -511,6 +511,8 @@ def test_gaps_plus_cover_equal_target(target, covered, span):
 
 
 def test_store_window_json_equals_the_python_path(db, tmp_path):
+    """Integer prices, a volume sent as 123.0, another day's candles, repeated times: the
+    same rows as the checked Python path, however the answer is decoded."""
     import json
 
     cid = seeded(db)
@@ -538,7 +540,11 @@ def test_store_window_json_equals_the_python_path(db, tmp_path):
         other.store_window(ocid, "1minute", EXP, EXP, inside)
         assert other.candle_rows("NSE_FO|1|24-04-2025") == stored
     empty = db.store_window_json(
-        cid, "1minute", date(2025, 4, 1), date(2025, 4, 2), b'{"data":{"candles":[]}}'
+        cid,
+        "1minute",
+        date(2025, 4, 1),
+        date(2025, 4, 2),
+        b'{"status":"success","data":{"candles":[]}}',
     )
     assert empty.candles == 0
     assert db.windows_for([cid], "1minute")[cid][0].state == "empty"
@@ -547,15 +553,21 @@ def test_store_window_json_equals_the_python_path(db, tmp_path):
 @pytest.mark.parametrize(
     "body",
     [
-        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,0.5,1]',
-        b'{"data":{"candles":[[null,1,2,3,4,5,6]]}}',
-        b'{"data":{"candles":[["not a time",1,2,3,4,5,6]]}}',
-        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",null,2,3,4,5,6]]}}',
-        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30","x",2,3,4,5,6]]}}',
-        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,3,4,5.5,6]]}}',
-        b'{"data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,3,4,5,[6]]]}}',
-        b'{"data":{"rows":[]}}',
-        b'{"data":{"candles":{}}}',
+        b'{"status":"success","data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,0.5,1]',
+        b'{"status":"success","data":{"candles":[[null,1,2,3,4,5,6]]}}',
+        b'{"status":"success","data":{"candles":[["not a time",1,2,3,4,5,6]]}}',
+        b'{"status":"success","data":{"candles":[["2025-04-24T09:15:00",1,2,3,4,5,6]]}}',
+        b'{"status":"success","data":{"candles":[["2025-04-24T09:75:00+05:30",1,2,3,4,5,6]]}}',
+        b'{"status":"success","data":{"candles":[["2025-02-30T09:15:00+05:30",1,2,3,4,5,6]]}}',
+        b'{"status":"success","data":{"candles":[["2025-04-24T09:15:00+05:30",null,2,3,4,5,6]]}}',
+        b'{"status":"success","data":{"candles":[["2025-04-24T09:15:00+05:30","x",2,3,4,5,6]]}}',
+        b'{"status":"success","data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,3,4,5.5,6]]}}',
+        b'{"status":"success","data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,3,4,5,[6]]]}}',
+        b'{"status":"success","data":{"candles":[["2025-04-24T09:15:00+05:30",1,2,3,4]]}}',
+        b'{"status":"success","data":{"rows":[]}}',
+        b'{"status":"success","data":{"candles":{}}}',
+        b'{"status":"error","data":{"candles":[]}}',
+        b'{"data":{"candles":[]}}',
     ],
 )
 def test_store_window_json_rejects_bad_candles_and_writes_nothing(db, body):

@@ -12,7 +12,7 @@ Guarantees:
 - every accepted request (a sub-window of a planned window, as the span cap allows) is written
   from the database's single writer thread (``db.run``) in one transaction with its own done
   mark as soon as it arrives; the event loop never waits on SQLite. When the client offers
-  ``get_candles_json`` the raw bodies go to ``store_window_json`` (SQLite parses them);
+  ``get_candle_rows`` its decoded answers go to ``store_window_rows`` (the fast path);
 - resume after a crash, cancel, network loss or token expiry = plan again: covered windows are
   never fetched again and nothing half-written is marked done;
 - AuthError stops the job as ``needs_login`` without failing any item; BadInputError and
@@ -43,7 +43,7 @@ from expirytrack_desktop.collect.plan import (
 from expirytrack_desktop.collect.progress import ProgressCallback
 from expirytrack_desktop.collect.selection import Selection
 from expirytrack_desktop.store import Database
-from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL, JSON_INGEST
+from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL
 from expirytrack_desktop.upstox.models import Contract
 from expirytrack_desktop.upstox.span import SpanPolicy
 
@@ -102,10 +102,10 @@ class Collector:
     # ---- public API ---------------------------------------------------------------------------
 
     @property
-    def json_ingest(self) -> bool:
-        """Raw bodies go to ``store_window_json`` (SQLite parses them: ~3x the Python decode)
-        when the client offers ``get_candles_json`` and this SQLite can run it."""
-        return JSON_INGEST and callable(getattr(self.client, "get_candles_json", None))
+    def row_ingest(self) -> bool:
+        """Answers go to ``store_window_rows`` as decoded (one typed decode in C, timestamps
+        converted by SQLite) when the client offers ``get_candle_rows``."""
+        return callable(getattr(self.client, "get_candle_rows", None))
 
     async def span_policy(self) -> SpanPolicy:
         """The run's span policy; learned caps are persisted in ``kv`` (span_cap_days:<iv>)."""

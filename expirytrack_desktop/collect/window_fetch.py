@@ -66,27 +66,18 @@ class WindowFetching:
         self._current = f"{task.label} {task.from_date.isoformat()}..{task.to_date.isoformat()}"
         self._emit()
         iv = task.interval
-        raw = self.collector.json_ingest
+        raw = self.collector.row_ingest
         got = _WindowTally()
 
         async def commit(sub: SubWindow) -> None:
             self._answered()
             self._count(candle_requests=sub.requests, spans_rejected=sub.rejected)
-            stored = None
-            if sub.body is not None:
-                try:
-                    stored = await self.db.run(self._write_sub_json, task, sub)
-                except ValueError as exc:
-                    # A complete success body whose candles SQLite refuses (not transient):
-                    # this sub-window goes through the checked Python path instead.
-                    log.warning("%s: %s; fetching it through the checked path", self._current, exc)
-                    again = await fetch_window(
-                        self.client, task.expired_key, iv, sub.from_date, sub.to_date, policy
-                    )
-                    self._count(candle_requests=again.requests, spans_rejected=again.rejected)
-                    sub.candles = again.candles
-            if stored is None:
+            try:
                 stored = await self.db.run(self._write_sub, task, sub)
+            except ValueError as exc:
+                # A candle SQLite cannot read (an impossible time of day): not transient,
+                # nothing of this sub-window was written; fail the rest of the window.
+                raise ServerError(f"unreadable candles: {exc}") from None
             got.candles += stored.candles
             got.overlapped = got.overlapped or stored.overlapped
             got.cursor = sub.to_date + timedelta(days=1)
@@ -136,26 +127,14 @@ class WindowFetching:
         self._emit()
         await self._persist()
 
-    def _write_sub_json(self, task: WindowTask, sub: SubWindow) -> Any:
-        """On the writer thread: one sub-window from its raw body (+ done mark), then any
-        learned span cap. ValueError = SQLite refused the candles; nothing was written."""
-        assert sub.body is not None
-        stored = self.db.store_window_json(
-            task.contract_id, task.interval, sub.from_date, sub.to_date, sub.body, job_id=self.id
-        )
-        self._save_learned(dict(self.collector._learned))
-        return stored
-
     def _write_sub(self, task: WindowTask, sub: SubWindow) -> Any:
-        """On the writer thread: one sub-window (candles + done mark), then any learned cap."""
-        stored = self.db.store_window(
-            task.contract_id,
-            task.interval,
-            sub.from_date,
-            sub.to_date,
-            sub.candles,
-            job_id=self.id,
-        )
+        """On the writer thread: one sub-window (candles + done mark), then any learned cap.
+        ValueError: a candle could not be stored; nothing was written."""
+        args = (task.contract_id, task.interval, sub.from_date, sub.to_date)
+        if sub.rows is not None:
+            stored = self.db.store_window_rows(*args, [sub.rows], job_id=self.id)
+        else:
+            stored = self.db.store_window(*args, sub.candles, job_id=self.id)
         self._save_learned(dict(self.collector._learned))
         return stored
 

@@ -60,13 +60,11 @@ from expirytrack_desktop.store.rows import (
     StoredWindow,
     WindowRow,
 )
-from expirytrack_desktop.store.windows import JSON_INGEST
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
     "HEARTBEAT_INTERVAL",
     "JOB_STATUSES",
-    "JSON_INGEST",
     "STALE_HEARTBEAT",
     "ContractRow",
     "Counts",

@@ -1,5 +1,5 @@
 """Candle-window writes (the hot path): a window's candles and its done/failed mark in one
-transaction, from Python candles or straight from the API's JSON text."""
+transaction, from checked Python candles or from the API's answers as decoded."""
 
 from __future__ import annotations
 
@@ -11,27 +11,24 @@ from typing import Any
 from expirytrack_desktop.store.base import DatabaseBase
 from expirytrack_desktop.store.intervals import interval_minutes
 from expirytrack_desktop.store.rows import StoredWindow, WindowRow
+from expirytrack_desktop.timeutil import parse_ts
+from expirytrack_desktop.upstox.candles import CandleRows, checked_rows, decode_candles
 from expirytrack_desktop.upstox.models import Candle
 
-# Database.store_window_json needs SQLite's ``->>`` operator and ``unixepoch`` (3.38, 2022).
-JSON_INGEST = sqlite3.sqlite_version_info >= (3, 38, 0)
+# ISO text with an offset -> epoch seconds; NULL (refused by NOT NULL) if unreadable.
+# strftime('%s') where SQLite predates unixepoch (3.38): text, stored as INTEGER by affinity.
+_ISO_TS = "unixepoch(?)" if sqlite3.sqlite_version_info >= (3, 38, 0) else "strftime('%s', ?)"
 
 
-class _NotPlain(Exception):
-    """Internal: a JSON body needs the exact (clipping, order-keeping) statement."""
-
-
-# rows in a window's range, and how many hold a value the Python path would not have stored
-_COUNT_AND_CHECK = (
-    "SELECT count(*), total(typeof(open) != 'real' OR typeof(high) != 'real' "
-    "OR typeof(low) != 'real' OR typeof(close) != 'real' "
-    "OR typeof(volume) != 'integer' OR typeof(oi) != 'integer') "
-)
-
-
-def _day_epoch(d: date) -> int:
-    """Epoch seconds of 00:00 UTC of ``d`` (callers shift by the IST offset)."""
-    return (d - date(1970, 1, 1)).days * 86400
+def _distinct(batches: Sequence[CandleRows]) -> int:
+    """How many different times the (clipped) batches hold."""
+    if len(batches) == 1:
+        (b,) = batches
+        return len({r[0] for r in b.rows})
+    times = set()
+    for b in batches:
+        times.update(parse_ts(r[0]) if b.iso else r[0] for r in b.rows)
+    return len(times)
 
 
 class WindowStore(DatabaseBase):
@@ -95,120 +92,58 @@ class WindowStore(DatabaseBase):
         to_date: date,
         body: str | bytes | Sequence[str | bytes],
         *,
-        path: str = "$.data.candles",
         job_id: int | None = None,
         attempts: int = 1,
     ) -> StoredWindow:
-        """Like :meth:`store_window`, from the API's JSON text: SQLite parses it (json_each,
-        unixepoch) in C, with no Python object per candle — the fastest bytes-to-rows path.
-
-        ``body`` may be a list of responses (the sub-windows of one window), written together.
-        ``path`` locates the candle array (default: a whole candle response). The rows stored
-        are exactly those of the Python path (``fetch_window`` + :meth:`store_window`): candles
-        outside [from_date, to_date] (IST) are dropped, a timestamp sent twice keeps its first
-        occurrence, volume and open interest must be integers. Malformed JSON, a missing candle
-        array or a candle with a missing or invalid field (a missing open interest included)
-        raises ValueError and writes nothing: the caller then takes the checked Python path.
-        Needs SQLite >= 3.38 (``->>``, ``unixepoch``): see :data:`JSON_INGEST`.
-        """
-        iv = interval if isinstance(interval, int) else interval_minutes(interval)
+        """Like :meth:`store_window`, from the API's answer bytes (``body`` may be a list: the
+        sub-windows of one window, written together): decoded by :func:`decode_candles`, then
+        :meth:`store_window_rows`. ValueError (:class:`CandleBodyError`) if an answer is not a
+        success document or holds a candle that cannot be read; nothing is written then."""
         parts = [body] if isinstance(body, str | bytes | bytearray) else list(body)
-        texts = [p.decode("utf-8") if isinstance(p, bytes | bytearray) else p for p in parts]
-        args = (int(contract_id), iv, from_date, to_date, texts, path, job_id, attempts)
-        try:
-            # The usual answer (every candle inside the window, no time twice) is written by
-            # the plain statement; anything else (candles of other days, repeated times, rows
-            # replaced) is written again by the exact one: clipped, first occurrence wins.
-            return self._store_json(*args, exact=False)
-        except _NotPlain:
-            return self._store_json(*args, exact=True)
+        batches = [decode_candles(p) for p in parts]
+        return self.store_window_rows(
+            contract_id, interval, from_date, to_date, batches, job_id=job_id, attempts=attempts
+        )
 
-    def _store_json(
+    def store_window_rows(
         self,
-        cid: int,
-        iv: int,
+        contract_id: int,
+        interval: str | int,
         from_date: date,
         to_date: date,
-        texts: list[str],
-        path: str,
-        job_id: int | None,
-        attempts: int,
+        batches: Sequence[CandleRows],
         *,
-        exact: bool,
+        job_id: int | None = None,
+        attempts: int = 1,
     ) -> StoredWindow:
-        from expirytrack_desktop.timeutil import IST_OFFSET_SECONDS
+        """Write decoded answers of one window and its done mark in ONE transaction.
 
-        lo = _day_epoch(from_date) - IST_OFFSET_SECONDS
-        hi = _day_epoch(to_date) + 86400 - IST_OFFSET_SECONDS
-        in_range = "FROM candle WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ?"
+        The rows stored are exactly those of the Python path (``fetch_window`` +
+        :meth:`store_window`): candles of days outside [from_date, to_date] (IST) are dropped,
+        a time sent twice keeps its first occurrence (rows go in reversed: the API sends
+        newest first, so the first occurrence is written last and ``OR REPLACE`` keeps it; and
+        ascending time appends to the clustered index instead of splitting its pages).
+        ValueError if a row's time of day cannot be read (SQLite's ``unixepoch`` gives NULL);
+        nothing is written then.
+        """
+        iv = interval if isinstance(interval, int) else interval_minutes(interval)
+        cid = int(contract_id)
+        kept = [b.in_days(from_date, to_date) for b in batches]
+        n = _distinct(kept)
         with self.transaction() as c:
-            overlapped, before = c.execute(
-                "SELECT EXISTS (SELECT 1 FROM fetch_window WHERE contract_id = ? AND "
-                "interval = ? AND state != 'failed' AND from_date <= ? AND to_date >= ?), "
-                f"(SELECT count(*) {in_range})",
-                (cid, iv, to_date.isoformat(), from_date.isoformat(), cid, iv, lo, hi),
-            ).fetchone()
-            try:
-                written = self._insert_json(c, cid, iv, texts, path, (lo, hi) if exact else None)
-                n, bad = c.execute(_COUNT_AND_CHECK + in_range, (cid, iv, lo, hi)).fetchone()
-            except sqlite3.IntegrityError as exc:
-                raise ValueError(f"candle with a missing or invalid field ({exc})") from None
-            except sqlite3.OperationalError as exc:
-                if "json" in str(exc).lower():
-                    raise ValueError(f"malformed candle JSON ({exc})") from None
-                raise
-            if not exact and written != n - before:
-                raise _NotPlain  # rolls this transaction back
-            if bad:
-                # a value SQLite could not store as a number, or a fractional volume/OI: the
-                # Python path's float()/int() would have refused or rounded it
-                raise ValueError(f"{int(bad)} candle(s) with a non-numeric value")
+            overlapped = self._overlaps(c, cid, iv, from_date, to_date)
+            for b in kept:
+                if not b.rows:
+                    continue
+                ts = _ISO_TS if b.iso else "?"
+                sql = f"INSERT OR REPLACE INTO candle VALUES ({cid}, {iv}, {ts}, ?, ?, ?, ?, ?, ?)"
+                try:
+                    c.executemany(sql, reversed(b.rows))
+                except sqlite3.IntegrityError:
+                    checked_rows(b.rows)  # says which candle and why
+                    raise ValueError("a candle with an unreadable time") from None
             self._mark_done(c, cid, iv, from_date, to_date, n, job_id, attempts)
-        return StoredWindow(n, bool(overlapped))
-
-    @staticmethod
-    def _insert_json(
-        c: sqlite3.Connection,
-        cid: int,
-        iv: int,
-        texts: list[str],
-        path: str,
-        clip: tuple[int, int] | None,
-    ) -> int:
-        """INSERT the candles of each body; returns the rows written. ValueError if a body has
-        no candle array. ``clip`` = (lo, hi) epoch bounds: keep only candles inside."""
-        # The API sends newest first: insert in key order reversed (ascending time), which
-        # appends to the clustered index instead of splitting its pages, and lets the first
-        # occurrence of a repeated time be written last (it wins, as in the Python path).
-        if clip is None:
-            # (json_extract with a literal path is ~10% cheaper than ->> with an integer)
-            sql = (
-                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, "
-                "unixepoch(json_extract(value, '$[0]')), json_extract(value, '$[1]'), "
-                "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
-                "json_extract(value, '$[4]'), json_extract(value, '$[5]'), "
-                "json_extract(value, '$[6]') FROM json_each(?, ?) ORDER BY key DESC"
-            )
-        else:
-            # LIMIT keeps SQLite from flattening the subquery: each value is extracted once
-            # and the filter reads the computed time (NULL kept: it fails NOT NULL)
-            sql = (
-                f"INSERT OR REPLACE INTO candle SELECT {cid}, {iv}, t, o, h, l, c, v, i FROM ("
-                "SELECT unixepoch(value ->> 0) AS t, value ->> 1 AS o, value ->> 2 AS h, "
-                "value ->> 3 AS l, value ->> 4 AS c, value ->> 5 AS v, value ->> 6 AS i "
-                "FROM json_each(?, ?) ORDER BY key DESC LIMIT -1) "
-                f"WHERE t IS NULL OR (t >= {int(clip[0])} AND t < {int(clip[1])})"
-            )
-        written = 0
-        for text in texts:
-            cur = c.execute(sql, (text, path))
-            if cur.rowcount > 0:
-                written += cur.rowcount
-            else:  # tell "an empty candle array" from "no array at all"
-                kind = c.execute("SELECT json_type(?, ?)", (text, path)).fetchone()[0]
-                if kind != "array":
-                    raise ValueError(f"no candle array at {path} ({kind or 'missing'})")
-        return written
+        return StoredWindow(n, overlapped)
 
     @staticmethod
     def _overlaps(c: sqlite3.Connection, cid: int, iv: int, f: date, t: date) -> bool:

@@ -23,8 +23,8 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from ..timeutil import IST, parse_ts
-from .bodycheck import is_candle_body
+from ..timeutil import IST
+from .candles import CandleBodyError, CandleRows, candle_from_row, decode_candles
 from .errors import (
     AuthError,
     BadInputError,
@@ -112,19 +112,6 @@ def _contract(item: dict[str, Any], *, future: bool) -> Contract:
         exchange=str(item.get("exchange", "")),
         underlying_type=str(item.get("underlying_type", "")),
         raw=dict(item),
-    )
-
-
-def _candle(row: list[Any]) -> Candle:
-    oi = row[6] if len(row) > 6 and row[6] is not None else 0
-    return (
-        parse_ts(str(row[0])),
-        float(row[1]),
-        float(row[2]),
-        float(row[3]),
-        float(row[4]),
-        int(float(row[5] or 0)),
-        int(float(oi)),
     )
 
 
@@ -236,26 +223,25 @@ class UpstoxClient:
             rows = (data or {}).get("candles") or []
             by_ts: dict[int, Candle] = {}
             for row in rows:
-                candle = _candle(row)
+                candle = candle_from_row(row)
                 by_ts.setdefault(candle[0], candle)
             return [by_ts[ts] for ts in sorted(by_ts)]
 
         return self._decode(path, decode)
 
-    async def get_candles_json(
+    async def get_candle_rows(
         self, expired_key: str, interval: str, from_date: date, to_date: date
-    ) -> bytes:
-        """Like :meth:`get_candles`, but the raw body of the successful answer, for
-        ``Database.store_window_json`` (no Python object per candle).
+    ) -> CandleRows:
+        """Like :meth:`get_candles`, but the answer as :func:`decode_candles` reads it (API
+        order, duplicates and other days kept), for ``Database.store_window_rows``: one typed
+        decode in C, no Python object per value beyond the row itself.
 
-        Same limiter, retries and error mapping. The body is checked to be one complete
-        ``{"status": "success", "data": {"candles": [...]}}`` document (SQLite's JSON parser,
-        ~0.15 us per candle), so a truncated or malformed body is retried like a 5xx; the
-        candles' values are checked by the store as it inserts them.
+        Same limiter, retries and error mapping: a truncated or malformed body is retried like
+        a 5xx; a complete answer holding a candle that cannot be read raises ServerError.
         """
         path = self._candle_path(expired_key, interval, from_date, to_date)
-        body: bytes = await self._call("GET", path, raw_candles=True)
-        return body
+        rows: CandleRows = await self._call("GET", path, raw_candles=True)
+        return rows
 
     async def get_profile(self) -> Profile:
         data = await self._call("GET", "/v2/user/profile")
@@ -388,8 +374,13 @@ class UpstoxClient:
         log.debug("%s %s -> %d in %.1f ms (attempt %d)", method, path, status, ms, attempt)
 
         if raw_candles and 200 <= status < 300:
-            if is_candle_body(response.content):
-                return response.content
+            try:
+                return decode_candles(response.content)
+            except CandleBodyError as exc:
+                if exc.complete:  # a whole success document with an unreadable candle
+                    raise ServerError(
+                        self._scrub(f"{path}: unexpected response shape ({exc})"), status=status
+                    ) from None
             # Not a complete success document: classify it as the parsed path would.
             try:
                 body = json.loads(response.content)

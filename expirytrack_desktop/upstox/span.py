@@ -12,7 +12,7 @@ halving. A wrong guess costs one rejected request, once: the caller persists wha
 Spans are counted in inclusive calendar days ([d, d] is 1 day). Sub-windows are day-disjoint
 and candles are keyed by timestamp, so nothing is lost or duplicated across window edges.
 ``fetch_window`` can hand each accepted sub-window to the caller as it arrives (parsed candles,
-or the raw JSON body for the store's fast path), so the caller can commit it at once.
+or the decoded answer rows for the store's fast path), so the caller can commit it at once.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 from ..timeutil import IST
+from .candles import CandleRows
 from .errors import InvalidDateRangeError
 from .models import INTERVAL_MINUTES, Candle
 
@@ -53,10 +54,10 @@ class _CandleSource(Protocol):
     ) -> list[Candle]: ...
 
 
-class _JsonCandleSource(Protocol):
-    async def get_candles_json(
+class _RowCandleSource(Protocol):
+    async def get_candle_rows(
         self, expired_key: str, interval: str, from_date: date, to_date: date
-    ) -> bytes: ...
+    ) -> CandleRows: ...
 
 
 class SpanPolicy:
@@ -115,7 +116,7 @@ class SubWindow:
     from_date: date
     to_date: date
     candles: list[Candle]  # parsed path: ascending, unique, clipped to the sub-window
-    body: bytes | None  # raw path: the whole success body (the store parses and clips it)
+    rows: CandleRows | None  # raw path: the whole decoded answer (the store clips it)
     requests: int  # requests spent on it, rejected wider probes included
     rejected: int
 
@@ -126,7 +127,7 @@ class WindowFetch:
     requests: int  # candle requests made (rejected ones included; transport retries not)
     subwindows: list[tuple[date, date]] = field(default_factory=list)  # accepted, in order
     rejected: int = 0
-    bodies: list[bytes] = field(default_factory=list)  # raw path: one per accepted sub-window
+    batches: list[CandleRows] = field(default_factory=list)  # raw path: one per sub-window
 
 
 def _day_start(d: date) -> int:
@@ -143,7 +144,7 @@ def _clip(candles: list[Candle], from_date: date, to_date: date) -> list[Candle]
 
 
 async def fetch_window(
-    client: _CandleSource | _JsonCandleSource,
+    client: _CandleSource | _RowCandleSource,
     expired_key: str,
     interval: str,
     from_date: date,
@@ -155,7 +156,8 @@ async def fetch_window(
 ) -> WindowFetch:
     """All candles of ``expired_key`` in [from_date, to_date], in spans the server accepts.
 
-    ``raw``: ask ``client.get_candles_json`` and collect bodies instead of candles.
+    ``raw``: ask ``client.get_candle_rows`` and collect its answers (:class:`CandleRows`,
+    unclipped) instead of candles.
     ``on_subwindow``: awaited with each accepted sub-window before the next request (so the
     caller can commit it); its candles/body are then not kept in the result. An exception
     (from the client or the callback) propagates; sub-windows handed over before it stay
@@ -177,7 +179,7 @@ async def fetch_window(
             spent += 1
             try:
                 if raw:
-                    answer: list[Candle] | bytes = await client.get_candles_json(  # type: ignore[union-attr]
+                    answer: list[Candle] | CandleRows = await client.get_candle_rows(  # type: ignore[union-attr]
                         expired_key, interval, cursor, end
                     )
                 else:
@@ -190,7 +192,7 @@ async def fetch_window(
                 policy.learn(interval, span)
                 continue
             policy.confirm(interval, span)
-        if isinstance(answer, bytes):
+        if isinstance(answer, CandleRows):
             sub = SubWindow(cursor, end, [], answer, spent, rejected)
         else:
             sub = SubWindow(cursor, end, _clip(answer, cursor, end), None, spent, rejected)
@@ -198,8 +200,8 @@ async def fetch_window(
         result.subwindows.append((cursor, end))
         if on_subwindow is not None:
             await on_subwindow(sub)
-        elif sub.body is not None:
-            result.bodies.append(sub.body)
+        elif sub.rows is not None:
+            result.batches.append(sub.rows)
         else:
             parts.extend(sub.candles)  # day-disjoint, each ascending: the whole stays sorted
         cursor = end + timedelta(days=1)
