@@ -86,6 +86,16 @@ def _contract(item: dict) -> Contract:
     return decode(item, future=item["instrument_type"] == "FUT")
 
 
+def seeded_database(path: Path, contracts) -> tuple:
+    """(database with the contracts stored, their ids by expired key, a job id)."""
+    db = open_database(path)
+    ids = {}
+    for e, items in contracts.items():
+        db.store_contracts(NIFTY, e, [_contract(i) for i in items], mark_fetched=True)
+        ids.update({r.expired_key: r.id for r in db.contracts_for(NIFTY, e)})
+    return db, ids, db.create_job("collect", {})
+
+
 async def engine_run(
     windows, contracts, path: Path, parsed: bool = False
 ) -> tuple[float, float, float, int]:
@@ -100,12 +110,7 @@ async def engine_run(
             headers={"content-type": "application/json"},
         )
 
-    db = open_database(path)
-    ids = {}
-    for e, items in contracts.items():
-        db.store_contracts(NIFTY, e, [_contract(i) for i in items], mark_fetched=True)
-        ids.update({r.expired_key: r.id for r in db.contracts_for(NIFTY, e)})
-    job = db.create_job("collect", {})
+    db, ids, job = seeded_database(path, contracts)
     limiter = RateLimiter(RateLimitSpec.parse("100000000/1"))
     client = UpstoxClient(
         "http://sim.test", access_token="x", limiter=limiter, transport=httpx.MockTransport(handler)
@@ -204,12 +209,7 @@ def ingest_run(windows, contracts, path: Path) -> tuple[float, int]:
     """Bytes -> committed rows with the engine's own calls, in this thread."""
     from expirytrack_desktop.upstox.candles import decode_candles
 
-    db = open_database(path)
-    ids = {}
-    for e, items in contracts.items():
-        db.store_contracts(NIFTY, e, [_contract(i) for i in items], mark_fetched=True)
-        ids.update({r.expired_key: r.id for r in db.contracts_for(NIFTY, e)})
-    job = db.create_job("collect", {})
+    db, ids, job = seeded_database(path, contracts)
     n = 0
     t0 = time.perf_counter()
     for key, f, t, body in windows:
@@ -248,11 +248,7 @@ def main() -> int:
     nbytes = sum(len(w[3]) for w in windows)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     # contract ids as the engine database assigns them (same order in every fresh file)
-    db = open_database(tmp / "ids.sqlite3")
-    ids = {}
-    for e, items in contracts.items():
-        db.store_contracts(NIFTY, e, [_contract(i) for i in items], mark_fetched=True)
-        ids.update({r.expired_key: r.id for r in db.contracts_for(NIFTY, e)})
+    db, ids, _ = seeded_database(tmp / "ids.sqlite3", contracts)
     db.close()
     batches = parsed_rows(windows, ids)
     total_rows = sum(len(b) for b in batches)
