@@ -501,6 +501,40 @@ async def test_concurrent_jobs_on_one_client_count_their_own_requests(tmp_path):
     db.close()
 
 
+async def test_overlapping_jobs_fetch_each_window_once(tmp_path):
+    """Two jobs over the same expiry at once (the window's run and a scheduled one): each
+    candle window is asked of the API once; the later job waits for the earlier one's."""
+    alone = make_app()
+    (exp,) = last_expiries(alone)
+    db0 = make_db(tmp_path, "alone.sqlite3")
+    c0 = make_client(alone)
+    await make_collector(db0, c0).run(Selection(["NIFTY"], [exp], months=1))
+    await c0.aclose()
+    db0.close()
+    once = alone.stats.by_endpoint["historical_candle"]
+
+    app = make_app()
+    db = make_db(tmp_path)
+    client = make_client(app)
+    col = make_collector(db, client, claim_poll=0.01)
+    j1 = await col.start(Selection(["NIFTY"], [exp], months=1))
+    j2 = await col.start(Selection(["NIFTY"], [exp], months=1))
+    r1, r2 = await asyncio.gather(j1.wait(), j2.wait())
+    assert r1.state == r2.state == JobState.COMPLETED, (r1.errors, r2.errors)
+    assert app.stats.by_endpoint["historical_candle"] == once
+    assert r1.counters.candle_requests + r2.counters.candle_requests == once
+    assert_exact(db, app, [exp])
+    assert db.execute("SELECT count(*) FROM window_claim")[0][0] == 0
+    notes = [m for j in (r1, r2) for _, _, m in db.job_logs(j.job_id) if "not again" in m]
+    # the job that planned second left the shared windows to the first, and says so
+    assert notes in (
+        [f"windows also selected by job {r1.job_id} were fetched by it, not again"],
+        [f"windows also selected by job {r2.job_id} were fetched by it, not again"],
+    )
+    await client.aclose()
+    db.close()
+
+
 class RowsClient:
     """A client offering ``get_candle_rows`` over the simulator's market, with a span cap;
     ``corrupt`` keys answer once with a complete body whose first candle has an impossible

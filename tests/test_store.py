@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import subprocess
 import sys
@@ -576,3 +577,53 @@ def test_store_window_json_rejects_bad_candles_and_writes_nothing(db, body):
         db.store_window_json(cid, "1minute", EXP, EXP, body)
     assert db.windows_for([cid], "1minute")[cid] == []
     assert db.execute("SELECT count(*) FROM candle")[0][0] == 0
+
+
+# ---- window claims (two jobs never fetch the same window) ---------------------------------------
+
+_NO_SUCH_PID = 4_194_400  # above Linux's largest pid_max
+
+
+def _running_job(db) -> int:
+    job = db.create_job("collect", {})
+    db.update_job(job, status="running", pid=os.getpid(), heartbeat_at=db.now_text())
+    return job
+
+
+def test_window_claims_leave_a_window_to_the_live_job_that_took_it(db):
+    cid = seeded(db)
+    a, b = _running_job(db), _running_job(db)
+    w = (cid, 1, date(2025, 4, 1), date(2025, 4, 10))
+    assert db.claim_windows(a, [w]) == {}
+    overlapping = (cid, 1, date(2025, 4, 10), date(2025, 4, 20))
+    apart = (cid, 1, date(2025, 4, 11), date(2025, 4, 20))
+    other_interval = (cid, 5, date(2025, 4, 1), date(2025, 4, 10))
+    assert db.claim_windows(b, [overlapping, apart, other_interval]) == {0: a}
+    assert db.claims_of(b) == [apart, other_interval]
+    # a done mark ending before the claimed window's end keeps the claim; the last drops it
+    db.store_window(cid, 1, date(2025, 4, 1), date(2025, 4, 5), [], job_id=a)
+    assert db.claims_of(a) == [w]
+    db.store_window(cid, 1, date(2025, 4, 6), date(2025, 4, 10), [], job_id=a)
+    assert db.claims_of(a) == []
+    assert db.claim_windows(b, [overlapping]) == {}
+    # a failed mark drops it too
+    later = (cid, 1, date(2025, 5, 1), date(2025, 5, 9))
+    assert db.claim_windows(a, [later]) == {}
+    db.mark_window_failed(cid, 1, date(2025, 5, 3), date(2025, 5, 9), "HTTP 500", job_id=a)
+    assert db.claims_of(a) == []
+    db.release_claims(b)
+    assert db.claims_of(b) == []
+
+
+@pytest.mark.parametrize("how", ["process gone", "job ended"])
+def test_claims_of_a_job_that_is_not_running_are_ignored_and_cleared(db, how):
+    cid = seeded(db)
+    a, b = _running_job(db), _running_job(db)
+    w = (cid, 1, date(2025, 4, 1), date(2025, 4, 10))
+    assert db.claim_windows(a, [w]) == {}
+    if how == "process gone":
+        db.update_job(a, pid=_NO_SUCH_PID)
+    else:
+        db.update_job(a, status="cancelled")
+    assert db.claim_windows(b, [w]) == {}
+    assert db.claims_of(a) == [] and db.claims_of(b) == [w]

@@ -82,6 +82,7 @@ class Collector:
         openalgo: Callable[[Contract], str | None] = _openalgo,
         network_failure_threshold: int | None = None,
         pid: int | None = None,
+        claim_poll: float = 2.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -95,6 +96,8 @@ class Collector:
         self.openalgo = openalgo
         self.network_failure_threshold = network_failure_threshold or max(6, 2 * concurrency)
         self.pid = os.getpid() if pid is None else pid
+        # seconds between looks at windows another live job is fetching (store/claims.py)
+        self.claim_poll = claim_poll
         self._span_policy = span_policy
         self._learned: dict[str, int] = {}
         self.jobs: dict[int, CollectJob] = {}
@@ -244,11 +247,6 @@ class Collector:
 
     def _plan_failed(self, job_id: int, selection: Selection, span: int | None) -> list[WindowTask]:
         failed = self.db.failed_windows(job_id)
-        ids = [w.contract_id for w, _ in failed]
-        windows = self.db.windows_for(ids, selection.interval)
-        covered = {
-            cid: [(w.from_date, w.to_date, w.state) for w in ws] for cid, ws in windows.items()
-        }
         ranges = [
             (
                 ContractTarget(w.contract_id, key, w.from_date, w.to_date, key),
@@ -257,7 +255,30 @@ class Collector:
             )
             for w, key in failed
         ]
-        return plan_ranges(ranges, covered, selection.interval, span)
+        return self._plan_ranges(ranges, selection.interval, span)
+
+    def _plan_again(self, tasks: list[WindowTask], span: int | None) -> list[WindowTask]:
+        """What is still missing of these windows (another job may have fetched them)."""
+        if not tasks:
+            return []
+        ranges = [
+            (
+                ContractTarget(t.contract_id, t.expired_key, t.from_date, t.to_date, t.label),
+                t.from_date,
+                t.to_date,
+            )
+            for t in tasks
+        ]
+        return self._plan_ranges(ranges, tasks[0].interval, span)
+
+    def _plan_ranges(
+        self, ranges: list[tuple[ContractTarget, date, date]], interval: str, span: int | None
+    ) -> list[WindowTask]:
+        windows = self.db.windows_for({t.contract_id for t, _, _ in ranges}, interval)
+        covered = {
+            cid: [(w.from_date, w.to_date, w.state) for w in ws] for cid, ws in windows.items()
+        }
+        return plan_ranges(ranges, covered, interval, span)
 
     def _on_learn(self, interval: str, days: int) -> None:
         self._learned[interval] = days  # persisted by the next worker write (off the loop)

@@ -76,6 +76,8 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
         self._saved_learned: dict[str, int] = {}  # span caps written by this job (writer thread)
         self.last_progress: Progress | None = None
         self._offered: dict[str, Any] = {}  # expiry lists (or their errors) fetched by start()
+        self._left_to_others = False  # some planned windows were fetched by another job
+        self._waited_for: set[int] = set()  # jobs that held windows this one planned
 
     # ---- control --------------------------------------------------------------------------------
 
@@ -225,6 +227,8 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
             self._beat_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._beat_task
+        with contextlib.suppress(StoreError):
+            await self.db.run(self.db.release_claims, self.id)
         with contextlib.suppress(StoreError):
             await self._persist(
                 force=True,

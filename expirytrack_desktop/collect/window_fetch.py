@@ -14,6 +14,7 @@ from typing import Any
 
 from expirytrack_desktop.collect.plan import WindowTask
 from expirytrack_desktop.collect.selection import Selection
+from expirytrack_desktop.store.intervals import interval_minutes
 from expirytrack_desktop.upstox.errors import (
     AuthError,
     BadInputError,
@@ -40,6 +41,61 @@ class WindowFetching:
     state)."""
 
     async def _fetch_windows(self, tasks: list[WindowTask], policy: SpanPolicy) -> None:
+        """Fetch ``tasks``, leaving the windows another live job is fetching to it: once it
+        lets them go, what is still missing of them is planned again (its failures too)."""
+        pending = tasks
+        while pending and not self._halt:
+            span = policy.cap_days(self.selection.interval)
+            mine, held = await self.db.run(self._claim, pending, span)
+            self._replanned(len(pending), len(mine) + len(held), held)
+            await self._fetch_queue(mine, policy)
+            if not held or self._halt:
+                return
+            others = ", ".join(str(j) for j in sorted(set(held.values())))
+            self._current = f"waiting for job {others} ({len(held)} window(s) it is fetching)"
+            self._emit(force=True)
+            await asyncio.sleep(self.collector.claim_poll)
+            pending = list(held)
+
+    def _claim(
+        self, tasks: list[WindowTask], span: int | None
+    ) -> tuple[list[WindowTask], dict[WindowTask, int]]:
+        """On the writer thread: claim ``tasks`` and plan again what is still missing of the
+        claimed ones (a job may have finished them since they were planned: it drops its claim
+        in the same transaction as its done mark, so claiming first leaves no gap). Returns
+        (windows to fetch, {window another live job holds: that job's id})."""
+        keys = [
+            (t.contract_id, interval_minutes(t.interval), t.from_date, t.to_date) for t in tasks
+        ]
+        held_at = self.db.claim_windows(self.id, keys)
+        held = {tasks[i]: job for i, job in held_at.items()}
+        mine = self.collector._plan_again([t for t in tasks if t not in held], span)
+        return mine, held
+
+    def _replanned(self, before: int, now: int, held: dict[WindowTask, int]) -> None:
+        """Windows another job stored meanwhile are no longer this job's work."""
+        self._waited_for.update(held.values())
+        if now == before:
+            return
+        self._total += now - before
+        self._count(windows_planned=now - before)
+        if now < before:
+            others = ", ".join(map(str, sorted(self._waited_for)))
+            self._note_left_to_others(others or "another job")
+
+    def _note_left_to_others(self, others: str) -> None:
+        if not self._left_to_others:
+            self._left_to_others = True
+            self._spawn(
+                self.db.run(
+                    self.db.add_job_log,
+                    self.id,
+                    "info",
+                    f"windows also selected by job {others} were fetched by it, not again",
+                )
+            )
+
+    async def _fetch_queue(self, tasks: list[WindowTask], policy: SpanPolicy) -> None:
         queue: asyncio.Queue[WindowTask] = asyncio.Queue()
         for t in tasks:
             queue.put_nowait(t)

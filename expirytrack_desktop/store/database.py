@@ -28,6 +28,7 @@ from pathlib import Path
 
 from expirytrack_desktop.store.base import _default_clock
 from expirytrack_desktop.store.catalog import CatalogStore
+from expirytrack_desktop.store.claims import ClaimStore
 from expirytrack_desktop.store.errors import (
     StoreCorruptError,
     StoreError,
@@ -42,7 +43,6 @@ from expirytrack_desktop.store.jobs import (
     HEARTBEAT_INTERVAL,
     JOB_STATUSES,
     STALE_HEARTBEAT,
-    JobStore,
 )
 from expirytrack_desktop.store.migrate import (
     _backup,
@@ -94,7 +94,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
-class Database(CatalogStore, ReportStore, JobStore):
+class Database(CatalogStore, ReportStore, ClaimStore):
     """One open ExpiryTrack database. Create with :func:`open_database`."""
 
 

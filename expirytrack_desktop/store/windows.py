@@ -31,6 +31,17 @@ def _distinct(batches: Sequence[CandleRows]) -> int:
     return len(times)
 
 
+def _release(c: sqlite3.Connection, job_id: int | None, cid: int, iv: int, to: str) -> None:
+    """Inside a window's done/failed transaction: drop the job's claims that end by ``to``
+    (the claimed window is finished; see ``store/claims.py``)."""
+    if job_id is not None:
+        c.execute(
+            "DELETE FROM window_claim WHERE job_id = ? AND contract_id = ? AND interval = ? "
+            "AND to_date <= ?",
+            (job_id, cid, iv, to),
+        )
+
+
 class WindowStore(DatabaseBase):
     """fetch_window marks and candle rows (part of :class:`Database`)."""
 
@@ -190,6 +201,7 @@ class WindowStore(DatabaseBase):
                 self.now_text(),
             ),
         )
+        _release(c, job_id, contract_id, iv, t)
 
     def mark_window_failed(
         self,
@@ -225,6 +237,7 @@ class WindowStore(DatabaseBase):
                     self.now_text(),
                 ),
             )
+            _release(c, job_id, contract_id, iv, to_date.isoformat())
             row = c.execute(
                 "SELECT attempts FROM fetch_window WHERE contract_id = ? AND interval = ? "
                 "AND from_date = ?",

@@ -1,0 +1,77 @@
+"""Window claims: which candle windows a live job is fetching, so two jobs never both ask the
+API for the same window (requests are the scarce resource: 2000 per 30 minutes)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import date
+
+from expirytrack_desktop.store.jobs import JobStore
+
+# (contract id, interval in minutes, first day, last day) of a planned window
+WindowKey = tuple[int, int, date, date]
+
+_ACTIVE = "('pending', 'running', 'paused')"
+
+
+class ClaimStore(JobStore):
+    """``window_claim`` rows (part of :class:`Database`)."""
+
+    def claim_windows(self, job_id: int, windows: Sequence[WindowKey]) -> dict[int, int]:
+        """Claim ``windows`` for ``job_id``, except those overlapping a window another live job
+        has claimed: returns ``{index in windows: that job's id}`` for these (not claimed; the
+        caller waits for that job and plans them again). Claims of jobs that ended or died
+        are cleared on the way."""
+        with self.transaction() as c:
+            self._clear_ended(c)
+            held: dict[int, int] = {}
+            dead: set[int] | None = None
+            for i, (cid, iv, f, t) in enumerate(windows):
+                others = c.execute(
+                    "SELECT DISTINCT job_id FROM window_claim WHERE contract_id = ? "
+                    "AND interval = ? AND job_id != ? AND from_date <= ? AND to_date >= ?",
+                    (cid, iv, job_id, t.isoformat(), f.isoformat()),
+                ).fetchall()
+                if not others:
+                    continue
+                if dead is None:
+                    dead = self._find_dead_jobs()
+                live = [j for (j,) in others if j not in dead]
+                if live:
+                    held[i] = min(live)
+            c.executemany(
+                "INSERT OR REPLACE INTO window_claim VALUES (?, ?, ?, ?, ?)",
+                [
+                    (cid, iv, f.isoformat(), t.isoformat(), job_id)
+                    for i, (cid, iv, f, t) in enumerate(windows)
+                    if i not in held
+                ],
+            )
+            if dead:
+                c.executemany(
+                    "DELETE FROM window_claim WHERE job_id = ?", [(j,) for j in sorted(dead)]
+                )
+        return held
+
+    def release_claims(self, job_id: int) -> None:
+        """Drop every claim of ``job_id`` (it ends)."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM window_claim WHERE job_id = ?", (job_id,))
+
+    def claims_of(self, job_id: int) -> list[WindowKey]:
+        return [
+            (r[0], r[1], date.fromisoformat(r[2]), date.fromisoformat(r[3]))
+            for r in self._query(
+                "SELECT contract_id, interval, from_date, to_date FROM window_claim "
+                "WHERE job_id = ? ORDER BY contract_id, interval, from_date",
+                (job_id,),
+            )
+        ]
+
+    @staticmethod
+    def _clear_ended(c: sqlite3.Connection) -> None:
+        c.execute(
+            "DELETE FROM window_claim WHERE job_id NOT IN "
+            f"(SELECT id FROM job WHERE status IN {_ACTIVE})"
+        )
