@@ -600,19 +600,31 @@ def test_window_claims_leave_a_window_to_the_live_job_that_took_it(db):
     other_interval = (cid, 5, date(2025, 4, 1), date(2025, 4, 10))
     assert db.claim_windows(b, [overlapping, apart, other_interval]) == {0: a}
     assert db.claims_of(b) == [apart, other_interval]
-    # a done mark ending before the claimed window's end keeps the claim; the last drops it
+    # a done mark of a part keeps the claim; the mark of its last part drops it, and only it
+    nxt = (cid, 1, date(2025, 4, 21), date(2025, 4, 30))
+    assert db.claim_windows(a, [nxt]) == {}
     db.store_window(cid, 1, date(2025, 4, 1), date(2025, 4, 5), [], job_id=a)
+    db.store_window(cid, 1, date(2025, 4, 21), date(2025, 4, 30), [], job_id=a, claim=nxt[2:])
     assert db.claims_of(a) == [w]
-    db.store_window(cid, 1, date(2025, 4, 6), date(2025, 4, 10), [], job_id=a)
+    db.store_window(cid, 1, date(2025, 4, 6), date(2025, 4, 10), [], job_id=a, claim=w[2:])
     assert db.claims_of(a) == []
     assert db.claim_windows(b, [overlapping]) == {}
     # a failed mark drops it too
     later = (cid, 1, date(2025, 5, 1), date(2025, 5, 9))
     assert db.claim_windows(a, [later]) == {}
-    db.mark_window_failed(cid, 1, date(2025, 5, 3), date(2025, 5, 9), "HTTP 500", job_id=a)
+    db.mark_window_failed(
+        cid, 1, date(2025, 5, 3), date(2025, 5, 9), "HTTP 500", job_id=a, claim=later[2:]
+    )
     assert db.claims_of(a) == []
+    # narrowed to what is still missing, in one step
+    wide = (cid, 1, date(2025, 6, 1), date(2025, 6, 30))
+    assert db.claim_windows(a, [wide]) == {}
+    part = (cid, 1, date(2025, 6, 10), date(2025, 6, 30))
+    db.reclaim(a, [wide], [part])
+    assert db.claims_of(a) == [part]
+    db.release_claims(a)
     db.release_claims(b)
-    assert db.claims_of(b) == []
+    assert db.claims_of(a) == db.claims_of(b) == []
 
 
 @pytest.mark.parametrize("how", ["process gone", "job ended"])

@@ -36,6 +36,10 @@ class _WindowTally:
     cursor: date | None = None  # first day not yet written
 
 
+def _key(task: WindowTask) -> tuple[int, int, date, date]:
+    return (task.contract_id, interval_minutes(task.interval), task.from_date, task.to_date)
+
+
 class WindowFetching:
     """Candle-window fetching and writing of a run; a part of :class:`CollectJob` (uses its
     state)."""
@@ -128,8 +132,9 @@ class WindowFetching:
         async def commit(sub: SubWindow) -> None:
             self._answered()
             self._count(candle_requests=sub.requests, spans_rejected=sub.rejected)
+            last = sub.to_date >= task.to_date  # the window's last part: its claim goes too
             try:
-                stored = await self.db.run(self._write_sub, task, sub)
+                stored = await self.db.run(self._write_sub, task, sub, last)
             except ValueError as exc:
                 # A candle SQLite cannot read (an impossible time of day): not transient,
                 # nothing of this sub-window was written; fail the rest of the window.
@@ -168,6 +173,7 @@ class WindowFetching:
                 task.to_date,
                 text,
                 job_id=self.id,
+                claim=(task.from_date, task.to_date),
             )
             self._failed += 1
             self._count(windows_failed=1)
@@ -183,14 +189,16 @@ class WindowFetching:
         self._emit()
         await self._persist()
 
-    def _write_sub(self, task: WindowTask, sub: SubWindow) -> Any:
-        """On the writer thread: one sub-window (candles + done mark), then any learned cap.
-        ValueError: a candle could not be stored; nothing was written."""
+    def _write_sub(self, task: WindowTask, sub: SubWindow, last: bool) -> Any:
+        """On the writer thread: one sub-window (candles + done mark, + the window's claim
+        dropped if ``last``), then any learned cap. ValueError: a candle could not be stored;
+        nothing was written."""
         args = (task.contract_id, task.interval, sub.from_date, sub.to_date)
+        claim = (task.from_date, task.to_date) if last else None
         if sub.rows is not None:
-            stored = self.db.store_window_rows(*args, [sub.rows], job_id=self.id)
+            stored = self.db.store_window_rows(*args, [sub.rows], job_id=self.id, claim=claim)
         else:
-            stored = self.db.store_window(*args, sub.candles, job_id=self.id)
+            stored = self.db.store_window(*args, sub.candles, job_id=self.id, claim=claim)
         self._save_learned(dict(self.collector._learned))
         return stored
 

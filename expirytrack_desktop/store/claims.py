@@ -1,5 +1,9 @@
 """Window claims: which candle windows a live job is fetching, so two jobs never both ask the
-API for the same window (requests are the scarce resource: 2000 per 30 minutes)."""
+API for the same window (requests are the scarce resource: 2000 per 30 minutes).
+
+A job claims its planned windows in one transaction (those another live job holds are left
+to it), and drops each claim with the done or failed mark of the claimed window's last part
+(``claim=`` of the window writes), or all of them when it ends."""
 
 from __future__ import annotations
 
@@ -53,6 +57,22 @@ class ClaimStore(JobStore):
                     "DELETE FROM window_claim WHERE job_id = ?", [(j,) for j in sorted(dead)]
                 )
         return held
+
+    def reclaim(self, job_id: int, old: Sequence[WindowKey], new: Sequence[WindowKey]) -> None:
+        """Replace claims ``old`` of ``job_id`` by ``new`` (what is still missing of them, so
+        within them: nobody else could take it in between) in one transaction."""
+        if list(old) == list(new):
+            return
+        with self.transaction() as c:
+            c.executemany(
+                "DELETE FROM window_claim WHERE job_id = ? AND contract_id = ? AND interval = ? "
+                "AND from_date = ? AND to_date = ?",
+                [(job_id, cid, iv, f.isoformat(), t.isoformat()) for cid, iv, f, t in old],
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO window_claim VALUES (?, ?, ?, ?, ?)",
+                [(cid, iv, f.isoformat(), t.isoformat(), job_id) for cid, iv, f, t in new],
+            )
 
     def release_claims(self, job_id: int) -> None:
         """Drop every claim of ``job_id`` (it ends)."""

@@ -31,14 +31,16 @@ def _distinct(batches: Sequence[CandleRows]) -> int:
     return len(times)
 
 
-def _release(c: sqlite3.Connection, job_id: int | None, cid: int, iv: int, to: str) -> None:
-    """Inside a window's done/failed transaction: drop the job's claims that end by ``to``
-    (the claimed window is finished; see ``store/claims.py``)."""
-    if job_id is not None:
+def _release(
+    c: sqlite3.Connection, job_id: int | None, cid: int, iv: int, claim: tuple[date, date] | None
+) -> None:
+    """Inside the done/failed transaction of a claimed window's last part: drop the claim
+    (see ``store/claims.py``)."""
+    if job_id is not None and claim is not None:
         c.execute(
             "DELETE FROM window_claim WHERE job_id = ? AND contract_id = ? AND interval = ? "
-            "AND to_date <= ?",
-            (job_id, cid, iv, to),
+            "AND from_date = ? AND to_date = ?",
+            (job_id, cid, iv, claim[0].isoformat(), claim[1].isoformat()),
         )
 
 
@@ -73,13 +75,15 @@ class WindowStore(DatabaseBase):
         *,
         job_id: int | None = None,
         attempts: int = 1,
+        claim: tuple[date, date] | None = None,
     ) -> StoredWindow:
         """Write one fetched window: its candles AND its done mark, in ONE transaction.
 
         ``INSERT OR REPLACE`` keyed on (contract, interval, ts), so a re-fetch never duplicates.
         An empty ``candles`` records the window as 'empty' (fetched, no trades). Failed marks
         inside the range are dropped (they are resolved now). If the transaction fails (disk
-        full, lock) nothing of it remains and the window stays "not fetched".
+        full, lock) nothing of it remains and the window stays "not fetched". ``claim``: the
+        job's claimed window this write completes (its claim is dropped with the mark).
         """
         iv = interval if isinstance(interval, int) else interval_minutes(interval)
         cid = int(contract_id)
@@ -92,7 +96,7 @@ class WindowStore(DatabaseBase):
                     f"INSERT OR REPLACE INTO candle VALUES ({cid}, {iv}, ?, ?, ?, ?, ?, ?, ?)",
                     candles,
                 )
-            self._mark_done(c, cid, iv, from_date, to_date, len(candles), job_id, attempts)
+            self._mark_done(c, cid, iv, from_date, to_date, len(candles), job_id, attempts, claim)
         return StoredWindow(len(candles), overlapped)
 
     def store_window_json(
@@ -105,6 +109,7 @@ class WindowStore(DatabaseBase):
         *,
         job_id: int | None = None,
         attempts: int = 1,
+        claim: tuple[date, date] | None = None,
     ) -> StoredWindow:
         """Like :meth:`store_window`, from the API's answer bytes (``body`` may be a list: the
         sub-windows of one window, written together): decoded by :func:`decode_candles`, then
@@ -113,7 +118,14 @@ class WindowStore(DatabaseBase):
         parts = [body] if isinstance(body, str | bytes | bytearray) else list(body)
         batches = [decode_candles(p) for p in parts]
         return self.store_window_rows(
-            contract_id, interval, from_date, to_date, batches, job_id=job_id, attempts=attempts
+            contract_id,
+            interval,
+            from_date,
+            to_date,
+            batches,
+            job_id=job_id,
+            attempts=attempts,
+            claim=claim,
         )
 
     def store_window_rows(
@@ -126,6 +138,7 @@ class WindowStore(DatabaseBase):
         *,
         job_id: int | None = None,
         attempts: int = 1,
+        claim: tuple[date, date] | None = None,
     ) -> StoredWindow:
         """Write decoded answers of one window and its done mark in ONE transaction.
 
@@ -153,7 +166,7 @@ class WindowStore(DatabaseBase):
                 except sqlite3.IntegrityError:
                     checked_rows(b.rows)  # says which candle and why
                     raise ValueError("a candle with an unreadable time") from None
-            self._mark_done(c, cid, iv, from_date, to_date, n, job_id, attempts)
+            self._mark_done(c, cid, iv, from_date, to_date, n, job_id, attempts, claim)
         return StoredWindow(n, overlapped)
 
     @staticmethod
@@ -177,8 +190,10 @@ class WindowStore(DatabaseBase):
         n: int,
         job_id: int | None,
         attempts: int,
+        claim: tuple[date, date] | None = None,
     ) -> None:
-        """Inside the caller's transaction: resolve failed marks in the range, mark it done."""
+        """Inside the caller's transaction: resolve failed marks in the range, mark it done,
+        drop the job's claim the write completes."""
         f, t = from_date.isoformat(), to_date.isoformat()
         c.execute(
             "DELETE FROM fetch_window WHERE contract_id = ? AND interval = ? "
@@ -201,7 +216,7 @@ class WindowStore(DatabaseBase):
                 self.now_text(),
             ),
         )
-        _release(c, job_id, contract_id, iv, t)
+        _release(c, job_id, contract_id, iv, claim)
 
     def mark_window_failed(
         self,
@@ -212,8 +227,10 @@ class WindowStore(DatabaseBase):
         error: str,
         *,
         job_id: int | None = None,
+        claim: tuple[date, date] | None = None,
     ) -> int:
         """Record a failed window (error text, attempts + 1). A done window is never downgraded.
+        ``claim``: the job's claimed window this failure ends (its claim is dropped with it).
 
         Returns the attempts now recorded.
         """
@@ -237,7 +254,7 @@ class WindowStore(DatabaseBase):
                     self.now_text(),
                 ),
             )
-            _release(c, job_id, contract_id, iv, to_date.isoformat())
+            _release(c, job_id, contract_id, iv, claim)
             row = c.execute(
                 "SELECT attempts FROM fetch_window WHERE contract_id = ? AND interval = ? "
                 "AND from_date = ?",
