@@ -110,6 +110,24 @@ def test_collected_data_is_clean(dbfile, capsys):
     assert c["never_collected"] == len(APP.market.expiries(NIFTY)) - 1
 
 
+def test_types_judge_a_futures_only_collection_by_its_futures(dbfile, capsys):
+    """What `collect --types FUT` leaves (the options' contract rows, no options' windows) is
+    missing options for a plain verify, complete for `verify --types FUT`."""
+    options = "SELECT id FROM contract WHERE contract_type IN ('CE', 'PE')"
+    sql(dbfile, f"DELETE FROM candle WHERE contract_id IN ({options})")
+    sql(dbfile, f"DELETE FROM fetch_window WHERE contract_id IN ({options})")
+    n_options = len(sql(dbfile, options))
+    code, out = run_verify(dbfile, capsys)
+    assert code == exitcodes.FAILED_ITEMS and counts(dbfile)["no_windows"] == n_options > 0
+    code, out = run_verify(dbfile, capsys, "--types", "fut")
+    assert code == exitcodes.OK, out
+    assert "(coverage of FUT only)" in out and "Result: no problems found." in out
+    assert counts(dbfile, types=["CE"])["no_windows"] == n_options // 2
+    code = main(["verify", "--db", str(dbfile), "--types", "CE,XX"])
+    assert code == exitcodes.BAD_INPUT
+    assert "contract types must be among CE, PE, FUT" in capsys.readouterr().err
+
+
 def test_bad_candles_are_reported_not_deleted(dbfile, capsys):
     cid = fetched_windows(dbfile)[0][0]
     first = sql(dbfile, "SELECT ts FROM candle WHERE contract_id = ? ORDER BY ts LIMIT 3", (cid,))

@@ -123,7 +123,11 @@ def _parse_expiries(values: list[str]) -> list[date]:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.collect.selection import Selection, SelectionError
+    from expirytrack_desktop.collect.selection import (
+        Selection,
+        SelectionError,
+        parse_contract_types,
+    )
     from expirytrack_desktop.store import StoreError
 
     rt = _runtime(args)
@@ -134,7 +138,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
             expiries,
             args.interval or rt.settings.default_interval,
             args.months or rt.settings.history_months,
-            [t.strip() for t in args.types.split(",") if t.strip()],
+            parse_contract_types(args.types),
         )
     except (SelectionError, ValueError) as exc:
         return _fail(exitcodes.BAD_INPUT, str(exc))

@@ -27,6 +27,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--expiry", "-e", action="append", metavar="YYYY-MM-DD", help="only these expiries"
     )
+    p.add_argument(
+        "--types",
+        metavar="LIST",
+        help="coverage of these contract types only, as collected with `collect --types` "
+        "(default: all)",
+    )
     p.add_argument("--fix", action="store_true", help="re-mark inconsistent windows as not fetched")
     p.add_argument("--quick", action="store_true", help="PRAGMA quick_check (faster on big files)")
     p.add_argument("--examples", type=int, default=5, metavar="N", help="examples per finding")
@@ -40,6 +46,7 @@ def _fail(code: int, message: str) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from expirytrack_desktop.collect.instruments import resolve_instrument
+    from expirytrack_desktop.collect.selection import parse_contract_types
     from expirytrack_desktop.runtime import Runtime
     from expirytrack_desktop.store import StoreError, StoreMissingError
     from expirytrack_desktop.store.verify import fix, verify
@@ -48,6 +55,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         key = resolve_instrument(args.instrument) if args.instrument else None
         expiries = [date.fromisoformat(e) for e in args.expiry or []]
+        types = parse_contract_types(args.types) if args.types is not None else None
     except ValueError as exc:
         return _fail(exitcodes.BAD_INPUT, str(exc))
     try:
@@ -62,7 +70,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         report = verify(
-            db, instrument=key, expiries=expiries or None, quick=args.quick, examples=args.examples
+            db,
+            instrument=key,
+            expiries=expiries or None,
+            types=types,
+            quick=args.quick,
+            examples=args.examples,
         )
         print(render(report))
         if args.fix:

@@ -58,9 +58,7 @@ class Selection:
             )
         if not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
             raise SelectionError(f"months must be between 1 and {MAX_MONTHS}, not {months!r}")
-        types = tuple(dict.fromkeys(t.upper() for t in contract_types))
-        if not types or any(t not in CONTRACT_TYPES for t in types):
-            raise SelectionError(f"contract types must be among {', '.join(CONTRACT_TYPES)}")
+        types = checked_contract_types(contract_types)
         exp = None if expiries is None else tuple(sorted(set(expiries)))
         if exp is not None and not exp:
             raise SelectionError("choose at least one expiry, or all expiries")
@@ -90,3 +88,16 @@ class Selection:
             int(params.get("months", 3)),
             params.get("contract_types", CONTRACT_TYPES),
         )
+
+
+def checked_contract_types(types: Iterable[str]) -> tuple[str, ...]:
+    """Upper-cased, deduplicated, in order; SelectionError unless each is CE, PE or FUT."""
+    out = tuple(dict.fromkeys(t.strip().upper() for t in types if t.strip()))
+    if not out or any(t not in CONTRACT_TYPES for t in out):
+        raise SelectionError(f"contract types must be among {', '.join(CONTRACT_TYPES)}")
+    return out
+
+
+def parse_contract_types(text: str) -> tuple[str, ...]:
+    """``"CE,PE"`` (the command line's form) -> ``("CE", "PE")``."""
+    return checked_contract_types(text.split(","))

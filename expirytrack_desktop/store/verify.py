@@ -112,8 +112,10 @@ class _Verifier:
         expiries: Sequence[date] | None,
         quick: bool,
         examples: int,
+        types: Sequence[str] | None = None,
     ) -> None:
         self.db = db
+        self.types = tuple(types) if types else None
         self.quick = quick
         self.n = examples
         self.scoped = bool(instrument or expiries)
@@ -136,6 +138,14 @@ class _Verifier:
             )
             self._labels[contract_id] = rows[0][0] if rows else f"contract #{contract_id} (gone)"
         return self._labels[contract_id]
+
+    def _contracts_of(self, expiry_id: int) -> list[int]:
+        """The contracts of an expiry whose coverage is checked (``types`` only, if given)."""
+        sql, params = "SELECT id FROM contract WHERE expiry_id = ?", [expiry_id]
+        if self.types:
+            sql += f" AND contract_type IN ({','.join('?' * len(self.types))})"
+            params += self.types
+        return [r[0] for r in self.q(sql, params)]
 
     # ---- the checks -------------------------------------------------------------------------
 
@@ -289,7 +299,7 @@ class _Verifier:
                 continue
             seen_expiry.add(eid)
             target = (date.fromisoformat(t_from), date.fromisoformat(t_to))
-            cids = [r[0] for r in self.q("SELECT id FROM contract WHERE expiry_id = ?", (eid,))]
+            cids = self._contracts_of(eid)
             windows = self.db.windows_for(cids, iv)
             for cid in cids:
                 ws = windows.get(cid, [])
@@ -355,11 +365,13 @@ def verify(
     *,
     instrument: str | None = None,
     expiries: Iterable[date] | None = None,
+    types: Sequence[str] | None = None,
     quick: bool = False,
     examples: int = EXAMPLES,
 ) -> VerifyReport:
     """Run every check (scoped to one underlying / some expiries when given; the SQLite file
-    checks always cover the whole file)."""
+    checks always cover the whole file). ``types``: judge the coverage of these contract types
+    only (a collection of futures alone is complete without the options' candles)."""
     exp = sorted(set(expiries)) if expiries else None
     scope = "all data"
     if instrument or exp:
@@ -367,8 +379,10 @@ def verify(
         if exp:
             parts.append(", ".join(d.isoformat() for d in exp))
         scope = " ".join(parts)
+    if types:
+        scope += f" (coverage of {', '.join(types)} only)"
     report = VerifyReport(str(db.path), scope)
-    v = _Verifier(db, instrument, exp, quick, examples)
+    v = _Verifier(db, instrument, exp, quick, examples, types)
     v.sqlite_checks(report)
     v.stats(report)
     v.candle_checks(report)
