@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from datetime import date, timedelta
 
@@ -531,6 +532,33 @@ async def test_overlapping_jobs_fetch_each_window_once(tmp_path):
         [f"windows also selected by job {r1.job_id} were fetched by it, not again"],
         [f"windows also selected by job {r2.job_id} were fetched by it, not again"],
     )
+    await client.aclose()
+    db.close()
+
+
+async def test_estimate_leaves_out_windows_another_job_is_fetching(tmp_path):
+    app = make_app()
+    (exp,) = last_expiries(app)
+    db = make_db(tmp_path)
+    client = make_client(app)
+    col = make_collector(db, client)
+    sel = Selection(["NIFTY"], [exp], months=1)
+    assert (await col.run(sel)).state == JobState.COMPLETED
+    with db.transaction() as c:  # the contract lists stay known, the candles are to fetch
+        c.execute("DELETE FROM fetch_window")
+    before = await col.estimate(sel)
+    other = db.create_job("collect", {})
+    db.update_job(other, status="running", pid=os.getpid(), heartbeat_at=db.now_text())
+    cid = db.contracts_for(NIFTY, exp)[0].id
+    f0, t0 = target_range(exp, 1)
+    assert db.claim_windows(other, [(cid, 1, f0, t0)]) == {}
+    est = await col.estimate(sel)
+    assert (est.windows, est.requests) == (before.windows - 1, before.requests - 1)
+    assert f"1 more window(s) of this selection are being fetched by job {other} now" in " ".join(
+        est.notes
+    )
+    db.update_job(other, status="cancelled")  # an ended job holds nothing
+    assert (await col.estimate(sel)).windows == before.windows
     await client.aclose()
     db.close()
 

@@ -28,6 +28,7 @@ async def estimate(collector: Collector, selection: Selection) -> Estimate:
     requests = len(selection.underlyings)  # one expiry list each
     expiries = contracts = windows = 0
     guessed = False
+    planned = []
     for key in selection.underlyings:
         known = await collector.db.run(collector.db.known_expiries, key)
         dates = [d for d, _, _ in known]
@@ -54,6 +55,17 @@ async def estimate(collector: Collector, selection: Selection) -> Estimate:
             tasks = await collector.db.run(collector._plan_expiry, key, d, selection, span, False)
             contracts += tasks[1]
             windows += len(tasks[0])
+            planned += tasks[0]
+    if planned:
+        keys = [t.claim_key for t in planned]
+        held = await collector.db.run(collector.db.claimed_elsewhere, keys)
+        if held:
+            windows -= len(held)
+            jobs = ", ".join(str(j) for j in sorted(set(held.values())))
+            notes.append(
+                f"{len(held)} more window(s) of this selection are being fetched by job {jobs} "
+                "now: left to it, never fetched twice"
+            )
     if guessed and selection.expiries is not None:
         notes.append(
             f"contracts of some expiries are not known yet: {TYPICAL_CONTRACTS_PER_EXPIRY} "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from expirytrack_desktop.store.coverage import chunk_range, months_before, subtract_ranges
+from expirytrack_desktop.store.intervals import interval_minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,11 @@ class WindowTask:
     @property
     def days(self) -> int:
         return (self.to_date - self.from_date).days + 1
+
+    @property
+    def claim_key(self) -> tuple[int, int, date, date]:
+        """(contract id, interval in minutes, first day, last day): its ``window_claim`` row."""
+        return (self.contract_id, interval_minutes(self.interval), self.from_date, self.to_date)
 
 
 def target_range(expiry: date, months: int) -> tuple[date, date]:

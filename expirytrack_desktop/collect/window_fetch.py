@@ -14,7 +14,6 @@ from typing import Any
 
 from expirytrack_desktop.collect.plan import WindowTask
 from expirytrack_desktop.collect.selection import Selection
-from expirytrack_desktop.store.intervals import interval_minutes
 from expirytrack_desktop.upstox.errors import (
     AuthError,
     BadInputError,
@@ -34,10 +33,6 @@ class _WindowTally:
     candles: int = 0
     overlapped: bool = False
     cursor: date | None = None  # first day not yet written
-
-
-def _key(task: WindowTask) -> tuple[int, int, date, date]:
-    return (task.contract_id, interval_minutes(task.interval), task.from_date, task.to_date)
 
 
 class WindowFetching:
@@ -68,12 +63,12 @@ class WindowFetching:
         claimed ones (a job may have finished them since they were planned: it drops its claim
         in the same transaction as its done mark, so claiming first leaves no gap). Returns
         (windows to fetch, {window another live job holds: that job's id})."""
-        keys = [
-            (t.contract_id, interval_minutes(t.interval), t.from_date, t.to_date) for t in tasks
-        ]
-        held_at = self.db.claim_windows(self.id, keys)
+        held_at = self.db.claim_windows(self.id, [t.claim_key for t in tasks])
         held = {tasks[i]: job for i, job in held_at.items()}
-        mine = self.collector._plan_again([t for t in tasks if t not in held], span)
+        free = [t for t in tasks if t not in held]
+        mine = self.collector._plan_again(free, span)
+        # claim exactly what will be fetched: each claim drops with its window's last part
+        self.db.reclaim(self.id, [t.claim_key for t in free], [t.claim_key for t in mine])
         return mine, held
 
     def _replanned(self, before: int, now: int, held: dict[WindowTask, int]) -> None:

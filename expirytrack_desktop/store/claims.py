@@ -29,21 +29,7 @@ class ClaimStore(JobStore):
         are cleared on the way."""
         with self.transaction() as c:
             self._clear_ended(c)
-            held: dict[int, int] = {}
-            dead: set[int] | None = None
-            for i, (cid, iv, f, t) in enumerate(windows):
-                others = c.execute(
-                    "SELECT DISTINCT job_id FROM window_claim WHERE contract_id = ? "
-                    "AND interval = ? AND job_id != ? AND from_date <= ? AND to_date >= ?",
-                    (cid, iv, job_id, t.isoformat(), f.isoformat()),
-                ).fetchall()
-                if not others:
-                    continue
-                if dead is None:
-                    dead = self._find_dead_jobs()
-                live = [j for (j,) in others if j not in dead]
-                if live:
-                    held[i] = min(live)
+            held, dead = self._held(c, job_id, windows)
             c.executemany(
                 "INSERT OR REPLACE INTO window_claim VALUES (?, ?, ?, ?, ?)",
                 [
@@ -57,6 +43,38 @@ class ClaimStore(JobStore):
                     "DELETE FROM window_claim WHERE job_id = ?", [(j,) for j in sorted(dead)]
                 )
         return held
+
+    def claimed_elsewhere(self, windows: Sequence[WindowKey]) -> dict[int, int]:
+        """Read-only: ``{index in windows: id of a live job that has claimed it}`` (for an
+        estimate before a job exists)."""
+        with self._lock:
+            try:
+                held, _ = self._held(self._conn, None, windows)
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+        return held
+
+    def _held(
+        self, c: sqlite3.Connection, job_id: int | None, windows: Sequence[WindowKey]
+    ) -> tuple[dict[int, int], set[int]]:
+        """(windows overlapping a claim of another live job -> its id, dead jobs met)."""
+        held: dict[int, int] = {}
+        dead: set[int] | None = None
+        for i, (cid, iv, f, t) in enumerate(windows):
+            others = c.execute(
+                "SELECT DISTINCT w.job_id FROM window_claim w JOIN job j ON j.id = w.job_id "
+                "WHERE w.contract_id = ? AND w.interval = ? AND w.job_id != ? "
+                f"AND w.from_date <= ? AND w.to_date >= ? AND j.status IN {_ACTIVE}",
+                (cid, iv, -1 if job_id is None else job_id, t.isoformat(), f.isoformat()),
+            ).fetchall()
+            if not others:
+                continue
+            if dead is None:
+                dead = self._find_dead_jobs()
+            live = [j for (j,) in others if j not in dead]
+            if live:
+                held[i] = min(live)
+        return held, dead or set()
 
     def reclaim(self, job_id: int, old: Sequence[WindowKey], new: Sequence[WindowKey]) -> None:
         """Replace claims ``old`` of ``job_id`` by ``new`` (what is still missing of them, so
