@@ -4,9 +4,10 @@
 ``data.candles`` of ``[timestamp, open, high, low, close, volume, oi]`` with numeric prices
 and integer volume and open interest) while it decodes, so the hot path builds each row once
 and needs no Python check per value. The timestamps stay as the API's text when every one of
-them is the canonical ``YYYY-MM-DDTHH:MM:SS+05:30``: SQLite's ``unixepoch`` converts them as it
-inserts (cheaper than ``datetime`` per row) and, having one format and one offset, their text
-order is their time order, which lets the store clip a window by comparing strings.
+them is ``YYYY-MM-DDTHH:MM:SS+05:30`` (25 characters, the IST offset, a real day): SQLite's
+``unixepoch`` converts them as it inserts (cheaper than ``datetime`` per row, and it refuses an
+impossible time of day), and their first ten characters are their IST day, which lets the
+store clip a window by comparing strings.
 
 Anything else the API might send (a missing or null open interest, a fractional volume, other
 offsets) goes through :func:`candle_from_row`, the lenient, checked Python reading; a value
@@ -24,7 +25,7 @@ import msgspec
 from ..timeutil import day_start_epoch, parse_ts
 from .models import Candle
 
-# "2025-05-22T09:15:00+05:30": 25 characters, 'T' at 10, offset at 19
+# "2025-05-22T09:15:00+05:30": 25 characters, the IST day first, the offset last
 ISO_LENGTH = 25
 _OFFSET_END = b'+05:30"'  # the end of every time in the body
 _OFFSET_END_TEXT = _OFFSET_END.decode()
