@@ -527,6 +527,7 @@ async def test_overlapping_jobs_fetch_each_window_once(tmp_path):
     assert_exact(db, app, [exp])
     assert db.execute("SELECT count(*) FROM window_claim")[0][0] == 0
     notes = [m for j in (r1, r2) for _, _, m in db.job_logs(j.job_id) if "not again" in m]
+    assert sum("fetched by it, not again" in n for r in (r1, r2) for n in r.notes) == 1
     # the job that planned second left the shared windows to the first, and says so
     assert notes in (
         [f"windows also selected by job {r1.job_id} were fetched by it, not again"],
@@ -559,6 +560,22 @@ async def test_estimate_leaves_out_windows_another_job_is_fetching(tmp_path):
     )
     db.update_job(other, status="cancelled")  # an ended job holds nothing
     assert (await col.estimate(sel)).windows == before.windows
+    await client.aclose()
+    db.close()
+
+
+async def test_an_expiry_without_the_chosen_contract_type_is_a_note(tmp_path):
+    app = make_app()
+    weekly = next(e for e in reversed(app.market.expiries(NIFTY))
+                  if not app.market.future_contracts(NIFTY, e))  # fmt: skip
+    db = make_db(tmp_path)
+    client = make_client(app)
+    r = await make_collector(db, client).run(
+        Selection(["NIFTY"], [weekly], months=1, contract_types=["FUT"])
+    )
+    assert r.state == JobState.COMPLETED and r.counters.windows_planned == 0
+    assert r.notes == (f"NIFTY {weekly}: no FUT contract listed",)
+    assert [m for _, lvl, m in db.job_logs(r.job_id) if lvl == "info"][:1] == list(r.notes)
     await client.aclose()
     db.close()
 

@@ -217,6 +217,8 @@ def _report(result: JobResult, rt: Runtime) -> int:
         f"windows stored ({c.windows_empty} without trades), {c.candles} candles, "
         f"{c.windows_failed} failed, {c.windows_refetched} re-fetched, {c.requests} requests"
     )
+    for note in result.notes:
+        print(f"  note: {note}")
     code = exitcodes.FOR_STOP_REASON[result.reason]
     if result.reason == StopReason.FAILED_ITEMS:
         for e in result.errors[:10]:

@@ -122,3 +122,4 @@ class JobResult:
     counters: Counters
     message: str | None = None  # one line for the user when reason is not OK
     errors: tuple[str, ...] = field(default=())  # item errors (bounded)
+    notes: tuple[str, ...] = field(default=())  # worth knowing, not errors (also in the job log)

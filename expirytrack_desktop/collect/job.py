@@ -19,6 +19,7 @@ from expirytrack_desktop.collect.events import (
     Progress,
     StopReason,
 )
+from expirytrack_desktop.collect.instruments import display_name
 from expirytrack_desktop.collect.progress import ProgressCallback, ProgressReporting
 from expirytrack_desktop.collect.selection import Selection
 from expirytrack_desktop.collect.window_fetch import WindowFetching
@@ -77,6 +78,7 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
         self.last_progress: Progress | None = None
         self._offered: dict[str, Any] = {}  # expiry lists (or their errors) fetched by start()
         self._left_to_others = False  # some planned windows were fetched by another job
+        self._notes: list[str] = []
         self._waited_for: set[int] = set()  # jobs that held windows this one planned
 
     # ---- control --------------------------------------------------------------------------------
@@ -121,6 +123,13 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
         self._state = state
         self._emit(force=True)
         self._spawn(self.db.run(self.db.update_job, self.id, status=state.value))
+
+    def _note(self, text: str) -> None:
+        """Something the user should know that is not an error: in the result and the job log."""
+        if text in self._notes or len(self._notes) >= 50:
+            return
+        self._notes.append(text)
+        self._spawn(self.db.run(self.db.add_job_log, self.id, "info", text))
 
     def _spawn(self, aw: Awaitable[Any]) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(aw)
@@ -173,9 +182,12 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
                 tasks = []
                 expiry_ids = []
                 for w in work:
-                    t, _, eid = await self.db.run(
+                    t, n, eid = await self.db.run(
                         self.collector._plan_expiry, w.key, w.expiry, self.selection, span, True
                     )
+                    if n == 0 and w.contracts_fetched:
+                        types = "/".join(self.selection.contract_types)
+                        self._note(f"{display_name(w.key)} {w.expiry}: no {types} contract listed")
                     tasks.extend(t)
                     if eid is not None:
                         expiry_ids.append(eid)
@@ -216,6 +228,7 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
             counters=self.counters,
             message=message,
             errors=tuple(self._errors),
+            notes=tuple(self._notes),
         )
 
     async def _finish(self, state: JobState, reason: StopReason, message: str | None) -> None:

@@ -78,21 +78,10 @@ class WindowFetching:
             return
         self._total += now - before
         self._count(windows_planned=now - before)
-        if now < before:
-            others = ", ".join(map(str, sorted(self._waited_for)))
-            self._note_left_to_others(others or "another job")
-
-    def _note_left_to_others(self, others: str) -> None:
-        if not self._left_to_others:
+        if now < before and not self._left_to_others:
             self._left_to_others = True
-            self._spawn(
-                self.db.run(
-                    self.db.add_job_log,
-                    self.id,
-                    "info",
-                    f"windows also selected by job {others} were fetched by it, not again",
-                )
-            )
+            others = ", ".join(map(str, sorted(self._waited_for))) or "another job"
+            self._note(f"windows also selected by job {others} were fetched by it, not again")
 
     async def _fetch_queue(self, tasks: list[WindowTask], policy: SpanPolicy) -> None:
         queue: asyncio.Queue[WindowTask] = asyncio.Queue()
