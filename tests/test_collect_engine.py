@@ -502,17 +502,22 @@ async def test_concurrent_jobs_on_one_client_count_their_own_requests(tmp_path):
     db.close()
 
 
-async def test_overlapping_jobs_fetch_each_window_once(tmp_path):
-    """Two jobs over the same expiry at once (the window's run and a scheduled one): each
-    candle window is asked of the API once; the later job waits for the earlier one's."""
+async def candle_requests_alone(tmp_path, exp) -> int:
+    """Candle requests of one job alone for NIFTY ``exp``, one month (fresh app and file)."""
     alone = make_app()
-    (exp,) = last_expiries(alone)
     db0 = make_db(tmp_path, "alone.sqlite3")
     c0 = make_client(alone)
     await make_collector(db0, c0).run(Selection(["NIFTY"], [exp], months=1))
     await c0.aclose()
     db0.close()
-    once = alone.stats.by_endpoint["historical_candle"]
+    return alone.stats.by_endpoint["historical_candle"]
+
+
+async def test_overlapping_jobs_fetch_each_window_once(tmp_path):
+    """Two jobs over the same expiry at once (the window's run and a scheduled one): each
+    candle window is asked of the API once; the later job waits for the earlier one's."""
+    (exp,) = last_expiries(make_app())
+    once = await candle_requests_alone(tmp_path, exp)
 
     app = make_app()
     db = make_db(tmp_path)
@@ -533,6 +538,41 @@ async def test_overlapping_jobs_fetch_each_window_once(tmp_path):
         [f"windows also selected by job {r1.job_id} were fetched by it, not again"],
         [f"windows also selected by job {r2.job_id} were fetched by it, not again"],
     )
+    await client.aclose()
+    db.close()
+
+
+async def test_a_paused_job_does_not_hold_back_an_overlapping_one(tmp_path):
+    """Job A pauses as its candle phase starts (and may stay paused for hours): job B of the
+    same selection does not wait for A's windows. Resumed, A checks each window again and
+    fetches only what B did not store: at most the windows in flight at the pause twice."""
+    (exp,) = last_expiries(make_app())
+    once = await candle_requests_alone(tmp_path, exp)
+    app = make_app()
+    db = make_db(tmp_path)
+    client = make_client(app)
+    col = make_collector(db, client, claim_poll=0.01, concurrency=2)
+    sel = Selection(["NIFTY"], [exp], months=1)
+    jobs: list = []
+    paused = asyncio.Event()
+
+    def on_progress(p: Progress) -> None:
+        if p.phase == Phase.CANDLES and jobs and not paused.is_set():
+            jobs[0].pause()
+            paused.set()
+
+    jobs.append(await col.start(sel, on_progress=on_progress))
+    await paused.wait()
+    b = await col.start(sel)
+    rb = await asyncio.wait_for(b.wait(), 30)
+    assert rb.state == JobState.COMPLETED and rb.job_id != jobs[0].id
+    jobs[0].resume()
+    ra = await jobs[0].wait()
+    assert ra.state == JobState.COMPLETED, ra.errors
+    assert app.stats.by_endpoint["historical_candle"] <= once + 2
+    assert rb.counters.candle_requests >= once - 2
+    assert_exact(db, app, [exp])
+    assert db.execute("SELECT count(*) FROM window_claim")[0][0] == 0
     await client.aclose()
     db.close()
 

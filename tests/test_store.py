@@ -639,3 +639,16 @@ def test_claims_of_a_job_that_is_not_running_are_ignored_and_cleared(db, how):
         db.update_job(a, status="cancelled")
     assert db.claim_windows(b, [w]) == {}
     assert db.claims_of(a) == [] and db.claims_of(b) == [w]
+
+
+def test_claims_of_a_paused_job_are_kept_but_not_honoured(db):
+    cid = seeded(db)
+    a, b = _running_job(db), _running_job(db)
+    w = (cid, 1, date(2025, 4, 1), date(2025, 4, 10))
+    assert db.claim_windows(a, [w]) == {}
+    db.update_job(a, status="paused")
+    assert db.claimed_elsewhere([w]) == {}
+    assert db.claim_windows(b, [w]) == {}  # b goes on
+    assert db.claims_of(a) == [w] == db.claims_of(b)  # a checks again when it resumes
+    db.update_job(a, status="running")
+    assert db.claim_windows(a, [w]) == {0: b}

@@ -79,6 +79,7 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
         self._offered: dict[str, Any] = {}  # expiry lists (or their errors) fetched by start()
         self._left_to_others = False  # some planned windows were fetched by another job
         self._notes: list[str] = []
+        self._paused_once = False  # then each window is checked again before it is fetched
         self._waited_for: set[int] = set()  # jobs that held windows this one planned
 
     # ---- control --------------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
         """Finish the requests in flight, start no new ones. Persisted as 'paused'."""
         if self._state == JobState.RUNNING:
             self._gate.clear()
+            self._paused_once = True
             self._set_state(JobState.PAUSED)
 
     def resume(self) -> None:

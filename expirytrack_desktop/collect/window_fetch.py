@@ -47,7 +47,7 @@ class WindowFetching:
             span = policy.cap_days(self.selection.interval)
             mine, held = await self.db.run(self._claim, pending, span)
             self._replanned(len(pending), len(mine) + len(held), held)
-            await self._fetch_queue(mine, policy)
+            held.update(await self._fetch_queue(mine, policy))
             if not held or self._halt:
                 return
             others = ", ".join(str(j) for j in sorted(set(held.values())))
@@ -83,10 +83,16 @@ class WindowFetching:
             others = ", ".join(map(str, sorted(self._waited_for))) or "another job"
             self._note(f"windows also selected by job {others} were fetched by it, not again")
 
-    async def _fetch_queue(self, tasks: list[WindowTask], policy: SpanPolicy) -> None:
+    async def _fetch_queue(
+        self, tasks: list[WindowTask], policy: SpanPolicy
+    ) -> dict[WindowTask, int]:
+        """Fetch ``tasks`` with bounded concurrency. After a pause (while it lasted, other
+        jobs could take these windows) each is claimed and planned again before it is
+        fetched; returns those another live job holds now."""
         queue: asyncio.Queue[WindowTask] = asyncio.Queue()
         for t in tasks:
             queue.put_nowait(t)
+        deferred: dict[WindowTask, int] = {}
 
         async def worker() -> None:
             while not self._halt:
@@ -94,10 +100,20 @@ class WindowFetching:
                     task = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                await self._fetch_one(task, policy)
+                if not self._paused_once:
+                    await self._fetch_one(task, policy)
+                    continue
+                await self._gate.wait()
+                span = policy.cap_days(self.selection.interval)
+                mine, held = await self.db.run(self._claim, [task], span)
+                self._replanned(1, len(mine) + len(held), held)
+                deferred.update(held)
+                for t in mine:
+                    await self._fetch_one(t, policy)
 
         n = min(self.collector.concurrency, max(1, len(tasks)))
         await self._gather([worker() for _ in range(n)])
+        return deferred
 
     async def _fetch_one(self, task: WindowTask, policy: SpanPolicy) -> None:
         """Fetch one planned window, committing each accepted sub-window as it arrives.

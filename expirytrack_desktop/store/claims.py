@@ -17,6 +17,9 @@ from expirytrack_desktop.store.jobs import JobStore
 WindowKey = tuple[int, int, date, date]
 
 _ACTIVE = "('pending', 'running', 'paused')"
+# A paused job has no request in flight and may stay paused for hours: its claims are kept but
+# not honoured, so other jobs go on; after a pause it checks each window again before fetching.
+_HOLDING = "('pending', 'running')"
 
 
 class ClaimStore(JobStore):
@@ -64,7 +67,7 @@ class ClaimStore(JobStore):
             others = c.execute(
                 "SELECT DISTINCT w.job_id FROM window_claim w JOIN job j ON j.id = w.job_id "
                 "WHERE w.contract_id = ? AND w.interval = ? AND w.job_id != ? "
-                f"AND w.from_date <= ? AND w.to_date >= ? AND j.status IN {_ACTIVE}",
+                f"AND w.from_date <= ? AND w.to_date >= ? AND j.status IN {_HOLDING}",
                 (cid, iv, -1 if job_id is None else job_id, t.isoformat(), f.isoformat()),
             ).fetchall()
             if not others:
