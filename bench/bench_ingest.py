@@ -127,9 +127,7 @@ async def engine_run(
         else:
             rows = await client.get_candle_rows(key, "1minute", f, t)
             t1 = time.perf_counter()
-            stored = await db.run(
-                db.store_window_rows, ids[key], "1minute", f, t, [rows], job_id=job
-            )
+            stored = await db.run(db.store_window_rows, ids[key], "1minute", f, t, rows, job_id=job)
         t2 = time.perf_counter()
         parse_s += t1 - t0
         write_s += t2 - t1
@@ -214,7 +212,7 @@ def ingest_run(windows, contracts, path: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     for key, f, t, body in windows:
         rows = decode_candles(body)
-        n += db.store_window_rows(ids[key], "1minute", f, t, [rows], job_id=job).candles
+        n += db.store_window_rows(ids[key], "1minute", f, t, rows, job_id=job).candles
     total = time.perf_counter() - t0
     db.close()
     return total, n

@@ -33,6 +33,7 @@ from expirytrack_desktop.store.coverage import (
     subtract_ranges,
 )
 from expirytrack_desktop.timeutil import ist_iso, parse_ts
+from expirytrack_desktop.upstox.candles import decode_candles
 from expirytrack_desktop.upstox.models import Contract
 
 KEY = "NSE_INDEX|Nifty 50"
@@ -511,7 +512,12 @@ def test_gaps_plus_cover_equal_target(target, covered, span):
     assert all(merged[i][1] + timedelta(days=1) < merged[i + 1][0] for i in range(len(merged) - 1))
 
 
-def test_store_window_json_equals_the_python_path(db, tmp_path):
+def store_answer(db, cid, f, t, body, **kw):
+    """An answer's bytes as the engine stores them: decoded by the client, written by the store."""
+    return db.store_window_rows(cid, "1minute", f, t, decode_candles(body), **kw)
+
+
+def test_store_window_rows_equals_the_python_path(db, tmp_path):
     """Integer prices, a volume sent as 123.0, another day's candles, repeated times: the
     same rows as the checked Python path, however the answer is decoded."""
     import json
@@ -527,7 +533,7 @@ def test_store_window_json_equals_the_python_path(db, tmp_path):
     api.insert(0, [ist_iso(inside[0][0]), 9, 9, 9, 9, 9, 9])  # a repeated time: first one wins
     inside[0] = (inside[0][0], 9.0, 9.0, 9.0, 9.0, 9, 9)
     body = json.dumps({"status": "success", "data": {"candles": api}}).encode()
-    got = db.store_window_json(cid, "1minute", EXP, EXP, body, job_id=3)
+    got = store_answer(db, cid, EXP, EXP, body, job_id=3)
     assert (got.candles, got.overlapped) == (30, False)
     # candles of another day are dropped, as fetch_window drops them on the Python path
     stored = db.candle_rows("NSE_FO|1|24-04-2025")
@@ -540,12 +546,8 @@ def test_store_window_json_equals_the_python_path(db, tmp_path):
         ocid = seeded(other)
         other.store_window(ocid, "1minute", EXP, EXP, inside)
         assert other.candle_rows("NSE_FO|1|24-04-2025") == stored
-    empty = db.store_window_json(
-        cid,
-        "1minute",
-        date(2025, 4, 1),
-        date(2025, 4, 2),
-        b'{"status":"success","data":{"candles":[]}}',
+    empty = store_answer(
+        db, cid, date(2025, 4, 1), date(2025, 4, 2), b'{"status":"success","data":{"candles":[]}}'
     )
     assert empty.candles == 0
     assert db.windows_for([cid], "1minute")[cid][0].state == "empty"
@@ -571,10 +573,10 @@ def test_store_window_json_equals_the_python_path(db, tmp_path):
         b'{"data":{"candles":[]}}',
     ],
 )
-def test_store_window_json_rejects_bad_candles_and_writes_nothing(db, body):
+def test_bad_answers_are_refused_and_write_nothing(db, body):
     cid = seeded(db)
     with pytest.raises(ValueError, match="candle"):
-        db.store_window_json(cid, "1minute", EXP, EXP, body)
+        store_answer(db, cid, EXP, EXP, body)
     assert db.windows_for([cid], "1minute")[cid] == []
     assert db.execute("SELECT count(*) FROM candle")[0][0] == 0
 

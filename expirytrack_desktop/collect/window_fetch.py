@@ -7,7 +7,6 @@ transaction with its own done mark; learned span caps are saved on the way.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -22,8 +21,6 @@ from expirytrack_desktop.upstox.errors import (
     UpstoxError,
 )
 from expirytrack_desktop.upstox.span import SpanPolicy, SubWindow, fetch_window
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -196,7 +193,7 @@ class WindowFetching:
         args = (task.contract_id, task.interval, sub.from_date, sub.to_date)
         claim = (task.from_date, task.to_date) if last else None
         if sub.rows is not None:
-            stored = self.db.store_window_rows(*args, [sub.rows], job_id=self.id, claim=claim)
+            stored = self.db.store_window_rows(*args, sub.rows, job_id=self.id, claim=claim)
         else:
             stored = self.db.store_window(*args, sub.candles, job_id=self.id, claim=claim)
         self._save_learned(dict(self.collector._learned))

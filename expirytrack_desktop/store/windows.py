@@ -11,24 +11,12 @@ from typing import Any
 from expirytrack_desktop.store.base import DatabaseBase
 from expirytrack_desktop.store.intervals import interval_minutes
 from expirytrack_desktop.store.rows import StoredWindow, WindowRow
-from expirytrack_desktop.timeutil import parse_ts
-from expirytrack_desktop.upstox.candles import CandleRows, checked_rows, decode_candles
+from expirytrack_desktop.upstox.candles import CandleRows, checked_rows
 from expirytrack_desktop.upstox.models import Candle
 
 # ISO text with an offset -> epoch seconds; NULL (refused by NOT NULL) if unreadable.
 # strftime('%s') where SQLite predates unixepoch (3.38): text, stored as INTEGER by affinity.
 _ISO_TS = "unixepoch(?)" if sqlite3.sqlite_version_info >= (3, 38, 0) else "strftime('%s', ?)"
-
-
-def _distinct(batches: Sequence[CandleRows]) -> int:
-    """How many different times the (clipped) batches hold."""
-    if len(batches) == 1:
-        (b,) = batches
-        return len({r[0] for r in b.rows})
-    times = set()
-    for b in batches:
-        times.update(parse_ts(r[0]) if b.iso else r[0] for r in b.rows)
-    return len(times)
 
 
 def _release(
@@ -99,48 +87,20 @@ class WindowStore(DatabaseBase):
             self._mark_done(c, cid, iv, from_date, to_date, len(candles), job_id, attempts, claim)
         return StoredWindow(len(candles), overlapped)
 
-    def store_window_json(
-        self,
-        contract_id: int,
-        interval: str | int,
-        from_date: date,
-        to_date: date,
-        body: str | bytes | Sequence[str | bytes],
-        *,
-        job_id: int | None = None,
-        attempts: int = 1,
-        claim: tuple[date, date] | None = None,
-    ) -> StoredWindow:
-        """Like :meth:`store_window`, from the API's answer bytes (``body`` may be a list: the
-        sub-windows of one window, written together): decoded by :func:`decode_candles`, then
-        :meth:`store_window_rows`. ValueError (:class:`CandleBodyError`) if an answer is not a
-        success document or holds a candle that cannot be read; nothing is written then."""
-        parts = [body] if isinstance(body, str | bytes | bytearray) else list(body)
-        batches = [decode_candles(p) for p in parts]
-        return self.store_window_rows(
-            contract_id,
-            interval,
-            from_date,
-            to_date,
-            batches,
-            job_id=job_id,
-            attempts=attempts,
-            claim=claim,
-        )
-
     def store_window_rows(
         self,
         contract_id: int,
         interval: str | int,
         from_date: date,
         to_date: date,
-        batches: Sequence[CandleRows],
+        answer: CandleRows,
         *,
         job_id: int | None = None,
         attempts: int = 1,
         claim: tuple[date, date] | None = None,
     ) -> StoredWindow:
-        """Write decoded answers of one window and its done mark in ONE transaction.
+        """Write one decoded answer (:func:`decode_candles`) for a window, and the window's done
+        mark, in ONE transaction.
 
         The rows stored are exactly those of the Python path (``fetch_window`` +
         :meth:`store_window`): candles of days outside [from_date, to_date] (IST) are dropped,
@@ -152,20 +112,17 @@ class WindowStore(DatabaseBase):
         """
         iv = interval if isinstance(interval, int) else interval_minutes(interval)
         cid = int(contract_id)
-        kept = [b.in_days(from_date, to_date) for b in batches]
-        n = _distinct(kept)
+        kept = answer.in_days(from_date, to_date)
+        n = len({r[0] for r in kept.rows})  # different times (one layout per answer)
+        ts = _ISO_TS if kept.iso else "?"
+        sql = f"INSERT OR REPLACE INTO candle VALUES ({cid}, {iv}, {ts}, ?, ?, ?, ?, ?, ?)"
         with self.transaction() as c:
             overlapped = self._overlaps(c, cid, iv, from_date, to_date)
-            for b in kept:
-                if not b.rows:
-                    continue
-                ts = _ISO_TS if b.iso else "?"
-                sql = f"INSERT OR REPLACE INTO candle VALUES ({cid}, {iv}, {ts}, ?, ?, ?, ?, ?, ?)"
-                try:
-                    c.executemany(sql, reversed(b.rows))
-                except sqlite3.IntegrityError:
-                    checked_rows(b.rows)  # says which candle and why
-                    raise ValueError("a candle with an unreadable time") from None
+            try:
+                c.executemany(sql, reversed(kept.rows))
+            except sqlite3.IntegrityError:
+                checked_rows(kept.rows)  # says which candle and why
+                raise ValueError("a candle with an unreadable time") from None
             self._mark_done(c, cid, iv, from_date, to_date, n, job_id, attempts, claim)
         return StoredWindow(n, overlapped)
 
