@@ -16,7 +16,8 @@ candles). No network and no rate limit.
 - per window with HTTP: the same through the real ``UpstoxClient`` (``get_candle_rows``, an
   httpx ``MockTransport`` handing over the prepared bytes, limiter with an unreachable limit)
   and the store's writer thread (``db.run``), one window after the other; ``--parsed``
-  measures the lenient Python path instead (``get_candles`` + ``store_window``).
+  measures the Python-values path instead (``get_candles``: the same decode, then a checked
+  Python candle per row; ``store_window``).
 - collector as run: the whole engine (``Collector``, concurrency 8, writer thread, job and
   progress bookkeeping), the candle answers served from the prepared bytes.
 

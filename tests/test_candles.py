@@ -134,6 +134,11 @@ def test_fast_reading_equals_the_checked_reading(candles, extra):
         rows.append([moment.isoformat(), p, p, p, p, volume, oi])
     got = decode_candles(body(rows, **({"meta": 1} if extra else {})))
     assert as_stored(got) == [candle_from_row(r) for r in rows]
+    first_of_each: dict[int, tuple] = {}
+    for r in rows:
+        c = candle_from_row(r)
+        first_of_each.setdefault(c[0], c)
+    assert got.candles() == sorted(first_of_each.values())
     if rows:
         first = min(datetime.fromtimestamp(m * 60, IST).date() for m, *_ in candles)
         clipped = got.in_days(first, first)

@@ -92,6 +92,15 @@ class CandleRows:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def candles(self) -> list[Candle]:
+        """As checked :data:`Candle` rows: ascending, the first occurrence of a repeated time
+        (the slower, per-row reading, for callers that want Python values)."""
+        by_ts: dict[int, Candle] = {}
+        for row in self.rows:
+            candle = (parse_ts(row[0]), *row[1:]) if self.iso else row
+            by_ts.setdefault(candle[0], candle)
+        return [by_ts[ts] for ts in sorted(by_ts)]
+
 
 def candle_from_row(row: list[Any]) -> Candle:
     """The lenient reading of one API candle: a missing or null open interest is 0, a volume

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from ..timeutil import IST
-from .candles import CandleBodyError, CandleRows, candle_from_row, decode_candles
+from .candles import CandleBodyError, CandleRows, decode_candles
 from .errors import (
     AuthError,
     BadInputError,
@@ -215,19 +215,10 @@ class UpstoxClient:
     async def get_candles(
         self, expired_key: str, interval: str, from_date: date, to_date: date
     ) -> list[Candle]:
-        """One request for [from_date, to_date] (inclusive); ascending, one candle per minute."""
-        path = self._candle_path(expired_key, interval, from_date, to_date)
-        data = await self._call("GET", path)
-
-        def decode() -> list[Candle]:
-            rows = (data or {}).get("candles") or []
-            by_ts: dict[int, Candle] = {}
-            for row in rows:
-                candle = candle_from_row(row)
-                by_ts.setdefault(candle[0], candle)
-            return [by_ts[ts] for ts in sorted(by_ts)]
-
-        return self._decode(path, decode)
+        """One request for [from_date, to_date] (inclusive); ascending, one candle per minute
+        (the first of a repeated time), read as :meth:`get_candle_rows` reads it."""
+        answer = await self.get_candle_rows(expired_key, interval, from_date, to_date)
+        return answer.candles()
 
     async def get_candle_rows(
         self, expired_key: str, interval: str, from_date: date, to_date: date
