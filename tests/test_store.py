@@ -624,6 +624,7 @@ def test_window_claims_leave_a_window_to_the_live_job_that_took_it(db):
     part = (cid, 1, date(2025, 6, 10), date(2025, 6, 30))
     db.reclaim(a, [wide], [part])
     assert db.claims_of(a) == [part]
+    assert db.integrity_check() == "ok"  # with claims stored
     db.release_claims(a)
     db.release_claims(b)
     assert db.claims_of(a) == db.claims_of(b) == []

@@ -16,6 +16,10 @@ from expirytrack_desktop.store.jobs import JobStore
 # (contract id, interval in minutes, first day, last day) of a planned window
 WindowKey = tuple[int, int, date, date]
 
+_INSERT = (
+    "INSERT OR REPLACE INTO window_claim(contract_id, interval, from_date, to_date, job_id) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
 _ACTIVE = "('pending', 'running', 'paused')"
 # A paused job has no request in flight and may stay paused for hours: its claims are kept but
 # not honoured, so other jobs go on; after a pause it checks each window again before fetching.
@@ -34,7 +38,7 @@ class ClaimStore(JobStore):
             self._clear_ended(c)
             held, dead = self._held(c, job_id, windows)
             c.executemany(
-                "INSERT OR REPLACE INTO window_claim VALUES (?, ?, ?, ?, ?)",
+                _INSERT,
                 [
                     (cid, iv, f.isoformat(), t.isoformat(), job_id)
                     for i, (cid, iv, f, t) in enumerate(windows)
@@ -91,7 +95,7 @@ class ClaimStore(JobStore):
                 [(job_id, cid, iv, f.isoformat(), t.isoformat()) for cid, iv, f, t in old],
             )
             c.executemany(
-                "INSERT OR REPLACE INTO window_claim VALUES (?, ?, ?, ?, ?)",
+                _INSERT,
                 [(cid, iv, f.isoformat(), t.isoformat(), job_id) for cid, iv, f, t in new],
             )
 
