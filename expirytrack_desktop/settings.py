@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from expirytrack_desktop.fsutil import atomic_write_json
+
 DEFAULT_API_BASE = "https://api.upstox.com"
 DEFAULT_RATE_LIMIT = "50/1,500/60,2000/1800"
 
@@ -44,11 +46,7 @@ class Settings:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        data = asdict(self)
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_json(path, asdict(self))
 
     def resolved_api_base(self, flag: str | None = None) -> str:
         return (flag or os.environ.get("EXPIRYTRACK_API_BASE") or self.api_base).rstrip("/")

@@ -13,15 +13,15 @@ Nothing in this module puts a secret value into a log line, a repr or an excepti
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
-import os
 import secrets as _random
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from expirytrack_desktop.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
     import keyring.backend
@@ -410,36 +410,11 @@ class SecretStore:
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
-    """Write beside ``path`` with mode 0600, fsync, then rename over it (all or nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{_random.token_hex(4)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    """Replace the secrets file all at once, mode 0600 from its creation (see ``fsutil``)."""
     try:
-        fd = os.open(tmp, flags, 0o600)
-        try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        os.chmod(path, 0o600)
+        atomic_write_bytes(path, content, mode=0o600)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise SecretStoreError(f"cannot write the secrets file {path}: {exc.strerror}") from None
-    if hasattr(os, "O_DIRECTORY"):
-        try:
-            dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(dfd)
-        except OSError:
-            pass
-        finally:
-            os.close(dfd)
 
 
 def _check_new_passphrase(passphrase: str) -> str:

@@ -1,7 +1,10 @@
 """Write-then-rename outputs: nothing half-written ever carries the final name.
 
 The temporary file or folder lives beside the target (same file system, so the final
-``os.replace`` is atomic for a file) and is removed on any failure or cancel.
+``os.replace`` is atomic for a file) and is removed on any failure or cancel. The temporary
+names and the final rename (with its Windows retry) are :mod:`expirytrack_desktop.fsutil`'s,
+shared with the app's small state files; here other writers (CSV, Parquet, ZIP) stream into
+the temporary path, so there is no single buffer to write.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import contextlib
 import errno
 import os
 import shutil
-import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -20,6 +22,7 @@ from expirytrack_desktop.export.errors import (
     OutputExistsError,
     UnwritableOutputError,
 )
+from expirytrack_desktop.fsutil import fsync_dir, replace, sibling_temp
 
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -53,7 +56,7 @@ class AtomicOutput:
         self.final = final
         self.folder = folder
         self.overwrite = overwrite
-        self.tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.part")
+        self.tmp = sibling_temp(final, ".part")
         self.committed = False
 
     def __enter__(self) -> Path:
@@ -79,12 +82,13 @@ class AtomicOutput:
         """Move the finished output to its final name (replacing it if allowed)."""
         try:
             if self.folder and self.final.exists():
-                old = self.final.with_name(f".{self.final.name}.{uuid.uuid4().hex[:8]}.old")
-                os.replace(self.final, old)
-                os.replace(self.tmp, self.final)
+                old = sibling_temp(self.final, ".old")
+                replace(self.final, old)
+                replace(self.tmp, self.final)
                 _remove(old)
             else:
-                os.replace(self.tmp, self.final)
+                replace(self.tmp, self.final)
+            fsync_dir(self.final.parent)
         except OSError as exc:
             raise os_error_to_export_error(exc, self.final) from None
         self.committed = True

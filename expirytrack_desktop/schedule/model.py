@@ -8,13 +8,14 @@ systemd timers, launchd and the Windows Task Scheduler trigger on.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from expirytrack_desktop.fsutil import atomic_write_json
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = Python weekday()
@@ -186,11 +187,11 @@ class ScheduleStore:
         return next((s for s in self.load() if s.name == name), None)
 
     def save_all(self, schedules: list[Schedule]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         body = {"version": FILE_VERSION, "schedules": [s.to_json() for s in schedules]}
-        tmp.write_text(json.dumps(body, indent=2), encoding="utf-8")
-        os.replace(tmp, self.path)
+        try:
+            atomic_write_json(self.path, body)
+        except OSError as exc:
+            raise ScheduleError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def put(self, schedule: Schedule) -> None:
         rest = [s for s in self.load() if s.name != schedule.name]

@@ -28,6 +28,7 @@ from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.collect.events import Counters, StopReason
+from expirytrack_desktop.fsutil import atomic_write_json
 from expirytrack_desktop.schedule.model import Schedule
 
 MAX_DELAY = 1800.0
@@ -245,11 +246,7 @@ def state_path(data_dir: Path, name: str) -> Path:
 
 
 def save_state(data_dir: Path, report: RunReport) -> None:
-    path = state_path(data_dir, report.schedule.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report.to_state(), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(state_path(data_dir, report.schedule.name), report.to_state())
 
 
 def load_state(data_dir: Path, name: str) -> dict[str, Any] | None:
