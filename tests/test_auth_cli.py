@@ -256,7 +256,7 @@ def test_configure_prompts_on_a_terminal(monkeypatch, memory_keyring, capsys):
 
 
 def test_cli_passphrase_sources(monkeypatch, capsys):
-    from expirytrack_desktop.cli.auth_cmd import cli_passphrase
+    from expirytrack_desktop.cli.passphrase import cli_passphrase
 
     monkeypatch.setenv("EXPIRYTRACK_PASSPHRASE", PASS)
     assert cli_passphrase(True) == PASS
@@ -265,8 +265,8 @@ def test_cli_passphrase_sources(monkeypatch, capsys):
     assert cli_passphrase(False) is None
     assert "EXPIRYTRACK_PASSPHRASE" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", TtyInput(""))
-    typed = iter([PASS, "different passphrase"])
+    typed = iter([PASS, "different passphrase", PASS, PASS])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(typed))
-    assert cli_passphrase(True) is None  # the two entries differ
-    typed = iter([PASS, PASS])
-    assert cli_passphrase(True) == PASS
+    assert cli_passphrase(True) == PASS  # the first pair differed: asked again
+    assert "differ" in capsys.readouterr().err
+    assert next(typed, None) is None

@@ -1,7 +1,7 @@
 """``expirytrack configure | login | logout | whoami``: credentials, login and the token.
 
-Also the helpers other commands use to reach the secrets the same way:
-:func:`cli_passphrase`, :func:`open_secret_store`, :func:`access_token_for`.
+Also :func:`open_secret_store`, which other commands use to reach the secrets the same way
+(with the one passphrase prompt, :func:`expirytrack_desktop.cli.passphrase.cli_passphrase`).
 """
 
 from __future__ import annotations
@@ -47,12 +47,13 @@ from expirytrack_desktop.auth.token import (
     revoke_via,
 )
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.failure import error
+from expirytrack_desktop.cli.passphrase import PASSPHRASE_ENV, cli_passphrase
 from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.runtime import Runtime
 from expirytrack_desktop.timeutil import now_utc
 from expirytrack_desktop.upstox.errors import AuthError, LoginError, ServerError, UpstoxError
 
-PASSPHRASE_ENV = "EXPIRYTRACK_PASSPHRASE"
 TOKEN_ENV = "EXPIRYTRACK_ACCESS_TOKEN"
 DEMO_API_BASE = "http://demo.expirytrack.invalid"  # never resolved: in-process transport
 _LOGIN_CREDENTIAL_CODES = ("UDAPI100016", "UDAPI100068")
@@ -61,58 +62,11 @@ _LOGIN_CREDENTIAL_CODES = ("UDAPI100016", "UDAPI100068")
 # -- helpers shared with the other commands --------------------------------------------------
 
 
-def cli_passphrase(creating: bool) -> str | None:
-    """Passphrase of the encrypted fallback: ``EXPIRYTRACK_PASSPHRASE``, else getpass.
-
-    Returns ``None`` when neither is possible (no terminal): the store then says how to
-    provide one. A new passphrase is asked twice.
-    """
-    env = os.environ.get(PASSPHRASE_ENV)
-    if env:
-        return env
-    if not sys.stdin or not sys.stdin.isatty():
-        print(
-            f"The secrets are in the encrypted fallback file: set {PASSPHRASE_ENV} or run "
-            "this command in a terminal to type the passphrase.",
-            file=sys.stderr,
-        )
-        return None
-    if creating:
-        print(
-            "No usable OS keyring: ExpiryTrack keeps your API secret and token in a file "
-            "encrypted with a passphrase. It cannot be recovered if forgotten.",
-            file=sys.stderr,
-        )
-        first = getpass.getpass("Choose a passphrase for the secrets file: ")
-        second = getpass.getpass("Repeat the passphrase: ")
-        if first != second:
-            print("The two passphrases differ.", file=sys.stderr)
-            return None
-        return first
-    return getpass.getpass("Passphrase of the ExpiryTrack secrets file: ")
-
-
 def open_secret_store(
     paths: AppPaths | None = None, passphrase: PassphraseCallback | None = cli_passphrase
 ) -> SecretStore:
     """The user's secret store (OS keyring, else the encrypted file under ``paths``)."""
     return SecretStore.for_paths(paths or AppPaths.default(), passphrase)
-
-
-def access_token_for(args: argparse.Namespace, store: SecretStore | None = None) -> str:
-    """The token a command should send: demo token, ``EXPIRYTRACK_ACCESS_TOKEN``, or stored.
-
-    Raises :class:`TokenError` (exit code ``NEEDS_LOGIN``) with what to do when there is
-    none or it expired; :class:`SecretStoreError` (``STORAGE``) when the store is locked.
-    """
-    if getattr(args, "demo", False):
-        from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
-
-        return DEMO_ACCESS_TOKEN
-    env = os.environ.get(TOKEN_ENV, "").strip()
-    if env:
-        return env
-    return TokenManager(store or open_secret_store()).require_access_token()
 
 
 def _print_backend(store: SecretStore, out: TextIO | None = None) -> None:
@@ -128,10 +82,6 @@ def _print_backend(store: SecretStore, out: TextIO | None = None) -> None:
 
 def _mask(value: str) -> str:
     return f"{value[:4]}…{value[-4:]}" if len(value) > 12 else "…"
-
-
-def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
 
 
 def _runtime(args: argparse.Namespace) -> Runtime:
@@ -150,30 +100,30 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
         try:
             return fn(args)
         except SecretStoreError as exc:
-            _error(str(exc))
+            error(str(exc))
             return exitcodes.STORAGE
         except CredentialsError as exc:
-            _error(str(exc))
+            error(str(exc))
             return exitcodes.BAD_INPUT
         except TokenError as exc:
-            _error(str(exc))
+            error(str(exc))
             return exitcodes.NEEDS_LOGIN
         except LoginCancelledError:
             print("Login cancelled.", file=sys.stderr)
             return exitcodes.CANCELLED
         except LoginError as exc:
-            _error(exc.message)
+            error(exc.message)
             if isinstance(exc, PortInUseError) or exc.code in _LOGIN_CREDENTIAL_CODES:
                 return exitcodes.BAD_INPUT
             return exitcodes.NEEDS_LOGIN
         except AuthError as exc:
-            _error(exc.message)
+            error(exc.message)
             return exitcodes.NEEDS_LOGIN
         except ServerError as exc:
-            _error(f"Upstox could not be reached: {exc.message}")
+            error(f"Upstox could not be reached: {exc.message}")
             return exitcodes.NETWORK
         except UpstoxError as exc:
-            _error(exc.message)
+            error(exc.message)
             return exitcodes.ERROR
 
     run.__name__ = fn.__name__
@@ -314,7 +264,7 @@ async def _login_oauth(args: argparse.Namespace) -> int:
     store = rt.secret_store(cli_passphrase)
     creds = load_credentials(store)
     if creds is None:
-        _error("no API key/secret configured: run `expirytrack configure` first")
+        error("no API key/secret configured: run `expirytrack configure` first")
         return exitcodes.BAD_INPUT
     tokens = TokenManager(store)
 
@@ -350,7 +300,7 @@ async def _login_oauth(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     """Log in through the browser (OAuth), or store a pasted token after checking it."""
     if args.timeout is not None and args.timeout <= 0:
-        _error("--timeout must be positive")
+        error("--timeout must be positive")
         return exitcodes.BAD_INPUT
     token = None
     if args.token_stdin:
@@ -364,7 +314,7 @@ def cmd_login(args: argparse.Namespace) -> int:
         token = args.token
     if args.demo:
         if token is not None:
-            _error("--token cannot be combined with --demo")
+            error("--token cannot be combined with --demo")
             return exitcodes.BAD_INPUT
         return asyncio.run(_login_demo(args))
     if token is not None:
@@ -438,7 +388,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(check())
     except AuthError:
-        _error("Upstox rejected the token (revoked or expired): run `expirytrack login`.")
+        error("Upstox rejected the token (revoked or expired): run `expirytrack login`.")
         return exitcodes.NEEDS_LOGIN
 
 

@@ -16,6 +16,8 @@ from datetime import date
 from typing import Any, TextIO
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.failure import error, fail
+from expirytrack_desktop.cli.passphrase import cli_passphrase
 from expirytrack_desktop.collect.events import JobResult, Phase, Progress, StopReason
 from expirytrack_desktop.collect.instruments import KNOWN_UNDERLYINGS
 from expirytrack_desktop.runtime import Runtime
@@ -76,11 +78,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     r.set_defaults(func=cmd_retry)
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
-
-
 def _runtime(args: argparse.Namespace) -> Runtime:
     return Runtime.create(
         db=args.db, api_base=args.api_base, rate_limit=args.rate_limit, demo=args.demo
@@ -90,7 +87,7 @@ def _runtime(args: argparse.Namespace) -> Runtime:
 def _token(rt: Runtime) -> tuple[str | None, str | None]:
     """(token, error message)."""
     try:
-        token = rt.access_token(passphrase=_passphrase)
+        token = rt.access_token(passphrase=cli_passphrase)
     except Exception as exc:  # SecretStoreError and keyring trouble: one line, no secrets
         return None, f"cannot read the stored token: {exc}"
     if not token:
@@ -98,18 +95,6 @@ def _token(rt: Runtime) -> tuple[str | None, str | None]:
             "no valid access token: run `expirytrack login` (or set EXPIRYTRACK_ACCESS_TOKEN)"
         )
     return token, None
-
-
-def _passphrase(existing: bool) -> str | None:
-    import getpass
-    import os
-
-    env = os.environ.get("EXPIRYTRACK_PASSPHRASE")
-    if env:
-        return env
-    if sys.stdin.isatty():
-        return getpass.getpass("Passphrase for the ExpiryTrack secrets file: ")
-    return None
 
 
 def _parse_expiries(values: list[str]) -> list[date]:
@@ -141,26 +126,26 @@ def cmd_collect(args: argparse.Namespace) -> int:
             parse_contract_types(args.types),
         )
     except (SelectionError, ValueError) as exc:
-        return _fail(exitcodes.BAD_INPUT, str(exc))
+        return fail(exitcodes.BAD_INPUT, str(exc))
     if args.concurrency is not None and not 1 <= args.concurrency <= 64:
-        return _fail(exitcodes.BAD_INPUT, "--concurrency must be between 1 and 64")
+        return fail(exitcodes.BAD_INPUT, "--concurrency must be between 1 and 64")
     try:
         rt.check_rate_limit()
     except ValueError as exc:
-        return _fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
+        return fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
     token = None
     if not args.estimate_only:
         token, problem = _token(rt)
         if problem:
-            return _fail(exitcodes.NEEDS_LOGIN, problem)
+            return fail(exitcodes.NEEDS_LOGIN, problem)
     try:
         db = rt.open_db()
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     try:
         return asyncio.run(_collect(rt, db, token, selection, args))
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     finally:
         db.close()
 
@@ -176,7 +161,7 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
             try:  # discovery first: bad input creates no job
                 offered = await collector.check_selection(selection)
             except SelectionError as exc:
-                return _fail(exitcodes.BAD_INPUT, str(exc))
+                return fail(exitcodes.BAD_INPUT, str(exc))
         est = await collector.estimate(selection)
         approx = "about " if est.is_estimate else ""
         print(
@@ -228,7 +213,7 @@ def _report(result: JobResult, rt: Runtime) -> int:
             msg = result.message.replace("log in again", "run `expirytrack login`")
         else:
             msg = result.message
-        print(f"error: {msg}", file=sys.stderr)
+        error(msg)
     return code
 
 
@@ -296,7 +281,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"No database yet at {rt.db_path}: run `expirytrack collect` first.")
         return exitcodes.OK
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     try:
         n = db.counts()
         print(f"Database {rt.db_path}")
@@ -324,7 +309,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  ({hidden} more expiries known but not collected; --all lists them)")
         _print_jobs(db.list_jobs(limit=10))
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     finally:
         db.close()
     return exitcodes.OK
@@ -355,7 +340,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print("No jobs yet.")
         return exitcodes.OK
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     try:
         _print_jobs(db.list_jobs(limit=args.limit))
     finally:
@@ -370,21 +355,21 @@ def cmd_retry(args: argparse.Namespace) -> int:
     try:
         rt.check_rate_limit()
     except ValueError as exc:
-        return _fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
+        return fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
     token, problem = _token(rt)
     if problem:
-        return _fail(exitcodes.NEEDS_LOGIN, problem)
+        return fail(exitcodes.NEEDS_LOGIN, problem)
     try:
         db = rt.open_db(create=False)
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     try:
         rec = db.get_job(args.job_id)
         if rec is None or rec.job_type != "collect":
-            return _fail(exitcodes.BAD_INPUT, f"no collection job {args.job_id}")
+            return fail(exitcodes.BAD_INPUT, f"no collection job {args.job_id}")
         return asyncio.run(_retry(rt, db, token, args))
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     finally:
         db.close()
 

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.failure import fail
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -41,11 +42,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=lambda _a: (p.print_help(), exitcodes.BAD_INPUT)[1])
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
-
-
 def _runtime(args: argparse.Namespace) -> Any:
     from expirytrack_desktop.runtime import Runtime
 
@@ -53,9 +49,9 @@ def _runtime(args: argparse.Namespace) -> Any:
 
 
 def _secrets(rt: Any) -> Any:
-    from expirytrack_desktop.cli.collect_cmd import _passphrase
+    from expirytrack_desktop.cli.passphrase import cli_passphrase
 
-    return rt.secret_store(_passphrase)
+    return rt.secret_store(cli_passphrase)
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
@@ -80,7 +76,7 @@ def cmd_configure(args: argparse.Namespace) -> int:
     cfg = SmtpConfig.from_settings(st)
     problem = cfg.problem()
     if problem and args.host is not None:
-        return _fail(exitcodes.BAD_INPUT, problem)
+        return fail(exitcodes.BAD_INPUT, problem)
     password = None
     if args.ask_password:
         import getpass
@@ -94,7 +90,7 @@ def cmd_configure(args: argparse.Namespace) -> int:
         elif args.clear_password:
             _secrets(rt).delete(SMTP_PASSWORD)
     except Exception as exc:  # SecretStoreError: its message carries no secret
-        return _fail(exitcodes.STORAGE, f"cannot store the SMTP password: {exc}")
+        return fail(exitcodes.STORAGE, f"cannot store the SMTP password: {exc}")
     st.save(rt.paths.settings_path)
     print(f"Saved {rt.paths.settings_path}")
     _show(rt)
@@ -132,17 +128,17 @@ def cmd_test(args: argparse.Namespace) -> int:
     cfg = SmtpConfig.from_settings(rt.settings)
     to = [a.strip() for a in (args.to or "").split(",") if a.strip()] or list(cfg.to)
     if not to:
-        return _fail(exitcodes.BAD_INPUT, "no recipient: --to ADDR or `notify configure --to`")
+        return fail(exitcodes.BAD_INPUT, "no recipient: --to ADDR or `notify configure --to`")
     problem = cfg.problem()
     if problem:
-        return _fail(exitcodes.BAD_INPUT, problem)
+        return fail(exitcodes.BAD_INPUT, problem)
     try:
         password = _secrets(rt).get(SMTP_PASSWORD) if cfg.user else None
     except Exception as exc:
-        return _fail(exitcodes.STORAGE, f"cannot read the SMTP password: {exc}")
+        return fail(exitcodes.STORAGE, f"cannot read the SMTP password: {exc}")
     try:
         send_mail(compose_test(cfg, to), cfg, password, ssl_context=hooks.current().ssl_context)
     except NotifyError as exc:
-        return _fail(exitcodes.NETWORK, str(exc))
+        return fail(exitcodes.NETWORK, str(exc))
     print(f"Test message sent to {', '.join(to)} via {cfg.host}:{cfg.port}")
     return exitcodes.OK

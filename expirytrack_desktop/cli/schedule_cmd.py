@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.failure import error, fail
 from expirytrack_desktop.collect.instruments import KNOWN_UNDERLYINGS
 from expirytrack_desktop.upstox.models import INTERVALS
 
@@ -101,11 +102,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=lambda _a: (p.print_help(), exitcodes.BAD_INPUT)[1])
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
-
-
 def _paths() -> Any:
     from expirytrack_desktop.paths import AppPaths
 
@@ -179,7 +175,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         ).validate()
         s.selection()  # instruments, interval, months, types must make a valid selection
     except (ScheduleError, SelectionError) as exc:
-        return _fail(exitcodes.BAD_INPUT, str(exc))
+        return fail(exitcodes.BAD_INPUT, str(exc))
     h = _hooks.current()
     runner, spaths = _os_context()
     env = passed_env() if h.env is None else h.env
@@ -201,11 +197,11 @@ def cmd_add(args: argparse.Namespace) -> int:
             uninstall(backend_named(previous.backend, runner, spaths, env=env, uid=h.uid), s.name)
         problems = install(backend, s, argv)
     except ScheduleError as exc:
-        return _fail(exitcodes.ERROR, str(exc))
+        return fail(exitcodes.ERROR, str(exc))
     if problems:
         for p in problems:
-            print(f"error: {p}", file=sys.stderr)
-        return _fail(exitcodes.ERROR, f"schedule {s.name} could not be installed ({backend.name})")
+            error(p)
+        return fail(exitcodes.ERROR, f"schedule {s.name} could not be installed ({backend.name})")
     s.backend = backend.name
     store.put(s)
     verb = "Replaced" if previous is not None else "Added"
@@ -228,7 +224,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         schedules = _store().load()
     except ScheduleError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     if not schedules:
         print("No schedules. Add one with `expirytrack schedule add`.")
         return exitcodes.OK
@@ -258,9 +254,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
     try:
         s = store.get(args.name)
     except ScheduleError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     if s is None:
-        return _fail(exitcodes.BAD_INPUT, f"no schedule named {args.name!r}")
+        return fail(exitcodes.BAD_INPUT, f"no schedule named {args.name!r}")
     problems: list[str] = []
     if s.backend:
         h = _hooks.current()
@@ -287,9 +283,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         s = _store().get(args.name)
     except ScheduleError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     if s is None:
-        return _fail(exitcodes.BAD_INPUT, f"no schedule named {args.name!r}")
+        return fail(exitcodes.BAD_INPUT, f"no schedule named {args.name!r}")
     rt = Runtime.create(
         db=args.db or s.db,
         api_base=args.api_base or s.api_base,
@@ -299,7 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         rt.check_rate_limit()
     except ValueError as exc:
-        return _fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
+        return fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
     paths = rt.paths
     lock = RunLock(paths.data_dir / "schedules" / f"{s.name}.lock")
     try:
@@ -355,7 +351,7 @@ def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:
     append_log(paths.log_dir, f"{line} (exit {report.exit_code})")
     print(line)
     if report.message and not report.ok:
-        print(f"error: {report.message}", file=sys.stderr)
+        error(report.message)
     for e in report.failed_items[:10]:
         print(f"  failed: {e}", file=sys.stderr)
     if not args.no_notify:
@@ -389,10 +385,10 @@ def _notify(rt: Any, s: Any, report: Any, token: str | None) -> None:
 
 
 def _smtp_password(rt: Any) -> str | None:
-    from expirytrack_desktop.cli.collect_cmd import _passphrase
+    from expirytrack_desktop.cli.passphrase import cli_passphrase
     from expirytrack_desktop.notify import SMTP_PASSWORD, NotifyError
 
     try:
-        return rt.secret_store(_passphrase).get(SMTP_PASSWORD)
+        return rt.secret_store(cli_passphrase).get(SMTP_PASSWORD)
     except Exception as exc:  # SecretStoreError, keyring trouble: its message has no secret
         raise NotifyError(f"cannot read the SMTP password: {exc}") from None

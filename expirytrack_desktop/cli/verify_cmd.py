@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.failure import fail
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -39,11 +40,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_verify)
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     from expirytrack_desktop.collect.instruments import resolve_instrument
     from expirytrack_desktop.collect.selection import parse_contract_types
@@ -57,13 +53,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         expiries = [date.fromisoformat(e) for e in args.expiry or []]
         types = parse_contract_types(args.types) if args.types is not None else None
     except ValueError as exc:
-        return _fail(exitcodes.BAD_INPUT, str(exc))
+        return fail(exitcodes.BAD_INPUT, str(exc))
     try:
         db = rt.open_db(create=False, check_writable=args.fix)
     except StoreMissingError:
-        return _fail(exitcodes.BAD_INPUT, f"no database at {rt.db_path}")
+        return fail(exitcodes.BAD_INPUT, f"no database at {rt.db_path}")
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     try:
         print(
             f"Verifying {rt.db_path} ({'quick' if args.quick else 'full'} check)...",
@@ -94,7 +90,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 "re-marks them as not fetched so the next collect fetches them again."
             )
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     finally:
         db.close()
     return exitcodes.OK if report.clean else exitcodes.FAILED_ITEMS

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
+from expirytrack_desktop.auth.secrets import MIN_NEW_PASSPHRASE
 from expirytrack_desktop.ui.qt import QtWidgets
 from expirytrack_desktop.ui.widgets import MessageLabel
-
-MIN_NEW_PASSPHRASE = 8
 
 
 async def run_dialog(dialog: QtWidgets.QDialog) -> int:
