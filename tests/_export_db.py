@@ -18,6 +18,8 @@ UNDERLYINGS = [
     (2, "BSE_INDEX|SNSX50", "SENSEX50", "BSE SENSEX 50"),
     (3, "NSE_EQ|INE205A01025", "VEDL", "VEDANTA LIMITED"),
 ]
+EXCHANGE_SEGMENT = {1: "NSE_FO", 2: "BSE_FO", 3: "NSE_FO"}  # underlying id -> contract segment
+EXCHANGE_OF = {1: "NFO", 2: "BFO", 3: "NFO"}  # ... and its OpenAlgo exchange
 EXPIRIES = [
     (10, 1, "2025-04-17"),
     (11, 1, "2025-04-24"),
@@ -88,8 +90,8 @@ def build_db(path: Path) -> Path:
             "INSERT INTO contract (id, expired_key, expiry_id, contract_type, strike_price,"
             " trading_symbol, lot_size, underlying_symbol, openalgo_symbol)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
-            (c.id, f"NSE_FO|{c.id}|x", c.expiry_id, c.kind, c.strike, c.trading_symbol, c.lot,
-             usym[uid[c.expiry_id]], c.symbol),
+            (c.id, f"{EXCHANGE_SEGMENT[uid[c.expiry_id]]}|{c.id}|x", c.expiry_id, c.kind,
+             c.strike, c.trading_symbol, c.lot, usym[uid[c.expiry_id]], c.symbol),
         )  # fmt: skip
         conn.executemany("INSERT INTO candle VALUES (?,?,?,?,?,?,?,?,?)", candles_of(c))
     # a 5-minute candle that a 1-minute export must not pick up
@@ -110,6 +112,10 @@ def expected_rows(ids: list[int] | None = None, lo: int = -(2**62), hi: int = 2*
                 rows.append((c.expected_symbol, ts, o, h, lw, cl, v, oi))
     rows.sort(key=lambda r: (r[0], r[1]))
     return rows
+
+
+def exchange_of(c: C) -> str:
+    return EXCHANGE_OF[next(e[1] for e in EXPIRIES if e[0] == c.expiry_id)]
 
 
 def contract_by_symbol(sym: str) -> C:

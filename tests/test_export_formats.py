@@ -14,7 +14,7 @@ import pytest
 
 from expirytrack_desktop.export.api import ExportOptions, list_export_history, run_export
 from expirytrack_desktop.timeutil import IST, ist_iso
-from tests._export_db import CONTRACTS, EXPIRIES, build_db, contract_by_symbol
+from tests._export_db import CONTRACTS, EXPIRIES, build_db, contract_by_symbol, exchange_of
 
 ALL = ("NSE_INDEX|Nifty 50", "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")
 HEADER = [
@@ -29,6 +29,8 @@ HEADER = [
     "volume",
     "oi",
 ]
+COLUMNS = [*HEADER, "exchange"]  # the document's ten, then OpenAlgo's exchange
+EXCHANGE = {c.expected_symbol: exchange_of(c) for c in CONTRACTS}
 META = ["underlying", "expiry", "strike", "option_type", "trading_symbol", "lot_size"]
 SYMBOLS = {c.id: c.expected_symbol for c in CONTRACTS}
 EXPIRY_OF = {e[0]: e[2] for e in EXPIRIES}
@@ -69,6 +71,7 @@ def check_csv_row(row: dict[str, str], want: tuple) -> None:
         assert row[name] == repr(value)  # no float noise: 2114.3, never 2114.2999999999997
     assert int(row["volume"]) == v
     assert int(row["oi"]) == oi
+    assert row["exchange"] == EXCHANGE[sym]
 
 
 def check_meta(row: dict[str, str], sym: str) -> None:
@@ -89,7 +92,7 @@ def test_csv_single_file(db, tmp_path, metadata):
     result = run_export(db, opts, out, clock=clock)
     text = out.read_text(encoding="utf-8")
     reader = csv.DictReader(io.StringIO(text))
-    assert reader.fieldnames == HEADER + (META if metadata else [])
+    assert reader.fieldnames == COLUMNS + (META if metadata else [])
     rows = list(reader)
     want = db_rows(db)
     assert len(rows) == len(want) == result.rows == 32
@@ -119,7 +122,7 @@ def test_csv_per_contract_folder(db, tmp_path):
         assert len(rows) == len(mine)
         for row, w in zip(rows, mine, strict=True):
             check_csv_row(row, w)
-    assert (out / f"{EMPTY}.csv").read_text() == ",".join(HEADER) + "\n"
+    assert (out / f"{EMPTY}.csv").read_text() == ",".join(COLUMNS) + "\n"
 
 
 def test_json_document(db, tmp_path):
@@ -146,6 +149,7 @@ def test_json_document(db, tmp_path):
                 assert c["trading_symbol"] == src.trading_symbol
                 assert c["strike"] == src.strike
                 assert c["option_type"] == src.kind
+                assert c["exchange"] == exchange_of(src)
                 assert c["expiry"] == exp and c["lot_size"] == src.lot
                 for k in c["historical_data"]:
                     ts = int(datetime.fromisoformat(k["timestamp"]).timestamp())
@@ -178,7 +182,7 @@ def test_zip_archive(db, tmp_path):
             assert len(rows) == len(mine)
             for row, w in zip(rows, mine, strict=True):
                 check_csv_row(row, w)
-        assert zf.read(f"{EMPTY}.csv").decode() == ",".join(HEADER) + "\n"
+        assert zf.read(f"{EMPTY}.csv").decode() == ",".join(COLUMNS) + "\n"
         meta = json.loads(zf.read("metadata.json"))
     assert meta["format"] == "OpenAlgo" and meta["version"] == "1.0"
     by_file = {e["file"]: e for e in meta["contracts"]}
@@ -205,9 +209,9 @@ def test_parquet_single_file(db, tmp_path):
     table = pq.read_table(out)
     schema = table.schema
     ts_type = schema.field("timestamp").type
-    # Parquet has no seconds unit: pyarrow stores timestamp[s] as milliseconds
-    assert pa.types.is_timestamp(ts_type) and ts_type.tz == "+05:30"
-    assert ts_type.unit in ("s", "ms")
+    # a named zone (Polars panics on "+05:30"), milliseconds (Spark rejects nanoseconds)
+    assert pa.types.is_timestamp(ts_type) and ts_type.tz == "Asia/Kolkata"
+    assert ts_type.unit == "ms"
     for name in ("open", "high", "low", "close", "strike"):
         assert schema.field(name).type == pa.float64()
     for name in ("volume", "oi", "lot_size"):
@@ -220,6 +224,7 @@ def test_parquet_single_file(db, tmp_path):
         c = contract_by_symbol(sym)
         assert (d["strike"][i], d["option_type"][i], d["lot_size"][i]) == (c.strike, c.kind, c.lot)
         assert d["trading_symbol"][i] == c.trading_symbol
+        assert d["exchange"][i] == exchange_of(c)
     first = d["timestamp"][0]
     assert first.utcoffset() is not None and first.astimezone(IST).hour == 9
 

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from typing import Any
 
-from expirytrack_desktop.export.query import SelectedContract
+from expirytrack_desktop.export.query import SelectedContract, candle_sql
 from expirytrack_desktop.timeutil import ist_iso
 
-RAW_SQL = (
-    "SELECT ts, open, high, low, close, volume, oi FROM candle"
-    " WHERE contract_id = :cid AND interval = :iv AND ts >= :lo AND ts < :hi ORDER BY ts"
-)
 MEMO_LIMIT = 200_000  # entries per table (~25 MB at most) before it is cleared
 
 
@@ -69,14 +66,14 @@ class CandleReader:
         self, conn: sqlite3.Connection, iv: int, lo: int, hi: int, chunk_rows: int = 50_000
     ) -> None:
         self.conn = conn
-        self.params = {"iv": iv, "lo": lo, "hi": hi}
+        self.iv, self.lo, self.hi = iv, lo, hi
         self.chunk_rows = chunk_rows
         self.ts_text = _TsText()
         self.price_text = _PriceText()
 
-    def raw_chunks(self, c: SelectedContract) -> Iterator[list[tuple]]:
+    def raw_chunks(self, c: SelectedContract) -> Iterator[list[tuple[Any, ...]]]:
         """Rows ``(ts, open, high, low, close, volume, oi)`` in time order, a chunk at a time."""
-        cur = self.conn.execute(RAW_SQL, {**self.params, "cid": c.id})
+        cur = self.conn.execute(candle_sql(), (c.id, self.iv, self.lo, self.hi))
         try:
             while rows := cur.fetchmany(self.chunk_rows):
                 yield rows

@@ -1,4 +1,9 @@
-"""CSV: ``openalgo_symbol,date,time,timestamp,open,high,low,close,volume,oi`` (+ metadata)."""
+"""CSV: ``openalgo_symbol,date,time,timestamp,open,high,low,close,volume,oi,exchange`` (+ metadata).
+
+The first ten columns are the export document's, unchanged in name and order; ``exchange``
+(OpenAlgo's NFO / BFO) follows them, because OpenAlgo names an instrument by symbol and
+exchange.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +24,11 @@ META_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+EXCHANGE_COLUMN = "exchange"
+
+
 def header(include_metadata: bool) -> bytes:
-    cols = CSV_COLUMNS + (META_COLUMNS if include_metadata else ())
+    cols = (*CSV_COLUMNS, EXCHANGE_COLUMN) + (META_COLUMNS if include_metadata else ())
     return (",".join(cols) + "\n").encode()
 
 
@@ -41,9 +49,14 @@ def meta_suffix(c: SelectedContract) -> str:
     return "," + ",".join(_field(v) for v in meta_values(c))
 
 
+def line_suffix(c: SelectedContract, include_metadata: bool) -> str:
+    """What follows ``oi`` on each of the contract's lines: ``,NFO`` (+ the metadata)."""
+    return "," + _field(c.exchange) + (meta_suffix(c) if include_metadata else "")
+
+
 def write_contract_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) -> int:
     """Append one contract's lines to an open CSV stream; returns its row count."""
-    suffix = meta_suffix(c) if ctx.options.include_metadata else ""
+    suffix = line_suffix(c, ctx.options.include_metadata)
     n = 0
     for text, rows in ctx.reader.csv_chunks(c, suffix):
         out.write(text)

@@ -5,7 +5,8 @@
                                       "option_type", "historical_data": [CANDLE, ...]}]}}}
 
 UNDERLYING is the instrument's name with ``_`` (``Nifty_50``), EXPIRY ``YYYY-MM-DD``; a
-CANDLE is ``{"timestamp", "open", "high", "low", "close", "volume", "oi"}``.
+CANDLE is ``{"timestamp", "open", "high", "low", "close", "volume", "oi"}``. Each contract also
+names its OpenAlgo ``exchange`` (NFO, BFO).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def contract_head(c: SelectedContract, include_metadata: bool) -> dict[str, Any]
         "trading_symbol": c.trading_symbol,
         "strike": strike_json(c.strike),
         "option_type": c.contract_type,
+        "exchange": c.exchange,
     }
     if include_metadata:
         head.update(underlying=c.underlying, expiry=c.expiry, lot_size=c.lot_size)

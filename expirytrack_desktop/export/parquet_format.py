@@ -3,9 +3,9 @@
 pyarrow is imported inside the functions: it costs ~0.3 s and tens of MB at start-up, and
 only a Parquet export needs it.
 
-Columns: ``openalgo_symbol`` (dictionary string), ``timestamp`` (tz +05:30; Parquet has no
-seconds unit, so the file holds milliseconds),
-``open high low close`` (float64), ``volume oi`` (int64); with metadata also ``underlying``,
+Columns: ``openalgo_symbol`` (dictionary string), ``timestamp`` (milliseconds, zone
+``Asia/Kolkata``), ``open high low close`` (float64), ``volume oi`` (int64), ``exchange``
+(dictionary string: NFO, BFO); with metadata also ``underlying``,
 ``expiry`` (date32), ``strike`` (float64, null for futures), ``option_type``,
 ``trading_symbol``, ``lot_size`` (int64). A partitioned dataset keeps ``underlying`` and
 ``expiry`` in the folder names (``underlying=NIFTY/expiry=2025-04-24/part-0.parquet``).
@@ -24,19 +24,25 @@ from expirytrack_desktop.export.context import WriteContext
 from expirytrack_desktop.export.query import SelectedContract
 
 ROW_GROUP_ROWS = 250_000  # ~15 MB of column data in memory per row group
-TZ = "+05:30"  # a fixed offset: named zones need a tz database, which Windows may lack
+# The zone every reader understands. A fixed offset ("+05:30") makes Polars panic ("unable to
+# parse time zone"); a named zone is read by Polars, DuckDB, pandas, pyarrow and Spark alike.
+TZ = "Asia/Kolkata"
+# Milliseconds: Parquet has no seconds unit, Spark rejects nanoseconds, and the file says
+# TIMESTAMP(isAdjustedToUTC=true, MILLIS), which Spark reads as its TimestampType (an instant).
+TS_UNIT = "ms"
 
 
 def _schema(pa: Any, include_metadata: bool, partitioned: bool) -> Any:
     fields = [
         ("openalgo_symbol", pa.dictionary(pa.int32(), pa.string())),
-        ("timestamp", pa.timestamp("s", tz=TZ)),
+        ("timestamp", pa.timestamp(TS_UNIT, tz=TZ)),
         ("open", pa.float64()),
         ("high", pa.float64()),
         ("low", pa.float64()),
         ("close", pa.float64()),
         ("volume", pa.int64()),
         ("oi", pa.int64()),
+        ("exchange", pa.dictionary(pa.int32(), pa.string())),
     ]
     if include_metadata:
         if not partitioned:
@@ -99,7 +105,7 @@ class _Batch:
         self.parts: list[list[Any]] = [[] for _ in range(7)]
         self.rows = 0
 
-    def add(self, c: SelectedContract, rows: list[tuple]) -> None:
+    def add(self, c: SelectedContract, rows: list[tuple[Any, ...]]) -> None:
         pa = self.pa
         if not self.contracts or self.contracts[-1] is not c:
             self.contracts.append(c)
@@ -115,6 +121,7 @@ class _Batch:
 
     def table(self, schema: Any) -> Any:
         import numpy as np
+        import pyarrow.compute as pc
 
         pa = self.pa
         idx = pa.array(np.repeat(np.arange(len(self.contracts), dtype=np.int32), self.counts))
@@ -135,13 +142,14 @@ class _Batch:
             "openalgo_symbol": pa.DictionaryArray.from_arrays(
                 idx, pa.array([c.symbol for c in cs], pa.string())
             ),
-            "timestamp": ts.cast(pa.timestamp("s", tz=TZ)),
+            "timestamp": pc.multiply(ts, 1000).cast(pa.timestamp(TS_UNIT, tz=TZ)),
             "open": o,
             "high": h,
             "low": lo,
             "close": cl,
             "volume": v,
             "oi": oi,
+            "exchange": dict_col([c.exchange for c in cs]),
         }
         if "strike" in schema.names:
             arrays.update(

@@ -16,12 +16,27 @@ from expirytrack_desktop.export.db import DbSource, reading
 from expirytrack_desktop.export.errors import EmptySelectionError, UnknownInstrumentError
 from expirytrack_desktop.export.options import ExportOptions, instrument_label
 from expirytrack_desktop.export.progress import ExportPreview
-from expirytrack_desktop.export.symbols import openalgo_symbol
+from expirytrack_desktop.export.symbols import openalgo_exchange, openalgo_symbol
 from expirytrack_desktop.timeutil import IST, ist_iso, now_utc
 
 Clock = Callable[[], datetime]
 TS_MIN = -(2**62)
 TS_MAX = 2**62
+
+# The ONE query every export reads candles with (the row-by-row reader, the Arrow reader and
+# the review page's sample): one contract, one interval, ``[lo, hi)``, in time order, prices
+# in rupees as floats. A change of how candles are stored changes this text and nothing else.
+CANDLE_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume", "oi")
+
+
+def candle_sql(*, limit: bool = False) -> str:
+    """``SELECT ts, open, high, low, close, volume, oi`` of one contract (positional ``?``:
+    contract id, interval minutes, lo, hi[, limit])."""
+    sql = (
+        "SELECT ts, open, high, low, close, volume, oi FROM candle"
+        " WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ? ORDER BY ts"
+    )
+    return sql + " LIMIT ?" if limit else sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +71,7 @@ class SelectedContract:
     strike: float | None
     trading_symbol: str
     lot_size: int | None
+    exchange: str = "NFO"  # OpenAlgo exchange: NFO, BFO, ...
     rows: int = 0
 
 
@@ -188,12 +204,14 @@ def select_contracts(conn: sqlite3.Connection, options: ExportOptions) -> list[S
     sql = f"""
         SELECT c.id, c.openalgo_symbol, u.instrument_key,
                coalesce(c.underlying_symbol, u.symbol), u.symbol, e.expiry_date,
-               c.contract_type, c.strike_price, coalesce(c.trading_symbol, ''), c.lot_size
+               c.contract_type, c.strike_price, coalesce(c.trading_symbol, ''), c.lot_size,
+               c.expired_key
         FROM contract c JOIN expiry e ON e.id = c.expiry_id
         JOIN underlying u ON u.id = e.underlying_id
         WHERE {" AND ".join(where)}"""
     out = []
-    for cid, sym, key, base, usym, exp, kind, strike, tsym, lot in conn.execute(sql, params):
+    rows = conn.execute(sql, params).fetchall()
+    for cid, sym, key, base, usym, exp, kind, strike, tsym, lot, ckey in rows:
         base = (base or usym or instrument_label(key)).strip().upper()
         if not sym:
             strike_arg = None if kind == "FUT" else strike
@@ -213,6 +231,7 @@ def select_contracts(conn: sqlite3.Connection, options: ExportOptions) -> list[S
                 strike=None if kind == "FUT" else strike,
                 trading_symbol=tsym,
                 lot_size=lot,
+                exchange=openalgo_exchange(ckey or "", key),
             )
         )
     if not out:
@@ -254,9 +273,7 @@ def preview(
             if c.id not in counts:
                 continue
             for ts, o, h, lw, cl, v, oi in conn.execute(
-                "SELECT ts, open, high, low, close, volume, oi FROM candle"
-                " WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ?"
-                " ORDER BY ts LIMIT ?",
+                candle_sql(limit=True),
                 (c.id, options.interval_minutes, lo, hi, sample_rows - len(sample)),
             ):
                 iso = ist_iso(ts)

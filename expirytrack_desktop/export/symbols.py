@@ -113,6 +113,26 @@ def parse_openalgo_symbol(sym: str) -> OpenAlgoSymbol:
     return parsed
 
 
+# Upstox segment -> OpenAlgo exchange. F&O contracts carry their own segment (``NSE_FO|...``);
+# a contract whose key has none falls back on its underlying's exchange (``BSE_INDEX`` -> BFO).
+_FO_SEGMENTS = {"NSE_FO": "NFO", "BSE_FO": "BFO", "MCX_FO": "MCX", "NCD_FO": "CDS", "BCD_FO": "BCD"}
+_UNDERLYING_EXCHANGES = {"NSE": "NFO", "BSE": "BFO", "MCX": "MCX"}
+
+
+def openalgo_exchange(contract_key: str, underlying_key: str) -> str:
+    """OpenAlgo exchange of a contract: ``NFO`` (NSE F&O), ``BFO`` (BSE F&O), ...
+
+    OpenAlgo and Historify name an instrument by symbol *and* exchange, so every export
+    carries it. ``NSE_FO|54452|24-04-2025`` -> NFO; a key without an F&O segment is judged
+    by its underlying (``BSE_INDEX|SENSEX`` -> BFO).
+    """
+    segment = contract_key.partition("|")[0].upper()
+    if segment in _FO_SEGMENTS:
+        return _FO_SEGMENTS[segment]
+    venue = underlying_key.partition("|")[0].upper().partition("_")[0]
+    return _UNDERLYING_EXCHANGES.get(venue, "NFO")
+
+
 def openalgo_for_contract(contract: Contract) -> str:
     """OpenAlgo symbol of an API contract (BASE = its ``underlying_symbol``)."""
     return openalgo_symbol(
