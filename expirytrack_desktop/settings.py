@@ -26,6 +26,9 @@ class Settings:
     default_interval: str = "1minute"
     history_months: int = 3
     concurrency: int = 8
+    # option chain IV/greeks: annual risk-free rate, continuously compounded (~ the 91-day
+    # Treasury bill yield in 2025); `expirytrack chain --rate` overrides it
+    risk_free_rate: float = 0.065
     redirect_uri: str = "http://127.0.0.1:8765/callback"
     # e-mail notifications of scheduled runs (the SMTP password is in the secret store)
     smtp_host: str = ""

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "expirytrack_desktop.cli.schedule_cmd",  # schedule add/list/remove/run
     "expirytrack_desktop.cli.notify_cmd",  # notify configure/test
     "expirytrack_desktop.cli.verify_cmd",  # verify
+    "expirytrack_desktop.cli.chain_cmd",  # chain
 )
 
 
