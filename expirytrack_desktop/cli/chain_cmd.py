@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any, TextIO
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.failure import fail
 
 _SIDE = ("ltp", "oi", "oi_change", "volume", "iv", "delta", "gamma", "theta", "vega")
 COLUMNS = (
@@ -50,11 +51,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_chain)
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
-
-
 def parse_at(text: str) -> datetime:
     """``"2025-04-17 10:30"`` -> an IST datetime; ValueError with a clear message otherwise."""
     from expirytrack_desktop.timeutil import IST
@@ -82,23 +78,23 @@ def cmd_chain(args: argparse.Namespace) -> int:
         if not -1.0 < rate < 1.0:
             raise ValueError(f"--rate {rate}: give a decimal such as 0.065 (6.5 %)")
     except ValueError as exc:
-        return _fail(exitcodes.BAD_INPUT, str(exc))
+        return fail(exitcodes.BAD_INPUT, str(exc))
     try:
         db = rt.open_db(create=False, check_writable=False)
     except StoreMissingError:
-        return _fail(exitcodes.BAD_INPUT, f"no database at {rt.db_path}")
+        return fail(exitcodes.BAD_INPUT, f"no database at {rt.db_path}")
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     try:
         snap = build_chain(DbCandleSource(db), key, expiry, at, rate=rate)
     except ChainError as exc:
-        return _fail(exitcodes.BAD_INPUT, str(exc))
+        return fail(exitcodes.BAD_INPUT, str(exc))
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     finally:
         db.close()
     if snap.empty:
-        return _fail(exitcodes.BAD_INPUT, f"{key} {expiry}: {snap.when.note}; collect it first")
+        return fail(exitcodes.BAD_INPUT, f"{key} {expiry}: {snap.when.note}; collect it first")
     print(header(snap), file=sys.stderr)
     rows = table_rows(snap)
     if args.format == "csv":
