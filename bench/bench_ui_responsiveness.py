@@ -59,7 +59,7 @@ def start_simulator(port: int) -> subprocess.Popen[bytes]:
 async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, float]:
     from expirytrack_desktop.paths import AppPaths
     from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
-    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+    from expirytrack_desktop.ui.choices import WizardSelection
     from expirytrack_desktop.ui.controller import Controller
     from expirytrack_desktop.ui.mainwindow import MainWindow
     from expirytrack_desktop.ui.qt import Qt, QtCore
@@ -77,8 +77,9 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, float
     window = MainWindow(controller)
     window.show()
     await controller.start()
-    assert controller.runtime is not None, controller.engine_error
+    assert controller.runtime is not None, controller.host.engine_error
     controller.runtime.client.set_access_token(DEMO_ACCESS_TOKEN)  # the simulator's token
+    assert controller.api is not None
     controller.api.set_token(DEMO_ACCESS_TOKEN)
 
     gaps: list[float] = []
@@ -117,13 +118,13 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, float
 
     selections = {}
     for key in UNDERLYINGS:
-        choices = await controller.list_expiries(key)
+        choices = await controller.catalog.list_expiries(key)
         selections[key] = [c.expiry for c in choices[-4:]]
     sel = WizardSelection(expiries=selections, months=3, concurrency=8)
-    estimate = await controller.estimate(sel)
+    estimate = await controller.catalog.estimate(sel)
     t0 = time.perf_counter()
     if not args.idle:
-        await controller.start_collection(sel)
+        await controller.jobs.start_collection(sel)
     last[0] = time.perf_counter()
     heartbeat.start()
     await asyncio.sleep(args.seconds)
@@ -137,8 +138,8 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, float
     assert rt is not None
     controller.jobs_model.flush()
     requests = sum(r.requests for r in controller.jobs_model.rows())  # made by the engine
-    stats = await controller.database_stats()
-    running = sum(1 for h in controller.handles.values() if not h.done())
+    stats = await controller.usage.database_stats()
+    running = sum(1 for h in controller.jobs.handles.values() if not h.done())
     await controller.aclose()
     window.close()
     gaps_ms = sorted(g * 1000 for g in gaps[1:])

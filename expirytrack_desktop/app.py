@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import multiprocessing
 import os
 import sys
 import traceback
 from collections.abc import Sequence
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from expirytrack_desktop import APP_NAME, __version__
+from expirytrack_desktop.paths import AppPaths
 
 log = logging.getLogger("expirytrack_desktop.app")
 
@@ -84,8 +87,6 @@ def _setup_logging(verbose: bool, log_dir: Path | None) -> None:
         root.addHandler(stream)
     if log_dir is not None:
         try:
-            from logging.handlers import RotatingFileHandler
-
             log_dir.mkdir(parents=True, exist_ok=True)
             fh = RotatingFileHandler(
                 log_dir / "expirytrack-desktop.log",
@@ -102,8 +103,6 @@ def _setup_logging(verbose: bool, log_dir: Path | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the desktop app; returns the process exit status."""
-    import multiprocessing
-
     multiprocessing.freeze_support()  # a frozen build re-enters here to start the engine process
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     os.environ.setdefault("QT_API", "pyside6")
@@ -118,15 +117,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-    from expirytrack_desktop.paths import AppPaths
-
     paths = AppPaths.default()
     _setup_logging(args.verbose, None if (args.smoke_test or args.screenshot) else paths.log_dir)
     _install_excepthook()
 
+    # Qt is imported only now, on purpose: QT_QPA_PLATFORM and QT_API above must be set
+    # before the first Qt import, and the engine process never needs Qt at all.
     from expirytrack_desktop.ui.qt import QtGui, QtWidgets, qasync
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0] or APP_NAME])
+    existing = QtWidgets.QApplication.instance()
+    app = (
+        existing
+        if isinstance(existing, QtWidgets.QApplication)
+        else QtWidgets.QApplication([sys.argv[0] or APP_NAME])
+    )
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationVersion(__version__)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from PySide6 import QtCore, QtWidgets
 
+from expirytrack_desktop.ui.errors import describe_error
 from tests.test_ui_support import close_app, make_window, small_simulator
 
 Qt = QtCore.Qt
@@ -182,13 +183,13 @@ def test_expired_token_pauses_and_login_resumes(qtbot, app_window):
     click(qtbot, dlg.btn_paste)
     qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
     assert model.job(job_id).failed == 0
-    assert controller.logged_in()
+    assert controller.auth.logged_in()
 
 
 def test_collection_runs_in_the_engine_process(qtbot, qloop, tmp_path):
     """The app's default: collections run in a child process; progress comes back live."""
     from expirytrack_desktop.paths import AppPaths
-    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+    from expirytrack_desktop.ui.choices import WizardSelection
     from expirytrack_desktop.ui.controller import Controller
     from expirytrack_desktop.ui.services import LaunchOptions, Services
     from tests.test_ui_support import TODAY, close_app
@@ -204,15 +205,15 @@ def test_collection_runs_in_the_engine_process(qtbot, qloop, tmp_path):
     window = MainWindow(controller)
     start = controller.schedule(controller.start())
     qtbot.waitUntil(start.done, timeout=20000)
-    assert controller.engine_mode() == "process"
+    assert controller.host.engine_mode() == "process"
     key = "NSE_INDEX|Nifty 50"
-    listed = controller.schedule(controller.list_expiries(key))
+    listed = controller.schedule(controller.catalog.list_expiries(key))
     qtbot.waitUntil(listed.done, timeout=30000)
     expiry = listed.result()[-1].expiry
     seen = []
     controller.jobs_model.modelReset.connect(lambda: seen.append("reset"))
     started = controller.schedule(
-        controller.start_collection(
+        controller.jobs.start_collection(
             WizardSelection(expiries={key: [expiry]}, months=1, concurrency=4)
         )
     )
@@ -221,7 +222,7 @@ def test_collection_runs_in_the_engine_process(qtbot, qloop, tmp_path):
     qtbot.waitUntil(lambda: status(controller.jobs_model, job_id) == "completed", timeout=60000)
     row = controller.jobs_model.job(job_id)
     assert row.failed == 0 and row.candles > 0 and row.requests > 0
-    stats = controller.schedule(controller.database_stats())
+    stats = controller.schedule(controller.usage.database_stats())
     qtbot.waitUntil(stats.done, timeout=5000)
     assert stats.result()["candles"] == row.candles
     close_app(qtbot, qloop, window, controller)
@@ -233,14 +234,14 @@ def test_a_job_interrupted_by_a_crash_shows_resumable_and_resumes(qtbot, app_win
     window, controller, _sim = app_window
     rt = controller.runtime
     key = "NSE_INDEX|Nifty 50"
-    listed = controller.schedule(controller.list_expiries(key))
+    listed = controller.schedule(controller.catalog.list_expiries(key))
     qtbot.waitUntil(listed.done, timeout=10000)
     from expirytrack_desktop.collect import Selection
 
     sel = Selection([key], [listed.result()[-1].expiry], "1minute", 1)
     job_id = rt.db.create_job("collect", sel.to_params(), underlyings="NIFTY", expiries="x")
     rt.db.update_job(job_id, status="running", pid=2**22 + 12345, started_at="2025-01-01 00:00:00")
-    reload = controller.schedule(controller.reload_jobs())  # as after a restart
+    reload = controller.schedule(controller.jobs.reload())  # as after a restart
     qtbot.waitUntil(reload.done, timeout=5000)
     model = controller.jobs_model
     assert status(model, job_id) == "interrupted"
@@ -268,12 +269,12 @@ def test_the_engine_process_is_restarted_after_it_dies(qtbot, qloop, tmp_path):
     start = controller.schedule(controller.start())
     qtbot.waitUntil(start.done, timeout=20000)
     key = "NSE_INDEX|Nifty 50"
-    first = controller.schedule(controller.list_expiries(key))
+    first = controller.schedule(controller.catalog.list_expiries(key))
     qtbot.waitUntil(first.done, timeout=30000)
     proc = controller.api._proc
     proc.kill()  # a crash of the engine process
     proc.join(10)
-    second = controller.schedule(controller.list_expiries(key))
+    second = controller.schedule(controller.catalog.list_expiries(key))
     qtbot.waitUntil(second.done, timeout=30000)
     assert [c.expiry for c in second.result()] == [c.expiry for c in first.result()]
     assert controller.api._proc is not proc and controller.api._proc.is_alive()
@@ -309,7 +310,7 @@ class FailingCandles(httpx.AsyncBaseTransport):
 
 
 def test_retry_failed_fetches_exactly_the_failed_windows(qtbot, qloop, tmp_path):
-    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+    from expirytrack_desktop.ui.choices import WizardSelection
 
     sim = small_simulator()
     nifty = "NSE_INDEX|Nifty 50"
@@ -335,12 +336,12 @@ def test_retry_failed_fetches_exactly_the_failed_windows(qtbot, qloop, tmp_path)
     try:
         (net,) = transports
         sel = WizardSelection(expiries={nifty: [expiry]}, months=1, concurrency=4)
-        start = controller.schedule(controller.start_collection(sel))
+        start = controller.schedule(controller.jobs.start_collection(sel))
         qtbot.waitUntil(start.done, timeout=10000)
         job_id = start.result()
         model = controller.jobs_model
         qtbot.waitUntil(
-            lambda: status(model, job_id) == "failed" and not controller.is_running(job_id),
+            lambda: status(model, job_id) == "failed" and not controller.jobs.is_running(job_id),
             timeout=30000,
         )
         first = model.job(job_id)
@@ -357,7 +358,7 @@ def test_retry_failed_fetches_exactly_the_failed_windows(qtbot, qloop, tmp_path)
         qtbot.waitUntil(page.btn_retry.isEnabled, timeout=5000)
         click(qtbot, page.btn_retry)
         qtbot.waitUntil(
-            lambda: status(model, job_id) == "completed" and not controller.is_running(job_id),
+            lambda: status(model, job_id) == "completed" and not controller.jobs.is_running(job_id),
             timeout=30000,
         )
         assert sorted(net.asked) == sorted(net.failed)  # exactly those windows, once each
@@ -374,16 +375,16 @@ def test_an_expiry_not_offered_is_refused_before_a_job_exists(qtbot, app_window)
     from datetime import date
 
     from expirytrack_desktop.collect import SelectionError
-    from expirytrack_desktop.ui.collect_wizard import WizardSelection
+    from expirytrack_desktop.ui.choices import WizardSelection
 
     _window, controller, _sim = app_window
     sel = WizardSelection(
         expiries={"NSE_INDEX|Nifty 50": [date(2020, 1, 2)]}, months=1, concurrency=4
     )
-    start = controller.schedule(controller.start_collection(sel))
+    start = controller.schedule(controller.jobs.start_collection(sel))
     qtbot.waitUntil(start.done, timeout=10000)
     assert isinstance(start.exception(), SelectionError)
-    assert "2020-01-02 is not offered by the API" in controller.describe_error(start.exception())
+    assert "2020-01-02 is not offered by the API" in describe_error(start.exception())
     rt = controller.runtime
     jobs = controller.schedule(rt.db.run(rt.db.list_jobs))
     qtbot.waitUntil(jobs.done, timeout=5000)

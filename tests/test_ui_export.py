@@ -13,7 +13,7 @@ os.environ.setdefault("QT_API", "pyside6")
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from expirytrack_desktop.ui.collect_wizard import WizardSelection
+from expirytrack_desktop.ui.choices import WizardSelection
 from tests.test_ui_support import close_app, make_window, small_simulator
 
 Qt = QtCore.Qt
@@ -29,13 +29,13 @@ def collected(qtbot, qloop, tmp_path):
     window.show()
     controller.schedule(controller.start(), name="start")
     qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
-    task = controller.schedule(controller.list_expiries(NIFTY))
+    task = controller.schedule(controller.catalog.list_expiries(NIFTY))
     qtbot.waitUntil(task.done, timeout=10000)
     expiry = task.result()[-1].expiry
     sel = WizardSelection(expiries={NIFTY: [expiry]}, months=1, concurrency=4)
-    start = controller.schedule(controller.start_collection(sel))
+    start = controller.schedule(controller.jobs.start_collection(sel))
     qtbot.waitUntil(start.done, timeout=10000)
-    job = controller.handles[start.result()]
+    job = controller.jobs.handles[start.result()]
     qtbot.waitUntil(job.done, timeout=30000)
     yield window, controller, expiry
     close_app(qtbot, qloop, window, controller)

@@ -55,7 +55,7 @@ def real_mode(qtbot, qloop, tmp_path):
     window.show()
     controller.schedule(controller.start(), name="start")
     qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
-    saved = controller.schedule(controller.save_credentials(CLIENT_ID, SECRET, redirect))
+    saved = controller.schedule(controller.auth.save_credentials(CLIENT_ID, SECRET, redirect))
     qtbot.waitUntil(saved.done, timeout=5000)
     assert saved.exception() is None
     yield window, controller, browser_visits, redirect
@@ -64,18 +64,18 @@ def real_mode(qtbot, qloop, tmp_path):
 
 def test_login_through_the_browser_and_logout(qtbot, real_mode):
     window, controller, visits, redirect = real_mode
-    assert not controller.logged_in() and not window.act_logout.isEnabled()
+    assert not controller.auth.logged_in() and not window.act_logout.isEnabled()
     assert window.lbl_user.text() == "Not logged in"
     window.act_login.trigger()
     dlg = window.login_dialog
     with qtbot.waitSignal(dlg.accepted, timeout=20000):
         qtbot.mouseClick(dlg.btn_start, Qt.MouseButton.LeftButton)
     assert visits == [redirect]  # the browser came back to our listener
-    assert controller.logged_in() and window.act_logout.isEnabled()
+    assert controller.auth.logged_in() and window.act_logout.isEnabled()
     window.refresh_status()
     assert "token valid until" in window.lbl_user.text()
     window.act_logout.trigger()
-    qtbot.waitUntil(lambda: not controller.logged_in(), timeout=10000)
+    qtbot.waitUntil(lambda: not controller.auth.logged_in(), timeout=10000)
     window.refresh_status()
     assert window.lbl_user.text() == "Not logged in"
 
@@ -94,7 +94,7 @@ def test_login_can_be_cancelled(qtbot, real_mode):
     qtbot.waitUntil(dlg.btn_cancel_login.isEnabled, timeout=5000)
     qtbot.mouseClick(dlg.btn_cancel_login, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(cancelled, timeout=20000)
-    assert not controller.logged_in() and not dlg.btn_cancel_login.isEnabled()
+    assert not controller.auth.logged_in() and not dlg.btn_cancel_login.isEnabled()
     # Cancel while it waits for the browser (the address is shown by then)
     dlg.message.clear_message()
     dlg.url_label.clear()
@@ -103,7 +103,7 @@ def test_login_can_be_cancelled(qtbot, real_mode):
     assert dlg.btn_cancel_login.isEnabled() and not cancelled()
     qtbot.mouseClick(dlg.btn_cancel_login, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(cancelled, timeout=20000)
-    assert not controller.logged_in()
+    assert not controller.auth.logged_in()
     dlg.reject()
 
 
@@ -115,5 +115,5 @@ def test_a_rejected_pasted_token_says_so(qtbot, real_mode):
     dlg.token_edit.setText("not-a-valid-token-but-long-enough")
     qtbot.mouseClick(dlg.btn_paste, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "rejected" in dlg.message.text(), timeout=10000)
-    assert not controller.logged_in()
+    assert not controller.auth.logged_in()
     dlg.reject()

@@ -40,7 +40,7 @@ def open_window(qtbot, tmp_path, keyring_backend=None):
                 keyring_backend=keyring_backend,
             )
 
-        controller._runtime_factory = factory
+        controller.host.runtime_factory = factory
     window.show()
     controller.schedule(controller.start(), name="start")
     qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
@@ -80,13 +80,13 @@ def test_encrypted_fallback_is_shown_and_asks_a_passphrase(qtbot, qloop, tmp_pat
         window.act_settings.trigger()
         dlg = window.settings_dialog
         qtbot.waitUntil(lambda: "fallback" in dlg.store_label.text().lower(), timeout=5000)
-        assert controller.passphrase_dialog is None  # nothing stored yet: nothing to unlock
+        assert controller.auth.passphrase_dialog is None  # nothing stored yet: nothing to unlock
         dlg.api_key.setText(KEY)
         dlg.api_secret.setText(SECRET)
         dlg.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).click()
         # saving creates the encrypted file: a new passphrase, asked twice
-        qtbot.waitUntil(lambda: controller.passphrase_dialog is not None, timeout=5000)
-        pdlg = controller.passphrase_dialog
+        qtbot.waitUntil(lambda: controller.auth.passphrase_dialog is not None, timeout=5000)
+        pdlg = controller.auth.passphrase_dialog
         qtbot.waitUntil(pdlg.isVisible, timeout=5000)
         pdlg.edit.setText("short")
         pdlg.repeat.setText("short")

@@ -58,7 +58,7 @@ def cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
 
 def close_app(qtbot, loop, window: MainWindow, controller: Controller) -> None:  # type: ignore[no-untyped-def]
     """Stop jobs and tasks, close clients and the database, before the widgets go."""
-    for t in list(controller._all):
+    for t in list(controller.tasks.pending()):
         t.cancel()
     done = asyncio.ensure_future(controller.aclose())
     qtbot.waitUntil(done.done, timeout=10000)

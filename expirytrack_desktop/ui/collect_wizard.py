@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
-from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from expirytrack_desktop.collect import Estimate
+from expirytrack_desktop.ui.choices import ExpiryChoice, WizardSelection
+from expirytrack_desktop.ui.errors import describe_error
+from expirytrack_desktop.ui.models import describe_rate_limit, fmt_duration
 from expirytrack_desktop.ui.qt import Qt, QtWidgets, Signal
 from expirytrack_desktop.ui.widgets import BusyIndicator
 from expirytrack_desktop.ui.wizard_common import (
@@ -48,26 +52,6 @@ STATE_TEXT = {
 }
 
 
-@dataclass(slots=True)
-class ExpiryChoice:
-    """One expiry as the wizard shows it; ``state`` is the local coverage."""
-
-    expiry: date
-    weekly: bool | None
-    state: str = "none"
-
-
-@dataclass(slots=True)
-class WizardSelection:
-    """What the wizard hands to the controller: instrument key -> expiries, and options."""
-
-    expiries: dict[str, list[date]] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)  # key -> display symbol
-    interval: str = "1minute"
-    months: int = 3
-    concurrency: int = 8
-
-
 # ---------------------------------------------------------------------------------- page 1
 class UnderlyingsPage(WizardPage):
     def __init__(self, controller: Controller) -> None:
@@ -79,7 +63,7 @@ class UnderlyingsPage(WizardPage):
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("underlyingList")
         self.list.itemChanged.connect(self._changed)
-        for symbol, key in controller.known_underlyings():
+        for symbol, key in controller.catalog.known_underlyings():
             self._add_item(symbol, key, checked=False)
         self.btn_all = QtWidgets.QPushButton("Select &all")
         self.btn_none = QtWidgets.QPushButton("Select &none")
@@ -131,7 +115,7 @@ class UnderlyingsPage(WizardPage):
 
     def _add_custom(self) -> None:
         text = self.key_edit.text().strip()
-        error = self.controller.instrument_key_error(text)
+        error = self.controller.catalog.instrument_key_error(text)
         if error:
             self.message.error(error)
             return
@@ -142,7 +126,7 @@ class UnderlyingsPage(WizardPage):
             self.message.info(f"{text} is already in the list; it is selected.")
             self.key_edit.clear()
             return
-        self._add_item(self.controller.symbol_for_key(text), text, checked=True)
+        self._add_item(self.controller.catalog.symbol_for_key(text), text, checked=True)
         self.key_edit.clear()
         self.message.info(f"Added {text}.")
 
@@ -224,7 +208,7 @@ class ExpiriesPage(WizardPage):
         self.refresh_complete()
         try:
             results = await asyncio.gather(
-                *(self.controller.list_expiries(key) for _, key in underlyings),
+                *(self.controller.catalog.list_expiries(key) for _, key in underlyings),
                 return_exceptions=True,
             )
             self.tree.blockSignals(True)
@@ -233,7 +217,7 @@ class ExpiriesPage(WizardPage):
                 top.setToolTip(0, key)
                 self.tree.addTopLevelItem(top)
                 if isinstance(result, BaseException):
-                    msg = self.controller.describe_error(result)
+                    msg = describe_error(result)
                     self._errors[symbol] = msg
                     top.setText(2, f"⚠ {msg}")
                     top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
@@ -342,7 +326,7 @@ class OptionsPage(WizardPage):
         self.concurrency.setSuffix(" requests in flight")
         hint = QtWidgets.QLabel(
             "The rate limiter keeps every run under your account's limits "
-            f"({s.resolved_rate_limit(controller.services.options.rate_limit)}) whatever "
+            f"({describe_rate_limit(controller.usage.rate_limit_spec())}) whatever "
             "the concurrency; more in flight only hides network latency."
         )
         hint.setWordWrap(True)
@@ -367,6 +351,27 @@ class OptionsPage(WizardPage):
 
 
 # ---------------------------------------------------------------------------------- page 4
+def describe_estimate(estimates: list[Estimate]) -> str:
+    """The estimate of every underlying's job, as one HTML paragraph (and its notes)."""
+    if not estimates:
+        return "<p>Nothing to do.</p>"
+    req = sum(e.requests for e in estimates)
+    secs = sum(e.seconds for e in estimates)
+    contracts = sum(e.contracts for e in estimates)
+    windows = sum(e.windows for e in estimates)
+    approx = any(e.is_estimate for e in estimates)
+    notes = [n for e in estimates for n in e.notes]
+    text = (
+        f"<p>{'About ' if approx else ''}<b>{req:,}</b> API requests "
+        f"({contracts:,} contracts, {windows:,} candle windows still missing), "
+        f"about <b>{fmt_duration(secs) or '0s'}</b> at the configured rate limits.</p>"
+    )
+    if notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in dict.fromkeys(notes))
+        text += f"<ul>{items}</ul>"
+    return text + "<p>One job is created per underlying; they share one rate limiter.</p>"
+
+
 class ReviewPage(WizardPage):
     estimated = Signal()
 
@@ -383,7 +388,7 @@ class ReviewPage(WizardPage):
         self.busy.hide()
         self.stack(self.busy, self.summary, main=self.summary)
         self._estimating = False
-        self.estimate: Any = None
+        self.estimate: list[Estimate] | None = None
         self.setFinalPage(True)
         self.setButtonText(QtWidgets.QWizard.WizardButton.FinishButton, "&Start")
 
@@ -401,24 +406,24 @@ class ReviewPage(WizardPage):
         self.refresh_complete()
         self.summary.setHtml(self._html(sel, None))
         try:
-            self.estimate = await self.controller.estimate(sel)
+            self.estimate = await self.controller.catalog.estimate(sel)
             self.summary.setHtml(self._html(sel, self.estimate))
         except Exception as exc:
-            self.message.error("Could not estimate: " + self.controller.describe_error(exc))
+            self.message.error("Could not estimate: " + describe_error(exc))
         finally:
             self._estimating = False
             self.busy.hide()
             self.refresh_complete()
             self.estimated.emit()
 
-    def _html(self, sel: WizardSelection, est: Any) -> str:
+    def _html(self, sel: WizardSelection, est: list[Estimate] | None) -> str:
         rows = []
         for key, expiries in sel.expiries.items():
-            label = sel.labels.get(key, key)
+            label = html.escape(sel.labels.get(key, key))
             dates = ", ".join(d.isoformat() for d in sorted(expiries))
             rows.append(f"<tr><td><b>{label}</b></td><td>{len(expiries)}</td><td>{dates}</td></tr>")
         n_exp = sum(len(v) for v in sel.expiries.values())
-        html = [
+        parts = [
             "<h3>Selection</h3>",
             "<table cellspacing=6><tr><th align=left>Underlying</th><th align=left>Expiries</th>"
             "<th align=left>Dates</th></tr>",
@@ -429,11 +434,8 @@ class ReviewPage(WizardPage):
             f"<b>{sel.concurrency}</b></p>",
             "<h3>Estimate</h3>",
         ]
-        if est is None:
-            html.append("<p>Estimating…</p>")
-        else:
-            html.append(self.controller.describe_estimate(est))
-        return "".join(html)
+        parts.append("<p>Estimating…</p>" if est is None else describe_estimate(est))
+        return "".join(parts)
 
     def ready(self) -> bool:
         return not self._estimating
@@ -518,9 +520,9 @@ class CollectWizard(AppWizard):
         self._starting = True
         self.button(QtWidgets.QWizard.WizardButton.FinishButton).setEnabled(False)
         try:
-            job_id = await self.controller.start_collection(sel)
+            job_id = await self.controller.jobs.start_collection(sel)
         except Exception as exc:
-            msg = self.controller.describe_error(exc)
+            msg = describe_error(exc)
             self.review_page.message.error("Could not start: " + msg)
             self.button(QtWidgets.QWizard.WizardButton.FinishButton).setEnabled(True)
             self.startFailed.emit(msg)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from expirytrack_desktop.ui.models import COVERAGE_LABELS, CoverageModel, fmt_bytes, fmt_int
+from expirytrack_desktop.ui.models import (
+    COVERAGE_LABELS,
+    CoverageModel,
+    fmt_bytes,
+    fmt_int,
+    fmt_span,
+)
 from expirytrack_desktop.ui.qt import QtCore, QtGui, QtWidgets
 
 if TYPE_CHECKING:
@@ -120,13 +126,13 @@ class DashboardPage(QtWidgets.QWidget):
         self.controller.schedule(self.refresh(), name="dashboard-refresh")
 
     async def refresh(self) -> None:
-        stats = await self.controller.database_stats()
+        stats = await self.controller.usage.database_stats()
         self.cards["underlyings"].set_value(fmt_int(stats.get("underlyings", 0)))
         self.cards["expiries"].set_value(fmt_int(stats.get("expiries", 0)))
         self.cards["contracts"].set_value(fmt_int(stats.get("contracts", 0)))
         self.cards["candles"].set_value(fmt_int(stats.get("candles", 0)))
         self.cards["db_size"].set_value(fmt_bytes(stats.get("db_bytes", 0)))
-        cells = await self.controller.coverage_cells()
+        cells = await self.controller.usage.coverage_cells()
         self.model.set_cells(cells)
         self.empty_label.setVisible(not cells)
         self.grid.setVisible(bool(cells))
@@ -134,4 +140,17 @@ class DashboardPage(QtWidgets.QWidget):
         self.refresh_usage()
 
     def refresh_usage(self) -> None:
-        self.usage.setText(self.controller.usage_text())
+        self.usage.setText(self.usage_text())
+
+    def usage_text(self) -> str:
+        usage = self.controller.usage
+        lines = []
+        for sec, used, limit in usage.rate_usage():
+            pct = 100 * used / limit if limit else 0
+            lines.append(f"{used:,} of {limit:,} requests in the last {fmt_span(sec)} ({pct:.0f}%)")
+        session = usage.session_requests()
+        if session is not None:
+            lines.append(
+                f"This session: {session.requests:,} requests, {session.retries:,} retries"
+            )
+        return "\n".join(lines) if lines else "No API usage yet."

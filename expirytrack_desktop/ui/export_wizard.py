@@ -13,7 +13,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expirytrack_desktop.export.api import ExportOptions, default_filename
+from expirytrack_desktop.export.csv_format import CSV_COLUMNS
+from expirytrack_desktop.timeutil import ist_iso
 from expirytrack_desktop.ui.dialogs import run_dialog
+from expirytrack_desktop.ui.errors import describe_error
+from expirytrack_desktop.ui.exports_page import open_folder
 from expirytrack_desktop.ui.models import fmt_bytes, fmt_int
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 from expirytrack_desktop.ui.widgets import BusyIndicator
@@ -46,6 +51,10 @@ FORMATS = (
 )
 
 
+def qdate_to_date(qd: QtCore.QDate) -> date:
+    return date(qd.year(), qd.month(), qd.day())
+
+
 class InstrumentsPage(WizardPage):
     def __init__(self, controller: Controller) -> None:
         super().__init__(
@@ -63,9 +72,9 @@ class InstrumentsPage(WizardPage):
     async def load(self) -> None:
         self.busy.show()
         try:
-            infos = await self.controller.export_underlyings()
+            infos = await self.controller.exports.underlyings()
         except Exception as exc:
-            self.message.error(self.controller.describe_error(exc))
+            self.message.error(describe_error(exc))
             return
         finally:
             self.busy.hide()
@@ -143,9 +152,9 @@ class ExportExpiriesPage(WizardPage):
         self.busy.show()
         self.tree.clear()
         try:
-            infos = await self.controller.export_expiries(list(keys))
+            infos = await self.controller.exports.expiries(list(keys))
         except Exception as exc:
-            self.message.error(self.controller.describe_error(exc))
+            self.message.error(describe_error(exc))
             return
         finally:
             self._loading = False
@@ -157,7 +166,7 @@ class ExportExpiriesPage(WizardPage):
         for info in sorted(infos, key=lambda i: (i.instrument_key, i.expiry), reverse=True):
             top = tops.get(info.instrument_key)
             if top is None:
-                label = self.controller.symbol_for_key(info.instrument_key)
+                label = self.controller.catalog.symbol_for_key(info.instrument_key)
                 top = underlying_item([label], KeyRole, info.instrument_key)
                 top.setCheckState(0, Qt.CheckState.Unchecked)
                 self.tree.addTopLevelItem(top)
@@ -288,15 +297,14 @@ class ExportOptionsPage(WizardPage):
         self.show_problem()
 
     def options(self, underlyings: list[str], expiries: tuple[date, ...]) -> Any:
-        from expirytrack_desktop.export.api import ExportOptions
-
         def num(e: QtWidgets.QLineEdit) -> float | None:
             t = e.text().strip().replace(",", "")
             return float(t) if t else None
 
         last = self.last_days.value() if self.range_last.isChecked() else None
-        dfrom = self.date_from.date().toPython() if self.range_dates.isChecked() else None
-        dto = self.date_to.date().toPython() if self.range_dates.isChecked() else None
+        dates = self.range_dates.isChecked()
+        dfrom = qdate_to_date(self.date_from.date()) if dates else None
+        dto = qdate_to_date(self.date_to.date()) if dates else None
         fmt = str(self.format.currentData())
         return ExportOptions(
             underlyings=tuple(underlyings),
@@ -321,7 +329,7 @@ class ExportOptionsPage(WizardPage):
         except ValueError as exc:
             return str(exc)
         except Exception as exc:
-            return self.controller.describe_error(exc)
+            return describe_error(exc)
         return None
 
 
@@ -374,18 +382,15 @@ class ExportReviewPage(WizardPage):
         self.busy.show()
         self.message.clear_message()
         try:
-            self.preview = await self.controller.export_preview(opts)
+            self.preview = await self.controller.exports.preview(opts)
         except Exception as exc:
-            self.message.error(self.controller.describe_error(exc))
+            self.message.error(describe_error(exc))
             return
         finally:
             self._loading = False
             self.busy.hide()
             self.refresh_complete()
         p = self.preview
-        from expirytrack_desktop.export.csv_format import CSV_COLUMNS
-        from expirytrack_desktop.timeutil import ist_iso
-
         span = (
             f"{ist_iso(p.first_ts)[:16]} → {ist_iso(p.last_ts)[:16]}"
             if p.first_ts is not None and p.last_ts is not None
@@ -491,8 +496,6 @@ class ExportWizard(AppWizard):
     async def choose_and_export(self, out_path: Path | None = None) -> None:
         """Ask where (non-blocking save dialog), then export in a worker thread."""
         opts = self.current_options()
-        from expirytrack_desktop.export.api import default_filename
-
         name = default_filename(opts, datetime.now())
         folder = self.start_folder()
         overwrite = False
@@ -536,12 +539,12 @@ class ExportWizard(AppWizard):
         self.button(QtWidgets.QWizard.WizardButton.BackButton).setEnabled(False)
         self.timer.start()
         try:
-            result = await self.controller.run_export(
+            result = await self.controller.exports.run(
                 opts, out_path, overwrite=overwrite, progress=self._on_progress, cancel=self._cancel
             )
         except Exception as exc:
             name = type(exc).__name__
-            msg = self.controller.describe_error(exc)
+            msg = describe_error(exc)
             page.message.error(
                 ("Export cancelled: " if "Cancel" in name else "Export failed: ") + msg
             )
@@ -584,8 +587,6 @@ class ExportWizard(AppWizard):
 
     def _open_folder(self) -> None:
         if self.done_path is not None:
-            from expirytrack_desktop.ui.exports_page import open_folder
-
             open_folder(self.done_path)
 
     def reject(self) -> None:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from expirytrack_desktop.collect import display_name
 from expirytrack_desktop.ui.models import RecordsModel, RowRole, fmt_bytes, fmt_int, short_ts
 from expirytrack_desktop.ui.qt import QtCore, QtGui, QtWidgets
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
+
+
+def describe_selection(sel: dict[str, Any]) -> str:
+    """An export's selection in a few words: 'NIFTY · 3 expiries · CE/PE'."""
+    unds = ", ".join(display_name(u) for u in sel.get("underlyings", []))
+    exp = sel.get("expiries")
+    exp_text = "all expiries" if exp is None else f"{len(exp)} expiries"
+    types = "/".join(sel.get("contract_types") or [])
+    return f"{unds} · {exp_text}" + (f" · {types}" if types else "")
 
 
 def open_folder(path: Path) -> bool:
@@ -58,8 +68,20 @@ class ExportsPage(QtWidgets.QWidget):
         self.controller.schedule(self.refresh(), name="exports-refresh")
 
     async def refresh(self) -> None:
-        rows = await self.controller.export_history()
-        self.model.set_rows(rows)
+        entries = await self.controller.exports.history()
+        self.model.set_rows(
+            [
+                {
+                    "created_at": e.created_at,
+                    "what": describe_selection(e.selection),
+                    "format": e.format,
+                    "rows": e.rows,
+                    "bytes": e.bytes,
+                    "path": e.path,
+                }
+                for e in entries
+            ]
+        )
         self.table.resizeColumnsToContents()
 
     def _open_selected(self, *_: object) -> None:

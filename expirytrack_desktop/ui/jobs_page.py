@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from expirytrack_desktop.ui.jobs_service import JobLog
 from expirytrack_desktop.ui.models import JobRow, JobsModel, RowRole
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtWidgets, asyncSlot
 from expirytrack_desktop.ui.widgets import ProgressBarDelegate
@@ -15,6 +16,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPAINT_HZ = 8  # live progress repaints per second (the engine may report far more often)
+
+
+def log_lines(row: JobRow | None, job_log: JobLog) -> list[str]:
+    """The job's summary line, its log entries, the live step and the last error."""
+    lines = [f"{at} {level:<7} {msg}" for at, level, msg in job_log.entries]
+    if job_log.live is not None:
+        lines.append(f"(live) {job_log.live.phase}: {job_log.live.current}")
+    if row is not None:
+        lines.insert(
+            0,
+            f"Job {row.id} ({row.underlyings}; expiries {row.expiries}): {row.status} — "
+            f"{row.done + row.failed}/{row.total} items, {row.failed} failed, "
+            f"{row.requests:,} requests, {row.candles:,} candles; started "
+            f"{row.started_at or '–'}, finished {row.completed_at or '–'} (UTC)",
+        )
+        if row.error:
+            lines.append(f"Last error: {row.error}")
+    return lines
 
 
 class JobsPage(QtWidgets.QWidget):
@@ -108,7 +127,7 @@ class JobsPage(QtWidgets.QWidget):
         self.controller.schedule(self.refresh(), name="jobs-refresh")
 
     async def refresh(self) -> None:
-        await self.controller.reload_jobs()
+        await self.controller.jobs.reload()
         self._update_buttons()
 
     def _tick(self) -> None:
@@ -119,7 +138,7 @@ class JobsPage(QtWidgets.QWidget):
         if (
             self._ticks % (2 * REPAINT_HZ) == 0
             and job is not None
-            and self.controller.is_running(job)
+            and self.controller.jobs.is_running(job)
         ):
             self.controller.schedule(self._load_log(job), name="job-log")
 
@@ -151,10 +170,10 @@ class JobsPage(QtWidgets.QWidget):
         self.controller.schedule(self._load_log(job.id), name="job-log")
 
     async def _load_log(self, job_id: int) -> None:
-        lines = await self.controller.job_log(job_id)
+        job_log = await self.controller.jobs.log(job_id)
         if self._shown_log_job != job_id:
             return
-        self.detail.setPlainText("\n".join(lines))
+        self.detail.setPlainText("\n".join(log_lines(self.model.job(job_id), job_log)))
         bar = self.detail.verticalScrollBar()
         bar.setValue(bar.maximum())
 
@@ -166,7 +185,7 @@ class JobsPage(QtWidgets.QWidget):
         job = self.selected_job()
         self.lbl_empty.setVisible(self.model.rowCount() == 0)
         c = self.controller
-        running = job is not None and c.is_running(job.id)
+        running = job is not None and c.jobs.is_running(job.id)
         self.btn_cancel.setEnabled(
             job is not None
             and (running or job.status in ("paused", "needs_login", "interrupted", "pending"))
@@ -184,26 +203,26 @@ class JobsPage(QtWidgets.QWidget):
     async def on_cancel(self) -> None:
         job = self.selected_job()
         if job is not None:
-            await self.controller.cancel_job(job.id)
+            await self.controller.jobs.cancel(job.id)
             self._update_buttons()
 
     @asyncSlot()
     async def on_pause(self) -> None:
         job = self.selected_job()
         if job is not None:
-            await self.controller.pause_job(job.id)
+            await self.controller.jobs.pause(job.id)
             self._update_buttons()
 
     @asyncSlot()
     async def on_resume(self) -> None:
         job = self.selected_job()
         if job is not None:
-            await self.controller.resume_job(job.id)
+            await self.controller.jobs.resume(job.id)
             self._update_buttons()
 
     @asyncSlot()
     async def on_retry(self) -> None:
         job = self.selected_job()
         if job is not None:
-            await self.controller.retry_job(job.id)
+            await self.controller.jobs.retry(job.id)
             self._update_buttons()

@@ -8,15 +8,18 @@ import logging
 from pathlib import Path
 
 from expirytrack_desktop.paths import AppPaths
+from expirytrack_desktop.ui.controller import Controller
+from expirytrack_desktop.ui.dialogs import run_dialog
+from expirytrack_desktop.ui.mainwindow import MainWindow
 from expirytrack_desktop.ui.qt import QtWidgets
+from expirytrack_desktop.ui.screenshots import take_screenshot
+from expirytrack_desktop.ui.services import LaunchOptions, Services
 
 log = logging.getLogger(__name__)
 
 
 async def first_run_choice(window: QtWidgets.QWidget) -> str:
     """No credentials yet: offer the demo market, the settings, or nothing."""
-    from expirytrack_desktop.ui.dialogs import run_dialog
-
     box = QtWidgets.QMessageBox(window)
     box.setIcon(QtWidgets.QMessageBox.Icon.Question)
     box.setWindowTitle("Welcome to ExpiryTrack")
@@ -39,10 +42,6 @@ async def first_run_choice(window: QtWidgets.QWidget) -> str:
 
 
 async def run_app(app: QtWidgets.QApplication, args: argparse.Namespace, paths: AppPaths) -> int:
-    from expirytrack_desktop.ui.controller import Controller
-    from expirytrack_desktop.ui.mainwindow import MainWindow
-    from expirytrack_desktop.ui.services import LaunchOptions, Services
-
     options = LaunchOptions(
         demo=bool(args.demo), db=args.db, api_base=args.api_base, rate_limit=args.rate_limit
     )
@@ -60,10 +59,8 @@ async def run_app(app: QtWidgets.QApplication, args: argparse.Namespace, paths: 
                 log.info("smoke test: window shown=%s", ok)
                 return 0 if ok else 1
             if args.screenshot:
-                from expirytrack_desktop.ui.screenshots import take_screenshot
-
                 return await take_screenshot(window, args.page, Path(args.screenshot))
-            if not options.demo and not await controller.has_credentials():
+            if not options.demo and not await controller.auth.has_credentials():
                 choice = await first_run_choice(window)
                 if choice == "demo":
                     options = LaunchOptions(demo=True, db=None, rate_limit=args.rate_limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.qt import Qt, QtWidgets, asyncSlot
 from expirytrack_desktop.ui.widgets import BusyIndicator, MessageLabel
 
@@ -77,7 +78,7 @@ class LoginDialog(QtWidgets.QDialog):
         self.tabs.addTab(browser, "&Browser login")
         self.tabs.addTab(paste, "&Paste token")
         self.message = MessageLabel()
-        self.status = QtWidgets.QLabel(controller.auth_summary())
+        self.status = QtWidgets.QLabel(controller.auth.summary())
         self.buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         self.buttons.rejected.connect(self.reject)
         lay = QtWidgets.QVBoxLayout(self)
@@ -105,16 +106,16 @@ class LoginDialog(QtWidgets.QDialog):
         self.message.clear_message()
         self._busy(True)
         try:
-            info = await self.controller.login_oauth(on_url=self._show_url)
+            info = await self.controller.auth.login_oauth(on_url=self._show_url)
         except Exception as exc:
-            self.message.error(self.controller.describe_error(exc))
+            self.message.error(describe_error(exc))
             return
         finally:
             self._busy(False)
         self._done(info)
 
     def on_cancel_login(self) -> None:
-        self.controller.cancel_login()
+        self.controller.auth.cancel_login()
 
     @asyncSlot()
     async def on_paste(self) -> None:
@@ -122,9 +123,9 @@ class LoginDialog(QtWidgets.QDialog):
         self._busy(True)
         self.btn_cancel_login.setEnabled(False)
         try:
-            info = await self.controller.paste_token(self.token_edit.text())
+            info = await self.controller.auth.paste_token(self.token_edit.text())
         except Exception as exc:
-            self.message.error(self.controller.describe_error(exc))
+            self.message.error(describe_error(exc))
             return
         finally:
             self._busy(False)
@@ -132,10 +133,10 @@ class LoginDialog(QtWidgets.QDialog):
         self._done(info)
 
     def _done(self, info: object) -> None:
-        self.status.setText(self.controller.auth_summary())
+        self.status.setText(self.controller.auth.summary())
         self.accept()
 
     def reject(self) -> None:
         if self._running:
-            self.controller.cancel_login()
+            self.controller.auth.cancel_login()
         super().reject()

@@ -8,9 +8,16 @@ import logging
 from typing import TYPE_CHECKING
 
 from expirytrack_desktop import APP_NAME, __version__
+from expirytrack_desktop.ui.collect_wizard import CollectWizard
+from expirytrack_desktop.ui.dashboard import DashboardPage
+from expirytrack_desktop.ui.export_wizard import ExportWizard
+from expirytrack_desktop.ui.exports_page import ExportsPage
+from expirytrack_desktop.ui.jobs_page import JobsPage
+from expirytrack_desktop.ui.login_dialog import LoginDialog
 from expirytrack_desktop.ui.logpanel import LogPanel
-from expirytrack_desktop.ui.models import fmt_bytes
+from expirytrack_desktop.ui.models import describe_rate_limit, fmt_bytes, fmt_span
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
+from expirytrack_desktop.ui.settings_dialog import SettingsDialog
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -28,7 +35,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        controller.dialog_parent = self
+        controller.auth.dialog_parent = self
         self.services = controller.services
         self.quit_event = asyncio.Event()
         self._closing = False
@@ -36,10 +43,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(title)
         self.setObjectName("mainWindow")
         self.resize(1180, 760)
-
-        from expirytrack_desktop.ui.dashboard import DashboardPage
-        from expirytrack_desktop.ui.exports_page import ExportsPage
-        from expirytrack_desktop.ui.jobs_page import JobsPage
 
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -220,12 +223,12 @@ class MainWindow(QtWidgets.QMainWindow):
     # --- status ------------------------------------------------------------------------------
     def refresh_status(self) -> None:
         c = self.controller
-        user = c.auth_summary()
+        user = c.auth.summary()
         rt = c.runtime
         if rt is not None and rt.secrets.is_fallback and not self.services.demo:
             user += " · secrets: encrypted file (no OS keyring)"
         self.lbl_user.setText(user)
-        self.lbl_user.setToolTip(c.secret_store_description())
+        self.lbl_user.setToolTip(c.auth.secret_store_description())
         path = self.services.db_path
         try:
             size = path.stat().st_size
@@ -237,11 +240,22 @@ class MainWindow(QtWidgets.QMainWindow):
             size_text = "not created yet"
         self.lbl_db.setText(f"DB: {path.name} ({size_text})")
         self.lbl_db.setToolTip(str(path))
-        self.lbl_rate.setText(c.rate_summary())
-        self.lbl_rate.setToolTip(c.rate_tooltip())
+        self.lbl_rate.setText(self.rate_summary())
+        self.lbl_rate.setToolTip(
+            "Requests sent in each sliding window against its limit "
+            f"({describe_rate_limit(c.usage.rate_limit_spec())}). "
+            "Shared by every ExpiryTrack process of this user."
+        )
+
+    def rate_summary(self) -> str:
+        usage = self.controller.usage.rate_usage()
+        if not usage:
+            return "API budget: –"
+        parts = [f"{used:,}/{limit:,} per {fmt_span(sec)}" for sec, used, limit in usage]
+        return "API budget: " + ", ".join(parts)
 
     def _update_actions(self) -> None:
-        logged_in = self.controller.logged_in()
+        logged_in = self.controller.auth.logged_in()
         self.act_logout.setEnabled(logged_in)
 
     def _on_tab_changed(self, index: int) -> None:
@@ -258,8 +272,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- slots ---------------------------------------------------------------------------
     def on_login(self) -> None:
-        from expirytrack_desktop.ui.login_dialog import LoginDialog
-
         dlg = LoginDialog(self.controller, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.login_dialog = dlg
@@ -305,11 +317,9 @@ class MainWindow(QtWidgets.QMainWindow):
         box.open()
 
     def on_logout(self) -> None:
-        self.controller.logout()
+        self.controller.auth.logout()
 
     def on_new_collection(self) -> None:
-        from expirytrack_desktop.ui.collect_wizard import CollectWizard
-
         wiz = CollectWizard(self.controller, self)
         wiz.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         wiz.jobStarted.connect(self._on_job_started)
@@ -321,16 +331,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs_page.select_job(job_id)
 
     def on_export(self) -> None:
-        from expirytrack_desktop.ui.export_wizard import ExportWizard
-
         wiz = ExportWizard(self.controller, self)
         wiz.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.export_wizard = wiz
         wiz.open()
 
     def on_settings(self) -> None:
-        from expirytrack_desktop.ui.settings_dialog import SettingsDialog
-
         dlg = SettingsDialog(self.controller, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.accepted.connect(self.refresh_all)
@@ -358,7 +364,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreState(state)
         tab = qs.value("main/tab", 0)
         with contextlib.suppress(TypeError, ValueError):
-            self.tabs.setCurrentIndex(int(tab))
+            self.tabs.setCurrentIndex(int(str(tab)))
 
     def save_state(self) -> None:
         qs = self.services.qsettings()

@@ -7,18 +7,17 @@ only records the latest event per job and a timer applies them a few times per s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from expirytrack_desktop.ui.qt import Qt, QtCore
+from expirytrack_desktop.upstox.limiter import RateLimitSpec
 
 ProgressRole = Qt.ItemDataRole.UserRole + 1  # 0..100 (or -1 = unknown) for the delegate
 RowRole = Qt.ItemDataRole.UserRole + 2  # the whole row object
 _ROOT = QtCore.QModelIndex()  # the invalid parent index, as a shared default
 
-ACTIVE_STATUSES = frozenset({"pending", "running", "paused", "needs_login"})
 RESUMABLE_STATUSES = frozenset({"paused", "interrupted", "cancelled", "needs_login", "failed"})
 
 
@@ -37,6 +36,36 @@ def fmt_duration(seconds: float | None) -> str:
         return f"{m}m {s:02d}s"
     h, m = divmod(m, 60)
     return f"{h}h {m:02d}m"
+
+
+def fmt_span(seconds: float) -> str:
+    """A rate-limit window: 1 -> '1s', 60 -> '1min', 1800 -> '30min', 3600 -> '1h'."""
+    if seconds < 60:
+        return f"{seconds:g}s"
+    if seconds < 3600:
+        return f"{seconds / 60:g}min"
+    return f"{seconds / 3600:g}h"
+
+
+_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+
+
+def fmt_per(seconds: float) -> str:
+    """A rate-limit window in words: 1 -> 'second', 60 -> 'minute', 1800 -> '30 minutes'."""
+    for size, unit in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return unit if n == 1 else f"{n:,} {unit}s"
+    return f"{seconds:g} seconds"
+
+
+def describe_rate_limit(spec: str) -> str:
+    """'50/1,500/60,2000/1800' -> '50 per second · 500 per minute · 2,000 per 30 minutes'."""
+    try:
+        windows = RateLimitSpec.parse(spec).windows
+    except ValueError:
+        return spec
+    return " · ".join(f"{limit:,} per {fmt_per(seconds)}" for limit, seconds in windows)
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -280,28 +309,6 @@ class JobsModel(RowsTableModel):
             self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
             changed += 1
         return changed
-
-
-class RateMeter:
-    """Requests per second over a short sliding window, and an ETA from it."""
-
-    def __init__(self, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window = window
-        self.clock = clock
-        self.samples: list[tuple[float, int]] = []
-
-    def add(self, count: int) -> None:
-        now = self.clock()
-        self.samples.append((now, count))
-        cutoff = now - self.window
-        while len(self.samples) > 2 and self.samples[0][0] < cutoff:
-            self.samples.pop(0)
-
-    def rate(self) -> float | None:
-        if len(self.samples) < 2:
-            return None
-        (t0, c0), (t1, c1) = self.samples[0], self.samples[-1]
-        return (c1 - c0) / (t1 - t0) if t1 > t0 else None
 
 
 COVERAGE_LABELS = {

@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("QT_API", "pyside6")
 
-import qasync
+import qasync  # type: ignore[import-untyped]  # qasync ships no type information
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expirytrack_desktop.auth.secrets import SecretStore
+from expirytrack_desktop.auth.token import TokenManager
+from expirytrack_desktop.collect import Collector
 from expirytrack_desktop.paths import AppPaths
+from expirytrack_desktop.runtime import Runtime, demo_app
+from expirytrack_desktop.store.database import open_database
+from expirytrack_desktop.upstox.factory import make_client, process_limiter
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,6 @@ def make_runtime(
     rate_limit: str | None = None,
 ) -> Any:
     """The shared Runtime for this window session (flags > environment > settings)."""
-    from expirytrack_desktop.runtime import Runtime
-
     return Runtime.create(
         db=None if db is None else str(db),
         api_base=api_base,
@@ -80,21 +84,16 @@ def build_runtime(
     process-wide demo simulator). With one (tests), the client talks to it in-process,
     through ``wrap_transport(transport)`` if given, with ``client_options`` (e.g. no back-off).
     """
-    from expirytrack_desktop.auth.secrets import SecretStore
-    from expirytrack_desktop.auth.token import TokenManager
-
     secrets = SecretStore(keyring_backend, secrets_fallback, passphrase)
     tokens = TokenManager(secrets, prefix="demo." if demo else "")
     if simulator is None and paths is not None:
         rt = make_runtime(paths, demo=demo, db=db_path, api_base=api_base, rate_limit=rate_limit)
         database = rt.open_db()
-        token = rt.access_token() if demo else None  # the window loads real tokens itself
-        client = rt.make_client(token)
+        demo_token = rt.access_token() if demo else None  # the window loads real tokens itself
+        client = rt.make_client(demo_token)
         collector = rt.make_collector(database, client, concurrency=concurrency)
         sim = None
         if demo:
-            from expirytrack_desktop.runtime import demo_app
-
             sim = demo_app()
         return UiRuntime(
             db=database,
@@ -108,10 +107,6 @@ def build_runtime(
             simulator=sim,
         )
     # tests: an injected simulator, explicit limiter ledger
-    from expirytrack_desktop.collect import Collector
-    from expirytrack_desktop.store.database import open_database
-    from expirytrack_desktop.upstox.factory import make_client, process_limiter
-
     database = open_database(db_path)
     limiter = process_limiter(rate_limit, ledger_path)
     transport = None
@@ -122,6 +117,7 @@ def build_runtime(
             transport = wrap_transport(transport)
         api_base = "http://sandbox.local"
         if demo:
+            # lazy: the simulator package pulls in numpy, which only demo mode needs
             from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
 
             token = DEMO_ACCESS_TOKEN

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expirytrack_desktop.ui.choices import WizardSelection
 from expirytrack_desktop.ui.qt import Qt, QtWidgets
 
 if TYPE_CHECKING:
@@ -49,19 +50,17 @@ def save(widget: QtWidgets.QWidget, path: Path) -> int:
 
 async def ensure_demo_data(window: MainWindow) -> None:
     """Demo: collect a little (1 month of history) when nothing was collected yet."""
-    from expirytrack_desktop.ui.collect_wizard import WizardSelection
-
     c = window.controller
-    stats = await c.database_stats()
+    stats = await c.usage.database_stats()
     if stats.get("candles", 0) > 0:
         return
     for key, n in DEMO_SEED.items():
-        choices = await c.list_expiries(key)
+        choices = await c.catalog.list_expiries(key)
         expiries = [ch.expiry for ch in choices[-n:]]
         sel = WizardSelection(expiries={key: expiries}, months=1, concurrency=8)
-        job_id = await c.start_collection(sel)
-        await c.wait_job(job_id)
-    await c.reload_jobs()
+        job_id = await c.jobs.start_collection(sel)
+        await c.jobs.wait(job_id)
+    await c.jobs.reload()
 
 
 async def _walk(
@@ -118,26 +117,22 @@ async def _export_wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
 
 async def _jobs_mid_run(window: MainWindow) -> Any:
     """Start a bigger collection and return once it is well under way."""
-    from expirytrack_desktop.ui.collect_wizard import WizardSelection
-
     c = window.controller
     key = "BSE_INDEX|SENSEX"
-    choices = await c.list_expiries(key)
+    choices = await c.catalog.list_expiries(key)
     sel = WizardSelection(
         expiries={key: [ch.expiry for ch in choices[-3:]]}, months=3, concurrency=8
     )
-    job_id = await c.start_collection(sel)
+    job_id = await c.jobs.start_collection(sel)
     window.tabs.setCurrentWidget(window.jobs_page)
     window.jobs_page.select_job(job_id)
     model = c.jobs_model
-    await wait_for(
-        lambda: (
-            model.job(job_id) is not None
-            and model.job(job_id).total > 0
-            and 0.25 <= model.job(job_id).percent / 100 <= 0.8
-        ),
-        timeout=120,
-    )
+
+    def midway() -> bool:
+        row = model.job(job_id)
+        return row is not None and row.total > 0 and 0.25 <= row.percent / 100 <= 0.8
+
+    await wait_for(midway, timeout=120)
     window.jobs_page.select_job(job_id)
     await settle(1.2)
     return job_id
@@ -148,7 +143,7 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
     await settle(0.3)
     c = window.controller
     if c.runtime is None:
-        log.error("the engine did not start: %s", c.engine_error)
+        log.error("the engine did not start: %s", c.host.engine_error)
         return 1
     if c.services.demo:
         await ensure_demo_data(window)

@@ -15,6 +15,7 @@ from typing import Any
 from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.settings import Settings
 from expirytrack_desktop.ui.qt import QtCore
+from expirytrack_desktop.ui.runtime_adapter import make_runtime
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ class Services:
 
     def runtime(self) -> Any:
         """The shared wiring (same precedence as the CLI: flag > environment > settings)."""
-        from expirytrack_desktop.ui.runtime_adapter import make_runtime
-
         o = self.options
         rt = make_runtime(
             self.paths, demo=o.demo, db=o.db, api_base=o.api_base, rate_limit=o.rate_limit

@@ -6,8 +6,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.qt import QtWidgets, asyncSlot
 from expirytrack_desktop.ui.widgets import MessageLabel
+from expirytrack_desktop.upstox.limiter import RateLimitSpec
 from expirytrack_desktop.upstox.models import INTERVALS
 
 if TYPE_CHECKING:
@@ -112,7 +114,8 @@ class SettingsDialog(QtWidgets.QDialog):
         self.rate_limit = QtWidgets.QLineEdit(s.rate_limit)
         self.rate_limit.setObjectName("rateLimitEdit")
         self.rate_limit.setToolTip(
-            "requests/seconds, comma-separated: Upstox allows 50/1,500/60,2000/1800"
+            "requests/seconds, comma-separated: Upstox allows 50/1,500/60,2000/1800 "
+            "(50 per second · 500 per minute · 2,000 per 30 minutes)"
         )
         self.interval = QtWidgets.QComboBox()
         for iv in INTERVALS:
@@ -152,11 +155,11 @@ class SettingsDialog(QtWidgets.QDialog):
             controller.schedule(self._load_credentials(), name="settings-load")
 
     async def _load_credentials(self) -> None:
-        self.store_label.setText(self.controller.secret_store_description())
+        self.store_label.setText(self.controller.auth.secret_store_description())
         try:
-            creds = await self.controller.load_credentials()
+            creds = await self.controller.auth.load_credentials()
         except Exception as exc:
-            self.cred_message.error(self.controller.describe_error(exc))
+            self.cred_message.error(describe_error(exc))
             return
         if creds is not None:
             self.api_key.setText(creds.api_key)
@@ -167,8 +170,6 @@ class SettingsDialog(QtWidgets.QDialog):
             self.api_secret.setPlaceholderText("")
 
     def errors(self) -> list[str]:
-        from expirytrack_desktop.upstox.limiter import RateLimitSpec
-
         out = []
         try:
             RateLimitSpec.parse(self.rate_limit.text())
@@ -193,9 +194,9 @@ class SettingsDialog(QtWidgets.QDialog):
             redirect = self.redirect_uri.text().strip()
             if key or secret:
                 try:
-                    await c.save_credentials(key, secret or None, redirect)
+                    await c.auth.save_credentials(key, secret or None, redirect)
                 except Exception as exc:
-                    self.cred_message.error(c.describe_error(exc))
+                    self.cred_message.error(describe_error(exc))
                     return
             self.cred_message.clear_message()
         s = c.services.settings
@@ -212,5 +213,5 @@ class SettingsDialog(QtWidgets.QDialog):
         except OSError as exc:
             self.message.error(f"Could not save settings: {exc}")
             return
-        c.apply_settings()
+        c.usage.apply_settings()
         self.accept()

@@ -66,8 +66,12 @@ def tree_children(
     """(top-level item, child) for every second-level row, in display order."""
     for i in range(tree.topLevelItemCount()):
         top = tree.topLevelItem(i)
+        if top is None:
+            continue
         for j in range(top.childCount()):
-            yield top, top.child(j)
+            child = top.child(j)
+            if child is not None:
+                yield top, child
 
 
 def stored_list(qs: Any, key: str) -> list[str]:

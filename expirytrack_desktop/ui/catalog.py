@@ -1,0 +1,85 @@
+"""What the collection wizard offers: underlyings, their expiries (API and database), estimates."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from expirytrack_desktop.collect import (
+    KNOWN_UNDERLYINGS,
+    Estimate,
+    InstrumentError,
+    display_name,
+    resolve_instrument,
+    symbol_for_key,
+)
+from expirytrack_desktop.ui.choices import ExpiryChoice, WizardSelection
+from expirytrack_desktop.ui.engine_host import EngineHost
+from expirytrack_desktop.ui.services import Services
+
+COVERAGE_STATE = {"no_data": "none"}  # store state -> UI cell state
+
+
+class Catalog:
+    def __init__(self, services: Services, host: EngineHost) -> None:
+        self.services = services
+        self.host = host
+
+    @staticmethod
+    def known_underlyings() -> list[tuple[str, str]]:
+        return [(sym, key) for sym, (key, _) in KNOWN_UNDERLYINGS.items()]
+
+    @staticmethod
+    def instrument_key_error(text: str) -> str | None:
+        if "|" not in (text or ""):
+            return (
+                f"{text!r} is not an instrument key: use SEGMENT|name, e.g. NSE_EQ|INE002A01018"
+                if text
+                else "Type an instrument key first, e.g. NSE_EQ|INE002A01018."
+            )
+        try:
+            resolve_instrument(text)
+        except InstrumentError as exc:
+            return str(exc)
+        return None
+
+    @staticmethod
+    def symbol_for_key(key: str) -> str:
+        return display_name(key)
+
+    async def _states(self, key: str) -> dict[date, str]:
+        rt = await self.host.ready()
+        interval = self.services.settings.default_interval
+        return {
+            cov.expiry_date: COVERAGE_STATE.get(cov.state, cov.state)
+            for cov in await rt.db.run(rt.db.coverage, key, interval)
+        }
+
+    async def stored_expiries(self, key: str) -> list[ExpiryChoice]:
+        """Expiries of ``key`` already in the database (no request), marked as stored."""
+        rt = await self.host.ready()
+        known = await rt.db.run(rt.db.known_expiries, key)
+        states = await self._states(key)
+        return [
+            ExpiryChoice(d, weekly, states.get(d, "none"), stored=True)
+            for d, _, weekly in sorted(known)
+        ]
+
+    async def list_expiries(self, key: str) -> list[ExpiryChoice]:
+        """Expiries offered by the API now, with the local coverage state of each."""
+        rt = await self.host.ready()
+        available = await self.host.require_api().expiries(key)
+        await rt.db.run(rt.db.upsert_underlying, key, symbol=symbol_for_key(key))
+        await rt.db.run(rt.db.upsert_expiries, key, available)
+        known = {d: w for d, _, w in await rt.db.run(rt.db.known_expiries, key)}
+        states = await self._states(key)
+        return [
+            ExpiryChoice(d, known.get(d), states.get(d, "none")) for d in sorted(set(available))
+        ]
+
+    async def estimate(self, sel: WizardSelection) -> list[Estimate]:
+        await self.host.ready()
+        api = self.host.require_api()
+        return [
+            await api.estimate(sel.params_for(key, expiries), sel.concurrency)
+            for key, expiries in sel.expiries.items()
+        ]

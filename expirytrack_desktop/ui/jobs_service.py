@@ -1,0 +1,255 @@
+"""Collection jobs for the window: start, watch, pause, resume, retry, cancel, list.
+
+Live progress only records the latest event per job in :class:`JobsModel` (the jobs page's
+timer repaints); job rows come from the database, where the engine keeps each job's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from expirytrack_desktop.collect import JobResult, Progress, display_name
+from expirytrack_desktop.store.rows import JobRecord
+from expirytrack_desktop.ui.choices import WizardSelection
+from expirytrack_desktop.ui.engine_host import EngineHost
+from expirytrack_desktop.ui.engine_protocol import JobHandle
+from expirytrack_desktop.ui.errors import describe_error
+from expirytrack_desktop.ui.models import JobRow, JobsModel
+from expirytrack_desktop.ui.signals import ControllerSignals
+from expirytrack_desktop.ui.tasks import TaskManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class JobLog:
+    """What the jobs page shows under the table for one job."""
+
+    entries: list[tuple[str, str, str]] = field(default_factory=list)  # (at, level, message)
+    live: Progress | None = None
+
+
+def utc_now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def job_row_from_record(r: JobRecord) -> JobRow:
+    return JobRow(
+        id=r.id,
+        underlyings=r.underlyings or "",
+        expiries=r.expiries or "",
+        status=r.status or "",
+        total=r.total_items or 0,
+        done=r.done_items or 0,
+        failed=r.failed_items or 0,
+        requests=r.requests or 0,
+        candles=r.candles or 0,
+        started_at=r.started_at,
+        completed_at=r.completed_at,
+        error=r.error_message,
+    )
+
+
+class JobsService:
+    def __init__(
+        self,
+        host: EngineHost,
+        tasks: TaskManager,
+        signals: ControllerSignals,
+        model: JobsModel,
+    ) -> None:
+        self.host = host
+        self.tasks = tasks
+        self.signals = signals
+        self.model = model
+        self.handles: dict[int, JobHandle] = {}
+
+    # --- start -----------------------------------------------------------------------------
+    async def start_collection(self, sel: WizardSelection) -> int:
+        """One job per underlying (their expiry dates differ); returns the first job id."""
+        rt = await self.host.ready()
+        if not rt.client.has_token:
+            raise RuntimeError("Not logged in: use Login first.")
+        api = self.host.require_api()
+        first: int | None = None
+        for key, expiries in sel.expiries.items():
+            job = await api.start(sel.params_for(key, expiries), sel.concurrency)
+            self._track(job)
+            first = job.id if first is None else first
+            self.model.upsert(
+                JobRow(
+                    id=job.id,
+                    underlyings=display_name(key),
+                    expiries=", ".join(d.isoformat() for d in sorted(expiries)),
+                    status="running",
+                    started_at=utc_now_text(),
+                )
+            )
+        if first is None:
+            raise ValueError("Nothing selected: choose at least one expiry.")
+        return first
+
+    def _track(self, job: JobHandle) -> None:
+        self.handles[job.id] = job
+        self.tasks.schedule(self._watch(job))
+
+    async def _watch(self, job: JobHandle) -> None:
+        try:
+            result: JobResult = await self.host.require_api().wait(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("Job %s stopped: %s", job.id, describe_error(exc))
+            await self.reload()
+            return
+        state = str(result.state)
+        if result.message:
+            level = logging.INFO if state == "completed" else logging.WARNING
+            log.log(level, "Job %s %s: %s", job.id, state, result.message)
+        else:
+            log.info("Job %s %s", job.id, state)
+        if self.handles.get(job.id) is job:
+            del self.handles[job.id]
+        await self.reload()
+        self.signals.jobLogChanged.emit(job.id)
+        self.signals.databaseChanged.emit()
+        self.signals.jobFinished.emit(job.id, state)
+        if state == "needs_login":
+            self.signals.loginNeeded.emit(
+                "The Upstox access token was rejected or has expired. Log in again."
+            )
+
+    def on_progress(self, p: Progress) -> None:
+        """Engine event (window's loop): record only; the jobs page timer repaints."""
+
+        def apply(row: JobRow) -> None:
+            row.status = str(p.state)
+            row.total = p.items_total
+            row.done = p.items_done
+            row.failed = p.items_failed
+            row.requests = p.requests
+            row.candles = p.candles
+            row.rate = p.rate
+            row.eta = p.eta_seconds
+            row.error = p.last_error
+            row.extra["current"] = p.current
+            row.extra["phase"] = str(p.phase)
+            if row.started_at is None:
+                row.started_at = utc_now_text()
+
+        self.model.post(p.job_id, apply)
+
+    # --- queries ---------------------------------------------------------------------------
+    def is_running(self, job_id: int) -> bool:
+        h = self.handles.get(job_id)
+        return h is not None and not h.done()
+
+    def running(self) -> list[int]:
+        return [job_id for job_id, h in self.handles.items() if not h.done()]
+
+    async def wait(self, job_id: int) -> JobResult | None:
+        """Wait for a running job to end; returns its engine result (None if not running)."""
+        h = self.handles.get(job_id)
+        if h is None:
+            return None
+        return await self.host.require_api().wait(h)
+
+    async def reload(self) -> None:
+        rt = self.host.runtime
+        if rt is None:
+            return  # the database could not be opened: the status bar and log say why
+        records = await rt.db.run(rt.db.list_jobs, 200, "collect")
+        rows = []
+        for rec in records:
+            row = job_row_from_record(rec)
+            h = self.handles.get(rec.id)
+            p = None if h is None or h.done() else h.last_progress
+            if h is not None and p is not None:
+                row.status = str(h.state)
+                row.total, row.done, row.failed = p.items_total, p.items_done, p.items_failed
+                row.requests, row.candles = p.requests, p.candles
+                row.rate, row.eta = p.rate, p.eta_seconds
+            rows.append(row)
+        self.model.set_rows(rows)
+
+    async def log(self, job_id: int) -> JobLog:
+        rt = self.host.runtime
+        if rt is None:
+            return JobLog()
+        entries = await rt.db.run(rt.db.job_logs, job_id, 500)
+        h = self.handles.get(job_id)
+        return JobLog(list(entries), None if h is None else h.last_progress)
+
+    # --- control ---------------------------------------------------------------------------
+    async def cancel(self, job_id: int) -> None:
+        h = self.handles.get(job_id)
+        if h is not None and not h.done():
+            api = self.host.require_api()
+            api.cancel(h)
+            with contextlib.suppress(BaseException):
+                await api.wait(h)
+        else:
+            rt = await self.host.ready()
+            await rt.db.run(rt.db.update_job, job_id, status="cancelled")
+            await rt.db.run(rt.db.add_job_log, job_id, "info", "cancelled from the window")
+        await self.reload()
+
+    def _show_status(self, job_id: int, status: str) -> None:
+        def apply(row: JobRow) -> None:
+            row.status = status
+
+        self.model.post(job_id, apply)
+        self.model.flush()
+
+    async def pause(self, job_id: int) -> None:
+        h = self.handles.get(job_id)
+        if h is not None and not h.done():
+            self.host.require_api().pause(h)
+            self._show_status(job_id, "paused")
+
+    async def resume(self, job_id: int) -> None:
+        h = self.handles.get(job_id)
+        if h is not None and not h.done():
+            self.host.require_api().unpause(h)
+            self._show_status(job_id, "running")
+            return
+        rt = await self.host.ready()
+        if not rt.client.has_token:
+            self.signals.loginNeeded.emit("Log in to resume this collection.")
+            return
+        job = await self.host.require_api().resume(job_id)
+        self._track(job)
+        self._show_status(job_id, "running")
+
+    async def retry(self, job_id: int) -> None:
+        await self.host.ready()
+        if self.is_running(job_id):
+            return
+        job = await self.host.require_api().retry(job_id)
+        self._track(job)
+        self._show_status(job_id, "running")
+
+    async def resume_after_login(self) -> None:
+        """Jobs stopped for an expired token continue (they re-plan what is missing)."""
+        rt = await self.host.ready()
+        records = await rt.db.run(rt.db.list_jobs, 200, "collect")
+        for rec in records:
+            if rec.status == "needs_login" and not self.is_running(rec.id):
+                log.info("Resuming job %s after login", rec.id)
+                await self.resume(rec.id)
+
+    async def stop_all(self, timeout: float = 15) -> None:
+        """Stop every running job (the window closes); what they fetched is stored."""
+        api = self.host.api
+        if api is None:
+            return
+        for h in list(self.handles.values()):
+            if not h.done():
+                api.cancel(h)
+                with contextlib.suppress(BaseException):
+                    async with asyncio.timeout(timeout):
+                        await api.wait(h)

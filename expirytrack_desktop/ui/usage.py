@@ -1,0 +1,93 @@
+"""Figures the dashboard and status bar show: the API budget, database counts, coverage.
+
+Plain data only; the pages that show the figures word them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from expirytrack_desktop.ui.catalog import COVERAGE_STATE
+from expirytrack_desktop.ui.engine_host import EngineHost
+from expirytrack_desktop.ui.errors import describe_error
+from expirytrack_desktop.ui.models import CoverageCell
+from expirytrack_desktop.ui.services import Services
+from expirytrack_desktop.ui.signals import ControllerSignals
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequests:
+    """Requests (and retries) this window's engine has sent since it started."""
+
+    requests: int
+    retries: int
+
+
+class Usage:
+    def __init__(self, services: Services, host: EngineHost, signals: ControllerSignals) -> None:
+        self.services = services
+        self.host = host
+        self.signals = signals
+
+    def rate_usage(self) -> list[tuple[float, int, int]]:
+        """``(window seconds, used, limit)`` per rate-limit window, from the shared ledger."""
+        rt = self.host.runtime
+        if rt is None:
+            return []
+        try:
+            return list(rt.limiter.usage())
+        except Exception:
+            return []
+
+    def rate_limit_spec(self) -> str:
+        s = self.services
+        return str(s.settings.resolved_rate_limit(s.options.rate_limit))
+
+    def session_requests(self) -> SessionRequests | None:
+        rt = self.host.runtime
+        if rt is None:
+            return None
+        return SessionRequests(rt.client.requests_sent, getattr(rt.client, "retries", 0))
+
+    def apply_settings(self) -> None:
+        """Settings saved: new rate limit for the next clients, defaults for the wizard."""
+        try:
+            self.host.apply_rate_limit()
+        except Exception as exc:
+            log.warning("Rate limit not applied: %s", describe_error(exc))
+        self.signals.authChanged.emit()
+
+    async def database_stats(self) -> dict[str, int]:
+        rt = self.host.runtime
+        if rt is None:
+            return {}
+        c = await rt.db.run(rt.db.counts)
+        return {
+            "underlyings": c.underlyings,
+            "expiries": c.expiries,
+            "contracts": c.contracts,
+            "candles": c.candles,
+            "db_bytes": c.db_bytes,
+        }
+
+    async def coverage_cells(self) -> dict[tuple[str, str], CoverageCell]:
+        rt = self.host.runtime
+        if rt is None:
+            return {}
+        cov = await rt.db.run(rt.db.coverage, None, None)
+        cells: dict[tuple[str, str], CoverageCell] = {}
+        for c in cov:
+            label = c.symbol or c.instrument_key
+            if c.interval != "1minute":
+                label = f"{label} ({c.interval})"
+            cells[(label, c.expiry_date.isoformat())] = CoverageCell(
+                state=COVERAGE_STATE.get(c.state, c.state),
+                done=c.contracts_complete,
+                total=c.contracts,
+                candles=c.candles,
+                failed=c.failed_windows,
+            )
+        return cells
