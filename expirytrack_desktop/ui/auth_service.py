@@ -84,7 +84,7 @@ class AuthService:
             return "Starting…" if self.host.engine_error is None else "Engine not available"
         if rt.demo and self.token_info is None:
             return "Demo user (DEMO01), simulated login" if rt.client.has_token else "Logged out"
-        if self.token_info is not None:
+        if self.token_info is not None and rt.client.has_token:
             return self.token_info.describe(now_utc())
         if rt.secrets.needs_passphrase:
             return "Secrets locked: log in or open Settings to unlock"
