@@ -31,8 +31,9 @@ SHAPES = [
     ExportOptions(ALL, format="zip"),
     ExportOptions(ALL, format="parquet"),
     ExportOptions(ALL, format="parquet", parquet_partitioned=True),
+    ExportOptions(ALL, format="historify"),
 ]
-IDS = ["csv", "csv-per-contract", "json", "zip", "parquet", "parquet-dataset"]
+IDS = ["csv", "csv-per-contract", "json", "zip", "parquet", "parquet-dataset", "historify"]
 
 
 @pytest.fixture

@@ -48,7 +48,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description="Export candles of expired contracts from the database for backtests.",
         epilog=EPILOG,
     )
-    p.add_argument("--format", "-f", choices=("csv", "json", "zip", "parquet"), default="csv")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=("csv", "json", "zip", "parquet", "historify"),
+        default="csv",
+        help="historify: OpenAlgo Historify (--out X.duckdb loads its database directly,"
+        " --out FOLDER writes one Parquet file per symbol for its import)",
+    )
     p.add_argument(
         "--instrument",
         "-i",

@@ -10,8 +10,8 @@ from typing import Any, Literal
 from expirytrack_desktop.export.errors import EmptySelectionError, InvalidOptionsError
 from expirytrack_desktop.upstox.models import INTERVAL_MINUTES
 
-ExportFormat = Literal["csv", "json", "zip", "parquet"]
-FORMATS: tuple[str, ...] = ("csv", "json", "zip", "parquet")
+ExportFormat = Literal["csv", "json", "zip", "parquet", "historify"]
+FORMATS: tuple[str, ...] = ("csv", "json", "zip", "parquet", "historify")
 CONTRACT_TYPES: tuple[str, ...] = ("CE", "PE", "FUT")
 FILE_PREFIX = "OpenAlgo_ExpiryTrack"
 
@@ -29,6 +29,7 @@ class ExportOptions:
       today included), or ``date_from`` / ``date_to`` (inclusive IST dates, either may be open).
     - ``per_contract``: one file per contract in a folder (csv, json, parquet); ZIP always holds
       one CSV per contract.
+    - ``format="historify"``: OpenAlgo Historify's layout (see :mod:`.historify`).
     - ``parquet_partitioned``: a hive-style folder
       ``underlying=X/expiry=YYYY-MM-DD/part-0.parquet``.
     """
@@ -57,6 +58,8 @@ class ExportOptions:
         """True when the output is a folder (one file per contract, or a parquet dataset)."""
         if self.format == "zip":
             return False
+        if self.format == "historify":  # a folder of files (or a database, see .historify)
+            return True
         return self.per_contract or (self.format == "parquet" and self.parquet_partitioned)
 
     @property
@@ -91,6 +94,11 @@ class ExportOptions:
             raise InvalidOptionsError(f"date range is empty: {self.date_from} > {self.date_to}")
         if self.format == "parquet" and self.parquet_partitioned and self.per_contract:
             raise InvalidOptionsError("choose per-contract files or a partitioned dataset")
+        if self.format == "historify" and self.interval not in ("1minute", "day"):
+            raise InvalidOptionsError(
+                f"Historify stores only 1-minute and daily candles, not {self.interval!r}"
+                " (it builds 5m, 15m, 1h ... from 1m)"
+            )
 
     def date_range(self, today: date) -> tuple[date | None, date | None]:
         """Inclusive IST dates (None = open end); ``today`` is the IST date of the clock."""

@@ -17,6 +17,11 @@ from expirytrack_desktop.export.context import Tracker, WriteContext
 from expirytrack_desktop.export.csv_format import write_csv
 from expirytrack_desktop.export.db import DbSource, reading
 from expirytrack_desktop.export.errors import DatabaseError, NoDataError
+from expirytrack_desktop.export.historify import (
+    is_database_target,
+    load_into_historify,
+    write_historify_files,
+)
 from expirytrack_desktop.export.history import record_export
 from expirytrack_desktop.export.json_format import write_json
 from expirytrack_desktop.export.options import ExportOptions
@@ -75,28 +80,62 @@ def run_export(
                 tracker.report("counting")
                 reader = CandleReader(conn, options.interval_minutes, lo, hi, chunk_rows)
                 ctx = WriteContext(reader, options, tracker, open_file, clock())
-                out = AtomicOutput(final, folder=options.output_is_folder, overwrite=overwrite)
-                with out as tmp:
-                    try:
-                        _write(ctx, contracts, tmp)
-                    except OSError as exc:
-                        raise os_error_to_export_error(exc, final) from None
-                    tracker.check()
-                    tracker.report("finishing")
-                    nbytes = _size(tmp)
-                    out.commit()
+                if options.format == "historify" and is_database_target(final):
+                    nbytes, files = _load_historify(ctx, contracts, final), 1
+                else:
+                    nbytes, files = _write_atomically(ctx, contracts, final, overwrite)
             finally:
                 if own_txn and conn.in_transaction:
                     conn.execute("ROLLBACK")
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot read the database: {exc}") from None
-    result = ExportResult(final, tracker.rows_done, nbytes, len(ctx.files))
+    return _finish(db, options, final, tracker, nbytes, files, clock, record_history)
+
+
+def _write_atomically(
+    ctx: WriteContext, contracts: Sequence[SelectedContract], final: Path, overwrite: bool
+) -> tuple[int, int]:
+    """Write under a temporary name, rename into place; (bytes, files) written."""
+    out = AtomicOutput(final, folder=ctx.options.output_is_folder, overwrite=overwrite)
+    with out as tmp:
+        try:
+            _write(ctx, contracts, tmp)
+        except OSError as exc:
+            raise os_error_to_export_error(exc, final) from None
+        ctx.tracker.check()
+        ctx.tracker.report("finishing")
+        nbytes = _size(tmp)
+        out.commit()
+    return nbytes, len(ctx.files)
+
+
+def _finish(
+    db: DbSource,
+    options: ExportOptions,
+    final: Path,
+    tracker: Tracker,
+    nbytes: int,
+    files: int,
+    clock: Callable[[], datetime],
+    record_history: bool,
+) -> ExportResult:
+    result = ExportResult(final, tracker.rows_done, nbytes, files)
     if record_history:
         try:
             record_export(db, options, final, result.rows, result.bytes, clock())
         except sqlite3.Error as exc:  # the file is fine; only the history row is missing
             log.warning("export written but not recorded in history: %s", exc)
     return result
+
+
+def _load_historify(ctx: WriteContext, contracts: Sequence[SelectedContract], final: Path) -> int:
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        load_into_historify(ctx, contracts, final)
+        ctx.tracker.report("finishing")
+        return final.stat().st_size
+    except OSError as exc:
+        raise os_error_to_export_error(exc, final) from None
 
 
 def _plan(
@@ -123,6 +162,8 @@ def _write(ctx: WriteContext, contracts: Sequence[SelectedContract], tmp: Path) 
     o = ctx.options
     if o.format == "zip":
         write_zip(ctx, contracts, tmp)
+    elif o.format == "historify":
+        write_historify_files(ctx, contracts, tmp)
     elif o.format == "parquet" and o.parquet_partitioned:
         write_parquet_dataset(ctx, contracts, tmp)
     elif o.per_contract:

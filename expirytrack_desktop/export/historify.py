@@ -1,0 +1,225 @@
+"""OpenAlgo Historify hand-off: candles in the shape Historify's own store and import expect.
+
+Historify (OpenAlgo's local history store, a DuckDB file) keeps every candle in one table,
+``market_data (symbol, exchange, interval, timestamp BIGINT epoch seconds, open, high, low,
+close DOUBLE, volume, oi BIGINT)`` with the primary key ``(symbol, exchange, interval,
+timestamp)``, and stores only the intervals ``1m`` and ``D``. Two ways in:
+
+- **direct load** (``--format historify --out .../historify.duckdb``): the rows are upserted
+  into ``market_data`` in ONE transaction (a failure or cancel leaves the database as it
+  was; loading twice changes nothing), ``data_catalog`` is brought up to date for every
+  (symbol, exchange, interval) touched, and ``symbol_metadata`` gets each contract's
+  details. Missing tables are created with Historify's own definitions. Historify must not
+  have the file open (DuckDB allows one writing process).
+- **files** (``--format historify --out FOLDER``): ``<EXCHANGE>/<SYMBOL>.parquet`` per
+  contract, each ``timestamp`` int64 epoch seconds + ``open high low close volume oi`` (what
+  its Parquet upload reads; a timestamp type would become 1970 dates there), and
+  ``manifest.csv`` listing the symbol, exchange and interval to type beside each upload.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from expirytrack_desktop.export.context import Tracker, WriteContext
+from expirytrack_desktop.export.errors import InvalidOptionsError, UnwritableOutputError
+from expirytrack_desktop.export.query import SelectedContract
+from expirytrack_desktop.export.symbols import MONTHS
+
+INTERVALS = {"1minute": "1m", "day": "D"}  # the only intervals Historify stores
+DB_SUFFIXES = (".duckdb", ".ddb")
+
+MARKET_DATA_SQL = """CREATE TABLE IF NOT EXISTS market_data (
+    symbol VARCHAR NOT NULL, exchange VARCHAR NOT NULL, interval VARCHAR NOT NULL,
+    timestamp BIGINT NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL,
+    low DOUBLE NOT NULL, close DOUBLE NOT NULL, volume BIGINT NOT NULL, oi BIGINT DEFAULT 0,
+    created_at TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (symbol, exchange, interval, timestamp))"""
+CATALOG_SQL = """CREATE TABLE IF NOT EXISTS data_catalog (
+    id INTEGER PRIMARY KEY, symbol VARCHAR NOT NULL, exchange VARCHAR NOT NULL,
+    interval VARCHAR NOT NULL, first_timestamp BIGINT, last_timestamp BIGINT,
+    record_count BIGINT DEFAULT 0, last_download_at TIMESTAMP,
+    UNIQUE (symbol, exchange, interval))"""
+METADATA_SQL = """CREATE TABLE IF NOT EXISTS symbol_metadata (
+    symbol VARCHAR NOT NULL, exchange VARCHAR NOT NULL, name VARCHAR, expiry VARCHAR,
+    strike DOUBLE, lotsize INTEGER, instrumenttype VARCHAR, tick_size DOUBLE,
+    last_updated TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (symbol, exchange))"""
+UPSERT_SQL = """INSERT INTO market_data
+    (symbol, exchange, interval, timestamp, open, high, low, close, volume, oi)
+    SELECT symbol, exchange, interval, timestamp, open, high, low, close, volume, oi FROM batch
+    ON CONFLICT (symbol, exchange, interval, timestamp) DO UPDATE SET
+    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+    volume = excluded.volume, oi = excluded.oi"""
+
+
+def historify_interval(interval: str) -> str:
+    """``1minute -> 1m``, ``day -> D``; Historify aggregates every other interval itself."""
+    try:
+        return INTERVALS[interval]
+    except KeyError:
+        raise InvalidOptionsError(
+            f"Historify stores only 1-minute and daily candles, not {interval!r}"
+            " (it builds 5m, 15m, 1h ... from 1m)"
+        ) from None
+
+
+def is_database_target(path: Path) -> bool:
+    return path.suffix.lower() in DB_SUFFIXES
+
+
+def _expiry_text(iso: str) -> str:
+    """``2025-04-24 -> 24-APR-25`` (OpenAlgo's master-contract spelling)."""
+    d = date.fromisoformat(iso)
+    return f"{d.day:02d}-{MONTHS[d.month - 1]}-{d.year % 100:02d}"
+
+
+def _file_table(pa: Any, rows: list[tuple[Any, ...]]) -> Any:
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    types = (pa.int64(), *[pa.float64()] * 4, pa.int64(), pa.int64())
+    names = ("timestamp", "open", "high", "low", "close", "volume", "oi")
+    return pa.table({n: pa.array(v, t) for n, v, t in zip(names, cols, types, strict=True)})
+
+
+def write_historify_files(
+    ctx: WriteContext, contracts: Sequence[SelectedContract], folder: Path
+) -> None:
+    """``<EXCHANGE>/<SYMBOL>.parquet`` per contract (int64 epoch seconds) + ``manifest.csv``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    interval = historify_interval(ctx.options.interval)
+    manifest = io.StringIO()
+    w = csv.writer(manifest, lineterminator="\n")
+    w.writerow(["file", "symbol", "exchange", "interval", "rows"])
+    for c in contracts:
+        rows = [r for chunk in ctx.reader.raw_chunks(c) for r in chunk]
+        (folder / c.exchange).mkdir(exist_ok=True)
+        name = f"{c.exchange}/{c.symbol}.parquet"
+        if (folder / name).exists():  # two contracts with one symbol: keep both, distinctly
+            name = f"{c.exchange}/{c.symbol}_{c.id}.parquet"
+        buf = io.BytesIO()  # pyarrow writes to memory; a write error is then raised here
+        pq.write_table(_file_table(pa, rows), buf, compression="zstd")
+        with ctx.open(folder / name) as out:
+            out.write(buf.getvalue())
+        w.writerow([name, c.symbol, c.exchange, interval, len(rows)])
+        ctx.tracker.add_rows(len(rows), c.symbol)
+        ctx.tracker.contract_done(c.symbol)
+    with ctx.open(folder / "manifest.csv") as out:
+        out.write(manifest.getvalue().encode())
+
+
+def load_into_historify(
+    ctx: WriteContext, contracts: Sequence[SelectedContract], target: Path
+) -> int:
+    """Upsert the candles into Historify's DuckDB at ``target``; returns rows written.
+
+    All in one transaction: on any error or cancel nothing of this load stays.
+    """
+    try:
+        import duckdb
+    except ImportError:
+        raise InvalidOptionsError(
+            "loading into a Historify database needs DuckDB: pip install duckdb"
+        ) from None
+    import pyarrow as pa
+
+    interval = historify_interval(ctx.options.interval)
+    try:
+        con = duckdb.connect(str(target))
+    except duckdb.Error as exc:
+        raise UnwritableOutputError(f"cannot open Historify database {target}: {exc}") from None
+    try:
+        for sql in (MARKET_DATA_SQL, CATALOG_SQL, METADATA_SQL):
+            con.execute(sql)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            n = _load(con, pa, ctx, contracts, interval)
+            ctx.tracker.check()
+            _update_catalog(con, contracts, interval)
+            _upsert_metadata(con, contracts)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except duckdb.Error as exc:
+        raise UnwritableOutputError(f"cannot write Historify database {target}: {exc}") from None
+    finally:
+        con.close()
+    return n
+
+
+def _load(
+    con: Any, pa: Any, ctx: WriteContext, contracts: Sequence[SelectedContract], interval: str
+) -> int:
+    tracker: Tracker = ctx.tracker
+    n = 0
+    for c in contracts:
+        for rows in ctx.reader.raw_chunks(c):
+            ts, o, h, lo, cl, v, oi = zip(*rows, strict=True)
+            k = len(rows)
+            batch = pa.table({
+                "symbol": pa.array([c.symbol] * k, pa.string()),
+                "exchange": pa.array([c.exchange] * k, pa.string()),
+                "interval": pa.array([interval] * k, pa.string()),
+                "timestamp": pa.array(ts, pa.int64()),
+                "open": pa.array(o, pa.float64()),
+                "high": pa.array(h, pa.float64()),
+                "low": pa.array(lo, pa.float64()),
+                "close": pa.array(cl, pa.float64()),
+                "volume": pa.array(v, pa.int64()),
+                "oi": pa.array(oi, pa.int64()),
+            })  # fmt: skip
+            con.register("batch", batch)
+            con.execute(UPSERT_SQL)
+            con.unregister("batch")
+            n += k
+            tracker.add_rows(k, c.symbol)
+        tracker.contract_done(c.symbol)
+    return n
+
+
+def _update_catalog(con: Any, contracts: Sequence[SelectedContract], interval: str) -> None:
+    """data_catalog: first/last timestamp and count per (symbol, exchange, interval) touched."""
+    for sym, exch in sorted({(c.symbol, c.exchange) for c in contracts}):
+        first, last, count = con.execute(
+            "SELECT min(timestamp), max(timestamp), count(*) FROM market_data"
+            " WHERE symbol = ? AND exchange = ? AND interval = ?",
+            [sym, exch, interval],
+        ).fetchone()
+        if not count:
+            continue
+        updated = con.execute(
+            "UPDATE data_catalog SET first_timestamp = ?, last_timestamp = ?, record_count = ?,"
+            " last_download_at = now()"
+            " WHERE symbol = ? AND exchange = ? AND interval = ? RETURNING id",
+            [first, last, count, sym, exch, interval],
+        ).fetchall()
+        if not updated:  # Historify numbers catalog rows itself (no sequence): max + 1
+            con.execute(
+                "INSERT INTO data_catalog (id, symbol, exchange, interval, first_timestamp,"
+                " last_timestamp, record_count, last_download_at)"
+                " SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ?, now()"
+                " FROM data_catalog",
+                [sym, exch, interval, first, last, count],
+            )
+
+
+def _upsert_metadata(con: Any, contracts: Sequence[SelectedContract]) -> None:
+    rows = [
+        (c.symbol, c.exchange, c.trading_symbol or c.symbol, _expiry_text(c.expiry), c.strike,
+         c.lot_size, c.contract_type)
+        for c in contracts
+    ]  # fmt: skip
+    con.executemany(
+        "INSERT INTO symbol_metadata (symbol, exchange, name, expiry, strike, lotsize,"
+        " instrumenttype) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (symbol, exchange) DO UPDATE SET name = excluded.name,"
+        " expiry = excluded.expiry, strike = excluded.strike, lotsize = excluded.lotsize,"
+        " instrumenttype = excluded.instrumenttype, last_updated = now()",
+        rows,
+    )
