@@ -18,44 +18,18 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from vollib.black.implied_volatility import implied_volatility as vollib_iv
 
-from expirytrack_desktop import runtime
 from expirytrack_desktop.analysis.candles import DbCandleSource
 from expirytrack_desktop.analysis.chain import build_chain
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.main import main
-from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN
 from expirytrack_desktop.store import open_database
 from expirytrack_desktop.timeutil import IST
-from tests.collect_helpers import NIFTY, make_app
-
-MONTHLY = date(2025, 9, 30)
-WEEKLY = date(2025, 9, 23)
-RATE = 0.065
-
-
-async def _no_sleep(_s: float) -> None:
-    return None
+from tests.analysis_helpers import MONTHLY, NIFTY, RATE, WEEKLY, collect_chain_db
 
 
 @pytest.fixture(scope="module")
 def chain_db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("chain")
-    db_path = folder / "chain.sqlite3"
-    app = make_app(strikes=4)
-    assert not app.market.is_weekly(NIFTY, MONTHLY) and app.market.is_weekly(NIFTY, WEEKLY)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(folder))
-        mp.setenv("EXPIRYTRACK_HOME", str(folder / "home"))
-        mp.setenv("EXPIRYTRACK_ACCESS_TOKEN", DEMO_ACCESS_TOKEN)
-        mp.setenv("EXPIRYTRACK_RATE_LIMIT", "100000/1")
-        mp.setenv("EXPIRYTRACK_DB", str(db_path))
-        with runtime.override(
-            transport=app.transport(), client_kwargs={"sleep": _no_sleep}, ledger_path=False
-        ):
-            for expiry in (MONTHLY, WEEKLY):
-                args = ["collect", "-i", "NIFTY", "-e", expiry.isoformat(), "--months", "1"]
-                assert main(args) == exitcodes.OK
-    return db_path
+    return collect_chain_db(tmp_path_factory.mktemp("chain"), (MONTHLY, WEEKLY))
 
 
 def at(d: date, hh: int, mm: int) -> datetime:

@@ -137,7 +137,9 @@ def build_chain(
                 c.symbol,
                 _quote(quotes.get(c.contract_id)),
             )
-    forward, forward_source = _forward(future, quotes, by_strike, t_years, rate)
+    calls = {k: v["CE"][0] for k, v in by_strike.items() if "CE" in v}
+    puts = {k: v["PE"][0] for k, v in by_strike.items() if "PE" in v}
+    forward, forward_source = forward_from(future, quotes, calls, puts, t_years, rate)
 
     guesses = _ivs(previous) if previous and previous.expiry == expiry else {}
     rows: list[ChainRow] = []
@@ -172,32 +174,33 @@ def _quote(raw: QuoteRow | None) -> _Quote:
     return _Quote(last_ts, close, oi, volume, first_oi)
 
 
-def _forward(
+def forward_from(
     future: ContractInfo | None,
     quotes: dict[int, QuoteRow],
-    by_strike: dict[float, dict[str, tuple[int, str, _Quote]]],
+    calls: dict[float, int],
+    puts: dict[float, int],
     t_years: float,
     rate: float,
 ) -> tuple[float | None, str]:
+    """The forward at a minute and where it came from ("future" | "parity" | "").
+
+    The future's LTP when it traded that day; else put-call parity at the strike whose call
+    and put both traded that day and are closest in price.
+    """
     if future is not None:
-        q = _quote(quotes.get(future.contract_id))
-        if q.close is not None and q.first_oi is not None:  # traded that day
-            return q.close, "future"
-    best: tuple[float, float, float] | None = None  # (|C-P|, strike, forward)
+        q = quotes.get(future.contract_id)
+        if q is not None and q[4] is not None:  # traded that day
+            return q[1], "future"
+    best: tuple[float, float] | None = None  # (|C-P|, forward)
     growth = math.exp(rate * max(t_years, 0.0))
-    for strike in sorted(by_strike):
-        sides = by_strike[strike]
-        if "CE" not in sides or "PE" not in sides:
+    for strike in sorted(set(calls) & set(puts)):
+        ce, pe = quotes.get(calls[strike]), quotes.get(puts[strike])
+        if ce is None or pe is None or ce[4] is None or pe[4] is None:
             continue
-        ce, pe = sides["CE"][2], sides["PE"][2]
-        if ce.close is None or pe.close is None or ce.first_oi is None or pe.first_oi is None:
-            continue
-        gap = abs(ce.close - pe.close)
+        gap = abs(ce[1] - pe[1])
         if best is None or gap < best[0]:
-            best = (gap, strike, strike + growth * (ce.close - pe.close))
-    if best is None:
-        return None, ""
-    return best[2], "parity"
+            best = (gap, strike + growth * (ce[1] - pe[1]))
+    return (best[1], "parity") if best else (None, "")
 
 
 def _side(
