@@ -42,7 +42,7 @@ def test_missing_minutes_equal_a_direct_count(quality_db):
     days = sorted({m.date() for ms in stamps.values() for m in ms})
     with open_database(quality_db, create=False, check_writable=False) as db:
         report = {q.symbol: q for q in expiry_quality(db, NIFTY, MONTHLY)}
-    assert report and list(report.values())[0].contract_type == "FUT"
+    assert report and next(iter(report.values())).contract_type == "FUT"
     for key, symbol in symbols.items():
         q = report[symbol]
         ms = stamps.get(key, [])

@@ -84,7 +84,8 @@ def test_aggregate_equals_sql_over_the_stored_candles(chain_db, width):
             key = int(day0.timestamp()) + 9 * 3600 + 15 * 60 + since // (width * 60) * width * 60
         groups.setdefault(key, []).append((o, h, lo, cl, v, oi))
     expect = [
-        (k, g[0][0], max(x[1] for x in g), min(x[2] for x in g), g[-1][3], sum(x[4] for x in g), g[-1][5])
+        (k, g[0][0], max(x[1] for x in g), min(x[2] for x in g), g[-1][3],
+         sum(x[4] for x in g), g[-1][5])
         for k, g in sorted(groups.items())
     ]  # fmt: skip
     assert [(b.ts, b.open, b.high, b.low, b.close, b.volume, b.oi) for b in bars] == expect
@@ -115,5 +116,5 @@ def test_straddle_bad_strikes(chain_db):
         source = DbCandleSource(db)
         with pytest.raises(ValueError, match="both strikes"):
             straddle_series(source, NIFTY, MONTHLY, D, ce_strike=25000.0)
-        with pytest.raises(ValueError, match="no CE 1.0"):
+        with pytest.raises(ValueError, match=r"no CE 1\.0"):
             straddle_series(source, NIFTY, MONTHLY, D, ce_strike=1.0, pe_strike=1.0)
