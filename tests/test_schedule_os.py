@@ -96,6 +96,7 @@ def test_systemd_timer_and_service(spaths, capsys):
         in service
     )
     assert "Type=oneshot\n" in service
+    assert "TimeoutStartSec=780min\n" in service  # the default 12 h run limit + 1 h backstop
     assert f"Environment=EXPIRYTRACK_HOME={env_home()}\n" in service
     assert "OnCalendar=Mon,Tue,Wed,Thu,Fri *-*-* 16:30:00\n" in timer
     assert "Persistent=true\n" in timer and "Unit=expirytrack-nightly.service\n" in timer
@@ -225,6 +226,7 @@ def test_windows_task_xml(spaths):
     assert [d.tag.split("}")[1] for d in days] == ["Monday", "Wednesday", "Friday"]
     assert root.find("t:Settings/t:StartWhenAvailable", ns).text == "true"
     assert root.find("t:Settings/t:MultipleInstancesPolicy", ns).text == "IgnoreNew"
+    assert root.find("t:Settings/t:ExecutionTimeLimit", ns).text == "PT780M"
     runner.calls.clear()
     with hooks.override(runner=runner, paths=spaths, platform="win32", env={}):
         assert main(["schedule", "remove", "nightly"]) == exitcodes.OK

@@ -5,9 +5,13 @@ failed items; no token, no SMTP password) to a test SMTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,6 +41,7 @@ class FlakyTransport(httpx.AsyncBaseTransport):
         self.fail_candles = 0
         self.fail_contracts = 0
         self.down = False
+        self.stall_candles = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -45,6 +50,8 @@ class FlakyTransport(httpx.AsyncBaseTransport):
             self.fail_contracts -= 1
             body = {"status": "error", "errors": [{"errorCode": "UDAPI100500", "message": "list"}]}
             return httpx.Response(500, json=body)
+        if "historical-candle" in request.url.path and self.stall_candles:
+            await asyncio.Event().wait()  # a server that never answers
         if "historical-candle" in request.url.path and self.fail_candles > 0:
             self.fail_candles -= 1
             body = {"status": "error", "errors": [{"errorCode": "UDAPI100500", "message": "boom"}]}
@@ -216,14 +223,52 @@ def test_no_token_needs_login_and_says_so(env, monkeypatch):
 def test_a_run_still_going_is_not_started_twice(env, capsys):
     env.add()
     lock = AppPaths.default().data_dir / "schedules" / "nifty.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(str(os.getpid()))  # a live process holds it
+    holder = hold_lock(lock)  # another process is running this schedule
+    try:
+        assert main(["schedule", "run", "nifty"]) == exitcodes.OK
+        err = capsys.readouterr().err
+        assert f"already running (pid {holder.pid} on " in err and "this run is skipped" in err
+        assert env.app.stats.requests == 0 and env.mails() == []
+    finally:
+        holder.kill()  # dies holding it: the OS lets go with the process
+        holder.wait(timeout=60)
+        holder.stdout.close()
+        holder.stdin.close()
     assert main(["schedule", "run", "nifty"]) == exitcodes.OK
-    assert "already running" in capsys.readouterr().err
-    assert env.app.stats.requests == 0 and env.mails() == []
-    lock.write_text("999999999")  # its process is gone: taken over
+    assert f"the previous run (pid {holder.pid} on " in capsys.readouterr().err
+    assert_exact(env)
+
+
+def hold_lock(lock) -> subprocess.Popen[str]:
+    code = (
+        "import sys; from pathlib import Path; from expirytrack_desktop.schedule import RunLock\n"
+        "with RunLock(Path(sys.argv[1]), stale_after=3600):\n"
+        "    print('got', flush=True); sys.stdin.read()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert p.stdout is not None and p.stdout.readline().strip() == "got"
+    return p
+
+
+def test_a_stalled_run_stops_at_its_limit_and_the_next_one_finishes(env, capsys):
+    env.add("--max-hours", "0.0003")  # about a second
+    env.transport.stall_candles = True  # answers that never come
+    assert main(["schedule", "run", "nifty"]) == exitcodes.NETWORK
+    err = capsys.readouterr().err
+    assert "did not finish within its limit of 1.08 s" in err
+    assert env.sleeps == []  # no retry after the limit
+    (msg,) = env.mails()
+    assert "API unreachable" in msg["Subject"]
+    env.transport.stall_candles = False
+    env.add()  # the default limit (12 h): time enough for the whole selection
     assert main(["schedule", "run", "nifty"]) == exitcodes.OK
-    assert not lock.exists()
     assert_exact(env)
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,6 +78,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default=120.0,
         metavar="SECONDS",
         help="wait before the first retry, doubled after each (default 120)",
+    )
+    a.add_argument(
+        "--max-hours",
+        type=float,
+        default=12.0,
+        metavar="HOURS",
+        help="a run (with its retries) still going after this stops itself, and a later run "
+        "stops one that hangs past it (default 12)",
     )
     a.add_argument(
         "--print", action="store_true", help="show what would be installed; change nothing"
@@ -167,6 +177,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             notify_on=args.notify_on,
             retries=args.retries,
             retry_delay=args.retry_delay,
+            max_hours=args.max_hours,
             db=args.db,
             demo=args.demo,
             api_base=args.api_base,
@@ -278,7 +289,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from expirytrack_desktop.runtime import Runtime
     from expirytrack_desktop.schedule import AlreadyRunning, RunLock, ScheduleError
-    from expirytrack_desktop.schedule.runner import append_log
+    from expirytrack_desktop.schedule.runlock import STALE_MARGIN
+    from expirytrack_desktop.schedule.runner import WATCHDOG_MARGIN, Watchdog, append_log
 
     try:
         s = _store().get(args.name)
@@ -297,14 +309,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
     paths = rt.paths
-    lock = RunLock(paths.data_dir / "schedules" / f"{s.name}.lock")
+    limit = s.max_hours * 3600.0
+    lock_path = paths.data_dir / "schedules" / f"{s.name}.lock"
+    lock = RunLock(lock_path, stale_after=limit + STALE_MARGIN)
     try:
         with lock:
-            return _run_locked(args, rt, s)
+            _say_lock_history(paths, s.name, lock)
+            with Watchdog(limit + WATCHDOG_MARGIN, lambda: _give_up(paths, s.name, limit)):
+                return _run_locked(args, rt, s)
     except AlreadyRunning as exc:
         print(f"Schedule {s.name}: {exc}; this run is skipped.", file=sys.stderr)
         append_log(paths.log_dir, f"{s.name}: skipped, {exc}")
         return exitcodes.OK
+    except OSError as exc:
+        return fail(exitcodes.STORAGE, f"cannot take the run lock {lock.path}: {exc.strerror}")
+
+
+def _say_lock_history(paths: Any, name: str, lock: Any) -> None:
+    from expirytrack_desktop.schedule.runner import append_log
+
+    now = time.time()
+    if lock.took_over is not None:
+        text = f"stopped a stalled run ({lock.took_over.describe(now)}) past its time limit"
+    elif lock.previous is not None:
+        text = f"the previous run ({lock.previous.describe(now)}) ended without finishing"
+    else:
+        return
+    print(f"{name}: {text}", file=sys.stderr)
+    append_log(paths.log_dir, f"{name}: {text}")
+
+
+def _give_up(paths: Any, name: str, limit: float) -> None:
+    """The watchdog: the run's own limit did not stop it (its event loop is stuck); end the
+    process so the OS releases the lock. Stored windows stay; the next run plans again."""
+    from expirytrack_desktop.schedule.runner import append_log
+
+    text = f"{name}: still running past its {limit / 3600:g} h limit; the process exits"
+    print(text, file=sys.stderr, flush=True)
+    append_log(paths.log_dir, text)
+    os._exit(exitcodes.NETWORK)
 
 
 def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:

@@ -13,10 +13,9 @@ from expirytrack_desktop.schedule.model import (
     parse_days,
     parse_time,
 )
+from expirytrack_desktop.schedule.runlock import AlreadyRunning, RunLock
 from expirytrack_desktop.schedule.runner import (
-    AlreadyRunning,
     Attempt,
-    RunLock,
     RunReport,
     retry_delay,
     run_collection,

@@ -22,6 +22,8 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = Python 
 FILE_VERSION = 1
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DELAY = 120.0  # seconds before the first retry; doubled after each
+DEFAULT_MAX_HOURS = 12.0  # the longest one run (all its attempts) may take; see schedule.runlock
+MAX_MAX_HOURS = 72.0
 
 
 class ScheduleError(ValueError):
@@ -99,6 +101,7 @@ class Schedule:
     notify_on: str = "always"  # "always" | "failure" | "never"
     retries: int = DEFAULT_RETRIES
     retry_delay: float = DEFAULT_RETRY_DELAY
+    max_hours: float = DEFAULT_MAX_HOURS  # a run still going after this stops itself
     db: str | None = None  # an explicit --db given when the schedule was added
     demo: bool = False
     api_base: str | None = None
@@ -127,6 +130,8 @@ class Schedule:
             raise ScheduleError("--retries must be between 0 and 20")
         if not 0 <= self.retry_delay <= 6 * 3600:
             raise ScheduleError("--retry-delay must be between 0 and 21600 seconds")
+        if not 0 < self.max_hours <= MAX_MAX_HOURS:
+            raise ScheduleError(f"--max-hours must be above 0 and at most {MAX_MAX_HOURS:g}")
         if self.notify_on not in ("always", "failure", "never"):
             raise ScheduleError("--notify-on must be always, failure or never")
         for addr in self.notify_email:

@@ -94,6 +94,15 @@ def run_argv(name: str, *, frozen: bool | None = None, executable: str | None = 
     return [exe, "-m", "expirytrack_desktop", "schedule", "run", name]
 
 
+def os_time_limit_minutes(s: Schedule) -> int:
+    """The OS scheduler's own limit for one run: the schedule's ``max_hours`` plus an hour.
+
+    The run stops itself at ``max_hours`` (``schedule.runlock`` says how); the OS limit is
+    the backstop, later so it never cuts a run that is still within its own.
+    """
+    return int(s.max_hours * 60) + 60
+
+
 def passed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     env = os.environ if environ is None else environ
     return {k: env[k] for k in PASSED_ENV if env.get(k)}
@@ -190,6 +199,7 @@ class SystemdBackend(Backend):
             f"{env}"
             # fallback secrets file: EXPIRYTRACK_PASSPHRASE may be kept in this file (chmod 600)
             f"EnvironmentFile=-{systemd_quote(str(self.paths.task_xml_dir / 'schedule.env'))}\n"
+            f"TimeoutStartSec={os_time_limit_minutes(s)}min\n"  # oneshot: no limit otherwise
             "Nice=5\n"
         )
 
@@ -443,7 +453,7 @@ class SchtasksBackend(Backend):
             "    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>\n"
             "    <StartWhenAvailable>true</StartWhenAvailable>\n"
             "    <RunOnlyIfNetworkAvailable>false</RunOnlyIfNetworkAvailable>\n"
-            "    <ExecutionTimeLimit>PT12H</ExecutionTimeLimit>\n"
+            f"    <ExecutionTimeLimit>PT{os_time_limit_minutes(s)}M</ExecutionTimeLimit>\n"
             "    <Enabled>true</Enabled>\n"
             "  </Settings>\n"
             '  <Actions Context="Author">\n'

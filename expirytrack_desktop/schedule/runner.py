@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +44,9 @@ OUTCOME_TEXT = {
     StopReason.CANCELLED: "cancelled",
 }
 
+CANCEL_GRACE = 60.0  # seconds a cancelled job gets to wind down at the run's time limit
+WATCHDOG_MARGIN = 300.0  # seconds after the limit before a stuck run's process exits
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -55,6 +58,7 @@ class Attempt:
     counters: Counters = field(default_factory=Counters)
     message: str | None = None
     errors: tuple[str, ...] = ()
+    timed_out: bool = False  # stopped at the run's time limit
 
     @property
     def failed(self) -> int:
@@ -119,48 +123,6 @@ class RunReport:
         }
 
 
-class AlreadyRunning(Exception):
-    """Another run of the same schedule is still going (its pid in the message)."""
-
-
-class RunLock:
-    """``<data>/schedules/NAME.lock`` holding the pid; a lock whose process died is taken over."""
-
-    def __init__(self, path: Path, pid_alive: Callable[[int | None], bool] | None = None) -> None:
-        from expirytrack_desktop.store.database import pid_alive as _alive
-
-        self.path = path
-        self._alive = pid_alive or _alive
-        self._held = False
-
-    def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and self._alive(pid):
-                    raise AlreadyRunning(f"already running (pid {pid})") from None
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()  # stale: its process is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            self._held = True
-            return self
-        raise AlreadyRunning("could not take the run lock")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._held:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-            self._held = False
-
-
 def retry_delay(schedule: Schedule, attempt: int) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
     return float(min(MAX_DELAY, schedule.retry_delay * 2 ** (attempt - 1)))
@@ -175,9 +137,15 @@ async def run_collection(
     on_progress: Callable[[Any], None] | None = None,
     say: Callable[[str], None] = lambda _t: None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    max_run: float | None = None,
 ) -> RunReport:
     """All attempts of one scheduled run against ``rt`` (a :class:`~expirytrack_desktop.runtime.
-    Runtime`). Never raises for expected trouble: the report says what happened."""
+    Runtime`). Never raises for expected trouble: the report says what happened.
+
+    ``max_run`` (seconds, default: the schedule's ``max_hours``) bounds the whole run: an
+    attempt still going then is cancelled (answers already stored stay; the next run plans
+    again), no retry starts that could not finish in time, and the report says
+    :data:`StopReason.NETWORK` with the reason. ``None`` or 0: the schedule's limit."""
     from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.store import StoreError
 
@@ -194,18 +162,26 @@ async def run_collection(
         report.reason, report.message = StopReason.STORAGE, str(exc)
         report.finished_at = now()
         return report
+    clock = asyncio.get_running_loop().time
+    limit = max_run or schedule.max_hours * 3600.0
+    deadline = clock() + limit
     try:
         for number in range(1, schedule.retries + 2):
-            attempt = await _attempt(rt, db, token, selection, number, on_progress)
+            attempt = await _attempt(
+                rt, db, token, selection, number, on_progress, deadline - clock(), limit
+            )
             report.attempts.append(attempt)
             report.reason, report.message = attempt.reason, attempt.message
             say(
                 f"attempt {number}: {OUTCOME_TEXT[attempt.reason]} "
                 f"(job {attempt.job_id}, {attempt.failed} failed)"
             )
-            if attempt.reason not in RETRYABLE or number > schedule.retries:
+            if attempt.timed_out or attempt.reason not in RETRYABLE or number > schedule.retries:
                 break
             delay = retry_delay(schedule, number)
+            if clock() + delay >= deadline:
+                say(f"no retry: it would start after the run's limit of {_hours(limit)}")
+                break
             say(f"retrying in {delay:g} s (attempt {number + 1} of {schedule.retries + 1})")
             await sleep(delay)
     finally:
@@ -221,6 +197,8 @@ async def _attempt(
     selection: Any,
     number: int,
     on_progress: Callable[[Any], None] | None,
+    remaining: float,
+    limit: float,
 ) -> Attempt:
     from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.store import StoreError
@@ -229,7 +207,22 @@ async def _attempt(
     try:
         collector = rt.make_collector(db, client)
         job = await collector.start(selection, on_progress=on_progress)
-        result = await job.wait()
+        try:
+            result = await asyncio.wait_for(job.wait(), max(0.0, remaining))
+        except TimeoutError:  # job.wait() is shielded: the job itself is still going
+            job.cancel()
+            counters = job.counters
+            with contextlib.suppress(TimeoutError):
+                counters = (await asyncio.wait_for(job.wait(), CANCEL_GRACE)).counters
+            return Attempt(
+                number,
+                StopReason.NETWORK,
+                job.id,
+                counters,
+                f"the run did not finish within its limit of {_hours(limit)} and was stopped "
+                "(a stalled API?); what was stored stays, the next run continues",
+                timed_out=True,
+            )
         return Attempt(
             number, result.reason, result.job_id, result.counters, result.message, result.errors
         )
@@ -275,6 +268,31 @@ def describe_exit(code: int) -> str:
         exitcodes.NETWORK: "API unreachable",
         exitcodes.CANCELLED: "cancelled",
     }.get(code, f"exit {code}")
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g} h" if seconds >= 360 else f"{seconds:g} s"
+
+
+class Watchdog:
+    """Last resort for a run whose event loop is stuck (a blocking call that never returns):
+    ``on_fire`` (log, then ``os._exit``) runs on a daemon thread after ``seconds`` unless
+    :meth:`cancel` came first. The OS then releases the run lock with the process."""
+
+    def __init__(self, seconds: float, on_fire: Callable[[], None]) -> None:
+        self._timer = threading.Timer(seconds, on_fire)
+        self._timer.daemon = True
+        self._timer.name = "schedule-watchdog"
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def stderr_is_tty() -> bool:
