@@ -207,3 +207,21 @@ def test_process_limiter_is_shared_and_replaced_on_new_spec(tmp_path):
 
 def test_memory_ledger_is_default():
     assert isinstance(RateLimiter(RateLimitSpec.parse("1/1")).ledger, MemoryLedger)
+
+
+async def test_waiting_until_says_when_the_budget_frees_while_a_send_is_held_back():
+    clock = FakeClock()
+    seen: list[float | None] = []
+
+    async def sleep(seconds: float) -> None:
+        seen.append(limiter.waiting_until)  # what a progress reporter reads meanwhile
+        await clock.sleep(seconds)
+
+    limiter = RateLimiter(RateLimitSpec.parse("2/60"), clock=clock, sleep=sleep, margin=0)
+    t0 = clock.now
+    for _ in range(2):
+        (await limiter.acquire()).release()
+    assert limiter.waiting_until is None and seen == []
+    (await limiter.acquire()).release()
+    assert seen and seen[0] == pytest.approx(t0 + 60, abs=0.01)
+    assert limiter.waiting_until is None  # sent: no longer waiting

@@ -18,7 +18,7 @@ from expirytrack_desktop.collect import Estimate
 from expirytrack_desktop.ui.choices import ExpiryChoice, WizardSelection
 from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.models import describe_rate_limit, fmt_duration
-from expirytrack_desktop.ui.qt import Qt, QtWidgets, Signal
+from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 from expirytrack_desktop.ui.widgets import BusyIndicator
 from expirytrack_desktop.ui.wizard_common import (
     AppWizard,
@@ -66,13 +66,14 @@ class UnderlyingsPage(WizardPage):
         for symbol, key in controller.catalog.known_underlyings():
             self._add_item(symbol, key, checked=False)
         self.btn_all = QtWidgets.QPushButton("Select &all")
-        self.btn_none = QtWidgets.QPushButton("Select &none")
+        self.btn_none = QtWidgets.QPushButton("Select n&one")
         self.btn_all.clicked.connect(lambda: self._check_all(True))
         self.btn_none.clicked.connect(lambda: self._check_all(False))
         self.key_edit = QtWidgets.QLineEdit()
         self.key_edit.setObjectName("instrumentKeyEdit")
         self.key_edit.setPlaceholderText("Another instrument key, e.g. NSE_EQ|INE002A01018")
-        self.key_edit.returnPressed.connect(self._add_custom)
+        # Enter adds the key (and does not also press the wizard's default button)
+        self.key_edit.installEventFilter(self)
         self.btn_add = QtWidgets.QPushButton("A&dd")
         self.btn_add.clicked.connect(self._add_custom)
         add = QtWidgets.QHBoxLayout()
@@ -128,7 +129,19 @@ class UnderlyingsPage(WizardPage):
             return
         self._add_item(self.controller.catalog.symbol_for_key(text), text, checked=True)
         self.key_edit.clear()
+        self._changed()  # the new item is ticked: Next follows at once
         self.message.info(f"Added {text}.")
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:
+        if (
+            obj is self.key_edit
+            and event.type() == QtCore.QEvent.Type.KeyPress
+            and isinstance(event, QtGui.QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            self._add_custom()
+            return True
+        return super().eventFilter(obj, event)
 
     def _changed(self, *_: object) -> None:
         if self.selected() and self.message.text().startswith("⚠ Select"):
@@ -166,7 +179,7 @@ class ExpiriesPage(WizardPage):
         self.btn_all = QtWidgets.QPushButton("Select &all")
         self.btn_missing = QtWidgets.QPushButton("Only &missing")
         self.btn_missing.setToolTip("Select the expiries that are not completely collected yet")
-        self.btn_none = QtWidgets.QPushButton("Select &none")
+        self.btn_none = QtWidgets.QPushButton("Select n&one")
         self.btn_reload = QtWidgets.QPushButton("&Reload")
         self.btn_all.clicked.connect(lambda: self.select(lambda c: True))
         self.btn_missing.clicked.connect(lambda: self.select(lambda c: c.state != "complete"))

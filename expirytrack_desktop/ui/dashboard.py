@@ -76,6 +76,7 @@ class DashboardPage(QtWidgets.QWidget):
         self.model.set_colours(coverage_colours(self.palette()))
         self.grid = QtWidgets.QTableView()
         self.grid.setObjectName("coverageGrid")
+        self.grid.setTabKeyNavigation(False)
         self.grid.setModel(self.model)
         self.grid.horizontalHeader().setDefaultSectionSize(128)
         self.grid.horizontalHeader().setSectionResizeMode(

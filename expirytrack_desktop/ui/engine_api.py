@@ -81,6 +81,9 @@ class ThreadEngineApi(EngineApi):
     async def wait(self, h: JobHandle) -> JobResult:
         return await self.engine.call(self._jobs[h.id].wait())
 
+    def budget_wait_until(self) -> float | None:
+        return getattr(self.rt.client.limiter, "waiting_until", None)
+
     def set_token(self, token: str | None) -> None:
         self.rt.client.set_access_token(token)
 
@@ -131,6 +134,7 @@ class ProcessEngineApi(EngineApi):
         self._conn: Any = None  # multiprocessing's Connection
         self._reader: threading.Thread | None = None
         self._spawning: asyncio.Future[None] | None = None
+        self._budget_until: float | None = None
         # own threads, not the loop's default executor (qasync's QThreads outlive the app)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-spawn")
 
@@ -204,7 +208,10 @@ class ProcessEngineApi(EngineApi):
                     job.result = result
                     job.state = str(result.state)
                     job._done.set()
+            case m.BudgetWait(until):
+                self._budget_until = until
             case m.EngineClosed() | m.EngineGone():
+                self._budget_until = None
                 err = EngineProcessError("EngineGone", "the engine process ended")
                 for fut in self._pending.values():
                     if not fut.done():
@@ -280,6 +287,9 @@ class ProcessEngineApi(EngineApi):
         if job.result is None:
             raise EngineProcessError("EngineGone", "the engine process ended")
         return job.result
+
+    def budget_wait_until(self) -> float | None:
+        return self._budget_until
 
     def set_token(self, token: str | None) -> None:
         self._send(m.SetToken(token))

@@ -116,6 +116,13 @@ class JobFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetWait:
+    """The rate limiter holds requests back until ``until`` (epoch seconds); None: no more."""
+
+    until: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class EngineClosed:
     """The child answered :class:`CloseEngine` and is about to exit."""
 
@@ -125,4 +132,4 @@ class EngineGone:
     """The pipe ended without a goodbye (the child crashed or was killed); never sent."""
 
 
-FromEngine = Reply | Failure | ProgressEvent | JobFinished | EngineClosed | EngineGone
+FromEngine = Reply | Failure | ProgressEvent | JobFinished | BudgetWait | EngineClosed | EngineGone

@@ -127,7 +127,7 @@ class ExportExpiriesPage(WizardPage):
         self.busy = BusyIndicator("Counting candles…")
         self.busy.hide()
         self.btn_all = QtWidgets.QPushButton("Select &all")
-        self.btn_none = QtWidgets.QPushButton("Select &none")
+        self.btn_none = QtWidgets.QPushButton("Select n&one")
         self.btn_all.clicked.connect(lambda: self._check(True))
         self.btn_none.clicked.connect(lambda: self._check(False))
         self.stack(self.busy, button_row(self.btn_all, self.btn_none), self.tree, main=self.tree)

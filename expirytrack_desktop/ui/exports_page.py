@@ -47,6 +47,7 @@ class ExportsPage(QtWidgets.QWidget):
         )
         self.table = QtWidgets.QTableView()
         self.table.setObjectName("exportHistory")
+        self.table.setTabKeyNavigation(False)
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()

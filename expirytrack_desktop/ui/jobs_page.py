@@ -45,6 +45,7 @@ class JobsPage(QtWidgets.QWidget):
 
         self.table = QtWidgets.QTableView()
         self.table.setObjectName("jobsTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move inside
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)

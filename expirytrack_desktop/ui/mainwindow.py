@@ -15,7 +15,7 @@ from expirytrack_desktop.ui.exports_page import ExportsPage
 from expirytrack_desktop.ui.jobs_page import JobsPage
 from expirytrack_desktop.ui.login_dialog import LoginDialog
 from expirytrack_desktop.ui.logpanel import LogPanel
-from expirytrack_desktop.ui.models import describe_rate_limit, fmt_bytes, fmt_span
+from expirytrack_desktop.ui.models import describe_rate_limit, fmt_bytes, fmt_span, waiting_text
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 from expirytrack_desktop.ui.settings_dialog import SettingsDialog
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_MS = 1000
+# Lists and tables draw no focus frame of their own in most styles: show where the keyboard is.
+FOCUS_STYLE = "QAbstractItemView:focus { border: 2px solid palette(highlight); }"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -42,6 +44,7 @@ class MainWindow(QtWidgets.QMainWindow):
         title = APP_NAME + (" — DEMO (simulated market)" if self.services.demo else "")
         self.setWindowTitle(title)
         self.setObjectName("mainWindow")
+        self.setStyleSheet(FOCUS_STYLE)
         self.resize(1180, 760)
 
         self.tabs = QtWidgets.QTabWidget()
@@ -210,6 +213,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lbl_user = QtWidgets.QLabel()
         self.lbl_db = QtWidgets.QLabel()
         self.lbl_rate = QtWidgets.QLabel()
+        self.lbl_wait = QtWidgets.QLabel()
+        self.lbl_wait.setObjectName("budgetWaitLabel")
+        self.lbl_wait.setToolTip(
+            "The API's rate limits are used up for now; requests go out again from then on. "
+            "Nothing is lost while waiting."
+        )
+        self.lbl_wait.hide()
         for w in (self.lbl_user, self.lbl_db, self.lbl_rate):
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         if self.services.demo:
@@ -217,6 +227,7 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.lbl_demo.hide()
         sb.addWidget(self.lbl_user)
+        sb.addPermanentWidget(self.lbl_wait)
         sb.addPermanentWidget(self.lbl_rate)
         sb.addPermanentWidget(self.lbl_db)
 
@@ -240,6 +251,12 @@ class MainWindow(QtWidgets.QMainWindow):
             size_text = "not created yet"
         self.lbl_db.setText(f"DB: {path.name} ({size_text})")
         self.lbl_db.setToolTip(str(path))
+        until = c.usage.budget_wait_until()
+        c.jobs_model.set_budget_until(until)
+        if until is not None:
+            text = waiting_text(until)
+            self.lbl_wait.setText("⏳ " + text[0].upper() + text[1:])
+        self.lbl_wait.setVisible(until is not None)
         self.lbl_rate.setText(self.rate_summary())
         self.lbl_rate.setToolTip(
             "Requests sent in each sliding window against its limit "

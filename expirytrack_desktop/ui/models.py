@@ -7,8 +7,10 @@ only records the latest event per job and a timer applies them a few times per s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from expirytrack_desktop.ui.qt import Qt, QtCore
@@ -66,6 +68,11 @@ def describe_rate_limit(spec: str) -> str:
     except ValueError:
         return spec
     return " · ".join(f"{limit:,} per {fmt_per(seconds)}" for limit, seconds in windows)
+
+
+def waiting_text(until: float) -> str:
+    """'waiting for API budget until 14:03:27' (local time)."""
+    return f"waiting for API budget until {datetime.fromtimestamp(until):%H:%M:%S}"
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -189,6 +196,8 @@ class JobsModel(RowsTableModel):
         super().__init__(parent)
         self._rows: list[JobRow] = []
         self._pending: dict[int, Callable[[JobRow], None]] = {}
+        self.budget_until: float | None = None  # the rate limiter holds requests back until
+        self.clock: Callable[[], float] = time.time
 
     # --- Qt API ---
     def titles(self) -> Sequence[str]:
@@ -210,8 +219,23 @@ class JobsModel(RowsTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    @staticmethod
-    def _display(row: JobRow, col: int) -> str:
+    def set_budget_until(self, until: float | None) -> None:
+        """The rate limiter holds every job's requests back until ``until`` (None: it does not)."""
+        if until == self.budget_until:
+            return
+        self.budget_until = until
+        if self._rows:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._rows) - 1, len(self.COLUMNS) - 1)
+            )
+
+    def _waiting(self, row: JobRow) -> float | None:
+        """Seconds this running row still waits for API budget (None: not waiting)."""
+        if row.status != "running" or self.budget_until is None:
+            return None
+        return max(0.0, self.budget_until - self.clock())
+
+    def _display(self, row: JobRow, col: int) -> str:
         if col == 0:
             return str(row.id)
         if col == 1:
@@ -223,6 +247,8 @@ class JobsModel(RowsTableModel):
                 return "interrupted (resumable)"
             if row.status == "needs_login":
                 return "paused: log in again"
+            if self._waiting(row) is not None and self.budget_until is not None:
+                return f"running — {waiting_text(self.budget_until)}"
             return row.status
         if col == 4:
             return f"{row.done + row.failed}/{row.total} ({row.percent}%)"
@@ -233,7 +259,13 @@ class JobsModel(RowsTableModel):
         if col == 7:
             return "" if row.rate is None or row.status != "running" else f"{row.rate:.1f}/s"
         if col == 8:
-            return fmt_duration(row.eta) if row.status == "running" else ""
+            if row.status != "running":
+                return ""
+            wait = self._waiting(row)
+            # the engine's ETA comes from its recent rate, which a wait freezes: never less
+            # than the wait itself
+            eta = row.eta if wait is None else max(row.eta or 0.0, wait)
+            return fmt_duration(eta)
         if col == 9:
             return fmt_int(row.failed)
         if col == 10:

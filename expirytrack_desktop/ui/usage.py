@@ -6,6 +6,7 @@ Plain data only; the pages that show the figures word them.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from expirytrack_desktop.ui.catalog import COVERAGE_STATE
@@ -16,6 +17,7 @@ from expirytrack_desktop.ui.services import Services
 from expirytrack_desktop.ui.signals import ControllerSignals
 
 log = logging.getLogger(__name__)
+MIN_WAIT_S = 2.0  # shorter waits are the limiter's ordinary pacing, not worth a word
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,13 @@ class Usage:
         if rt is None:
             return None
         return SessionRequests(rt.client.requests_sent, getattr(rt.client, "retries", 0))
+
+    def budget_wait_until(self, now: float | None = None) -> float | None:
+        """Until when (epoch seconds) the rate limiter holds requests back, if noticeably."""
+        api = self.host.api
+        until = None if api is None else api.budget_wait_until()
+        now = time.time() if now is None else now
+        return until if until is not None and until - now >= MIN_WAIT_S else None
 
     def apply_settings(self) -> None:
         """Settings saved: new rate limit for the next clients, defaults for the wizard."""

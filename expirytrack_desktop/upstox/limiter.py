@@ -119,6 +119,9 @@ class RateLimiter:
         )
         self.acquired = 0
         self.waited_s = 0.0
+        # While the head of the queue sleeps for budget: when it expects to send (clock time).
+        # Read by whoever reports progress (the window says "waiting for API budget until").
+        self.waiting_until: float | None = None
 
     def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -134,15 +137,20 @@ class RateLimiter:
         in arrival order and a waiting task never lets a later one overtake it.
         """
         async with self._lock():
-            while True:
-                ticket, wait, on_inflight = self.ledger.reserve(self.clock(), self._effective)
-                if ticket is not None:
-                    self.acquired += 1
-                    return Permit(self, ticket)
-                if on_inflight:
-                    wait = min(wait, self.poll)
-                self.waited_s += wait
-                await self._sleep(wait)
+            try:
+                while True:
+                    now = self.clock()
+                    ticket, wait, on_inflight = self.ledger.reserve(now, self._effective)
+                    if ticket is not None:
+                        self.acquired += 1
+                        return Permit(self, ticket)
+                    self.waiting_until = now + wait  # at the latest
+                    if on_inflight:
+                        wait = min(wait, self.poll)
+                    self.waited_s += wait
+                    await self._sleep(wait)
+            finally:
+                self.waiting_until = None
 
     def usage(self) -> list[tuple[float, int, int]]:
         """``[(window_seconds, used, limit), ...]`` over the nominal windows, for a status bar."""
