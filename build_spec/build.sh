@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 # PyInstaller's caches (bincache, ...) stay inside build/, not in the user's home folder.
 export PYINSTALLER_CONFIG_DIR=${PYINSTALLER_CONFIG_DIR:-$PWD/build/pyinstaller-cache}
-"$PY" -m PyInstaller --version >/dev/null 2>&1 || "$PY" -m pip install -q -e ".[build]"
+"$PY" -m PyInstaller --version >/dev/null 2>&1 || "$PY" -m pip install -q -c constraints.txt -e ".[build]"
 exec "$PY" -m PyInstaller build_spec/expirytrack.spec --noconfirm --log-level WARN \
   --distpath build/dist --workpath build/work "$@"

@@ -15,7 +15,7 @@ def main() -> int:
         from expirytrack_desktop.app import main as app_main
 
         return app_main(args)
-    commands = set()
+    commands: set[str] = set()
     for action in build_parser()._subparsers._group_actions:  # type: ignore[union-attr]
         commands.update(getattr(action, "choices", {}) or {})
     if args and args[0] in commands | {"--help", "-h", "--version"}:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up ExpiryTrack Desktop from this checkout: system Qt libraries (Debian/Ubuntu, when
 # run as root or with sudo), a virtual environment in .venv, and the package with its
-# dependencies. `--test` adds the test tools. Safe to run again; it only adds what is missing.
+# dependencies. `--test` adds the test and check tools. Safe to run again; it only adds what is
+# missing. Every Python package is installed at its pin in constraints.txt (the versions CI runs;
+# scripts/update-constraints.sh re-resolves them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,5 +27,5 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".${extras}"
+.venv/bin/python -m pip install -q -c constraints.txt --upgrade pip
+.venv/bin/python -m pip install -q -c constraints.txt -e ".${extras}"

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from expirytrack_desktop.sandbox.app import SimResponse
 from expirytrack_desktop.sandbox.transport import SimulatorTransport
+from expirytrack_desktop.sandbox.wire import SimResponse
 
 
 class GatedApp:

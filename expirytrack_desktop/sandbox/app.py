@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlencode
 from expirytrack_desktop.sandbox.faults import FaultConfig, FaultPlan
 from expirytrack_desktop.sandbox.market import INTERVALS, Market
 from expirytrack_desktop.sandbox.ratelimit import Limits, SlidingWindows, parse_rate_limit
+from expirytrack_desktop.sandbox.wire import SimResponse
 from expirytrack_desktop.settings import DEFAULT_RATE_LIMIT
 
 if TYPE_CHECKING:
@@ -57,14 +58,6 @@ _UNDERLYING_KEY_RE = re.compile(rf"^({_SEGMENTS})\|[^|]+$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CANDLE_PREFIX = "/v2/expired-instruments/historical-candle/"
 _EXPIRED_ENDPOINTS = ("expiries", "option_contracts", "future_contracts", "historical_candle")
-
-
-@dataclass(slots=True)
-class SimResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    drop: bool = False  # close the connection without a complete response
 
 
 @dataclass

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import httpx
 
-if TYPE_CHECKING:
-    from expirytrack_desktop.sandbox.app import SimulatorApp
+from expirytrack_desktop.sandbox.wire import Handler
 
 
 class SimulatorTransport(httpx.AsyncBaseTransport):
@@ -19,7 +17,7 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
     injected latency beyond the client's read timeout raises ``httpx.ReadTimeout``.
     """
 
-    def __init__(self, app: SimulatorApp) -> None:
+    def __init__(self, app: Handler) -> None:
         self.app = app
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -11,7 +12,7 @@ def pid_alive(pid: int | None) -> bool:
         return False
     if pid == os.getpid():
         return True
-    if os.name == "nt":  # pragma: no cover - Windows
+    if sys.platform == "win32":  # pragma: no cover - Windows (mypy checks it for win32 only)
         import ctypes
 
         handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)

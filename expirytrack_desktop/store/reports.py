@@ -118,4 +118,4 @@ class ReportStore(WindowStore):
             "ORDER BY k.ts",
             (expired_key, interval_minutes(interval)),
         )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]

@@ -141,7 +141,8 @@ class _Verifier:
 
     def _contracts_of(self, expiry_id: int) -> list[int]:
         """The contracts of an expiry whose coverage is checked (``types`` only, if given)."""
-        sql, params = "SELECT id FROM contract WHERE expiry_id = ?", [expiry_id]
+        sql = "SELECT id FROM contract WHERE expiry_id = ?"
+        params: list[object] = [expiry_id]
         if self.types:
             sql += f" AND contract_type IN ({','.join('?' * len(self.types))})"
             params += self.types

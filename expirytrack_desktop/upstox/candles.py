@@ -141,7 +141,7 @@ def decode_candles(body: bytes | str) -> CandleRows:
     # one C-speed count tells that every time ends with the IST offset. Their days are then
     # checked here (SQLite's unixepoch would roll "02-31" over to March; it refuses a bad
     # time of day itself: NULL, refused by NOT NULL).
-    ends = body.count(_OFFSET_END if isinstance(body, bytes | bytearray) else _OFFSET_END_TEXT)
+    ends = body.count(_OFFSET_END_TEXT) if isinstance(body, str) else body.count(_OFFSET_END)
     days = _days({r[0][:10] for r in rows}) if ends == len(rows) else None
     if days is None:
         return CandleRows(checked_rows(rows), iso=False)  # another offset or layout: read each

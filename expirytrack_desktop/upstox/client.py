@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -40,6 +40,7 @@ from .models import INTERVALS, Candle, Contract, Profile, TokenGrant
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.ProtocolError)
 _LOGIN_CODES = {"UDAPI100016", "UDAPI100068"}
 
@@ -290,7 +291,7 @@ class UpstoxClient:
                 text = text.replace(secret, "***")
         return text
 
-    def _decode(self, path: str, fn: Callable[[], Any]) -> Any:
+    def _decode(self, path: str, fn: Callable[[], _T]) -> _T:
         try:
             return fn()
         except UpstoxError:
@@ -374,13 +375,13 @@ class UpstoxClient:
                     ) from None
             # Not a complete success document: classify it as the parsed path would.
             try:
-                body = json.loads(response.content)
+                answer = json.loads(response.content)
             except ValueError:
                 kind = response.headers.get("content-type", "?")
                 raise _Retry(
                     f"HTTP {status} with malformed JSON body ({kind})", status=status
                 ) from None
-            code, message = _error_fields(body)
+            code, message = _error_fields(answer)
             detail = self._scrub(f"{code + ': ' if code else ''}{message}".strip() or "no detail")
             raise _Retry(f"HTTP {status} without status/data.candles ({detail})", status=status)
 

@@ -174,7 +174,7 @@ class SqliteLedger:
             " AND (done IS NULL OR done > :cut))",
             {"cut": cut, "hold": self._hold},
         ).fetchone()
-        return n
+        return int(n)
 
     def reserve(self, now: float, windows: Sequence[tuple[int, float]]) -> Reservation:
         with self._lock:
