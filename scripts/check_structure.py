@@ -4,6 +4,8 @@ Run by .ci/run and pre-commit: ``python scripts/check_structure.py`` (exit 1 on 
 
 - Size: every ``.py`` file of the package has at most ``MAX_LINES`` lines; a longer one holds
   more than one thing and should be split by what it holds.
+- Qt coverage: every top-level module but the window's (``window_modules``) is a source of the
+  import contract that forbids Qt, so a new package cannot slip past it.
 - Cycles: no two modules of the package import each other, directly or through others. Every
   import counts, including those under ``TYPE_CHECKING`` and those inside functions: a cycle
   hidden in a function or an annotation is still two modules that cannot be read, tested or
@@ -19,11 +21,13 @@ import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import grimp
 
 PACKAGE = "expirytrack_desktop"
 MAX_LINES = 600
+QT_CONTRACT = "qt-only-in-window"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -113,18 +117,37 @@ def package_imports(package: str = PACKAGE) -> dict[str, set[str]]:
     return {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
 
 
-def _exemptions() -> dict[str, list[str]]:
-    with (ROOT / "pyproject.toml").open("rb") as f:
-        config = tomllib.load(f).get("tool", {}).get("check-structure", {})
-    return {
-        "long_modules": list(config.get("long_modules", [])),
-        "cycles_in": list(config.get("cycles_in", [])),
-    }
+def top_level_modules(package_dir: Path) -> set[str]:
+    """The names of the package's direct children: subpackages and ``.py`` modules."""
+    names = {p.stem for p in package_dir.glob("*.py") if p.stem != "__init__"}
+    names |= {p.name for p in package_dir.iterdir() if (p / "__init__.py").is_file()}
+    return names
+
+
+def qt_contract_gaps(tool: dict[str, Any], package_dir: Path) -> list[str]:
+    """Top-level modules neither in the window nor among the Qt-free contract's sources."""
+    window = set(tool.get("check-structure", {}).get("window_modules", []))
+    contracts = tool.get("importlinter", {}).get("contracts", [])
+    contract = next((c for c in contracts if c.get("id") == QT_CONTRACT), None)
+    if contract is None:
+        return [f"pyproject.toml: no import contract with id {QT_CONTRACT!r}"]
+    sources = {m.removeprefix(PACKAGE + ".") for m in contract.get("source_modules", [])}
+    return [
+        f"{PACKAGE}.{name}: not in the {QT_CONTRACT!r} import contract's source_modules "
+        "(every module outside the window must be Qt-free)"
+        for name in sorted(top_level_modules(package_dir) - window - sources)
+    ]
 
 
 def main() -> int:
-    exempt = _exemptions()
-    problems: list[str] = []
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        tool = tomllib.load(f).get("tool", {})
+    config = tool.get("check-structure", {})
+    exempt = {
+        "long_modules": list(config.get("long_modules", [])),
+        "cycles_in": list(config.get("cycles_in", [])),
+    }
+    problems = qt_contract_gaps(tool, ROOT / PACKAGE)
 
     long = long_modules(ROOT / PACKAGE)
     for path, n in long.items():
@@ -148,7 +171,7 @@ def main() -> int:
 
     for line in problems:
         print(line)
-    checked = f"{MAX_LINES}-line limit and import cycles"
+    checked = f"{MAX_LINES}-line limit, import cycles, Qt contract coverage"
     if problems:
         print(f"check_structure: {len(problems)} problem(s) ({checked})")
         return 1

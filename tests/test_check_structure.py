@@ -53,3 +53,27 @@ def test_the_package_itself_is_checked() -> None:
     imports = check_structure.package_imports()
     assert "expirytrack_desktop.upstox.client" in imports
     assert "expirytrack_desktop.upstox.limiter" in imports["expirytrack_desktop.upstox.client"]
+
+
+def test_a_top_level_module_left_out_of_the_qt_contract_is_named(tmp_path: Path) -> None:
+    pkg = tmp_path / "expirytrack_desktop"
+    (pkg / "ui").mkdir(parents=True)
+    (pkg / "ui" / "__init__.py").write_text("")
+    (pkg / "engine").mkdir()
+    (pkg / "engine" / "__init__.py").write_text("")
+    (pkg / "notes").mkdir()  # not a package: no __init__.py
+    for name in ("__init__", "__main__", "app", "helper", "newcomer"):
+        (pkg / f"{name}.py").write_text("")
+    tool = {
+        "check-structure": {"window_modules": ["ui", "app", "__main__"]},
+        "importlinter": {
+            "contracts": [
+                {
+                    "id": "qt-only-in-window",
+                    "source_modules": ["expirytrack_desktop.engine", "expirytrack_desktop.helper"],
+                }
+            ]
+        },
+    }
+    gaps = check_structure.qt_contract_gaps(tool, pkg)
+    assert len(gaps) == 1 and gaps[0].startswith("expirytrack_desktop.newcomer: ")
