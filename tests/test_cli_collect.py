@@ -6,7 +6,9 @@ Each bad input must give one clear ``error:`` line, its documented exit code, an
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
+from datetime import date
 
 import pytest
 
@@ -207,12 +209,20 @@ def test_disk_full_then_resume(sim, capsys, tmp_path):
     assert len(err) == 1 and "Disk full" in err[0]
     with open_database(path) as db:
         assert db.integrity_check() == "ok"
-        partial = db.execute("SELECT count(*) FROM fetch_window")[0][0]
+        kept = db.execute("SELECT count(*) FROM fetch_window")[0][0]
     assert main(collect(sim)) == exitcodes.OK
     out = capsys.readouterr().out
     assert "0 re-fetched" in out
     assert_exact(path, sim, expiry(sim))
-    assert partial >= 0
+    with open_database(path) as db:
+        windows = db.execute("SELECT count(*) FROM fetch_window")[0][0]
+        contracts = len(db.contracts_for(NIFTY, date.fromisoformat(expiry(sim))))
+    # One window per contract (a month fits one request); the full disk stopped the first run
+    # part-way, after it had kept whole windows, and the resume fetched exactly the others.
+    assert windows == contracts
+    assert 1 <= kept < windows
+    (stored,) = re.findall(r"(\d+) windows stored", out)
+    assert int(stored) == windows - kept
 
 
 def test_token_expired_mid_run_then_new_token_finishes(sim, capsys, monkeypatch, tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 import locale
+import time
 from datetime import date
 
 import pytest
@@ -48,16 +50,44 @@ def test_sensex50_is_not_sensex():
     )
 
 
-def test_month_names_ignore_locale():
-    try:
-        old = locale.setlocale(locale.LC_TIME)
-        locale.setlocale(locale.LC_TIME, "fr_FR.UTF-8")
-    except locale.Error:
-        pytest.skip("no French locale on this machine")
-    try:
-        assert openalgo_symbol("NIFTY", date(2025, 4, 24), "FUT", None) == "NIFTY24APR25FUT"
-    finally:
-        locale.setlocale(locale.LC_TIME, old)
+_FRENCH_ABBR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
+                "nov.", "déc.")  # fmt: skip
+_FRENCH_NAMES = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+                 "septembre", "octobre", "novembre", "décembre")  # fmt: skip
+
+
+@pytest.fixture
+def french_months(monkeypatch):
+    """The platform speaks French wherever Python asks it for a month's name: ``%b``/``%B`` in
+    ``time.strftime`` (which ``date.strftime`` calls), ``locale.nl_langinfo`` and ``calendar``.
+    Patched rather than ``setlocale('fr_FR')``, which most machines (CI's too) cannot do."""
+    real_strftime = time.strftime
+
+    def strftime(fmt, t=None):
+        t = time.localtime() if t is None else t
+        month = t[1] - 1
+        fmt = fmt.replace("%b", _FRENCH_ABBR[month]).replace("%h", _FRENCH_ABBR[month])
+        return real_strftime(fmt.replace("%B", _FRENCH_NAMES[month]), t)
+
+    real_langinfo = locale.nl_langinfo
+    langinfo = {getattr(locale, f"ABMON_{i}"): a for i, a in enumerate(_FRENCH_ABBR, start=1)}
+    langinfo |= {getattr(locale, f"MON_{i}"): n for i, n in enumerate(_FRENCH_NAMES, start=1)}
+    monkeypatch.setattr(time, "strftime", strftime)
+    monkeypatch.setattr(
+        locale, "nl_langinfo", lambda item: langinfo.get(item) or real_langinfo(item)
+    )
+    monkeypatch.setattr(calendar, "month_abbr", ["", *_FRENCH_ABBR])
+    monkeypatch.setattr(calendar, "month_name", ["", *_FRENCH_NAMES])
+
+
+def test_month_names_ignore_locale(french_months):
+    # Any way of asking the platform for a month name now answers in French ...
+    assert date(2025, 4, 24).strftime("%d%b%y").upper() == "24AVR.25"
+    assert locale.nl_langinfo(locale.ABMON_4) == calendar.month_abbr[4] == "avr."
+    # ... and the symbols still use the fixed English names, both ways.
+    assert openalgo_symbol("NIFTY", date(2025, 4, 24), "FUT", None) == "NIFTY24APR25FUT"
+    assert openalgo_symbol("NIFTY", date(2025, 2, 27), "CE", 22700) == "NIFTY27FEB2522700CE"
+    assert parse_openalgo_symbol("NIFTY24DEC25FUT").expiry == date(2025, 12, 24)
 
 
 @pytest.mark.parametrize(

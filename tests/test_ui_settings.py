@@ -4,6 +4,7 @@ passphrase-encrypted fallback, with its dialog)."""
 from __future__ import annotations
 
 import os
+import re
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
@@ -49,7 +50,10 @@ def open_window(qtbot, tmp_path, keyring_backend=None):
 
 def test_settings_validate_and_save(qtbot, qloop, tmp_path):
     window, controller = open_window(qtbot, tmp_path)
+    # Started without a --rate-limit flag: the saved settings decide the limiter (a flag wins).
+    controller.services.options.rate_limit = None
     try:
+        assert controller.runtime.limiter.spec.windows == ((2000, 1.0),)  # TEST_RATE, at start
         window.act_settings.trigger()
         dlg = window.settings_dialog
         dlg.rate_limit.setText("50/1,oops")
@@ -66,7 +70,15 @@ def test_settings_validate_and_save(qtbot, qloop, tmp_path):
         assert saved.rate_limit == "40/1,400/60,1800/1800" and saved.history_months == 2
         creds = load_credentials(controller.runtime.secrets)
         assert creds is not None and creds.api_key == KEY and creds.api_secret == SECRET
-        assert "per 1s" in window.lbl_rate.text() or "API budget" in window.lbl_rate.text()
+        # Applied at once: one new limiter for the shared client, shown in the status bar.
+        limiter = controller.runtime.limiter
+        assert limiter.spec.windows == ((40, 1.0), (400, 60.0), (1800, 1800.0))
+        assert controller.runtime.client.limiter is limiter
+        qtbot.waitUntil(lambda: "/40 per 1s" in window.lbl_rate.text(), timeout=5000)
+        assert re.fullmatch(
+            r"API budget: \d+/40 per 1s, \d+/400 per 1min, \d+/1800 per 30min",
+            window.lbl_rate.text(),
+        )
     finally:
         close_app(qtbot, qloop, window, controller)
 
