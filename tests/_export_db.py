@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -77,27 +78,29 @@ def candles_of(c: C) -> list[tuple]:
 
 
 def build_db(path: Path) -> Path:
-    conn = sqlite3.connect(path)
-    conn.executescript(MIGRATION.read_text(encoding="utf-8"))
-    conn.executemany(
-        "INSERT INTO underlying (id, instrument_key, symbol, name) VALUES (?,?,?,?)", UNDERLYINGS
-    )
-    conn.executemany("INSERT INTO expiry (id, underlying_id, expiry_date) VALUES (?,?,?)", EXPIRIES)
-    usym = {u[0]: u[2] for u in UNDERLYINGS}
-    uid = {e[0]: e[1] for e in EXPIRIES}
-    for c in CONTRACTS:
-        conn.execute(
-            "INSERT INTO contract (id, expired_key, expiry_id, contract_type, strike_price,"
-            " trading_symbol, lot_size, underlying_symbol, openalgo_symbol)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (c.id, f"{EXCHANGE_SEGMENT[uid[c.expiry_id]]}|{c.id}|x", c.expiry_id, c.kind,
-             c.strike, c.trading_symbol, c.lot, usym[uid[c.expiry_id]], c.symbol),
-        )  # fmt: skip
-        conn.executemany("INSERT INTO candle VALUES (?,?,?,?,?,?,?,?,?)", candles_of(c))
-    # a 5-minute candle that a 1-minute export must not pick up
-    conn.execute("INSERT INTO candle VALUES (100, 5, 1745293500, 1.0, 1.0, 1.0, 1.0, 1, 1)")
-    conn.commit()
-    conn.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(MIGRATION.read_text(encoding="utf-8"))
+        conn.executemany(
+            "INSERT INTO underlying (id, instrument_key, symbol, name) VALUES (?,?,?,?)",
+            UNDERLYINGS,
+        )
+        conn.executemany(
+            "INSERT INTO expiry (id, underlying_id, expiry_date) VALUES (?,?,?)", EXPIRIES
+        )
+        usym = {u[0]: u[2] for u in UNDERLYINGS}
+        uid = {e[0]: e[1] for e in EXPIRIES}
+        for c in CONTRACTS:
+            conn.execute(
+                "INSERT INTO contract (id, expired_key, expiry_id, contract_type, strike_price,"
+                " trading_symbol, lot_size, underlying_symbol, openalgo_symbol)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (c.id, f"{EXCHANGE_SEGMENT[uid[c.expiry_id]]}|{c.id}|x", c.expiry_id, c.kind,
+                 c.strike, c.trading_symbol, c.lot, usym[uid[c.expiry_id]], c.symbol),
+            )  # fmt: skip
+            conn.executemany("INSERT INTO candle VALUES (?,?,?,?,?,?,?,?,?)", candles_of(c))
+        # a 5-minute candle that a 1-minute export must not pick up
+        conn.execute("INSERT INTO candle VALUES (100, 5, 1745293500, 1.0, 1.0, 1.0, 1.0, 1, 1)")
+        conn.commit()
     return path
 
 

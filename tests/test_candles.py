@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -27,13 +28,10 @@ def as_stored(batch: CandleRows) -> list[tuple]:
     """The rows as the store writes them: ISO times through SQLite's unixepoch."""
     if not batch.iso:
         return list(batch.rows)
-    con = sqlite3.connect(":memory:")
-    try:
+    with closing(sqlite3.connect(":memory:")) as con:
         return [
             (con.execute("SELECT unixepoch(?)", (r[0],)).fetchone()[0], *r[1:]) for r in batch.rows
         ]
-    finally:
-        con.close()
 
 
 def test_a_canonical_answer_keeps_its_times_as_text_and_knows_its_days():

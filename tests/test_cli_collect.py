@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+from contextlib import closing
 from datetime import date
 
 import pytest
@@ -160,10 +161,9 @@ def test_unwritable_database_path(sim, capsys, tmp_path):
 
 def test_newer_database_refused(sim, capsys, tmp_path):
     path = tmp_path / "newer.sqlite3"
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 42")
-    conn.commit()
-    conn.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA user_version = 42")
+        conn.commit()
     assert main([*collect(sim), "--db", str(path)]) == exitcodes.STORAGE
     assert "newer ExpiryTrack" in capsys.readouterr().err
 
@@ -197,7 +197,8 @@ def test_network_down(capsys, monkeypatch, tmp_path):
 def test_disk_full_then_resume(sim, capsys, tmp_path):
     path = tmp_path / "cli.sqlite3"
     open_database(path).close()
-    pages = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
+    with closing(sqlite3.connect(path)) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
     with runtime.override(
         transport=sim.transport(),
         client_kwargs={"sleep": _no_sleep},

@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 import zipfile
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,11 +50,11 @@ def db(tmp_path: Path) -> Path:
 
 def db_rows(db: Path) -> list[tuple]:
     """Straight from the candle table: (symbol, ts, o, h, l, c, v, oi), export order."""
-    conn = sqlite3.connect(db)
-    rows = conn.execute(
-        "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle WHERE interval = 1"
-    ).fetchall()
-    conn.close()
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle "
+            "WHERE interval = 1"
+        ).fetchall()
     out = [(SYMBOLS[cid], *rest) for cid, *rest in rows]
     return sorted(out, key=lambda r: (r[0], r[1]))
 
@@ -284,10 +285,8 @@ def test_runs_in_a_worker_thread(db, tmp_path):
 
 
 def test_computed_price_noise_is_not_printed(db, tmp_path):
-    conn = sqlite3.connect(db)
-    with conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # closed, after the commit
         conn.execute("UPDATE candle SET open = 2114.2999999999997, high = 0.1 + 0.2")
-    conn.close()
     opts = ExportOptions(ALL[:1], contract_types=("FUT",))
     run_export(db, opts, tmp_path / "x.csv", record_history=False)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "x.csv").read_text())))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -43,11 +44,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 
 def db_rows(db: Path) -> list[Row]:
-    conn = sqlite3.connect(db)
-    rows = conn.execute(
-        "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle WHERE interval = 1"
-    ).fetchall()
-    conn.close()
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle "
+            "WHERE interval = 1"
+        ).fetchall()
     return sorted((SYMBOL[cid], *rest, EXCHANGE[SYMBOL[cid]]) for cid, *rest in rows)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -93,34 +94,31 @@ def test_clock_step_back_is_conservative(ledger):
 
 
 def test_old_rows_are_pruned(tmp_path):
-    led = SqliteLedger(tmp_path / "p.sqlite", keep_seconds=100.0, hold_seconds=10.0)
-    for i in range(600):
-        ticket = led.reserve(i * 1.0, ((10, 1.0),)).ticket
-        assert ticket is not None
-        led.complete(ticket, i * 1.0 + 0.01)
-    led.close()
-    with sqlite3.connect(tmp_path / "p.sqlite") as conn:
+    with closing(SqliteLedger(tmp_path / "p.sqlite", keep_seconds=100.0, hold_seconds=10.0)) as led:
+        for i in range(600):
+            ticket = led.reserve(i * 1.0, ((10, 1.0),)).ticket
+            assert ticket is not None
+            led.complete(ticket, i * 1.0 + 0.01)
+    with closing(sqlite3.connect(tmp_path / "p.sqlite")) as conn:
         (rows,) = conn.execute("SELECT COUNT(*) FROM sent_requests").fetchone()
     assert rows < 400
 
 
 def test_wal_mode(tmp_path):
-    led = SqliteLedger(tmp_path / "w.sqlite")
-    led.reserve(1.0, WINDOWS)
-    led.close()
-    with sqlite3.connect(tmp_path / "w.sqlite") as conn:
+    with closing(SqliteLedger(tmp_path / "w.sqlite")) as led:
+        led.reserve(1.0, WINDOWS)
+    with closing(sqlite3.connect(tmp_path / "w.sqlite")) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def _hammer(path: str, start: float, results) -> None:
-    led = SqliteLedger(path)
-    granted = 0
-    for i in range(400):
-        reservation = led.reserve(start + i * 1e-4, ((25, 1000.0),))
-        if reservation.ticket is not None:
-            led.complete(reservation.ticket, start + i * 1e-4)
-            granted += 1
-    led.close()
+    with closing(SqliteLedger(path)) as led:
+        granted = 0
+        for i in range(400):
+            reservation = led.reserve(start + i * 1e-4, ((25, 1000.0),))
+            if reservation.ticket is not None:
+                led.complete(reservation.ticket, start + i * 1e-4)
+                granted += 1
     results.put(granted)
 
 
@@ -137,5 +135,5 @@ def test_two_processes_never_both_take_the_last_slot(tmp_path):
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert sum(results.get(timeout=5) for _ in procs) == 25
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM sent_requests").fetchone()[0] == 25

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+from contextlib import closing
 
 import pytest
 
@@ -152,14 +153,16 @@ async def test_two_limiters_sharing_a_sqlite_ledger_act_as_one(tmp_path):
 async def test_restart_honours_what_was_spent(tmp_path):
     clock = FakeClock()
     spec = RateLimitSpec.parse("50/1,500/60,2000/1800")
-    first = RateLimiter(spec, clock=clock, sleep=clock.sleep, ledger=SqliteLedger(tmp_path / "b"))
-    for _ in range(500):
-        (await first.acquire()).release()
-    started = clock()
-    first.ledger.close()  # the process "crashes"
-    second = RateLimiter(spec, clock=clock, sleep=clock.sleep, ledger=SqliteLedger(tmp_path / "b"))
-    assert second.usage()[1] == (60.0, 500, 500)
-    (await second.acquire()).release()
+    with closing(SqliteLedger(tmp_path / "b")) as ledger:
+        first = RateLimiter(spec, clock=clock, sleep=clock.sleep, ledger=ledger)
+        for _ in range(500):
+            (await first.acquire()).release()
+        started = clock()
+    # the process "crashed"; a new one opens the same ledger
+    with closing(SqliteLedger(tmp_path / "b")) as ledger:
+        second = RateLimiter(spec, clock=clock, sleep=clock.sleep, ledger=ledger)
+        assert second.usage()[1] == (60.0, 500, 500)
+        (await second.acquire()).release()
     # The new process had to wait for the minute window to free a slot.
     assert clock() - started > 45
 

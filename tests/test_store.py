@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -116,11 +117,10 @@ def test_missing_file_with_create_false(tmp_path):
 
 def test_newer_database_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "new.sqlite3"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE future_thing(x)")
-    conn.execute("PRAGMA user_version = 99")
-    conn.commit()
-    conn.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE future_thing(x)")
+        conn.execute("PRAGMA user_version = 99")
+        conn.commit()
     before = sha(path)
     with pytest.raises(StoreVersionError, match="newer ExpiryTrack"):
         open_database(path)
@@ -140,10 +140,9 @@ def test_migration_backs_up_first(tmp_path, monkeypatch):
         assert db.execute("SELECT count(*) FROM added")[0][0] == 0
     backups = list(tmp_path.glob("m.sqlite3.v*.bak"))
     assert len(backups) == 1
-    old = sqlite3.connect(backups[0])
-    assert old.execute("PRAGMA user_version").fetchone()[0] == len(real)
-    assert old.execute("SELECT value FROM kv WHERE key='marker'").fetchone()[0] == "v1"
-    old.close()
+    with closing(sqlite3.connect(backups[0])) as old:
+        assert old.execute("PRAGMA user_version").fetchone()[0] == len(real)
+        assert old.execute("SELECT value FROM kv WHERE key='marker'").fetchone()[0] == "v1"
 
 
 def test_failed_migration_leaves_previous_version(tmp_path, monkeypatch):
@@ -177,10 +176,9 @@ def test_corrupt_file_is_reported_and_untouched(tmp_path):
 
 def test_foreign_sqlite_file_is_refused(tmp_path):
     path = tmp_path / "other.sqlite3"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE customers(id)")
-    conn.commit()
-    conn.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE customers(id)")
+        conn.commit()
     with pytest.raises(StoreCorruptError, match="not an ExpiryTrack database"):
         open_database(path)
 
@@ -225,7 +223,8 @@ def test_lock_during_write_rolls_back_cleanly(db, tmp_path):
 def test_disk_full_rolls_back_the_whole_window(tmp_path):
     path = tmp_path / "full.sqlite3"
     open_database(path).close()
-    pages = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
+    with closing(sqlite3.connect(path)) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
     db = open_database(path, max_page_count=pages + 8)
     try:
         cid = seeded(db)

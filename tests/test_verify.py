@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import sqlite3
 import threading
+from contextlib import closing
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -27,14 +28,10 @@ OTHER_EXPIRY = APP.market.expiries(NIFTY)[-2]
 
 
 async def _collect(path) -> None:
-    db = open_database(path, busy_timeout_ms=200)
-    client = make_client(APP)
-    try:
-        result = await make_collector(db, client).run(Selection([NIFTY], [EXPIRY], months=1))
-        assert result.reason.value == "ok"
-    finally:
-        await client.aclose()
-        db.close()
+    with open_database(path, busy_timeout_ms=200) as db:
+        async with make_client(APP) as client:
+            result = await make_collector(db, client).run(Selection([NIFTY], [EXPIRY], months=1))
+    assert result.reason.value == "ok"
 
 
 def collect(path) -> None:
@@ -70,13 +67,10 @@ def dbfile(template, tmp_path):
 
 
 def sql(path, statement: str, params=()) -> list[tuple]:
-    con = sqlite3.connect(path)
-    try:
+    with closing(sqlite3.connect(path)) as con:
         rows = con.execute(statement, params).fetchall()
         con.commit()
         return rows
-    finally:
-        con.close()
 
 
 def fetched_windows(path) -> list[tuple]:
@@ -257,14 +251,13 @@ def test_coverage_problems(dbfile, capsys):
 
 def test_sqlite_integrity_check(dbfile, capsys):
     # redefine an index in the schema but not its contents: its entries no longer match rows
-    con = sqlite3.connect(dbfile)
-    con.execute("PRAGMA writable_schema = ON")
-    con.execute(
-        "UPDATE sqlite_master SET sql = 'CREATE INDEX contract_by_openalgo ON "
-        "contract(trading_symbol)' WHERE name = 'contract_by_openalgo'"
-    )
-    con.commit()
-    con.close()
+    with closing(sqlite3.connect(dbfile)) as con:
+        con.execute("PRAGMA writable_schema = ON")
+        con.execute(
+            "UPDATE sqlite_master SET sql = 'CREATE INDEX contract_by_openalgo ON "
+            "contract(trading_symbol)' WHERE name = 'contract_by_openalgo'"
+        )
+        con.commit()
     c = counts(dbfile)
     assert c["integrity"] >= 1
     code, out = run_verify(dbfile, capsys)
