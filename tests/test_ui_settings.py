@@ -76,7 +76,7 @@ def test_settings_validate_and_save(qtbot, qloop, tmp_path):
         assert controller.runtime.client.limiter is limiter
         qtbot.waitUntil(lambda: "/40 per 1s" in window.lbl_rate.text(), timeout=5000)
         assert re.fullmatch(
-            r"API budget: \d+/40 per 1s, \d+/400 per 1min, \d+/1800 per 30min",
+            r"API budget: [\d,]+/40 per 1s, [\d,]+/400 per 1min, [\d,]+/1,800 per 30min",
             window.lbl_rate.text(),
         )
     finally:
