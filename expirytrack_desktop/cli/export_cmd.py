@@ -89,15 +89,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_export)
 
 
-def _target(out: str | None, runtime: Any, default_name: str) -> Path:
-    """``--out`` as a file, or an existing folder (or ``.../``) to put the default name in."""
+def _target(out: str | None, runtime: Any, default_name: str) -> tuple[Path, bool]:
+    """``--out`` as a file, or an existing folder (or ``.../``) to put the default name in;
+    and whether the default name is used (then a taken name becomes ``name_2``)."""
     if out is None:
         folder = runtime.settings.export_dir or runtime.paths.export_dir
-        return Path(folder).expanduser() / default_name
+        return Path(folder).expanduser() / default_name, True
     path = Path(out).expanduser()
     if path.is_dir() or out.endswith(("/", "\\")):
-        return path / default_name
-    return path
+        return path / default_name, True
+    return path, False
 
 
 class _Reporter:
@@ -171,11 +172,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                 None,
             )
         name = api.default_filename(options, datetime.now(), symbol=symbol)
-        target = _target(args.out, runtime, name)
+        target, default = _target(args.out, runtime, name)
         reporter = _Reporter(err, args.quiet)
         try:
             result = api.run_export(
-                db, options, target, overwrite=args.overwrite, progress=reporter
+                db, options, target, overwrite=args.overwrite, progress=reporter, unique=default
             )
         finally:
             reporter.close()

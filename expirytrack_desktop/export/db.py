@@ -7,22 +7,21 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 from expirytrack_desktop.export.errors import DatabaseError
+from expirytrack_desktop.store import readonly as store_readonly
 
 DbSource = str | os.PathLike[str] | sqlite3.Connection
 
 
 def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open ``path`` read-only (an export must never write candles, even by mistake)."""
+    """Open ``path`` read-only (an export must never write candles, even by mistake); on
+    read-only media too (see :mod:`expirytrack_desktop.store.readonly`)."""
     p = Path(path)
     if not p.is_file():
         raise DatabaseError(f"database not found: {p}")
-    uri = "file:" + quote(str(p.resolve()).replace("\\", "/")) + "?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
-        conn.execute("PRAGMA query_only = 1")
+        conn = store_readonly.connect_readonly(p)
         conn.execute("SELECT 1 FROM candle LIMIT 1").fetchall()
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot read database {p}: {exc}") from None

@@ -68,6 +68,10 @@ def historify_interval(interval: str) -> str:
         ) from None
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def is_database_target(path: Path) -> bool:
     return path.suffix.lower() in DB_SUFFIXES
 
@@ -132,7 +136,9 @@ def load_into_historify(
     try:
         con = duckdb.connect(str(target))
     except duckdb.Error as exc:
-        raise UnwritableOutputError(f"cannot open Historify database {target}: {exc}") from None
+        raise UnwritableOutputError(
+            f"cannot open Historify database {target}: {_first_line(exc)}"
+        ) from None
     try:
         for sql in (MARKET_DATA_SQL, CATALOG_SQL, METADATA_SQL):
             con.execute(sql)
@@ -147,7 +153,9 @@ def load_into_historify(
             con.execute("ROLLBACK")
             raise
     except duckdb.Error as exc:
-        raise UnwritableOutputError(f"cannot write Historify database {target}: {exc}") from None
+        raise UnwritableOutputError(
+            f"cannot write Historify database {target}: {_first_line(exc)}"
+        ) from None
     finally:
         con.close()
     return n

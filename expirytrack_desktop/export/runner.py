@@ -56,6 +56,7 @@ def run_export(
     record_history: bool = True,
     open_file: Opener = _open_binary,
     chunk_rows: int = 50_000,
+    unique: bool = False,
 ) -> ExportResult:
     """Export the selection to ``out_path`` (a file, or a folder when
     ``options.output_is_folder``); blocking, meant for a worker thread.
@@ -66,6 +67,8 @@ def run_export(
     output is removed and an :class:`ExportError` subclass is raised. ``progress`` is called
     in the worker thread. ``open_file`` (tests) opens each output file for binary writing.
     A completed export is added to ``export_history`` (unless ``record_history`` is False).
+    ``unique`` (for default names): if ``out_path`` is taken, ``name_2``, ``name_3`` ... is
+    used instead (claimed atomically; the result holds the path written).
     """
     options.validate()
     final = Path(out_path)
@@ -83,7 +86,11 @@ def run_export(
                 if options.format == "historify" and is_database_target(final):
                     nbytes, files = _load_historify(ctx, contracts, final), 1
                 else:
-                    nbytes, files = _write_atomically(ctx, contracts, final, overwrite)
+                    out = AtomicOutput(
+                        final, folder=options.output_is_folder, overwrite=overwrite, unique=unique
+                    )
+                    nbytes, files = _write_atomically(ctx, contracts, out)
+                    final = out.final
             finally:
                 if own_txn and conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -93,15 +100,14 @@ def run_export(
 
 
 def _write_atomically(
-    ctx: WriteContext, contracts: Sequence[SelectedContract], final: Path, overwrite: bool
+    ctx: WriteContext, contracts: Sequence[SelectedContract], out: AtomicOutput
 ) -> tuple[int, int]:
     """Write under a temporary name, rename into place; (bytes, files) written."""
-    out = AtomicOutput(final, folder=ctx.options.output_is_folder, overwrite=overwrite)
     with out as tmp:
         try:
             _write(ctx, contracts, tmp)
         except OSError as exc:
-            raise os_error_to_export_error(exc, final) from None
+            raise os_error_to_export_error(exc, out.final) from None
         ctx.tracker.check()
         ctx.tracker.report("finishing")
         nbytes = _size(tmp)

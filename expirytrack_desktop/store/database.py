@@ -51,6 +51,7 @@ from expirytrack_desktop.store.migrate import (
     translate_error,
 )
 from expirytrack_desktop.store.processes import pid_alive
+from expirytrack_desktop.store.readonly import folder_writable, readonly_uri
 from expirytrack_desktop.store.reports import ReportStore
 from expirytrack_desktop.store.rows import (
     ContractRow,
@@ -133,18 +134,26 @@ def open_database(
                 ) from exc
         elif path.is_dir():
             raise StoreUnwritableError(f"{path} is a folder, not a database file.")
+    # Reading only, from a folder that cannot be written (read-only media): open read-only,
+    # which a WAL database needs there (store/readonly.py).
+    read_only = (
+        not create and not check_writable and str(path) != ":memory:" and not folder_writable(path)
+    )
     try:
         conn = sqlite3.connect(
-            str(path),
+            readonly_uri(path) if read_only else str(path),
             timeout=busy_timeout_ms / 1000,
             isolation_level=None,
             check_same_thread=False,
+            uri=read_only,
         )
     except sqlite3.Error as exc:
         raise translate_error(exc, path, busy_timeout_ms) from exc
     conn.row_factory = sqlite3.Row
     try:
-        db = _prepare(conn, path, busy_timeout_ms, check_writable, max_page_count, clock, backup)
+        db = _prepare(
+            conn, path, busy_timeout_ms, check_writable, max_page_count, clock, backup, read_only
+        )
     except BaseException:
         conn.close()
         raise
@@ -159,6 +168,7 @@ def _prepare(
     max_page_count: int | None,
     clock: Callable[[], datetime],
     backup: bool,
+    read_only: bool = False,
 ) -> Database:
     migrations = load_migrations()
     target = len(migrations)
@@ -177,7 +187,7 @@ def _prepare(
         raise StoreCorruptError(f"{path} is an SQLite file but not an ExpiryTrack database.")
     try:
         conn.execute("PRAGMA foreign_keys = ON")
-        if str(path) != ":memory:":
+        if str(path) != ":memory:" and not read_only:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 log.warning("journal_mode is %s, not WAL, for %s", mode, path)
