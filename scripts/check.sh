@@ -18,6 +18,7 @@ check "ruff format" "$PY" -m ruff format --check .
 check "mypy" "$PY" -m mypy                                 # [tool.mypy] in pyproject.toml
 check "import contracts" "$(dirname "$PY")/lint-imports" --no-cache --no-logo  # [tool.importlinter]
 check "structure" "$PY" scripts/check_structure.py         # 600-line limit, import cycles
+check "constraints" "$PY" scripts/check_constraints.py     # constraints.txt covers pyproject
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "house rules broken: ${failed[*]}"

@@ -77,3 +77,27 @@ def test_a_top_level_module_left_out_of_the_qt_contract_is_named(tmp_path: Path)
     }
     gaps = check_structure.qt_contract_gaps(tool, pkg)
     assert len(gaps) == 1 and gaps[0].startswith("expirytrack_desktop.newcomer: ")
+
+
+def _load(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, _SCRIPT.with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_constraints_must_pin_every_dependency_within_its_range() -> None:
+    check = _load("check_constraints")
+    pinned = check.pins("# header\nhttpx==0.28.1\n    # via x\nPyYAML==6.0.2\nzz-old==1.0\n")
+    assert pinned == {"httpx": "0.28.1", "pyyaml": "6.0.2", "zz-old": "1.0"}
+    project = {
+        "dependencies": ["httpx>=0.27,<0.29", "pyyaml", "keyring>=25"],
+        "optional-dependencies": {
+            "test": ["zz-old>=2", "pywin32; sys_platform == 'win32'"],
+        },
+    }
+    assert check.gaps(project, pinned) == [
+        "keyring: not pinned in constraints.txt",
+        "zz-old: pinned 1.0, pyproject.toml wants >=2",
+    ]
