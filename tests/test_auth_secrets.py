@@ -148,6 +148,8 @@ def test_chainer_of_only_unusable_backends_is_unusable(monkeypatch, memory_keyri
         type(chain), "backends", [keyring.backends.fail.Keyring(), PlaintextKeyring()]
     )
     assert unusable_reason(chain)
+    monkeypatch.setattr(type(chain), "backends", [keyring.backends.fail.Keyring()])
+    assert unusable_reason(chain) == "no usable OS keyring (fail Keyring)"  # said once
     monkeypatch.setattr(type(chain), "backends", [])
     assert unusable_reason(chain)
     monkeypatch.setattr(type(chain), "backends", [PlaintextKeyring(), memory_keyring])

@@ -10,7 +10,7 @@ os.environ.setdefault("QT_API", "pyside6")
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from expirytrack_desktop.upstox.factory import process_limiter
+from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
 from tests.test_ui_collect import click, run_wizard, status
 from tests.test_ui_support import close_app, make_window, small_simulator
 
@@ -33,7 +33,8 @@ def app_window(qtbot, qloop, tmp_path):
 def start_job(qtbot, window, *, limit: str | None = None) -> int:
     wiz, _ = run_wizard(qtbot, window)
     if limit is not None:  # a tight budget, so the limiter soon holds requests back
-        window.controller.runtime.client.limiter = process_limiter(limit)
+        limiter = RateLimiter(RateLimitSpec.parse(limit))  # its own budget, fresh
+        window.controller.runtime.client.limiter = limiter
     with qtbot.waitSignal(wiz.jobStarted, timeout=10000) as started:
         click(qtbot, wiz.button(WB.FinishButton))
     return started.args[0]
@@ -128,3 +129,69 @@ def test_rate_limits_are_worded_where_they_are_shown(qtbot, app_window):
     hints = [w.text() for w in wiz.options_page.findChildren(QtWidgets.QLabel)]
     assert any("50 per second · 500 per minute · 2,000 per 30 minutes" in t for t in hints)
     wiz.reject()
+
+
+# --- 18: demo login, and a second window on the same database ------------------------------
+def test_demo_login_asks_no_passphrase_and_names_the_user_one_way(qtbot, qloop, tmp_path):
+    import keyring.backends.fail
+
+    from expirytrack_desktop.ui.dialogs import PassphraseDialog
+
+    window, controller = make_window(
+        tmp_path, small_simulator(), keyring_backend=keyring.backends.fail.Keyring()
+    )
+    window.show()
+    controller.schedule(controller.start(), name="start")
+    qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
+    assert controller.runtime.secrets.is_fallback  # no OS keyring, as on a headless Linux
+    window.refresh_status()
+    assert window.lbl_user.text() == "Demo Trader (DEMO01), simulated login"
+    window.act_logout.trigger()
+    qtbot.waitUntil(lambda: not controller.auth.logged_in(), timeout=10000)
+    window.act_login.trigger()
+    dlg = window.login_dialog
+    with qtbot.waitSignal(dlg.accepted, timeout=20000):
+        qtbot.mouseClick(dlg.btn_start, Qt.MouseButton.LeftButton)
+    assert controller.auth.passphrase_dialog is None
+    assert not window.findChildren(PassphraseDialog)
+    window.refresh_status()
+    assert window.lbl_user.text().startswith("Demo Trader (DEMO01), token valid until")
+    close_app(qtbot, qloop, window, controller)
+
+
+def test_the_passphrase_dialog_says_why_once(qtbot):
+    from expirytrack_desktop.ui.dialogs import PassphraseDialog
+
+    dlg = PassphraseDialog(True, "no usable OS keyring (fail Keyring)")
+    qtbot.addWidget(dlg)
+    texts = [w.text() for w in dlg.findChildren(QtWidgets.QLabel)]
+    intro = next(t for t in texts if "encrypted" in t)
+    assert intro.startswith("No usable OS keyring (fail Keyring), so ExpiryTrack keeps")
+    assert intro.lower().count("no usable os keyring") == 1
+
+
+def test_a_second_window_on_the_same_database_says_so(qtbot, qloop, tmp_path):
+    sim = small_simulator()
+    first, c1 = make_window(tmp_path, sim)
+    second, c2 = make_window(tmp_path, sim)
+    assert c1.services.db_path == c2.services.db_path
+    for c in (c1, c2):
+        task = c.schedule(c.start())
+        qtbot.waitUntil(task.done, timeout=20000)
+    first.show()
+    second.show()
+    first.refresh_status()
+    second.refresh_status()
+    assert not first.lbl_shared.isVisible()
+    assert second.lbl_shared.isVisible()
+    assert "Another ExpiryTrack window" in second.lbl_shared.text()
+    # a job the first window runs cannot be resumed (run twice) from the second
+    job_id = start_job(qtbot, first, limit="3/30")
+    reload = c2.schedule(c2.jobs.reload())
+    qtbot.waitUntil(reload.done, timeout=10000)
+    assert status(c2.jobs_model, job_id) == "running"
+    second.jobs_page.select_job(job_id)
+    assert not second.jobs_page.btn_resume.isEnabled()
+    assert not second.jobs_page.btn_cancel.isEnabled()
+    close_app(qtbot, qloop, second, c2)
+    close_app(qtbot, qloop, first, c1)

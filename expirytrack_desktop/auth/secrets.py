@@ -101,11 +101,13 @@ def unusable_reason(backend: keyring.backend.KeyringBackend) -> str | None:
         members = list(members or [])
         reasons = [unusable_reason(m) for m in members]
         if not members or all(reasons):
-            return (
-                "no usable OS keyring ("
-                + ("; ".join(r for r in reasons if r) or "no backend found")
-                + ")"
-            )
+            # a member's own "no usable OS keyring (...)" is said once, by its name
+            parts = [
+                describe_backend(m) if r.startswith("no usable OS keyring") else r
+                for m, r in zip(members, reasons, strict=True)
+                if r
+            ]
+            return "no usable OS keyring (" + ("; ".join(parts) or "no backend found") + ")"
         return None
     try:
         backend.get_password(SERVICE, "__probe__")

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 DEMO_ACCESS_TOKEN = "demo-access-token-expirytrack-sandbox"
 DEMO_USER_ID = "DEMO01"
+DEMO_USER_NAME = "Demo Trader"
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,7 +419,7 @@ class SimulatorApp:
             "products": ["D", "I", "CO", "MTF"],
             "broker": "UPSTOX",
             "user_id": user_id,
-            "user_name": "Demo Trader" if user_id == DEMO_USER_ID else f"User {user_id}",
+            "user_name": DEMO_USER_NAME if user_id == DEMO_USER_ID else f"User {user_id}",
             "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
             "user_type": "individual",
             "poa": False,

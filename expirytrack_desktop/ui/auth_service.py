@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from expirytrack_desktop import sandbox
 from expirytrack_desktop.auth.credentials import (
     Credentials,
     load_credentials,
@@ -17,7 +18,7 @@ from expirytrack_desktop.auth.credentials import (
     validate_credentials,
 )
 from expirytrack_desktop.auth.oauth import OAuthLogin
-from expirytrack_desktop.auth.token import TokenInfo, profile_via, revoke_via
+from expirytrack_desktop.auth.token import TokenInfo, profile_via, revoke_via, token_expiry
 from expirytrack_desktop.timeutil import now_utc
 from expirytrack_desktop.ui.dialogs import PassphraseDialog, run_dialog
 from expirytrack_desktop.ui.engine_host import EngineHost
@@ -25,6 +26,7 @@ from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.services import Services
 from expirytrack_desktop.ui.signals import ControllerSignals
 from expirytrack_desktop.ui.tasks import TaskManager
+from expirytrack_desktop.upstox.models import Profile
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,9 @@ class AuthService:
         if rt is None:
             return "Starting…" if self.host.engine_error is None else "Engine not available"
         if rt.demo and self.token_info is None:
-            return "Demo user (DEMO01), simulated login" if rt.client.has_token else "Logged out"
+            if not rt.client.has_token:
+                return "Logged out"
+            return f"{sandbox.DEMO_USER_NAME} ({sandbox.DEMO_USER_ID}), simulated login"
         if self.token_info is not None and rt.client.has_token:
             return self.token_info.describe(now_utc())
         if rt.secrets.needs_passphrase:
@@ -170,7 +174,7 @@ class AuthService:
         self._login_cancelled = False
         rt = await self.host.ready()
         if rt.demo and rt.simulator is not None:
-            return await self.paste_token(rt.simulator.issue_token())
+            return await self._demo_login(rt.simulator.issue_token())
         if not await self.ensure_unlocked():
             raise RuntimeError(LOCKED)
         creds = await self.tasks.run_blocking(load_credentials, rt.secrets)
@@ -196,6 +200,29 @@ class AuthService:
         finally:
             self._login = None
         return await self._after_login(info)
+
+    async def _demo_login(self, token: str) -> TokenInfo:
+        """The simulator's token: verified like a real one, kept only in memory (it is worth
+        nothing outside this session, so no secrets file and no passphrase for it)."""
+        rt = await self.host.ready()
+        verify = profile_via(rt.client)
+
+        async def fetch() -> Profile:
+            return await verify(token)
+
+        profile = await self.host.call(fetch())
+        info = TokenInfo(
+            user_id=profile.user_id,
+            user_name=profile.user_name,
+            email=profile.email,
+            expires_at=token_expiry(now_utc()),
+        )
+        self.host.push_token(token)
+        self.token_info = info
+        self.signals.authChanged.emit()
+        log.info("Logged in: %s", self.summary())
+        await self._on_login()
+        return info
 
     def cancel_login(self) -> None:
         self._login_cancelled = True

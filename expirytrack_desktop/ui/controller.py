@@ -9,6 +9,7 @@ module; this one only builds them, wires them together and starts and stops them
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -25,6 +26,9 @@ from expirytrack_desktop.ui.services import Services
 from expirytrack_desktop.ui.signals import ControllerSignals
 from expirytrack_desktop.ui.tasks import TaskManager
 from expirytrack_desktop.ui.usage import Usage
+from expirytrack_desktop.ui.window_lock import WindowLock
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -49,6 +53,7 @@ class Controller(ControllerSignals):
         self.catalog = Catalog(services, self.host)
         self.exports = ExportService(services, self.host, self.tasks)
         self.usage = Usage(services, self.host, self)
+        self.window_lock = WindowLock(services.db_path)
 
     def schedule(self, coro: Coroutine[Any, Any, T], name: str | None = None) -> Any:
         """Run ``coro`` in the background (see :class:`TaskManager`); returns its task."""
@@ -64,6 +69,11 @@ class Controller(ControllerSignals):
 
     async def start(self) -> None:
         """Open the engine, load the token, then show jobs, dashboard and exports."""
+        if not await self.tasks.run_blocking(self.window_lock.acquire):
+            log.warning(
+                "Another ExpiryTrack window has %s open; each runs only its own jobs",
+                self.services.db_path,
+            )
         ok = await self.host.start(self.jobs.on_progress)
         if ok:
             await self.auth.load_token()
@@ -83,5 +93,6 @@ class Controller(ControllerSignals):
         await self.tasks.cancel_all()
         await self.jobs.stop_all()
         await self.host.aclose()
+        self.window_lock.release()
         self.tasks.shutdown()
         self.exports.shutdown()

@@ -39,12 +39,11 @@ class PassphraseDialog(QtWidgets.QDialog):
         self.creating = creating
         self.setObjectName("passphraseDialog")
         self.setWindowTitle("Secrets passphrase")
+        why = (reason[:1].upper() + reason[1:]) if reason else "No usable OS keyring was found"
         intro = QtWidgets.QLabel(
             (
-                "No usable OS keyring was found"
-                + (f" ({reason})" if reason else "")
-                + ", so ExpiryTrack keeps your API secret and token in a file encrypted with a "
-                "passphrase. "
+                why + ", so ExpiryTrack keeps your API secret and token in a file encrypted "
+                "with a passphrase. "
             )
             + (
                 "Choose a passphrase (at least 8 characters). It cannot be recovered: if you "

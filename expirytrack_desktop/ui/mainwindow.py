@@ -220,6 +220,13 @@ class MainWindow(QtWidgets.QMainWindow):
             "Nothing is lost while waiting."
         )
         self.lbl_wait.hide()
+        self.lbl_shared = QtWidgets.QLabel("⚠ Another ExpiryTrack window has this database open")
+        self.lbl_shared.setObjectName("sharedDatabaseLabel")
+        self.lbl_shared.setToolTip(
+            "Both windows are safe: each candle window is fetched once, and a job runs only "
+            "in the window that started it (its progress and controls are there)."
+        )
+        self.lbl_shared.hide()
         for w in (self.lbl_user, self.lbl_db, self.lbl_rate):
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         if self.services.demo:
@@ -227,6 +234,7 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.lbl_demo.hide()
         sb.addWidget(self.lbl_user)
+        sb.addWidget(self.lbl_shared)
         sb.addPermanentWidget(self.lbl_wait)
         sb.addPermanentWidget(self.lbl_rate)
         sb.addPermanentWidget(self.lbl_db)
@@ -251,6 +259,7 @@ class MainWindow(QtWidgets.QMainWindow):
             size_text = "not created yet"
         self.lbl_db.setText(f"DB: {path.name} ({size_text})")
         self.lbl_db.setToolTip(str(path))
+        self.lbl_shared.setVisible(c.window_lock.shared)
         until = c.usage.budget_wait_until()
         c.jobs_model.set_budget_until(until)
         if until is not None:
