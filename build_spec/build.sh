@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 # PyInstaller's caches (bincache, ...) stay inside build/, not in the user's home folder.
-export PYINSTALLER_CONFIG_DIR=${PYINSTALLER_CONFIG_DIR:-$PWD/build/pyinstaller-cache}
+# (`pwd -W`: Git Bash on Windows gives the folder as Windows programs spell it)
+root=$(pwd -W 2>/dev/null || pwd)
+export PYINSTALLER_CONFIG_DIR=${PYINSTALLER_CONFIG_DIR:-$root/build/pyinstaller-cache}
 "$PY" -m PyInstaller --version >/dev/null 2>&1 || "$PY" -m pip install -q -c constraints.txt -e ".[build]"
 exec "$PY" -m PyInstaller build_spec/expirytrack.spec --noconfirm --log-level WARN \
   --distpath build/dist --workpath build/work "$@"

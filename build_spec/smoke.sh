@@ -10,5 +10,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" != "--no-build" ]; then
   bash build_spec/build.sh
 fi
-export EXPIRYTRACK_BUNDLE="$PWD/build/dist/expirytrack"
-exec .venv/bin/python -m pytest -m packaging tests/test_packaging.py -q -p no:cacheprovider
+# `pwd -W` (Git Bash on Windows) gives the folder as Windows programs spell it
+root=$(pwd -W 2>/dev/null || pwd)
+export EXPIRYTRACK_BUNDLE="$root/build/dist/expirytrack"
+exec "${PYTHON:-.venv/bin/python}" -m pytest -m packaging tests/test_packaging.py -q -p no:cacheprovider

@@ -5,8 +5,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from expirytrack_desktop import APP_NAME
+
+
+class PlatformFolders(Protocol):
+    """The three folders of ``platformdirs.PlatformDirs`` that the app uses."""
+
+    @property
+    def user_data_dir(self) -> str: ...
+    @property
+    def user_config_dir(self) -> str: ...
+    @property
+    def user_log_dir(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +59,24 @@ class AppPaths:
         return self
 
     @classmethod
-    def default(cls) -> AppPaths:
-        """Platform folders, or everything below ``EXPIRYTRACK_HOME`` when it is set."""
+    def default(cls, dirs: PlatformFolders | None = None) -> AppPaths:
+        """Platform folders, or everything below ``EXPIRYTRACK_HOME`` when it is set.
+
+        ``dirs`` answers ``user_data_dir``/``user_config_dir``/``user_log_dir`` (default:
+        platformdirs for this OS). Linux: ``~/.local/share``, ``~/.config``,
+        ``~/.local/state/.../log``; macOS: ``~/Library/Application Support`` (data and
+        config) and ``~/Library/Logs``; Windows: ``%LOCALAPPDATA%\\ExpiryTrack`` (data and
+        config) with ``Logs`` inside. Tests pass another OS's platformdirs class.
+        """
         home = os.environ.get("EXPIRYTRACK_HOME")
         if home:
             base = Path(home)
             return cls(base / "data", base / "config", base / "logs")
-        import platformdirs
+        if dirs is None:
+            import platformdirs
 
-        return cls(
-            Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
-            Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
-            Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
-        )
+            dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+        return cls(Path(dirs.user_data_dir), Path(dirs.user_config_dir), Path(dirs.user_log_dir))
 
     @classmethod
     def under(cls, base: Path) -> AppPaths:
