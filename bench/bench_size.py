@@ -6,7 +6,7 @@ Rows: every 1-minute candle of NIFTY's last two expiries in the simulator (seed 
 - ours: ``open_database`` (schema v1), contracts via ``store_contracts``, candles via
   ``store_window`` (the engine's write: one window per contract), then VACUUM and a WAL
   checkpoint;
-- document: the "Database Schema" of ``seeds/000_48d1ec0f81fb0148.txt`` verbatim (instruments,
+- document: the product documentation's "Database Schema", reproduced below (instruments,
   expiries, contracts, historical_data with its text primary key, job_status, and its two
   indexes ``idx_historical_date`` on ``DATE(timestamp)`` and ``idx_historical_instrument``),
   holding the same rows: text instrument keys, ISO 8601 text timestamps as the API sends them

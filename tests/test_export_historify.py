@@ -1,7 +1,7 @@
 """OpenAlgo Historify hand-off, checked in a real DuckDB holding Historify's schema.
 
-The schema below is written from the facts file (shared/openalgo-historify.md), not taken
-from our module, so a drift in either shows up here.
+The schema below is written from Historify's own table definitions (README, "OpenAlgo
+Historify"), not taken from our module, so a drift in either shows up here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """OpenAlgo symbols: the canonical names quants' backtests use for F&O contracts.
 
-Format (DESIGN.md, "OpenAlgo symbols"):
+Format:
 
 - futures: ``BASE + DDMMMYY + FUT``            e.g. ``NIFTY24APR25FUT``
 - options: ``BASE + DDMMMYY + STRIKE + CE|PE``  e.g. ``NIFTY17APR2520400PE``,

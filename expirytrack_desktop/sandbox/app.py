@@ -126,7 +126,7 @@ def _parse_date(text: str, prop: str, code: str = "UDAPI1015") -> date:
 
 
 class SimulatorApp:
-    """ASGI application faithful to the Upstox endpoints in ``upstox-api.md``.
+    """ASGI application faithful to the Upstox endpoints described in ``docs/upstox-api.md``.
 
     ``faults``, ``span_cap_days`` and ``rate_limit`` may be changed while it runs.
     """

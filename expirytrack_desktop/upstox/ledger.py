@@ -1,6 +1,6 @@
 """Where the limiter records what was sent, so the budget survives restarts and is shared.
 
-Upstox counts requests per *user*, not per process (DESIGN.md "Rate limits"): a process
+Upstox counts requests per *user*, not per process (docs/upstox-api.md, "Rate limits"): a process
 started after a crash, or beside another one (GUI + scheduled CLI run), must honour what
 was already spent. ``SqliteLedger`` keeps the sent_requests in a small WAL database and decides
 "may I send one more?" inside one ``BEGIN IMMEDIATE`` transaction, so two processes never
