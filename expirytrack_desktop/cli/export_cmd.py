@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.upstox.models import INTERVALS
 
 EPILOG = (
@@ -184,15 +185,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("export cancelled; no file was written", file=err)
         return exitcodes.CANCELLED
     except api.ExportCancelled as exc:
-        print(f"error: {exc}", file=err)
-        return exitcodes.CANCELLED
+        return fail(exitcodes.CANCELLED, str(exc), err=err)
     except (api.DatabaseError, api.UnwritableOutputError, api.DiskFullError) as exc:
-        print(f"error: {exc}", file=err)
-        return exitcodes.STORAGE
+        return fail(exitcodes.STORAGE, str(exc), err=err)
     except api.ExportError as exc:  # bad selection, no data, output exists
         hint = " (use --overwrite to replace it)" if isinstance(exc, api.OutputExistsError) else ""
-        print(f"error: {exc}{hint}", file=err)
-        return exitcodes.BAD_INPUT
+        return fail(exitcodes.BAD_INPUT, f"{exc}{hint}", err=err)
     files = f"{result.files} files, " if result.files > 1 else ""
     print(f"exported {result.rows:,} rows ({files}{_size(result.bytes)}) to {result.path}")
     return exitcodes.OK
