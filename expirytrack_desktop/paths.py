@@ -37,7 +37,8 @@ class AppPaths:
 
     @property
     def ratelimit_path(self) -> Path:
-        """Ledger of requests sent, shared by every process of this user (DESIGN: Rate limits)."""
+        """Ledger of requests sent, shared by every process of this user: Upstox's limits count
+        per user (docs/upstox-api.md, "Rate limits")."""
         return self.data_dir / "ratelimit.sqlite3"
 
     @property

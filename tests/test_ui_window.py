@@ -1,4 +1,5 @@
-"""The window's rough edges (issue 14, items 11-18), each driven by clicks and keys, offscreen."""
+"""The window's rough edges found walking through it as a new user, each driven by clicks and
+keys, offscreen."""
 
 from __future__ import annotations
 

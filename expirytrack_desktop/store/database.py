@@ -1,6 +1,6 @@
 """The SQLite store: opening (pragmas, migrations, backups, clear errors) and repository calls.
 
-Threading model (DESIGN: "Database work must not stall the GUI"): one connection, used by one
+Threading model (database work must never stall the window): one connection, used by one
 writer thread at a time. The engine calls ``await db.run(fn, *args)``, which executes ``fn`` on
 the Database's own single-thread executor, so SQLite never runs on the asyncio/Qt loop thread.
 Synchronous methods may also be called directly (CLI ``status``, tests); a lock serialises them.
