@@ -37,6 +37,8 @@ PAGES = (
     "export-3",
     "export-4",
     "settings",
+    "chart",
+    "chain",
 )
 
 

@@ -6,23 +6,12 @@ The window's option-chain page shows the same :func:`analysis.chain.build_chain`
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from datetime import date, datetime
 from typing import Any, TextIO
 
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.failure import fail
-
-_SIDE = ("ltp", "oi", "oi_change", "volume", "iv", "delta", "gamma", "theta", "vega")
-COLUMNS = (
-    "strike",
-    *(f"ce_{name}" for name in _SIDE),
-    *(f"pe_{name}" for name in _SIDE),
-    "forward",
-    "t_years",
-    "rate",
-)
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -65,6 +54,7 @@ def parse_at(text: str) -> datetime:
 def cmd_chain(args: argparse.Namespace) -> int:
     from expirytrack_desktop.analysis.candles import DbCandleSource
     from expirytrack_desktop.analysis.chain import ChainError, build_chain
+    from expirytrack_desktop.analysis.chain_table import snapshot_rows, write_csv
     from expirytrack_desktop.collect.instruments import resolve_instrument
     from expirytrack_desktop.runtime import Runtime
     from expirytrack_desktop.store import StoreError, StoreMissingError
@@ -96,7 +86,7 @@ def cmd_chain(args: argparse.Namespace) -> int:
     if snap.empty:
         return fail(exitcodes.BAD_INPUT, f"{key} {expiry}: {snap.when.note}; collect it first")
     print(header(snap), file=sys.stderr)
-    rows = table_rows(snap)
+    rows = snapshot_rows(snap)
     if args.format == "csv":
         write_csv(rows, sys.stdout)
     else:
@@ -122,48 +112,6 @@ def header(snap: Any) -> str:
 
 def fmt_num(x: float) -> str:
     return f"{x:g}" if x != int(x) else str(int(x))
-
-
-def table_rows(snap: Any) -> list[dict[str, object]]:
-    """One dict per strike with :data:`COLUMNS` (None where empty); the UI exports the same."""
-    out: list[dict[str, object]] = []
-    for row in snap.rows:
-        rec: dict[str, object] = {"strike": row.strike}
-        for prefix, side in (("ce", row.ce), ("pe", row.pe)):
-            for name in (
-                "ltp",
-                "oi",
-                "oi_change",
-                "volume",
-                "iv",
-                "delta",
-                "gamma",
-                "theta",
-                "vega",
-            ):
-                rec[f"{prefix}_{name}"] = (
-                    getattr(side, name) if side and side.ltp is not None else None
-                )
-        rec["forward"] = snap.forward
-        rec["t_years"] = snap.t_years
-        rec["rate"] = snap.rate
-        out.append(rec)
-    return out
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def write_csv(rows: list[dict[str, object]], out: TextIO) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow([_cell(r[c]) for c in COLUMNS])
 
 
 TABLE = (

@@ -3,8 +3,9 @@
 Pages never import the engine; they call a service of the controller:
 ``tasks`` (background tasks), ``host`` (the engine and its runtime), ``auth`` (login,
 credentials, secrets), ``jobs`` (collection jobs), ``catalog`` (what the wizard offers),
-``exports`` and ``usage`` (figures for the dashboard and status bar). Each lives in its own
-module; this one only builds them, wires them together and starts and stops them in order.
+``exports``, ``usage`` (figures for the dashboard and status bar) and ``analysis`` (what the
+chart and chain pages read). Each lives in its own module; this one only builds them, wires
+them together and starts and stops them in order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from expirytrack_desktop.ui.analysis_service import AnalysisService
 from expirytrack_desktop.ui.auth_service import AuthService
 from expirytrack_desktop.ui.catalog import Catalog
 from expirytrack_desktop.ui.engine_host import EngineHost
@@ -54,6 +56,7 @@ class Controller(ControllerSignals):
         self.exports = ExportService(services, self.host, self.tasks)
         self.usage = Usage(services, self.host, self)
         self.window_lock = WindowLock(services.db_path)
+        self.analysis = AnalysisService(services, self.host, self.jobs)
 
     def schedule(self, coro: Coroutine[Any, Any, T], name: str | None = None) -> Any:
         """Run ``coro`` in the background (see :class:`TaskManager`); returns its task."""

@@ -8,6 +8,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from expirytrack_desktop import APP_NAME, __version__
+from expirytrack_desktop.ui.chain_page import ChainPage
+from expirytrack_desktop.ui.chart_page import ChartPage
 from expirytrack_desktop.ui.collect_wizard import CollectWizard
 from expirytrack_desktop.ui.dashboard import DashboardPage
 from expirytrack_desktop.ui.export_wizard import ExportWizard
@@ -55,6 +57,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.jobs_page, "&Jobs")
         self.tabs.addTab(self.dashboard_page, "&Dashboard")
         self.tabs.addTab(self.exports_page, "E&xports")
+        self.chart_page = ChartPage(controller)
+        self.chain_page = ChainPage(controller)
+        self.tabs.addTab(self.chart_page, "&Chart")
+        self.tabs.addTab(self.chain_page, "Option cha&in")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
 
@@ -86,6 +92,7 @@ class MainWindow(QtWidgets.QMainWindow):
         controller.loginNeeded.connect(self._on_login_needed)
         controller.engineFailed.connect(self._on_engine_failed)
         controller.databaseChanged.connect(self.dashboard_page.schedule_refresh)
+        controller.databaseChanged.connect(controller.analysis.refresh)
         controller.exportsChanged.connect(self.exports_page.schedule_refresh)
         self.restore_state()
         self._update_actions()

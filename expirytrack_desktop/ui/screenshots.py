@@ -168,9 +168,25 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
     if page.startswith("export-"):
         wiz = await _export_wizard(window, int(page[-1]))
         return save(wiz, path)
+    if page in ("chart", "chain"):
+        return await _viewer(window, page, path)
     if page == "settings":
         window.on_settings()
         await settle(0.8)
         return save(window.settings_dialog, path)
     log.error("unknown page %s", page)
     return 2
+
+
+async def _viewer(window: MainWindow, page: str, path: Path) -> int:
+    """The chart (a future with the ATM straddle overlay) or the chain at 10:30 of a day."""
+    target = window.chart_page if page == "chart" else window.chain_page
+    window.tabs.setCurrentWidget(target)
+    await settle(0.3)
+    await target.refresh()
+    if page == "chart":
+        chart = window.chart_page
+        chart.overlay.setChecked(True)
+        await chart.draw()
+    await settle(0.6)
+    return save(window, path)

@@ -1,0 +1,133 @@
+"""What the viewer pages read: stored underlyings, expiries, contracts, candles, chains, quality.
+
+Every read runs on the database's own thread (``db.run``), never on the Qt thread. One cached
+:class:`DbCandleSource` serves the option chain's minute steps (the day's candles in memory);
+:meth:`refresh` drops it when the database changed (a collection finished).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from expirytrack_desktop.analysis.candles import Candle, ContractInfo, DbCandleSource
+from expirytrack_desktop.analysis.chain import ChainSnapshot, build_chain
+from expirytrack_desktop.analysis.quality import ContractQuality, GapRun, expiry_quality, gap_runs
+from expirytrack_desktop.analysis.series import StraddlePoint, aggregate, straddle_series
+from expirytrack_desktop.ui.choices import WizardSelection
+from expirytrack_desktop.ui.engine_host import EngineHost
+from expirytrack_desktop.ui.jobs_service import JobsService
+from expirytrack_desktop.ui.services import Services
+
+
+class AnalysisService:
+    def __init__(self, services: Services, host: EngineHost, jobs: JobsService) -> None:
+        self.services = services
+        self.host = host
+        self.jobs = jobs
+        self._source: DbCandleSource | None = None
+
+    async def _db_source(self) -> DbCandleSource:
+        rt = await self.host.ready()
+        if self._source is None or self._source.db is not rt.db:
+            self._source = DbCandleSource(rt.db, cache=True)
+        return self._source
+
+    def refresh(self) -> None:
+        if self._source is not None:
+            self._source.clear_cache()
+
+    async def underlyings(self) -> list[tuple[str, str]]:
+        """``(symbol or key, instrument key)`` of underlyings with stored contracts."""
+        rt = await self.host.ready()
+        rows = await rt.db.run(
+            rt.db.execute,
+            "SELECT DISTINCT u.instrument_key, COALESCE(u.symbol, u.instrument_key) "
+            "FROM underlying u JOIN expiry e ON e.underlying_id = u.id "
+            "JOIN contract c ON c.expiry_id = e.id ORDER BY 2",
+        )
+        return [(str(r[1]), str(r[0])) for r in rows]
+
+    async def expiries(self, key: str) -> list[date]:
+        rt = await self.host.ready()
+        rows = await rt.db.run(
+            rt.db.execute,
+            "SELECT DISTINCT e.expiry_date FROM expiry e JOIN underlying u "
+            "ON u.id = e.underlying_id JOIN contract c ON c.expiry_id = e.id "
+            "WHERE u.instrument_key = ? ORDER BY 1 DESC",
+            (key,),
+        )
+        return [date.fromisoformat(r[0]) for r in rows]
+
+    async def contracts(self, key: str, expiry: date) -> list[ContractInfo]:
+        source = await self._db_source()
+        rt = await self.host.ready()
+        return await rt.db.run(source.contracts, key, expiry) or []
+
+    async def candles(self, contract_id: int, minutes: int = 1) -> list[Candle]:
+        source = await self._db_source()
+        rt = await self.host.ready()
+        one_minute = await rt.db.run(source.candles, contract_id)
+        return aggregate(one_minute, minutes)
+
+    async def chain(
+        self,
+        key: str,
+        expiry: date,
+        at: datetime,
+        previous: ChainSnapshot | None = None,
+    ) -> ChainSnapshot:
+        source = await self._db_source()
+        rt = await self.host.ready()
+        rate = self.services.settings.risk_free_rate
+        return await rt.db.run(build_chain, source, key, expiry, at, rate=rate, previous=previous)
+
+    async def trading_days(self, key: str, expiry: date) -> list[date]:
+        """Days on which any contract of the expiry traded (the chain's PgUp/PgDn steps)."""
+        rt = await self.host.ready()
+        rows = await rt.db.run(
+            rt.db.execute,
+            "SELECT DISTINCT (k.ts + 19800) / 86400 FROM candle k "
+            "JOIN contract c ON c.id = k.contract_id JOIN expiry e ON e.id = c.expiry_id "
+            "JOIN underlying u ON u.id = e.underlying_id "
+            "WHERE u.instrument_key = ? AND e.expiry_date = ? AND k.interval = 1",
+            (key, expiry.isoformat()),
+        )
+        return sorted(date.fromordinal(date(1970, 1, 1).toordinal() + int(r[0])) for r in rows)
+
+    async def straddle(
+        self,
+        key: str,
+        expiry: date,
+        day: date,
+        ce_strike: float | None = None,
+        pe_strike: float | None = None,
+    ) -> list[StraddlePoint]:
+        source = await self._db_source()
+        rt = await self.host.ready()
+        rate = self.services.settings.risk_free_rate
+        return await rt.db.run(
+            straddle_series, source, key, expiry, day,
+            ce_strike=ce_strike, pe_strike=pe_strike, rate=rate,
+        )  # fmt: skip
+
+    async def quality(self, key: str, expiry: date) -> list[ContractQuality]:
+        rt = await self.host.ready()
+        return await rt.db.run(expiry_quality, rt.db, key, expiry)
+
+    async def gaps(self, contract_id: int) -> list[GapRun]:
+        rt = await self.host.ready()
+        return await rt.db.run(gap_runs, rt.db, contract_id)
+
+    async def collect(self, key: str, expiries: list[date]) -> int:
+        """ "Collect it" / "Collect missing": a job for these expiries with the default options.
+
+        The planner fetches only what is missing, so this asks for exactly the missing windows.
+        """
+        settings = self.services.settings
+        selection = WizardSelection(
+            expiries={key: list(expiries)},
+            interval=settings.default_interval,
+            months=settings.history_months,
+            concurrency=settings.concurrency,
+        )
+        return await self.jobs.start_collection(selection)

@@ -1,0 +1,151 @@
+"""The chart and option-chain pages, driven by clicks and keys on collected demo data."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from expirytrack_desktop.analysis.candles import DbCandleSource
+from expirytrack_desktop.analysis.chain import build_chain
+from expirytrack_desktop.analysis.series import aggregate
+from expirytrack_desktop.paths import AppPaths
+from expirytrack_desktop.store import open_database
+from expirytrack_desktop.timeutil import IST
+from expirytrack_desktop.ui.qt import Qt, QtCore
+from tests.analysis_helpers import MONTHLY, NIFTY, collect_chain_db
+from tests.test_ui_support import close_app, make_window, small_simulator
+
+# the offscreen platform's note when a window's size hints change (harmless, see test_ui_window)
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    return collect_chain_db(tmp_path_factory.mktemp("viewer"), (MONTHLY,), strikes=3)
+
+
+@pytest.fixture
+def viewer(qtbot, qloop, tmp_path, collected):
+    paths = AppPaths.under(tmp_path).ensure()
+    shutil.copy(collected, paths.demo_db_path)
+    window, controller = make_window(tmp_path, small_simulator())
+    window.show()
+    controller.schedule(controller.start(), name="start")
+    qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
+    yield window, controller
+    close_app(qtbot, qloop, window, controller)
+
+
+def test_chart_page_shows_the_future_with_volume_oi_and_overlays(qtbot, viewer, collected):
+    window, _ = viewer
+    page = window.chart_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.chart is not None and len(page.chart.series) > 0, timeout=10000)
+    assert page.underlying.currentText() == "NIFTY"
+    assert page.expiry.currentData() == MONTHLY
+    assert page.contract.currentText().endswith("FUT")
+    with open_database(collected, create=False, check_writable=False) as db:
+        source = DbCandleSource(db)
+        future = next(c for c in source.contracts(NIFTY, MONTHLY) if c.contract_type == "FUT")
+        stored = source.candles(future.contract_id)
+    assert page.chart.series == stored  # every stored 1-minute candle, none invented
+    # 15-minute bars: the aggregation of the same candles
+    page.interval.setCurrentIndex(page.interval.findData(15))
+    qtbot.waitUntil(lambda: page.chart.series == aggregate(stored, 15), timeout=10000)
+    # CE and PE of the middle strike and their straddle line
+    qtbot.mouseClick(page.overlay, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(page.chart.overlays) == 3, timeout=10000)
+    strike = page.strike.currentData()
+    assert set(page.chart.overlays) == {f"CE {strike:g}", f"PE {strike:g}", f"straddle {strike:g}"}
+    xs, ys = page.chart.overlays[f"straddle {strike:g}"].getData()
+    _, ce = page.chart.overlays[f"CE {strike:g}"].getData()
+    assert len(ys) > 10 and ys[-1] == pytest.approx(ce[-1] + page.chart.overlays[f"PE {strike:g}"].getData()[1][-1])
+
+
+def test_chart_keyboard_zoom_pan_and_crosshair(qtbot, viewer):
+    window, _ = viewer
+    page = window.chart_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.chart is not None and len(page.chart.series) > 0, timeout=10000)
+    chart = page.chart
+    vb = chart.price.getViewBox()
+    (x0, x1), _ = vb.viewRange()
+    chart.setFocus()
+    qtbot.keyClick(chart, Qt.Key.Key_Plus)
+    (a0, a1), _ = vb.viewRange()
+    assert (a1 - a0) == pytest.approx((x1 - x0) * 0.8)
+    qtbot.keyClick(chart, Qt.Key.Key_Right)
+    (b0, b1), _ = vb.viewRange()
+    assert b0 > a0 and (b1 - b0) == pytest.approx(a1 - a0)
+    qtbot.keyClick(chart, Qt.Key.Key_Home)
+    (c0, c1), _ = vb.viewRange()
+    assert (c1 - c0) > (b1 - b0)
+    first = chart.series[0]
+    text = chart.describe_at(float(chart._x[0]) + 0.2)
+    assert f"O {first.open:g}" in text and f"OI {first.oi:,}" in text
+    # a minute with no candle reads as a gap, never as a flat bar
+    gaps = [i for i in range(1, len(chart._x)) if chart._x[i] - chart._x[i - 1] > 1]
+    if gaps:
+        assert "no trade" in chart.describe_at(float(chart._x[gaps[0] - 1]) + 1.5)
+
+
+def test_chain_page_steps_minutes_and_days_and_exports(qtbot, viewer, collected, tmp_path):
+    window, _ = viewer
+    page = window.chain_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.snap is not None and bool(page.snap.rows), timeout=10000)
+    shown = page.snap.when.minute
+    assert shown.strftime("%H:%M") == "10:30" and shown.date() == page.days[-1]
+    assert page.model.rowCount() == len(page.snap.rows) and "forward" in page.header.text()
+    page.table.setFocus()
+    qtbot.keyClick(page.table, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: page.snap.when.minute == shown + timedelta(minutes=1), timeout=5000)
+    qtbot.keyClick(page.table, Qt.Key.Key_PageUp)
+    prev_day = page.days[-2]
+    qtbot.waitUntil(lambda: page.snap.when.minute.date() == prev_day, timeout=5000)
+    at = page.snap.when.minute
+    assert at.strftime("%H:%M") == "10:31"
+    with open_database(collected, create=False, check_writable=False) as db:
+        direct = build_chain(DbCandleSource(db), NIFTY, MONTHLY, at)
+    assert [(r.strike, r.ce and r.ce.ltp, r.pe and r.pe.oi) for r in page.snap.rows] == [
+        (r.strike, r.ce and r.ce.ltp, r.pe and r.pe.oi) for r in direct.rows
+    ]
+    atm = next(i for i, r in enumerate(direct.rows) if r.strike == direct.atm_strike)
+    assert page.model.data(page.model.index(atm, 6), Qt.ItemDataRole.BackgroundRole) is page.model.atm_brush
+    # the slider is the same minute, and moving it moves the chain
+    page.slider.setValue(page.slider.value() + 30)
+    qtbot.waitUntil(lambda: page.snap.when.minute == at + timedelta(minutes=30), timeout=5000)
+    out = tmp_path / "chain.csv"
+    done = page.controller.schedule(page.export_csv(out))
+    qtbot.waitUntil(done.done, timeout=5000)
+    with out.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["strike"]) for r in rows] == [r.strike for r in page.snap.rows]
+
+
+def test_chain_page_moves_a_holiday_to_the_last_trading_minute(qtbot, viewer):
+    window, _ = viewer
+    page = window.chain_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.snap is not None and bool(page.snap.rows), timeout=10000)
+    saturday = datetime(2025, 9, 27, 10, 30, tzinfo=IST)
+    page.request(saturday)
+    qtbot.waitUntil(lambda: "not a trading day" in page.header.text(), timeout=5000)
+    assert page.snap.when.minute == datetime(2025, 9, 26, 15, 29, tzinfo=IST)
+    assert page.day.date() == QtCore.QDate(2025, 9, 26) and page.time_label.text() == "15:29"
+
+
+def test_an_expiry_without_candles_offers_collect_it(qtbot, viewer, collected):
+    window, controller = viewer
+    db = controller.runtime.db
+    db.execute("DELETE FROM candle")  # contracts known, nothing collected
+    page = window.chain_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.loaded and page.expiry.count() > 0, timeout=10000)
+    qtbot.waitUntil(lambda: page.collect_button.isVisibleTo(page), timeout=5000)
+    assert "No candles stored" in page.header.text()
+    assert page.model.rowCount() == 0
+    assert date.fromisoformat(page.expiry.currentText()) == MONTHLY
