@@ -60,9 +60,11 @@ def test_chart_page_shows_the_future_with_volume_oi_and_overlays(qtbot, viewer, 
     qtbot.waitUntil(lambda: len(page.chart.overlays) == 3, timeout=10000)
     strike = page.strike.currentData()
     assert set(page.chart.overlays) == {f"CE {strike:g}", f"PE {strike:g}", f"straddle {strike:g}"}
-    xs, ys = page.chart.overlays[f"straddle {strike:g}"].getData()
+    _, ys = page.chart.overlays[f"straddle {strike:g}"].getData()
     _, ce = page.chart.overlays[f"CE {strike:g}"].getData()
-    assert len(ys) > 10 and ys[-1] == pytest.approx(ce[-1] + page.chart.overlays[f"PE {strike:g}"].getData()[1][-1])
+    assert len(ys) > 10 and ys[-1] == pytest.approx(
+        ce[-1] + page.chart.overlays[f"PE {strike:g}"].getData()[1][-1]
+    )
 
 
 def test_chart_keyboard_zoom_pan_and_crosshair(qtbot, viewer):
@@ -114,7 +116,10 @@ def test_chain_page_steps_minutes_and_days_and_exports(qtbot, viewer, collected,
         (r.strike, r.ce and r.ce.ltp, r.pe and r.pe.oi) for r in direct.rows
     ]
     atm = next(i for i, r in enumerate(direct.rows) if r.strike == direct.atm_strike)
-    assert page.model.data(page.model.index(atm, 6), Qt.ItemDataRole.BackgroundRole) is page.model.atm_brush
+    assert (
+        page.model.data(page.model.index(atm, 6), Qt.ItemDataRole.BackgroundRole)
+        is page.model.atm_brush
+    )
     # the slider is the same minute, and moving it moves the chain
     page.slider.setValue(page.slider.value() + 30)
     qtbot.waitUntil(lambda: page.snap.when.minute == at + timedelta(minutes=30), timeout=5000)
