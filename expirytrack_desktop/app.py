@@ -39,6 +39,7 @@ PAGES = (
     "settings",
     "chart",
     "chain",
+    "quality",
 )
 
 

@@ -154,3 +154,29 @@ def test_an_expiry_without_candles_offers_collect_it(qtbot, viewer, collected):
     assert "No candles stored" in page.header.text()
     assert page.model.rowCount() == 0
     assert date.fromisoformat(page.expiry.currentText()) == MONTHLY
+
+
+def test_quality_page_lists_contracts_gaps_and_opens_the_chart(qtbot, viewer, collected):
+    window, _ = viewer
+    page = window.quality_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.model.rowCount() > 0, timeout=10000)
+    with open_database(collected, create=False, check_writable=False) as db:
+        from expirytrack_desktop.analysis.quality import expiry_quality, gap_runs
+
+        expected = expiry_quality(db, NIFTY, MONTHLY)
+        option = next(q for q in expected if q.contract_type != "FUT" and q.missing_minutes)
+        runs = gap_runs(db, option.contract_id)
+    assert page.model.rows == expected
+    assert "contracts" in page.summary.text() and "session minutes" in page.summary.text()
+    row = expected.index(option)
+    page.table.selectRow(row)
+    qtbot.waitUntil(lambda: page.gaps.count() == min(len(runs), 200), timeout=5000)
+    longest = max(runs, key=lambda r: (r.minutes, -r.start_ts))
+    assert page.gaps.item(0).text().endswith(f"— {longest.minutes} min")
+    index = page.model.index(row, 0)
+    page.table.doubleClicked.emit(index)
+    chart = window.chart_page
+    qtbot.waitUntil(lambda: window.tabs.currentWidget() is chart, timeout=5000)
+    qtbot.waitUntil(lambda: chart.contract.currentData() == option.contract_id, timeout=10000)
+    qtbot.waitUntil(lambda: chart.chart is not None and chart.chart.series != [], timeout=10000)

@@ -19,6 +19,7 @@ from expirytrack_desktop.ui.login_dialog import LoginDialog
 from expirytrack_desktop.ui.logpanel import LogPanel
 from expirytrack_desktop.ui.models import describe_rate_limit, fmt_bytes, fmt_span, waiting_text
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
+from expirytrack_desktop.ui.quality_page import QualityPage
 from expirytrack_desktop.ui.settings_dialog import SettingsDialog
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chain_page = ChainPage(controller)
         self.tabs.addTab(self.chart_page, "&Chart")
         self.tabs.addTab(self.chain_page, "Option cha&in")
+        self.quality_page = QualityPage(controller)
+        self.tabs.addTab(self.quality_page, "Data &quality")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
 

@@ -168,7 +168,7 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
     if page.startswith("export-"):
         wiz = await _export_wizard(window, int(page[-1]))
         return save(wiz, path)
-    if page in ("chart", "chain"):
+    if page in ("chart", "chain", "quality"):
         return await _viewer(window, page, path)
     if page == "settings":
         window.on_settings()
@@ -179,8 +179,9 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
 
 
 async def _viewer(window: MainWindow, page: str, path: Path) -> int:
-    """The chart (a future with the ATM straddle overlay) or the chain at 10:30 of a day."""
-    target = window.chart_page if page == "chart" else window.chain_page
+    """The chart (a future and a strike's straddle), the chain at 10:30, or data quality."""
+    target = {"chart": window.chart_page, "chain": window.chain_page,
+              "quality": window.quality_page}[page]  # fmt: skip
     window.tabs.setCurrentWidget(target)
     await settle(0.3)
     await target.refresh()
@@ -188,5 +189,7 @@ async def _viewer(window: MainWindow, page: str, path: Path) -> int:
         chart = window.chart_page
         chart.overlay.setChecked(True)
         await chart.draw()
+    if page == "quality" and window.quality_page.model.rowCount():
+        window.quality_page.table.selectRow(1)
     await settle(0.6)
     return save(window, path)
