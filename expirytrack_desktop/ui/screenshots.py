@@ -17,7 +17,10 @@ from expirytrack_desktop.ui.choices import WizardSelection
 from expirytrack_desktop.ui.qt import Qt, QtWidgets
 
 if TYPE_CHECKING:
+    from expirytrack_desktop.ui.chain_page import ChainPage
+    from expirytrack_desktop.ui.chart_page import ChartPage
     from expirytrack_desktop.ui.mainwindow import MainWindow
+    from expirytrack_desktop.ui.quality_page import QualityPage
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +183,12 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
 
 async def _viewer(window: MainWindow, page: str, path: Path) -> int:
     """The chart (a future and a strike's straddle), the chain at 10:30, or data quality."""
-    target = {"chart": window.chart_page, "chain": window.chain_page,
-              "quality": window.quality_page}[page]  # fmt: skip
+    pages: dict[str, ChartPage | ChainPage | QualityPage] = {
+        "chart": window.chart_page,
+        "chain": window.chain_page,
+        "quality": window.quality_page,
+    }
+    target = pages[page]
     window.tabs.setCurrentWidget(target)
     await settle(0.3)
     await target.refresh()
