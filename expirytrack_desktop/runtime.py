@@ -71,7 +71,7 @@ def demo_app() -> Any:
         from expirytrack_desktop.sandbox import Market, SimulatorApp
         from expirytrack_desktop.timeutil import IST
 
-        market = Market(seed=DEMO_SEED, today=datetime.now(IST).date())
+        market = Market(seed=DEMO_SEED, today=datetime.now(IST).date(), stocks=True)
         _demo_app = SimulatorApp(market)
     return _demo_app
 
@@ -89,6 +89,7 @@ class Runtime:
     db_flag: str | None = None
     api_base_flag: str | None = None
     rate_limit_flag: str | None = None
+    instruments_url_flag: str | None = None
 
     @classmethod
     def create(
@@ -99,10 +100,11 @@ class Runtime:
         rate_limit: str | None = None,
         demo: bool = False,
         paths: AppPaths | None = None,
+        instruments_url: str | None = None,
     ) -> Runtime:
         paths = paths or AppPaths.default()
         settings = Settings.load(paths.settings_path)
-        return cls(paths, settings, demo, db, api_base, rate_limit)
+        return cls(paths, settings, demo, db, api_base, rate_limit, instruments_url)
 
     # ---- resolved values ----------------------------------------------------------------------
 
@@ -121,6 +123,15 @@ class Runtime:
     @property
     def api_base(self) -> str:
         return DEMO_API_BASE if self.demo else self.settings.resolved_api_base(self.api_base_flag)
+
+    @property
+    def instruments_url(self) -> str:
+        """Where the instrument master comes from (the simulator's copy in demo mode)."""
+        if self.demo:
+            from expirytrack_desktop.settings import INSTRUMENT_MASTER_PATH
+
+            return DEMO_API_BASE + INSTRUMENT_MASTER_PATH
+        return self.settings.resolved_instruments_url(self.instruments_url_flag)
 
     @property
     def rate_limit(self) -> str:

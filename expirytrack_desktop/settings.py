@@ -15,11 +15,15 @@ from expirytrack_desktop.fsutil import atomic_write_json
 
 DEFAULT_API_BASE = "https://api.upstox.com"
 DEFAULT_RATE_LIMIT = "50/1,500/60,2000/1800"
+# Upstox's public instrument master (no token): the F&O underlyings come from it.
+INSTRUMENT_MASTER_PATH = "/market-quote/instruments/exchange/complete.json.gz"
+DEFAULT_INSTRUMENTS_URL = "https://assets.upstox.com" + INSTRUMENT_MASTER_PATH
 
 
 @dataclass(slots=True)
 class Settings:
     api_base: str = DEFAULT_API_BASE
+    instruments_url: str = DEFAULT_INSTRUMENTS_URL  # an http(s) URL or a local file path
     rate_limit: str = DEFAULT_RATE_LIMIT
     db_path: str = ""  # empty = the platform data folder
     export_dir: str = ""  # empty = <data folder>/exports
@@ -53,6 +57,9 @@ class Settings:
 
     def resolved_api_base(self, flag: str | None = None) -> str:
         return (flag or os.environ.get("EXPIRYTRACK_API_BASE") or self.api_base).rstrip("/")
+
+    def resolved_instruments_url(self, flag: str | None = None) -> str:
+        return flag or os.environ.get("EXPIRYTRACK_INSTRUMENTS_URL") or self.instruments_url
 
     def resolved_rate_limit(self, flag: str | None = None) -> str:
         return flag or os.environ.get("EXPIRYTRACK_RATE_LIMIT") or self.rate_limit

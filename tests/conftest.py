@@ -46,6 +46,8 @@ def isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("EXPIRYTRACK_HOME", str(home / "expirytrack"))
+    # Never Upstox's real instrument master: a test that wants one names the simulator's.
+    monkeypatch.setenv("EXPIRYTRACK_INSTRUMENTS_URL", str(home / "no-instrument-master.json.gz"))
     for var in (
         "EXPIRYTRACK_DB",
         "EXPIRYTRACK_API_BASE",

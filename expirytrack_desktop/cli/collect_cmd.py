@@ -39,7 +39,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="KEY",
-        help=f"underlying key ('NSE_INDEX|Nifty 50') or symbol ({symbols}); repeatable",
+        help=f"underlying key ('NSE_INDEX|Nifty 50'), index symbol ({symbols}) or a stock "
+        "symbol from the instrument master (RELIANCE, M&M, any case); repeatable",
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
@@ -80,7 +81,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def _runtime(args: argparse.Namespace) -> Runtime:
     return Runtime.create(
-        db=args.db, api_base=args.api_base, rate_limit=args.rate_limit, demo=args.demo
+        db=args.db,
+        api_base=args.api_base,
+        rate_limit=args.rate_limit,
+        demo=args.demo,
+        instruments_url=getattr(args, "instruments_url", None),
     )
 
 
@@ -108,6 +113,7 @@ def _parse_expiries(values: list[str]) -> list[date]:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments
     from expirytrack_desktop.collect.selection import (
         Selection,
         SelectionError,
@@ -116,10 +122,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from expirytrack_desktop.store import StoreError
 
     rt = _runtime(args)
+    keys, code = resolve_instruments(rt, args.instrument)
+    if keys is None:
+        return code
     try:
         expiries = None if args.all_expiries else _parse_expiries(args.expiry)
         selection = Selection(
-            args.instrument,
+            keys,
             expiries,
             args.interval or rt.settings.default_interval,
             args.months or rt.settings.history_months,

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "expirytrack_desktop.cli.notify_cmd",  # notify configure/test
     "expirytrack_desktop.cli.verify_cmd",  # verify
     "expirytrack_desktop.cli.chain_cmd",  # chain
+    "expirytrack_desktop.cli.underlyings_cmd",  # underlyings
 )
 
 
@@ -34,6 +35,12 @@ def common_options() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="PATH", help="SQLite database file (env EXPIRYTRACK_DB)")
     p.add_argument(
         "--api-base", metavar="URL", help="Upstox API base URL (env EXPIRYTRACK_API_BASE)"
+    )
+    p.add_argument(
+        "--instruments-url",
+        metavar="URL",
+        help="Upstox instrument master (.json.gz URL or local file) for symbols such as "
+        "RELIANCE (env EXPIRYTRACK_INSTRUMENTS_URL)",
     )
     p.add_argument(
         "--rate-limit",

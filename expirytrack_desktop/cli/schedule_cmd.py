@@ -47,7 +47,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="KEY",
-        help=f"underlying key or symbol ({', '.join(KNOWN_UNDERLYINGS)}); repeatable",
+        help=f"underlying key, index symbol ({', '.join(KNOWN_UNDERLYINGS)}) or stock symbol "
+        "(RELIANCE, M&M; stored as its key); repeatable",
     )
     which = a.add_mutually_exclusive_group(required=True)
     which.add_argument("--expiry", "-e", action="append", metavar="YYYY-MM-DD")
@@ -151,6 +152,7 @@ def _default_name(instruments: list[str]) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments, runtime_from
     from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.schedule import Schedule, ScheduleError, parse_days
     from expirytrack_desktop.schedule import hooks as _hooks
@@ -163,10 +165,13 @@ def cmd_add(args: argparse.Namespace) -> int:
         uninstall,
     )
 
+    keys, code = resolve_instruments(runtime_from(args), args.instrument)
+    if keys is None:
+        return code
     try:
         s = Schedule(
             name=args.name or _default_name(args.instrument),
-            instruments=list(args.instrument),
+            instruments=keys,
             times=list(args.at),
             days=list(parse_days(args.days)),
             expiries=None if args.all_expiries else list(args.expiry),

@@ -24,7 +24,7 @@ from expirytrack_desktop.sandbox.faults import FaultConfig, FaultPlan
 from expirytrack_desktop.sandbox.market import INTERVALS, Market
 from expirytrack_desktop.sandbox.ratelimit import Limits, SlidingWindows, parse_rate_limit
 from expirytrack_desktop.sandbox.wire import SimResponse
-from expirytrack_desktop.settings import DEFAULT_RATE_LIMIT
+from expirytrack_desktop.settings import DEFAULT_RATE_LIMIT, INSTRUMENT_MASTER_PATH
 
 if TYPE_CHECKING:
     from expirytrack_desktop.sandbox.transport import SimulatorTransport
@@ -154,6 +154,7 @@ class SimulatorApp:
         self._tokens: dict[str, _Token] = {DEMO_ACCESS_TOKEN: _Token(DEMO_USER_ID)}
         self._serial = 0
         self._expire_countdown: int | None = None
+        self._master_gz: bytes | None = None
         demo = demo_client_credentials()
         self.register_client(demo.client_id, demo.client_secret, demo.redirect_uri)
 
@@ -313,6 +314,7 @@ class SimulatorApp:
             ("GET", "/v2/login/authorization/dialog"): ("authorize", self._authorize),
             ("POST", "/v2/login/authorization/token"): ("token", self._token),
             ("DELETE", "/v2/logout"): ("logout", self._logout),
+            ("GET", INSTRUMENT_MASTER_PATH): ("instrument_master", self._instrument_master),
         }  # fmt: skip
         path = path.rstrip("/") or "/"
         if (method, path) in table:
@@ -360,6 +362,17 @@ class SimulatorApp:
         return key
 
     # ------------------------------------------------------------------ data endpoints
+    def _instrument_master(self, params: dict, headers: dict, body: bytes) -> SimResponse:
+        """The public instrument master (no token), as Upstox's asset host serves it."""
+        if self._master_gz is None:
+            from expirytrack_desktop.sandbox.master import master_gzip
+
+            self._master_gz = master_gzip(self.market)
+        gz = self._master_gz
+        return SimResponse(
+            200, [("content-type", "application/gzip"), ("content-length", str(len(gz)))], gz
+        )
+
     def _expiries(self, params: dict, headers: dict, body: bytes) -> SimResponse:
         self._authenticate(headers, True)
         key = self._underlying_param(params)

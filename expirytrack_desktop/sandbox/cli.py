@@ -24,6 +24,11 @@ def add_server_options(p: argparse.ArgumentParser, *, rate_limit_option: bool = 
     p.add_argument("--today", type=date.fromisoformat, help="market's today, YYYY-MM-DD")
     p.add_argument("--strikes-per-side", type=int, default=10)
     p.add_argument(
+        "--no-stocks",
+        action="store_true",
+        help="only the indices (and VEDL): leave out the ~220 simulated stock underlyings",
+    )
+    p.add_argument(
         "--span-cap",
         type=int,
         metavar="DAYS",
@@ -70,7 +75,12 @@ def app_from_args(args: argparse.Namespace) -> SimulatorApp:
     limit = (
         None if args.no_rate_limit else (getattr(args, "rate_limit", None) or DEFAULT_RATE_LIMIT)
     )
-    market = Market(seed=args.seed, today=args.today, strikes_per_side=args.strikes_per_side)
+    market = Market(
+        seed=args.seed,
+        today=args.today,
+        strikes_per_side=args.strikes_per_side,
+        stocks=not getattr(args, "no_stocks", False),
+    )
     return SimulatorApp(market, rate_limit=limit, span_cap_days=caps, faults=faults)
 
 
@@ -78,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve in the foreground until Ctrl-C."""
     from expirytrack_desktop.sandbox.app import DEMO_ACCESS_TOKEN, demo_client_credentials
     from expirytrack_desktop.sandbox.server import LOOPBACK, _bind, make_server
+    from expirytrack_desktop.settings import INSTRUMENT_MASTER_PATH
 
     app = app_from_args(args)
     sock = _bind(LOOPBACK, args.port)
@@ -85,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     demo = demo_client_credentials()
     print(f"Upstox simulator on {url}  (market seed {args.seed}, today {app.market.today})")
     print(f"demo access token: {DEMO_ACCESS_TOKEN}")
+    print(f"instrument master: {url}{INSTRUMENT_MASTER_PATH}")
     print(f"demo OAuth client: id={demo.client_id} redirect_uri={demo.redirect_uri}")
     print(f"rate limit: {app.rate_limit or 'off'}; span caps: {app.span_cap_days or 'none'}")
     print("Ctrl-C stops it.", flush=True)

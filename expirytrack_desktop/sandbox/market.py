@@ -30,6 +30,9 @@ INTERVAL_MINUTES = {"1minute": 1, "3minute": 3, "5minute": 5, "15minute": 15, "3
 INTERVALS = (*INTERVAL_MINUTES, "day")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _RATE = 0.065  # cost of carry for futures
+_STOCK_TOKENS = 200_000  # = sandbox.stocks.STOCK_TOKEN_BASE: tokens from here are stock ones
+_STOCK_STRIDE = 200
+_PATH_CACHE = 32  # underlying price paths kept (each ~0.5 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class Underlying:
     token_base: int
     option_tick: int = 5  # paise
     future_tick: int = 10  # paise
+    liquidity: float = 1.0  # scales the per-minute trade probability (stocks: thin, < 0.1)
 
 
 UNDERLYINGS: tuple[Underlying, ...] = (
@@ -121,20 +125,30 @@ class Market:
         strikes_per_side: int = 10,
         history_days: int = 182,
         cache_contracts: int = 64,
+        stocks: bool = False,
     ) -> None:
         self.seed = int(seed)
         self.today = today or datetime.now(IST).date()
         self.strikes_per_side = int(strikes_per_side)
         self.history_days = int(history_days)
+        # ``stocks``: add the ~220 simulated stock underlyings (sandbox.stocks) after the
+        # indices; their contracts are built lazily, per expiry, when first asked for.
+        pool = UNDERLYINGS
+        if stocks:
+            from expirytrack_desktop.sandbox.stocks import stock_underlyings
+
+            pool = UNDERLYINGS + stock_underlyings()
+        self._pool = pool
         if underlyings is None:
-            chosen = UNDERLYINGS
+            chosen = pool
         else:
             wanted = set(underlyings)
-            chosen = tuple(u for u in UNDERLYINGS if u.key in wanted or u.symbol in wanted)
+            chosen = tuple(u for u in pool if u.key in wanted or u.symbol in wanted)
             if len(chosen) != len(wanted):
                 raise ValueError(f"unknown underlyings in {sorted(wanted)}")
         self._underlyings = {u.key: u for u in chosen}
-        self._u_index = {u.key: UNDERLYINGS.index(u) for u in chosen}
+        self._u_index = {u.key: pool.index(u) for u in chosen}
+        self._by_token_base = {u.token_base: u for u in chosen if u.token_base >= _STOCK_TOKENS}
         self._expiries: dict[str, list[tuple[date, bool]]] = {}
         for u in chosen:
             self._expiries[u.key] = self._make_expiries(u)
@@ -145,7 +159,7 @@ class Market:
         self._day_open = np.array(
             [_ist_midnight_epoch(d) + SESSION_START for d in self._days], dtype=np.int64
         )
-        self._paths: dict[str, np.ndarray] = {}
+        self._paths: OrderedDict[str, np.ndarray] = OrderedDict()  # LRU: 220 stocks add up
         self._contracts: dict[tuple[str, date], list[_Contract]] = {}
         self._by_key: dict[str, _Contract] | None = None
         self._cache: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
@@ -176,15 +190,23 @@ class Market:
         ]
 
     def has_contract(self, expired_key: str) -> bool:
-        return expired_key in self._index()
+        try:
+            self._lookup(expired_key)
+        except KeyError:
+            return False
+        return True
 
     def contract_item(self, expired_key: str) -> dict[str, Any]:
-        return dict(self._index()[expired_key].item)
+        return dict(self._lookup(expired_key).item)
+
+    def underlyings(self) -> list[Underlying]:
+        """The market's underlyings, indices first (as the master lists them)."""
+        return list(self._underlyings.values())
 
     # ----------------------------------------------------------------- candles
     def candles(self, expired_key: str, interval: str = "1minute") -> list[list[Any]]:
         """All candles of a contract, ascending, exactly as the API serializes them."""
-        c = self._index()[expired_key]
+        c = self._lookup(expired_key)
         return self.candle_rows(expired_key, interval, c.listing, c.expiry, newest_first=False)
 
     def candle_rows(
@@ -256,7 +278,9 @@ class Market:
     def _path(self, key: str) -> np.ndarray:
         """Underlying price per (trading day, minute): a seeded geometric random walk."""
         path = self._paths.get(key)
-        if path is None:
+        if path is not None:
+            self._paths.move_to_end(key)
+        else:
             u = self._underlyings[key]
             rng = np.random.default_rng([self.seed, 1000 + self._u_index[key]])
             n = len(self._days)
@@ -266,6 +290,8 @@ class Market:
             start = u.base_price * math.exp(rng.normal(0.0, 0.05))
             path = start * np.exp(np.cumsum(steps.ravel())).reshape(n, MINUTES_PER_DAY)
             self._paths[key] = path
+            if len(self._paths) > _PATH_CACHE:
+                self._paths.popitem(last=False)
         return path
 
     def _listing(self, expiry: date, weekly: bool) -> date:
@@ -292,10 +318,14 @@ class Market:
         ref = 0.5 * (path[self._day_pos[listing], 0] + path[self._day_pos[expiry], -1])
         atm = round(ref / u.strike_step) * u.strike_step
         n = self.strikes_per_side
+        stock = u.token_base >= _STOCK_TOKENS
+        if stock:  # tokens base .. base + 199 (the key's date tells expiries apart)
+            n = min(n, 49)
+            atm = max(atm, (n + 1) * u.strike_step)  # every strike above zero
         strikes = [round(atm + i * u.strike_step, 2) for i in range(-n, n + 1)]
         rng = np.random.default_rng([self.seed, 2000 + ui, expiry.toordinal()])
         dead_pe = bool(rng.random() < 0.5)
-        token = u.token_base + (expiry.toordinal() % 89) * 53
+        token = u.token_base if stock else u.token_base + (expiry.toordinal() % 89) * 53
         ddmmyyyy = expiry.strftime("%d-%m-%Y")
 
         def record(
@@ -354,10 +384,30 @@ class Market:
         self._contracts[(key, expiry)] = out
         return out
 
+    def _lookup(self, expired_key: str) -> _Contract:
+        """The contract of a key (KeyError if none): stock keys decode to their underlying and
+        expiry, so only that expiry's contracts are built; index keys use a full index."""
+        parts = expired_key.split("|")
+        if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) >= _STOCK_TOKENS:
+            token = int(parts[1])
+            u = self._by_token_base.get(token - (token - _STOCK_TOKENS) % _STOCK_STRIDE)
+            try:
+                expiry = datetime.strptime(parts[2], "%d-%m-%Y").date()
+            except ValueError:
+                raise KeyError(expired_key) from None
+            if u is not None:
+                for c in self._contracts_of(u.key, expiry):
+                    if c.key == expired_key:
+                        return c
+            raise KeyError(expired_key)
+        return self._index()[expired_key]
+
     def _index(self) -> dict[str, _Contract]:
         if self._by_key is None:
             idx: dict[str, _Contract] = {}
             for key, exps in self._expiries.items():
+                if self._underlyings[key].token_base >= _STOCK_TOKENS:
+                    continue  # stocks: see _lookup
                 for e, _ in exps:
                     for c in self._contracts_of(key, e):
                         idx[c.key] = c
@@ -369,14 +419,14 @@ class Market:
         if hit is not None:
             self._cache.move_to_end(expired_key)
             return hit
-        data = self._generate(self._index()[expired_key])
+        data = self._generate(self._lookup(expired_key))
         self._cache[expired_key] = data
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return data
 
     def _generate(self, c: _Contract) -> dict[str, np.ndarray]:
-        u = UNDERLYINGS[c.u_index]
+        u = self._pool[c.u_index]
         li, ei = self._day_pos[c.listing], self._day_pos[c.expiry]
         spot = self._path(u.key)[li : ei + 1].ravel()
         ts = (self._day_open[li : ei + 1, None] + np.arange(MINUTES_PER_DAY) * 60).ravel()
@@ -392,6 +442,8 @@ class Market:
             tick = u.future_tick / 100.0
             mid = spot * np.exp(_RATE * t_years)
             p = np.ones(n)  # futures are liquid: a candle every minute
+            if u.liquidity < 1.0:  # a thin stock's future still trades most minutes
+                p = p * min(1.0, 8.0 * u.liquidity)
             noise_scale, lots_mean, oi_step = 0.0002, 40.0, 30
         else:
             tick = u.option_tick / 100.0
@@ -404,6 +456,8 @@ class Market:
             mid = np.maximum(mid, np.maximum(spot - k if c.itype == "CE" else k - spot, 0.0))
             z = np.abs(np.log(k / spot)) / sq
             p = np.clip(0.95 * np.exp(-0.6 * z), 0.01, 0.95) * (0.35 + 0.65 * elapsed)
+            if u.liquidity < 1.0:
+                p = p * u.liquidity
             noise_scale, lots_mean, oi_step = 0.004, 25.0, 8
         trade = rng.random(n) < p
         if c.no_trades:

@@ -13,7 +13,8 @@ Layout: this module is the facade — :class:`Database` composes the parts below
 :func:`open_database` creates it; every name importable from here before the split still is.
 ``base`` (connection, lock, writer thread, transactions, kv), ``catalog`` (underlyings,
 expiries, contracts), ``windows`` (candle-window writes), ``reports`` (coverage, counts),
-``jobs`` (job persistence), ``migrate`` (migrations, backup, error mapping), ``rows`` (row
+``jobs`` (job persistence), ``underlyings`` (the F&O universe from the master),
+``migrate`` (migrations, backup, error mapping), ``rows`` (row
 dataclasses), ``intervals``, ``processes``.
 """
 
@@ -61,6 +62,7 @@ from expirytrack_desktop.store.rows import (
     StoredWindow,
     WindowRow,
 )
+from expirytrack_desktop.store.underlyings import UniverseStore
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
@@ -95,7 +97,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
-class Database(CatalogStore, ReportStore, ClaimStore):
+class Database(CatalogStore, ReportStore, ClaimStore, UniverseStore):
     """One open ExpiryTrack database. Create with :func:`open_database`."""
 
 

@@ -1,0 +1,158 @@
+"""The F&O universe kept from Upstox's instrument master (table ``fo_underlying``).
+
+A new master replaces what is "in F&O now" in one transaction, so a refused or interrupted
+refresh leaves the previous copy whole. Underlyings that left F&O are never deleted: their
+expired contracts can still be collected for about six months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from expirytrack_desktop.store.base import DatabaseBase
+
+_KV_DATE = "universe_master_date"
+_KV_SOURCE = "universe_master_source"
+_KV_FETCHED = "universe_master_fetched_at"
+KINDS = ("INDEX", "EQUITY")
+
+
+@dataclass(frozen=True, slots=True)
+class UniverseEntry:
+    """What a master says of one F&O underlying (the input of :meth:`replace_universe`)."""
+
+    instrument_key: str
+    symbol: str
+    name: str
+    underlying_type: str  # 'INDEX' | 'EQUITY'
+    fo_segment: str  # 'NSE_FO' | 'BSE_FO'
+    lot_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UniverseRow:
+    instrument_key: str
+    symbol: str
+    name: str
+    underlying_type: str
+    fo_segment: str
+    lot_size: int
+    first_seen: date
+    last_seen: date
+    in_fo: bool  # listed by the cached master
+
+
+@dataclass(frozen=True, slots=True)
+class UniverseInfo:
+    """The cached master: its day, where it came from, when it was fetched (UTC text)."""
+
+    master_date: date
+    source: str
+    fetched_at: str
+    in_fo: int
+    former: int
+
+
+@dataclass(frozen=True, slots=True)
+class UniverseChange:
+    total: int
+    added: int  # first seen in this master
+    left: int  # in the previous master, not in this one
+
+
+class UniverseStore(DatabaseBase):
+    """Part of :class:`~expirytrack_desktop.store.Database`."""
+
+    def universe_info(self) -> UniverseInfo | None:
+        """The cached master's facts, or None before the first successful download."""
+        day = self.kv_get(_KV_DATE)
+        if not day:
+            return None
+        counts = self._query(
+            "SELECT sum(last_seen = ?), sum(last_seen < ?) FROM fo_underlying", (day, day)
+        )[0]
+        return UniverseInfo(
+            date.fromisoformat(day),
+            self.kv_get(_KV_SOURCE, "") or "",
+            self.kv_get(_KV_FETCHED, "") or "",
+            int(counts[0] or 0),
+            int(counts[1] or 0),
+        )
+
+    def replace_universe(
+        self, entries: Iterable[UniverseEntry], master_date: date, source: str
+    ) -> UniverseChange:
+        """Store a complete master of ``master_date`` (one transaction; ValueError on a bad
+        entry, nothing written). Facts are updated; first_seen stays; absent ones are kept."""
+        rows = []
+        for e in entries:
+            if e.underlying_type not in KINDS or e.fo_segment not in ("NSE_FO", "BSE_FO"):
+                raise ValueError(f"not an F&O underlying: {e!r}")
+            rows.append(e)
+        if not rows:
+            raise ValueError("an instrument master with no F&O underlying is refused")
+        day = master_date.isoformat()
+        with self.transaction() as c:
+            previous = c.execute("SELECT value FROM kv WHERE key = ?", (_KV_DATE,)).fetchone()
+            prev_day = previous[0] if previous else None
+            before = {
+                r[0]: r[1] for r in c.execute("SELECT instrument_key, last_seen FROM fo_underlying")
+            }
+            c.executemany(
+                "INSERT INTO fo_underlying (instrument_key, symbol, name, underlying_type, "
+                "fo_segment, lot_size, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (instrument_key) DO UPDATE SET symbol = excluded.symbol, "
+                "name = excluded.name, underlying_type = excluded.underlying_type, "
+                "fo_segment = excluded.fo_segment, lot_size = excluded.lot_size, "
+                "first_seen = min(first_seen, excluded.first_seen), "
+                "last_seen = max(last_seen, excluded.last_seen)",
+                [
+                    (e.instrument_key, e.symbol, e.name, e.underlying_type, e.fo_segment,
+                     int(e.lot_size), day, day)
+                    for e in rows
+                ],
+            )  # fmt: skip
+            if prev_day is None or day >= prev_day:
+                for key, value in ((_KV_DATE, day), (_KV_SOURCE, source),
+                                   (_KV_FETCHED, self.now_text())):  # fmt: skip
+                    c.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", (key, value))
+        now = {e.instrument_key for e in rows}
+        left = sum(1 for k, seen in before.items() if seen == prev_day and k not in now)
+        return UniverseChange(len(now), len(now - before.keys()), left)
+
+    def universe(
+        self,
+        *,
+        search: str | None = None,
+        kind: str | None = None,
+        include_former: bool = True,
+    ) -> list[UniverseRow]:
+        """Underlyings, indices first then by symbol; ``search`` matches symbol or name
+        (case-insensitive substring); ``kind`` 'INDEX' or 'EQUITY'."""
+        day = self.kv_get(_KV_DATE) or ""
+        where, params = ["1"], []
+        if kind:
+            where.append("underlying_type = ?")
+            params.append(kind)
+        if search:
+            where.append("(instr(upper(symbol), ?) > 0 OR instr(upper(name), ?) > 0)")
+            params += [search.strip().upper()] * 2
+        if not include_former:
+            where.append("last_seen = ?")
+            params.append(day)
+        rows = self._query(
+            "SELECT instrument_key, symbol, name, underlying_type, fo_segment, lot_size, "
+            "first_seen, last_seen FROM fo_underlying WHERE "
+            + " AND ".join(where)
+            + " ORDER BY underlying_type = 'EQUITY', upper(symbol), instrument_key",
+            params,
+        )
+        return [
+            UniverseRow(
+                r[0], r[1], r[2], r[3], r[4], int(r[5]),
+                date.fromisoformat(r[6]), date.fromisoformat(r[7]), r[7] == day,
+            )
+            for r in rows
+        ]  # fmt: skip
