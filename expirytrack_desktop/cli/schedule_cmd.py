@@ -165,7 +165,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         uninstall,
     )
 
-    keys, code = resolve_instruments(runtime_from(args), args.instrument)
+    keys, code = resolve_instruments(runtime_from(args), args.instrument, keep_typed=True)
     if keys is None:
         return code
     try:

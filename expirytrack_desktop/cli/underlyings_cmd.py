@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.runtime import Runtime
 
 
@@ -32,11 +33,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     kind.add_argument("--stocks", action="store_true", help="stocks only")
     p.add_argument("--refresh", action="store_true", help="download the master even if today's")
     p.set_defaults(func=cmd_underlyings)
-
-
-def _fail(code: int, message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
 
 
 def runtime_from(args: argparse.Namespace) -> Runtime:
@@ -60,10 +56,13 @@ def _refresh(rt: Runtime, db: Any, *, force: bool = False) -> Any:
     return status
 
 
-def resolve_instruments(rt: Runtime, texts: Sequence[str]) -> tuple[list[str] | None, int]:
+def resolve_instruments(
+    rt: Runtime, texts: Sequence[str], *, keep_typed: bool = False
+) -> tuple[list[str] | None, int]:
     """Instrument keys for what was typed after ``-i`` (the master only when a text needs it):
-    ``(keys, OK)``, or ``(None, exit code)`` after printing the one-line reason."""
-    from expirytrack_desktop.collect.universe import ResolveError, needs_universe, resolve_many
+    ``(keys, OK)``, or ``(None, exit code)`` after printing the one-line reason.
+    ``keep_typed``: keys and index symbols stay as typed; only master symbols become keys."""
+    from expirytrack_desktop.collect.universe import ResolveError, needs_universe, resolve_one
     from expirytrack_desktop.store import StoreError
 
     rows: list[Any] = []
@@ -71,20 +70,25 @@ def resolve_instruments(rt: Runtime, texts: Sequence[str]) -> tuple[list[str] | 
         try:
             db = rt.open_db()
         except StoreError as exc:
-            return None, _fail(exitcodes.STORAGE, str(exc))
+            return None, fail(exitcodes.STORAGE, str(exc))
         try:
             _refresh(rt, db)
             rows = db.universe()
         except StoreError as exc:
-            return None, _fail(exitcodes.STORAGE, str(exc))
+            return None, fail(exitcodes.STORAGE, str(exc))
         finally:
             db.close()
+    out: list[str] = []
     try:
-        return resolve_many(texts, rows), exitcodes.OK
+        for text in texts:
+            value = text if keep_typed and not needs_universe(text) else resolve_one(text, rows)
+            if value not in out:
+                out.append(value)
     except ResolveError as exc:
-        return None, _fail(exitcodes.BAD_INPUT, str(exc))
+        return None, fail(exitcodes.BAD_INPUT, str(exc))
     except ValueError as exc:  # a malformed key
-        return None, _fail(exitcodes.BAD_INPUT, str(exc))
+        return None, fail(exitcodes.BAD_INPUT, str(exc))
+    return out, exitcodes.OK
 
 
 def cmd_underlyings(args: argparse.Namespace) -> int:
@@ -94,7 +98,7 @@ def cmd_underlyings(args: argparse.Namespace) -> int:
     try:
         db = rt.open_db()
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     try:
         status = _refresh(rt, db, force=args.refresh)
         if status.info is None:
@@ -102,7 +106,7 @@ def cmd_underlyings(args: argparse.Namespace) -> int:
         kind = "INDEX" if args.indices else "EQUITY" if args.stocks else None
         rows = db.universe(search=args.search, kind=kind)
     except StoreError as exc:
-        return _fail(exitcodes.STORAGE, str(exc))
+        return fail(exitcodes.STORAGE, str(exc))
     finally:
         db.close()
     info = status.info
