@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, SimulatorApp, tradingcal
-from expirytrack_desktop.sandbox.market import Market
-from expirytrack_desktop.sandbox.stocks import stock_underlyings
+from expirytrack_desktop.sandbox.market import Market, Underlying
+from expirytrack_desktop.sandbox.stocks import stock_specs
 
 TODAY = date(2025, 11, 20)  # its six months span the Thursday -> Tuesday change of 2025-09
 NIFTY = "NSE_INDEX|Nifty 50"
@@ -28,7 +28,7 @@ def _by_symbol(market: Market, symbol: str):
 
 
 def test_over_200_stocks_with_awkward_names():
-    stocks = stock_underlyings()
+    stocks = [Underlying(**spec) for spec in stock_specs()]
     symbols = [u.symbol for u in stocks]
     assert len(set(symbols)) == len(symbols) >= 200
     assert len({u.key for u in stocks}) == len(stocks)

@@ -135,9 +135,9 @@ class Market:
         # indices; their contracts are built lazily, per expiry, when first asked for.
         pool = UNDERLYINGS
         if stocks:
-            from expirytrack_desktop.sandbox.stocks import stock_underlyings
+            from expirytrack_desktop.sandbox.stocks import stock_specs
 
-            pool = UNDERLYINGS + stock_underlyings()
+            pool = UNDERLYINGS + tuple(Underlying(**spec) for spec in stock_specs())
         self._pool = pool
         if underlyings is None:
             chosen = pool

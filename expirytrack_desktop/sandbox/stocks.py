@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import zlib
-
-from expirytrack_desktop.sandbox.market import Underlying
+from typing import Any
 
 STOCK_TOKEN_BASE = 200_000  # exchange tokens of stock contracts: base + 200 * index + n
 STOCK_TOKEN_STRIDE = 200
@@ -268,8 +267,9 @@ def strike_step(price: float) -> float:
     return 100.0
 
 
-def stock_underlyings() -> tuple[Underlying, ...]:
-    """Every simulated stock underlying, in list order (deterministic)."""
+def stock_specs() -> list[dict[str, Any]]:
+    """Every simulated stock underlying as ``market.Underlying`` fields, in list order
+    (deterministic; plain data, so this module does not import the market)."""
     out = []
     for j, line in enumerate(_STOCKS.strip().splitlines()):
         symbol, name = line.split("|", 1)
@@ -278,7 +278,7 @@ def stock_underlyings() -> tuple[Underlying, ...]:
         lot = max(25, round(650_000 / price / 25.0) * 25)
         liquidity = 0.3 if symbol in _HEAVY else 0.02 + 0.08 * _unit(symbol, "liq")
         out.append(
-            Underlying(
+            dict(
                 key=f"NSE_EQ|{_isin(symbol, j)}",
                 symbol=symbol,
                 name=name,
@@ -295,4 +295,4 @@ def stock_underlyings() -> tuple[Underlying, ...]:
                 liquidity=liquidity,
             )
         )
-    return tuple(out)
+    return out
