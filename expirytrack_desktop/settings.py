@@ -29,6 +29,7 @@ class Settings:
     export_dir: str = ""  # empty = <data folder>/exports
     default_interval: str = "1minute"
     history_months: int = 3
+    at_risk_days: int = 14  # warn about incomplete expiries that vanish from Upstox this soon
     concurrency: int = 8
     # option chain IV/greeks: annual risk-free rate, continuously compounded (~ the 91-day
     # Treasury bill yield in 2025); `expirytrack chain --rate` overrides it

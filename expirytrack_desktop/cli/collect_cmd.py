@@ -65,6 +65,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "status", parents=[common], help="coverage per underlying and expiry, job history"
     )
     s.add_argument("--all", action="store_true", help="also list expiries never collected")
+    s.add_argument(
+        "--at-risk",
+        action="store_true",
+        help="only chosen expiries that are not complete and vanish from Upstox soon",
+    )
+    s.add_argument(
+        "--within", type=int, metavar="DAYS", help="with --at-risk: days ahead (default 14)"
+    )
     s.set_defaults(func=cmd_status)
 
     j = subparsers.add_parser("jobs", parents=[common], help="list collection jobs")
@@ -292,6 +300,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     try:
+        if args.at_risk:
+            from expirytrack_desktop.cli.atrisk_report import print_at_risk
+
+            return print_at_risk(rt, db, args.within)
         n = db.counts()
         print(f"Database {rt.db_path}")
         print(

@@ -8,6 +8,7 @@ from datetime import date
 
 from expirytrack_desktop.store.base import DatabaseBase
 from expirytrack_desktop.store.rows import ContractRow
+from expirytrack_desktop.store.underlyings import record_retention_edge
 from expirytrack_desktop.upstox.models import Contract
 
 
@@ -58,7 +59,10 @@ class CatalogStore(DatabaseBase):
         uid = self._underlying_id(instrument_key)
         weekly = weekly or {}
         out: dict[date, int] = {}
+        expiries = list(expiries)
         with self.transaction() as c:
+            if expiries:  # the oldest still offered marks the retention edge (collect.atrisk)
+                record_retention_edge(c, instrument_key, self.clock(), min(expiries))
             for d in expiries:
                 w = weekly.get(d)
                 c.execute(

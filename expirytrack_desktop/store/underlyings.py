@@ -7,9 +7,10 @@ expired contracts can still be collected for about six months.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from expirytrack_desktop.store.base import DatabaseBase
 
@@ -17,6 +18,21 @@ _KV_DATE = "universe_master_date"
 _KV_SOURCE = "universe_master_source"
 _KV_FETCHED = "universe_master_fetched_at"
 KINDS = ("INDEX", "EQUITY")
+_KV_EDGE = "retention_edge:"  # + instrument key -> 'seen_on|oldest expiry offered'
+
+
+def record_retention_edge(
+    conn: sqlite3.Connection, instrument_key: str, now: datetime, oldest: date
+) -> None:
+    """Within the caller's transaction: on ``now`` (IST day) the API's oldest expiry of
+    ``instrument_key`` was ``oldest``."""
+    from expirytrack_desktop.timeutil import IST
+
+    seen = now.astimezone(IST).date() if now.tzinfo else now.date()
+    conn.execute(
+        "INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)",
+        (_KV_EDGE + instrument_key, f"{seen.isoformat()}|{oldest.isoformat()}"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +137,19 @@ class UniverseStore(DatabaseBase):
         now = {e.instrument_key for e in rows}
         left = sum(1 for k, seen in before.items() if seen == prev_day and k not in now)
         return UniverseChange(len(now), len(now - before.keys()), left)
+
+    def retention_edges(self) -> dict[str, tuple[date, date]]:
+        """Per underlying key: ``(day seen, oldest expiry the API offered that day)``."""
+        out: dict[str, tuple[date, date]] = {}
+        for key, value in self._query(
+            "SELECT key, value FROM kv WHERE key LIKE ?", (_KV_EDGE + "%",)
+        ):
+            seen, _, oldest = str(value).partition("|")
+            try:
+                out[key[len(_KV_EDGE) :]] = (date.fromisoformat(seen), date.fromisoformat(oldest))
+            except ValueError:
+                continue
+        return out
 
     def universe(
         self,
