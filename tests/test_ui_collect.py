@@ -109,9 +109,11 @@ def test_wizard_clicks_through_to_a_finished_collection(qtbot, app_window):
     window.tabs.setCurrentWidget(window.dashboard_page)
     task = controller.schedule(window.dashboard_page.refresh())
     qtbot.waitUntil(task.done, timeout=5000)
-    cov = window.dashboard_page.model
-    states = {cov.data(cov.index(0, c), cov.StateRole) for c in range(cov.columnCount())}
-    assert "complete" in states
+    cov = window.dashboard_page.grid.months_model
+    chips = [c for cell in cov.cells.values() for c in cell]
+    assert [(c.expiry.isoformat(), c.state) for c in chips if c.state == "complete"] == [
+        (chosen[0], "complete")
+    ]
     assert window.dashboard_page.cards["candles"].value.text() == f"{row.candles:,}"
     # the wizard marks it as collected the next time
     window.act_new.trigger()

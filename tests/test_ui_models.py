@@ -11,8 +11,6 @@ os.environ.setdefault("QT_API", "pyside6")
 import sys
 
 from expirytrack_desktop.ui.models import (
-    CoverageCell,
-    CoverageModel,
     JobRow,
     JobsModel,
     ProgressRole,
@@ -20,7 +18,7 @@ from expirytrack_desktop.ui.models import (
     fmt_bytes,
     fmt_duration,
 )
-from expirytrack_desktop.ui.qt import QtCore
+from expirytrack_desktop.ui.qt import Qt, QtCore
 
 
 def test_signals_do_not_leak_singleton_references(qapp):
@@ -80,19 +78,33 @@ def test_jobs_model_labels_resumable_states():
     assert model.job(1).resumable and model.job(2).resumable
 
 
-def test_coverage_model_passes_the_model_tester_and_says_the_state_in_words(qtmodeltester):
-    model = CoverageModel()
-    model.set_cells(
-        {
-            ("NIFTY", "2025-11-18"): CoverageCell("complete", 10, 10, 5000),
-            ("NIFTY", "2025-11-11"): CoverageCell("partial", 4, 10, 100),
-            ("SENSEX", "2025-11-13"): CoverageCell("failed", 2, 10, 10, failed=3),
-        }
+def test_coverage_months_model_passes_the_model_tester_and_keeps_each_axis(qtmodeltester):
+    from datetime import date
+
+    from expirytrack_desktop.ui.coverage_view import CoverageMonthsModel, ExpiryChip
+
+    nifty, reliance = "NSE_INDEX|Nifty 50", "NSE_EQ|INE002A01018"
+    model = CoverageMonthsModel()
+    model.set_chips(
+        {nifty: "NIFTY", reliance: "RELIANCE"},
+        [
+            ExpiryChip(nifty, date(2025, 11, 18), "complete", 10, 10),
+            ExpiryChip(nifty, date(2025, 11, 11), "partial", 4, 10),
+            ExpiryChip(nifty, date(2025, 5, 29), "failed", 2, 10),
+            ExpiryChip(nifty, date(2025, 4, 24), "complete", 9, 9),  # 7 months back: not shown
+            ExpiryChip(reliance, date(2025, 10, 28), "none"),
+        ],
     )
     qtmodeltester.check(model)
-    assert model.rowCount() == 2 and model.columnCount() == 3
-    texts = {model.data(model.index(r, c)) for r in range(2) for c in range(3)}
-    assert "✔ complete" in texts and "◐ partial 4/10" in texts and "✖ failed" in texts
+    assert model.rowCount() == 2 and model.columnCount() == 6
+    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in (0, 5)] == [
+        "Jun 2025",
+        "Nov 2025",
+    ]
+    assert model.headerData(0, Qt.Orientation.Vertical) == "NIFTY"
+    assert model.data(model.index(0, 5)) == "11 ◐ partial 4/10\n18 ✔ complete"
+    assert model.data(model.index(1, 4)) == "28 ○ no data"
+    assert model.data(model.index(0, 0)) == ""  # the failed 29 May is outside the six months
 
 
 def test_records_model_passes_the_model_tester(qtmodeltester):

@@ -180,3 +180,28 @@ def test_quality_page_lists_contracts_gaps_and_opens_the_chart(qtbot, viewer, co
     qtbot.waitUntil(lambda: window.tabs.currentWidget() is chart, timeout=5000)
     qtbot.waitUntil(lambda: chart.contract.currentData() == option.contract_id, timeout=10000)
     qtbot.waitUntil(lambda: chart.chart is not None and chart.chart.series != [], timeout=10000)
+
+
+def test_coverage_by_month_fits_and_a_click_opens_the_expiry(qtbot, viewer):
+    window, _ = viewer
+    window.resize(1280, 800)
+    page = window.dashboard_page
+    window.tabs.setCurrentWidget(page)
+    done = page.controller.schedule(page.refresh())
+    qtbot.waitUntil(done.done, timeout=10000)
+    grid = page.grid
+    model = grid.months_model
+    assert model.rowCount() == 1 and model.columnCount() == 6
+    assert model.headerData(5, Qt.Orientation.Horizontal) == "Sep 2025"
+    assert not grid.horizontalScrollBar().isVisible()  # six months at 1280 px, no sideways scroll
+    cell = model.index(0, 5)
+    chips = model.data(cell, model.ChipsRole)
+    target = next(i for i, c in enumerate(chips) if c.expiry == MONTHLY)
+    assert chips[target].state == "complete" and "✔ complete" in chips[target].text
+    rect = grid.visualRect(cell)
+    point = QtCore.QPoint(rect.left() + 20, rect.top() + 3 + 18 * target + 9)
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    quality = window.quality_page
+    qtbot.waitUntil(lambda: window.tabs.currentWidget() is quality, timeout=5000)
+    qtbot.waitUntil(lambda: quality.model.rowCount() > 0, timeout=10000)
+    assert quality.expiry.currentData() == MONTHLY

@@ -13,7 +13,9 @@ from expirytrack_desktop.analysis.candles import Candle, ContractInfo, DbCandleS
 from expirytrack_desktop.analysis.chain import ChainSnapshot, build_chain
 from expirytrack_desktop.analysis.quality import ContractQuality, GapRun, expiry_quality, gap_runs
 from expirytrack_desktop.analysis.series import StraddlePoint, aggregate, straddle_series
+from expirytrack_desktop.ui.catalog import COVERAGE_STATE
 from expirytrack_desktop.ui.choices import WizardSelection
+from expirytrack_desktop.ui.coverage_view import ExpiryChip
 from expirytrack_desktop.ui.engine_host import EngineHost
 from expirytrack_desktop.ui.jobs_service import JobsService
 from expirytrack_desktop.ui.services import Services
@@ -35,6 +37,24 @@ class AnalysisService:
     def refresh(self) -> None:
         if self._source is not None:
             self._source.clear_cache()
+
+    async def coverage(self) -> tuple[dict[str, str], list[ExpiryChip]]:
+        """Row labels (key -> symbol) and one chip per known expiry, default interval."""
+        rt = await self.host.ready()
+        interval = self.services.settings.default_interval
+        rows = await rt.db.run(rt.db.coverage, None, interval)
+        labels = {c.instrument_key: c.symbol or c.instrument_key for c in rows}
+        chips = [
+            ExpiryChip(
+                c.instrument_key,
+                c.expiry_date,
+                COVERAGE_STATE.get(c.state, c.state),
+                c.contracts_complete,
+                c.contracts,
+            )
+            for c in rows
+        ]
+        return labels, chips
 
     async def underlyings(self) -> list[tuple[str, str]]:
         """``(symbol or key, instrument key)`` of underlyings with stored contracts."""

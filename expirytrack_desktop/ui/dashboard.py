@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from expirytrack_desktop.ui.models import (
-    COVERAGE_LABELS,
-    CoverageModel,
-    fmt_bytes,
-    fmt_int,
-    fmt_span,
-)
+from expirytrack_desktop.ui.coverage_view import CoverageMonthsView
+from expirytrack_desktop.ui.models import COVERAGE_LABELS, fmt_bytes, fmt_int, fmt_span
 from expirytrack_desktop.ui.qt import QtCore, QtGui, QtWidgets
 
 if TYPE_CHECKING:
@@ -72,17 +67,9 @@ class DashboardPage(QtWidgets.QWidget):
         for c in self.cards.values():
             cards.addWidget(c)
 
-        self.model = CoverageModel(self)
-        self.model.set_colours(coverage_colours(self.palette()))
-        self.grid = QtWidgets.QTableView()
-        self.grid.setObjectName("coverageGrid")
-        self.grid.setTabKeyNavigation(False)
-        self.grid.setModel(self.model)
-        self.grid.horizontalHeader().setDefaultSectionSize(128)
-        self.grid.horizontalHeader().setSectionResizeMode(
-            QtWidgets.QHeaderView.ResizeMode.Interactive
-        )
-        self.grid.setWordWrap(False)
+        self.grid = CoverageMonthsView()
+        self.grid.months_model.colours = coverage_colours(self.palette())
+        self.grid.expiryClicked.connect(self._open_expiry)
         self.empty_label = QtWidgets.QLabel(
             "No coverage yet: collected underlyings and expiries appear here."
         )
@@ -90,7 +77,8 @@ class DashboardPage(QtWidgets.QWidget):
             "Legend: "
             + " · ".join(COVERAGE_LABELS[k] for k in ("complete", "partial", "none", "failed"))
             + " — complete: every contract fetched; partial: some windows missing (n/total "
-            "contracts); no data: nothing fetched yet; failed: some windows failed (retry them)."
+            "contracts); no data: nothing fetched yet; failed: some windows failed (retry them). "
+            "Each line is one expiry (day of the month); click it to see its contracts."
         )
         legend.setWordWrap(True)
 
@@ -101,7 +89,7 @@ class DashboardPage(QtWidgets.QWidget):
         ul = QtWidgets.QVBoxLayout(usage_box)
         ul.addWidget(self.usage)
 
-        cov_box = QtWidgets.QGroupBox("Coverage per underlying × expiry")
+        cov_box = QtWidgets.QGroupBox("Coverage: each underlying's expiries, by month")
         cl = QtWidgets.QVBoxLayout(cov_box)
         cl.addWidget(legend)
         cl.addWidget(self.empty_label)
@@ -120,7 +108,8 @@ class DashboardPage(QtWidgets.QWidget):
 
     def changeEvent(self, event: QtCore.QEvent) -> None:
         if event.type() == QtCore.QEvent.Type.PaletteChange:
-            self.model.set_colours(coverage_colours(self.palette()))
+            self.grid.months_model.colours = coverage_colours(self.palette())
+            self.grid.viewport().update()
         super().changeEvent(event)
 
     def schedule_refresh(self) -> None:
@@ -133,12 +122,19 @@ class DashboardPage(QtWidgets.QWidget):
         self.cards["contracts"].set_value(fmt_int(stats.get("contracts", 0)))
         self.cards["candles"].set_value(fmt_int(stats.get("candles", 0)))
         self.cards["db_size"].set_value(fmt_bytes(stats.get("db_bytes", 0)))
-        cells = await self.controller.usage.coverage_cells()
-        self.model.set_cells(cells)
-        self.empty_label.setVisible(not cells)
-        self.grid.setVisible(bool(cells))
-        self.grid.resizeColumnsToContents()
+        labels, chips = await self.controller.analysis.coverage()
+        self.grid.set_chips(labels, chips)
+        self.empty_label.setVisible(not chips)
+        self.grid.setVisible(bool(chips))
         self.refresh_usage()
+
+    def _open_expiry(self, key: str, expiry: object) -> None:
+        """A coverage line clicked: that expiry's contracts on the Data quality page."""
+        window = self.window()
+        quality = getattr(window, "quality_page", None)
+        if quality is not None:
+            window.tabs.setCurrentWidget(quality)  # type: ignore[attr-defined]
+            self.controller.schedule(quality.show_expiry(key, expiry), name="quality-open")
 
     def refresh_usage(self) -> None:
         self.usage.setText(self.usage_text())

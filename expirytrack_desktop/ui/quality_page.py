@@ -154,6 +154,21 @@ class QualityPage(QtWidgets.QWidget):
             return
         await self.load_expiries()
 
+    async def show_expiry(self, key: str, expiry: Any) -> None:
+        """Open ``key``/``expiry`` (from the dashboard's coverage)."""
+        if not self.loaded or self.underlying.findData(key) < 0:
+            await self.refresh()
+        self.underlying.blockSignals(True)
+        self.underlying.setCurrentIndex(max(self.underlying.findData(key), 0))
+        self.underlying.blockSignals(False)
+        await self.load_expiries()
+        self.expiry.blockSignals(True)
+        if self.expiry.findData(expiry) < 0:  # known expiry, no contract stored yet
+            self.expiry.addItem(expiry.isoformat(), expiry)
+        self.expiry.setCurrentIndex(self.expiry.findData(expiry))
+        self.expiry.blockSignals(False)
+        await self.load_quality()
+
     async def load_expiries(self) -> None:
         key = self.underlying.currentData()
         expiries = await self.controller.analysis.expiries(key) if key else []

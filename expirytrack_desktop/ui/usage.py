@@ -9,10 +9,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from expirytrack_desktop.ui.catalog import COVERAGE_STATE
 from expirytrack_desktop.ui.engine_host import EngineHost
 from expirytrack_desktop.ui.errors import describe_error
-from expirytrack_desktop.ui.models import CoverageCell
 from expirytrack_desktop.ui.services import Services
 from expirytrack_desktop.ui.signals import ControllerSignals
 
@@ -81,22 +79,3 @@ class Usage:
             "candles": c.candles,
             "db_bytes": c.db_bytes,
         }
-
-    async def coverage_cells(self) -> dict[tuple[str, str], CoverageCell]:
-        rt = self.host.runtime
-        if rt is None:
-            return {}
-        cov = await rt.db.run(rt.db.coverage, None, None)
-        cells: dict[tuple[str, str], CoverageCell] = {}
-        for c in cov:
-            label = c.symbol or c.instrument_key
-            if c.interval != "1minute":
-                label = f"{label} ({c.interval})"
-            cells[(label, c.expiry_date.isoformat())] = CoverageCell(
-                state=COVERAGE_STATE.get(c.state, c.state),
-                done=c.contracts_complete,
-                total=c.contracts,
-                candles=c.candles,
-                failed=c.failed_windows,
-            )
-        return cells
