@@ -209,12 +209,17 @@ class Runtime:
         """An UpstoxClient on this mode's base URL, drawing on :meth:`limiter`."""
         from expirytrack_desktop.upstox.client import UpstoxClient
 
+        options: dict[str, Any] = {
+            "deadline": float(self.settings.request_deadline_s),
+            "max_body_bytes": int(self.settings.max_response_mb) * 1024 * 1024,
+        }
+        options.update(current_overrides().client_kwargs)
         return UpstoxClient(
             self.api_base,
             access_token=access_token,
             limiter=self.limiter(),
             transport=self.transport(),
-            **current_overrides().client_kwargs,
+            **options,
         )
 
     def make_collector(self, db: Any, client: Any, *, concurrency: int | None = None) -> Any:

@@ -35,6 +35,9 @@ class Settings:
     # Treasury bill yield in 2025); `expirytrack chain --rate` overrides it
     risk_free_rate: float = 0.065
     redirect_uri: str = "http://127.0.0.1:8765/callback"
+    # every API request: whole-answer deadline and body cap (see upstox/client.py for why)
+    request_deadline_s: float = 120.0
+    max_response_mb: int = 64
     # e-mail notifications of scheduled runs (the SMTP password is in the secret store)
     smtp_host: str = ""
     smtp_port: int = 587

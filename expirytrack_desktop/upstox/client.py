@@ -5,6 +5,13 @@ faults (5xx, 429, timeouts, dropped connections, truncated or malformed JSON) ar
 with exponential backoff and full jitter up to ``max_attempts``; then the call raises a
 typed error from ``errors.py`` so the caller fails that item and carries on.
 
+Every attempt also has an overall deadline (``deadline``: headers and the whole body, not
+just the per-read ``timeout``, which a server sending a few bytes a second never trips) and a
+body cap (``max_body_bytes``, checked against Content-Length before reading and while
+reading): a stalled or enormous answer fails that request with a clear message instead of
+stalling a run or filling memory. A missed deadline is retried once; an answer over the cap
+is not retried (the same request would bring the same answer).
+
 Secrets: the access token is sent per request and never stored on the httpx client, and
 every message this module produces is scrubbed of the token, client secret and login code.
 """
@@ -42,17 +49,41 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.ProtocolError)
+# A month of 1-minute candles is about 0.6 MB and 90 days about 2 MB; 2 MB arrive in about a
+# minute even at 256 kbit/s. So 120 s and 64 MB stop only answers that are broken, never a
+# slow but working line. Both are settings (``request_deadline_s``, ``max_response_mb``).
+DEFAULT_DEADLINE_S = 120.0
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+# A missed deadline is retried once (a blip), not max_attempts times (minutes per window).
+_MAX_DEADLINE_MISSES = 2
 _LOGIN_CODES = {"UDAPI100016", "UDAPI100068"}
+
+
+class _TooLarge(Exception):
+    """Internal: the answer is (or declares itself) larger than the body cap."""
+
+    def __init__(self, status: int, declared: int | None) -> None:
+        super().__init__(status, declared)
+        self.status = status
+        self.declared = declared
 
 
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth another try."""
 
-    def __init__(self, reason: str, *, status: int | None = None, code: str | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        deadline: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.code = code
+        self.deadline = deadline  # the whole-request deadline passed
 
 
 def _q(value: str) -> str:
@@ -116,6 +147,10 @@ def _contract(item: dict[str, Any], *, future: bool) -> Contract:
     )
 
 
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MB"
+
+
 class UpstoxClient:
     """One instance per base URL/token; share one ``RateLimiter`` between all of them."""
 
@@ -127,6 +162,8 @@ class UpstoxClient:
         limiter: RateLimiter,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
+        deadline: float = DEFAULT_DEADLINE_S,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_attempts: int = 5,
         backoff_base: float = 0.5,
         backoff_max: float = 20.0,
@@ -135,6 +172,10 @@ class UpstoxClient:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
+        if not deadline > 0 or max_body_bytes < 1:
+            raise ValueError("deadline and max_body_bytes must be positive")
+        self.deadline = deadline
+        self.max_body_bytes = max_body_bytes
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
         self.max_attempts = max_attempts
@@ -315,12 +356,15 @@ class UpstoxClient:
         if auth and not self._token:
             raise AuthError("no access token: log in first", code=None, status=None)
         last: _Retry | None = None
+        deadlines_missed = 0
+        attempts = 0
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 self.retries += 1
                 ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 2))
                 await self._sleep(self._rng.uniform(0, ceiling))
             permit = await self.limiter.acquire()
+            attempts = attempt
             try:
                 return await self._attempt(
                     method, path, form, auth, login, wrapped, attempt, raw_candles
@@ -328,10 +372,13 @@ class UpstoxClient:
             except _Retry as retry:
                 last = retry
                 log.debug("%s %s attempt %d failed: %s", method, path, attempt, retry.reason)
+                deadlines_missed += retry.deadline
             finally:
                 permit.release()  # the answer (or failure) is in: the request has arrived
+            if deadlines_missed >= _MAX_DEADLINE_MISSES:
+                break  # a server that trickles once usually does again: give the item up
         assert last is not None
-        what = f"{method} {path.split('?')[0]} failed after {self.max_attempts} attempts"
+        what = f"{method} {path.split('?')[0]} failed after {attempts} attempts"
         if last.status == 429:
             raise RateLimitedError(
                 self._scrub(f"{what}: rate limited (HTTP 429 {last.code or ''})".rstrip()),
@@ -339,6 +386,29 @@ class UpstoxClient:
                 status=429,
             )
         raise ServerError(self._scrub(f"{what}: {last.reason}"), code=last.code, status=last.status)
+
+    async def _fetch(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None,
+        headers: dict[str, str],
+        answered: list[int],
+    ) -> tuple[int, bytes, str]:
+        """(status, body, content type), reading the body in chunks up to the cap."""
+        cap = self.max_body_bytes
+        async with self._http.stream(method, path, data=form, headers=headers) as response:
+            status = response.status_code
+            answered.append(status)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise _TooLarge(status, int(declared))
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    raise _TooLarge(status, None)
+            return status, bytes(body), response.headers.get("content-type", "?")
 
     async def _attempt(
         self,
@@ -354,20 +424,39 @@ class UpstoxClient:
         headers = {"Authorization": f"Bearer {self._token}"} if auth and self._token else {}
         self.requests_sent += 1
         started = time.perf_counter()
+        where = path.split("?")[0]
+        answered: list[int] = []  # the status, once the headers are in
         try:
-            response = await self._http.request(method, path, data=form, headers=headers)
+            async with asyncio.timeout(self.deadline):
+                status, content, kind = await self._fetch(method, path, form, headers, answered)
         except _TRANSIENT as exc:
             ms = (time.perf_counter() - started) * 1000
             reason = self._scrub(f"{type(exc).__name__}" + (f" ({exc})" if str(exc) else ""))
             log.debug("%s %s -> %s in %.1f ms (attempt %d)", method, path, reason, ms, attempt)
-            raise _Retry(reason) from None
+            raise _Retry(reason, status=answered[0] if answered else None) from None
+        except TimeoutError:
+            log.debug("%s %s -> deadline missed (attempt %d)", method, path, attempt)
+            raise _Retry(
+                f"no complete answer within the {self.deadline:g} s request deadline"
+                " (setting request_deadline_s)",
+                status=answered[0] if answered else None,
+                deadline=True,
+            ) from None
+        except _TooLarge as big:
+            size = f" (Content-Length {big.declared:,})" if big.declared is not None else ""
+            raise ServerError(
+                self._scrub(
+                    f"{method} {where}: answer larger than the {_mb(self.max_body_bytes)} cap"
+                    f"{size}, not read (setting max_response_mb)"
+                ),
+                status=big.status,
+            ) from None
         ms = (time.perf_counter() - started) * 1000
-        status = response.status_code
         log.debug("%s %s -> %d in %.1f ms (attempt %d)", method, path, status, ms, attempt)
 
         if raw_candles and 200 <= status < 300:
             try:
-                return decode_candles(response.content)
+                return decode_candles(content)
             except CandleBodyError as exc:
                 if exc.complete:  # a whole success document with an unreadable candle
                     raise ServerError(
@@ -375,9 +464,8 @@ class UpstoxClient:
                     ) from None
             # Not a complete success document: classify it as the parsed path would.
             try:
-                answer = json.loads(response.content)
+                answer = json.loads(content)
             except ValueError:
-                kind = response.headers.get("content-type", "?")
                 raise _Retry(
                     f"HTTP {status} with malformed JSON body ({kind})", status=status
                 ) from None
@@ -386,7 +474,7 @@ class UpstoxClient:
             raise _Retry(f"HTTP {status} without status/data.candles ({detail})", status=status)
 
         try:
-            body: Any = json.loads(response.content) if response.content else None
+            body: Any = json.loads(content) if content else None
         except ValueError:
             body = None
             malformed = True
@@ -397,7 +485,6 @@ class UpstoxClient:
 
         if 200 <= status < 300:
             if malformed or not isinstance(body, dict):
-                kind = response.headers.get("content-type", "?")
                 raise _Retry(
                     f"HTTP {status} with malformed JSON body ({kind})", status=status
                 ) from None
@@ -411,7 +498,6 @@ class UpstoxClient:
         if status >= 500:
             raise _Retry(f"HTTP {status} ({detail})", status=status, code=code)
 
-        where = path.split("?")[0]
         text = f"{method} {where}: HTTP {status} {detail}"
         if code == "UDAPI1149":
             raise PlanRequiredError(
