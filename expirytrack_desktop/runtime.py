@@ -170,13 +170,11 @@ class Runtime:
         )
 
     def limiter(self) -> Any:
-        """The process-wide limiter for this mode (shared ledger file; separate for demo)."""
+        """The process-wide limiter for this mode (shared ledger file; separate for demo).
+        Raises ``LedgerError`` (one line naming the file) when the ledger cannot be used."""
         from expirytrack_desktop.upstox.factory import process_limiter
 
-        ledger = self.ledger_path
-        if ledger is not None:
-            ledger.parent.mkdir(parents=True, exist_ok=True)
-        return process_limiter(self.rate_limit, ledger)
+        return process_limiter(self.rate_limit, self.ledger_path)
 
     def secret_store(self, passphrase: Any = None) -> Any:
         from expirytrack_desktop.auth.secrets import SecretStore

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from expirytrack_desktop import __version__
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.upstox.ledger import LedgerError
 
 # Command modules, imported lazily so `expirytrack status` does not import pyarrow.
 COMMAND_MODULES = (
@@ -91,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Cancelled; progress so far is kept. Run the same command to continue.", file=sys.stderr
         )
         return exitcodes.CANCELLED
+    except LedgerError as exc:  # any command that talks to the API opens the ledger
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.STORAGE
 
 
 if __name__ == "__main__":

@@ -202,8 +202,12 @@ async def _attempt(
 ) -> Attempt:
     from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.store import StoreError
+    from expirytrack_desktop.upstox.ledger import LedgerError
 
-    client = rt.make_client(token)
+    try:
+        client = rt.make_client(token)
+    except LedgerError as exc:  # the rate-limit ledger file cannot be used
+        return Attempt(number, StopReason.STORAGE, message=str(exc))
     try:
         collector = rt.make_collector(db, client)
         job = await collector.start(selection, on_progress=on_progress)

@@ -15,17 +15,32 @@ forgot) is assumed to have arrived ``hold_s`` seconds after the send.
 
 A window is ``(limit, seconds)``. ``reserve(now, windows)`` either records a send at ``now``
 and returns its ticket, or records nothing and says how long to wait.
+
+A ledger file that cannot be used (a folder at its path, unwritable, a full disk, locked for
+too long) raises :class:`LedgerError`, one line naming the file and what to do; callers stop
+with the storage exit code. A *damaged* file (not SQLite, or SQLite reports corruption) only
+held recent send times, so it is moved aside to ``<name>.damaged`` and rebuilt, with a
+warning; since its sends are unknown, the new ledger assumes the whole budget was spent at
+the damaged file's last change (every window full then), which is never less safe than the
+truth.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
+
+log = logging.getLogger(__name__)
 
 # A reservation released exactly at the computed instant must not be refused by rounding.
 _EPSILON = 1e-6
@@ -34,6 +49,70 @@ DEFAULT_KEEP_SECONDS = 3600.0
 # How long an unanswered send is assumed to be possibly still on its way to the server.
 DEFAULT_HOLD_SECONDS = 60.0
 _PRUNE_EVERY = 256
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used; the message is one line naming it and what to do."""
+
+
+# SQLite primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF)
+_PERM, _READONLY, _BUSY, _LOCKED, _IOERR = 3, 8, 5, 6, 10
+_CORRUPT, _FULL, _CANTOPEN, _NOTADB = 11, 13, 14, 26
+_DAMAGED = {_CORRUPT, _NOTADB}
+
+
+def _code(exc: sqlite3.Error) -> int:
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        import shutil
+
+        return shutil.disk_usage(path.parent).free < 64 * 1024
+    except OSError:
+        return False
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _unwritable(path: Path) -> bool:
+    """The file or its folder exists and this process may not write it (incl. read-only
+    media: SQLite then reports only "unable to open", as it cannot create the -wal file)."""
+    return any(p.exists() and not os.access(p, os.W_OK) for p in (path, path.parent))
+
+
+def describe_failure(path: Path, exc: BaseException) -> str:
+    """One line: what is wrong with the ledger file at ``path`` and what to do about it."""
+    what = f"the rate-limit ledger {path}"
+    if path.is_dir():
+        return f"{what} is a folder, not a file: move it away (the file is recreated)"
+    code = _code(exc) if isinstance(exc, sqlite3.Error) else 0
+    errno = getattr(exc, "errno", None)
+    if code == _FULL or errno == 28 or (code == _IOERR and _disk_full(path)):
+        return f"the disk holding {what} is full: free some space, then run again"
+    if code in (_READONLY, _PERM) or errno in (1, 13, 30) or _unwritable(path):
+        return (
+            f"{what} cannot be written: make it and its folder writable "
+            "(or remove the file), then run again"
+        )
+    if code in _DAMAGED:
+        return f"{what} is damaged ({exc}): run again, it is then rebuilt"
+    if code in (_BUSY, _LOCKED):
+        return f"{what} stayed locked by another ExpiryTrack process: run again when it is done"
+    if code == _CANTOPEN or isinstance(exc, OSError):
+        reason = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
+        return (
+            f"cannot open {what}{reason}: check that its folder exists and is writable, "
+            "then run again"
+        )
+    return f"{what} cannot be used ({exc}): remove the file, then run again"
 
 
 class Reservation(NamedTuple):
@@ -145,24 +224,123 @@ class SqliteLedger:
         busy_timeout_s: float = 10.0,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._keep = keep_seconds
         self._hold = hold_seconds
+        self._busy_s = busy_timeout_s
         self._lock = threading.Lock()
         self._since_prune = 0
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        self._spent_at: float | None = None  # rebuilt: assume every window full at this time
+        seen = _identity(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            if _code(exc) not in _DAMAGED:
+                raise LedgerError(describe_failure(self.path, exc)) from None
+            self._rebuild(exc, seen)
+        except OSError as exc:
+            raise LedgerError(describe_failure(self.path, exc)) from None
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path.is_dir():
+            raise LedgerError(describe_failure(self.path, IsADirectoryError(21, "a folder")))
+        conn = sqlite3.connect(
+            str(self.path), timeout=self._busy_s, isolation_level=None, check_same_thread=False
         )
-        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS sent_requests"
-            " (id INTEGER PRIMARY KEY, ts REAL NOT NULL, done REAL)"
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_s * 1000)}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS sent_requests"
+                " (id INTEGER PRIMARY KEY, ts REAL NOT NULL, done REAL)"
+            )
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS sent_requests_ts_done ON sent_requests(ts, done)"
+            )
+            # Read the table once (a damaged page or a foreign schema shows here, not mid-run)
+            # and write once (a read-only file or a full disk too).
+            conn.execute("SELECT COUNT(*), MAX(ts), MAX(done) FROM sent_requests").fetchone()
+            conn.execute("PRAGMA user_version = 1")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _rebuild(self, exc: sqlite3.DatabaseError, seen: tuple[int, int] | None) -> None:
+        """Move the damaged file (and its -wal/-shm) aside and start again, conservatively."""
+        if _identity(self.path) != seen:  # another process rebuilt it meanwhile: use theirs
+            try:
+                self._conn = self._open()
+                return
+            except (OSError, sqlite3.Error) as again:
+                raise LedgerError(describe_failure(self.path, again)) from None
+        last = 0.0
+        for suffix in ("", "-wal", "-journal"):
+            with suppress(OSError):
+                last = max(last, os.stat(f"{self.path}{suffix}").st_mtime)
+        aside = self.path.with_name(self.path.name + ".damaged")
+        try:
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm", "-journal"):
+                if os.path.exists(f"{self.path}{suffix}"):
+                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+            self._conn = self._open()
+        except (OSError, sqlite3.Error) as again:
+            raise LedgerError(describe_failure(self.path, again)) from None
+        now = time.time()
+        horizon = DEFAULT_KEEP_SECONDS + self._hold
+        if last > now - horizon:
+            self._spent_at = min(last, now)
+        note = ""
+        if self._spent_at is not None:
+            stamp = datetime.fromtimestamp(self._spent_at).strftime("%H:%M:%S")
+            until = datetime.fromtimestamp(self._spent_at + 1800).strftime("%H:%M:%S")
+            note = (
+                f"; its sends are unknown, so the whole API budget counts as used at {stamp} "
+                f"(its last change): requests wait until the longest rate-limit window has "
+                f"passed since then (until {until} with the default 30 minutes)"
+            )
+        log.warning(
+            "the rate-limit ledger %s was damaged (%s): moved it to %s and started a new one%s",
+            self.path,
+            exc,
+            aside.name,
+            note,
         )
-        self._conn.execute(
-            "CREATE INDEX IF NOT EXISTS sent_requests_ts_done ON sent_requests(ts, done)"
+
+    def _fill_spent(self, now: float, windows: Sequence[tuple[int, float]]) -> None:
+        """After a rebuild: as many sends at ``_spent_at`` as the largest limit (every window
+        full then). Inside the caller's transaction."""
+        if self._spent_at is None:
+            return
+        at = min(self._spent_at, now)
+        n = max(limit for limit, _ in windows)
+        self._conn.executemany(
+            "INSERT INTO sent_requests (ts, done) VALUES (?, ?)", ((at, at) for _ in range(n))
         )
+        self._spent_at = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE .. COMMIT; any SQLite failure becomes a LedgerError naming the file.
+        (SQLite may already have rolled back by itself, e.g. on a full disk: never hide the
+        real error behind "cannot rollback - no transaction is active".)"""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        log.debug("rollback of the ledger failed", exc_info=True)
+                raise
+        except sqlite3.Error as exc:
+            raise LedgerError(describe_failure(self.path, exc)) from None
 
     def _count(self, now: float, span: float) -> int:
         # Every send after the cut occupies the window (an end is never before its send);
@@ -177,58 +355,57 @@ class SqliteLedger:
         return int(n)
 
     def reserve(self, now: float, windows: Sequence[tuple[int, float]]) -> Reservation:
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                wait, on_inflight = 0.0, False
-                for limit, span in windows:
-                    used = self._count(now, span)
-                    if used < limit:
-                        continue
-                    end, pending = conn.execute(
-                        f"SELECT {self._END} AS e, done IS NULL FROM sent_requests "
-                        "WHERE ts > :lo AND e > :cut ORDER BY e LIMIT 1 OFFSET :skip",
-                        {
-                            "lo": now - span - self._hold,
-                            "cut": now - span,
-                            "hold": self._hold,
-                            "skip": used - limit,
-                        },
-                    ).fetchone()
-                    if end + span - now + _EPSILON > wait:
-                        wait = end + span - now + _EPSILON
-                        on_inflight = bool(pending) and end > now
-                ticket = None
-                if wait <= 0:
-                    ticket = conn.execute(
-                        "INSERT INTO sent_requests (ts) VALUES (?)", (now,)
-                    ).lastrowid
-                    self._since_prune += 1
-                    if self._since_prune >= _PRUNE_EVERY:
-                        self._since_prune = 0
-                        horizon = max(self._keep, max(w for _, w in windows)) + self._hold
-                        conn.execute("DELETE FROM sent_requests WHERE ts <= ?", (now - horizon,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return (
-                Reservation(ticket, 0.0, False)
-                if ticket is not None
-                else Reservation(None, wait, on_inflight)
-            )
+        with self._lock, self._transaction() as conn:
+            if self._spent_at is not None:
+                self._fill_spent(now, windows)
+            wait, on_inflight = 0.0, False
+            for limit, span in windows:
+                used = self._count(now, span)
+                if used < limit:
+                    continue
+                end, pending = conn.execute(
+                    f"SELECT {self._END} AS e, done IS NULL FROM sent_requests "
+                    "WHERE ts > :lo AND e > :cut ORDER BY e LIMIT 1 OFFSET :skip",
+                    {
+                        "lo": now - span - self._hold,
+                        "cut": now - span,
+                        "hold": self._hold,
+                        "skip": used - limit,
+                    },
+                ).fetchone()
+                if end + span - now + _EPSILON > wait:
+                    wait = end + span - now + _EPSILON
+                    on_inflight = bool(pending) and end > now
+            ticket = None
+            if wait <= 0:
+                ticket = conn.execute("INSERT INTO sent_requests (ts) VALUES (?)", (now,)).lastrowid
+                self._since_prune += 1
+                if self._since_prune >= _PRUNE_EVERY:
+                    self._since_prune = 0
+                    horizon = max(self._keep, max(w for _, w in windows)) + self._hold
+                    conn.execute("DELETE FROM sent_requests WHERE ts <= ?", (now - horizon,))
+        if ticket is not None:
+            return Reservation(ticket, 0.0, False)
+        return Reservation(None, wait, on_inflight)
 
     def complete(self, ticket: int, now: float) -> None:
+        """Never raises: a send whose answer cannot be recorded (disk full) stays "in flight"
+        for ``hold_s``, which only delays later sends; the next ``reserve`` reports the file."""
         with self._lock:
-            self._conn.execute(
-                "UPDATE sent_requests SET done = MAX(?, ts) WHERE id = ? AND done IS NULL",
-                (now, ticket),
-            )
+            try:
+                self._conn.execute(
+                    "UPDATE sent_requests SET done = MAX(?, ts) WHERE id = ? AND done IS NULL",
+                    (now, ticket),
+                )
+            except sqlite3.Error as exc:
+                log.warning("%s", describe_failure(self.path, exc))
 
     def counts(self, now: float, spans: Sequence[float]) -> list[int]:
         with self._lock:
-            return [self._count(now, s) for s in spans]
+            try:
+                return [self._count(now, s) for s in spans]
+            except sqlite3.Error as exc:
+                raise LedgerError(describe_failure(self.path, exc)) from None
 
     def close(self) -> None:
         with self._lock:
