@@ -112,7 +112,7 @@ async def engine_run(
         )
 
     db, ids, job = seeded_database(path, contracts)
-    limiter = RateLimiter(RateLimitSpec.parse("100000000/1"))
+    limiter = RateLimiter(RateLimitSpec(((100_000_000, 1.0),)))  # beyond parse: no limit
     client = UpstoxClient(
         "http://sim.test", access_token="x", limiter=limiter, transport=httpx.MockTransport(handler)
     )
@@ -164,7 +164,7 @@ async def collector_run(windows, path: Path) -> tuple[float, int]:
     client = UpstoxClient(
         "http://sim.test",
         access_token=DEMO_ACCESS_TOKEN,
-        limiter=RateLimiter(RateLimitSpec.parse("100000000/1")),
+        limiter=RateLimiter(RateLimitSpec(((100_000_000, 1.0),))),  # beyond parse: no limit
         transport=_CachedCandles(_paths(windows), app),
     )
     collector = Collector(db, client, concurrency=8)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from expirytrack_desktop.paths import AppPaths
-from expirytrack_desktop.settings import Settings
+from expirytrack_desktop.settings import DEFAULT_RATE_LIMIT, Settings
 
 TOKEN_ENV = "EXPIRYTRACK_ACCESS_TOKEN"
 DEMO_API_BASE = "http://demo.expirytrack.invalid"
@@ -149,11 +149,26 @@ class Runtime:
 
     # ---- builders -----------------------------------------------------------------------------
 
-    def check_rate_limit(self) -> str:
-        """The spec text, validated (ValueError with a one-line message otherwise)."""
-        from expirytrack_desktop.upstox.limiter import RateLimitSpec
+    @property
+    def rate_limit_source(self) -> str:
+        """Where :attr:`rate_limit` came from, for messages."""
+        if self.rate_limit_flag:
+            return "--rate-limit"
+        if os.environ.get("EXPIRYTRACK_RATE_LIMIT"):
+            return "EXPIRYTRACK_RATE_LIMIT"
+        if self.settings.rate_limit != DEFAULT_RATE_LIMIT:
+            return f"rate_limit in {self.paths.settings_path}"
+        return "the default"
 
-        return str(RateLimitSpec.parse(self.rate_limit))
+    def check_rate_limit(self) -> str:
+        """The spec text, validated (ValueError with a one-line message naming where the
+        spec came from otherwise)."""
+        from expirytrack_desktop.upstox.limiter import RateLimitSpec, RateLimitSpecError
+
+        try:
+            return str(RateLimitSpec.parse(self.rate_limit))
+        except RateLimitSpecError as exc:
+            raise RateLimitSpecError(f"{exc} (from {self.rate_limit_source})") from None
 
     def open_db(self, *, create: bool = True, check_writable: bool = True) -> Any:
         """The database (raises a StoreError subclass with a one-line message)."""
@@ -171,10 +186,11 @@ class Runtime:
 
     def limiter(self) -> Any:
         """The process-wide limiter for this mode (shared ledger file; separate for demo).
-        Raises ``LedgerError`` (one line naming the file) when the ledger cannot be used."""
+        Raises ``LedgerError`` (one line naming the file) when the ledger cannot be used and
+        ``RateLimitSpecError`` for a spec out of bounds."""
         from expirytrack_desktop.upstox.factory import process_limiter
 
-        return process_limiter(self.rate_limit, self.ledger_path)
+        return process_limiter(self.check_rate_limit(), self.ledger_path)
 
     def secret_store(self, passphrase: Any = None) -> Any:
         from expirytrack_desktop.auth.secrets import SecretStore

@@ -48,6 +48,8 @@ def test_parse_default_spec():
 
 def test_parse_sorts_and_accepts_spaces_and_fractions():
     assert RateLimitSpec.parse(" 1000/1800 , 25/0.5").windows == ((25, 0.5), (1000, 1800.0))
+    edges = RateLimitSpec.parse("100000/0.1,1/86400").windows
+    assert edges == ((100000, 0.1), (1, 86400.0))
 
 
 @pytest.mark.parametrize(
@@ -61,12 +63,16 @@ def test_parse_sorts_and_accepts_spaces_and_fractions():
         ("abc/1", "integer"),
         ("50/x", "integer"),
         ("2.5/1", "integer"),
-        ("0/1", "positive"),
-        ("-5/1", "positive"),
-        ("5/0", "positive"),
-        ("5/-1", "positive"),
-        ("5/nan", "positive"),
-        ("5/inf", "positive"),
+        ("0/1", "between 1 and 100,000"),
+        ("-5/1", "between 1 and 100,000"),
+        ("999999999999/1", "between 1 and 100,000"),  # no limit at all
+        ("5/0", "from 0.1 to 86400 seconds"),
+        ("5/-1", "from 0.1 to 86400 seconds"),
+        ("5/nan", "from 0.1 to 86400 seconds"),
+        ("5/inf", "from 0.1 to 86400 seconds"),
+        ("50/1e-9", "from 0.1 to 86400 seconds"),  # throttling off
+        ("1/86400000000", "from 0.1 to 86400 seconds"),  # waits for ever
+        ("1/1,2/2,3/3,4/4,5/5,6/6,7/7,8/8,9/9", "at most 8"),
         ("50/1,100/1", "twice"),
         ("50/60,10/60.0", "twice"),
     ],

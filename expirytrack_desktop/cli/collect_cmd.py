@@ -139,7 +139,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
             keys,
             expiries,
             args.interval or rt.settings.default_interval,
-            args.months or rt.settings.history_months,
+            rt.settings.history_months if args.months is None else args.months,
             parse_contract_types(args.types),
         )
     except (SelectionError, ValueError) as exc:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from expirytrack_desktop import __version__
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.upstox.ledger import LedgerError
+from expirytrack_desktop.upstox.limiter import RateLimitSpecError
 
 # Command modules, imported lazily so `expirytrack status` does not import pyarrow.
 COMMAND_MODULES = (
@@ -95,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as exc:  # any command that talks to the API opens the ledger
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.STORAGE
+    except RateLimitSpecError as exc:  # ... and reads the rate limit
+        print(f"error: invalid rate limit: {exc}", file=sys.stderr)
+        return exitcodes.BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ class Schedule:
             self.instruments,
             None if self.expiries is None else [date.fromisoformat(e) for e in self.expiries],
             self.interval or default_interval,
-            self.months or default_months,
+            default_months if self.months is None else self.months,
             self.types,
         )
 
@@ -159,7 +159,7 @@ class Schedule:
         extra = []
         if self.interval:
             extra.append(self.interval)
-        if self.months:
+        if self.months is not None:
             extra.append(f"{self.months} months")
         tail = f" ({', '.join(extra)})" if extra else ""
         return f"{', '.join(self.instruments)}: {exp}{tail}"

@@ -28,6 +28,15 @@ from .ledger import Ledger, MemoryLedger
 DEFAULT_MARGIN_S = 0.1
 # While waiting on an in-flight request, look again this often: its answer may free a slot.
 DEFAULT_POLL_S = 0.02
+# Bounds of a rate-limit spec (see RateLimitSpec.parse for why).
+MAX_LIMIT = 100_000
+MIN_WINDOW_S = 0.1
+MAX_WINDOW_S = 86_400.0
+MAX_WINDOWS = 8
+
+
+class RateLimitSpecError(ValueError):
+    """A rate-limit spec that cannot be used (one line, shown to the user: exit code 2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,28 +47,47 @@ class RateLimitSpec:
 
     @classmethod
     def parse(cls, text: str) -> RateLimitSpec:
-        """Parse ``"50/1,500/60,2000/1800"`` (requests/seconds, comma-separated)."""
+        """Parse ``"50/1,500/60,2000/1800"`` (requests/seconds, comma-separated).
+
+        The one parser of the CLI flag, the environment, settings.json and the window.
+        Bounds (:class:`RateLimitSpecError`, one line, otherwise): 1 to 100,000 requests per
+        window, windows from 0.1 second to 1 day, at most 8 windows. Shorter windows are below
+        the limiter's 0.1 s margin and the server's clock resolution (``50/1e-9`` would switch
+        throttling off); longer ones (``1/86400000000``) would wait for ever without a word;
+        more than 100,000 requests per window (``999999999999/1``) is no limit at all.
+        """
         if text is None or not str(text).strip():
-            raise ValueError("rate limit is empty: expected e.g. '50/1,500/60,2000/1800'")
+            raise RateLimitSpecError("rate limit is empty: expected e.g. '50/1,500/60,2000/1800'")
         windows: list[tuple[int, float]] = []
-        for part in str(text).split(","):
+        parts = str(text).split(",")
+        if len(parts) > MAX_WINDOWS:
+            raise RateLimitSpecError(f"rate limit has {len(parts)} windows; at most {MAX_WINDOWS}")
+        for part in parts:
             item = part.strip()
             pieces = item.split("/")
             if len(pieces) != 2:
-                raise ValueError(
+                raise RateLimitSpecError(
                     f"rate limit part {item!r} is not 'requests/seconds' (e.g. '500/60')"
                 )
             try:
                 limit = int(pieces[0].strip())
                 seconds = float(pieces[1].strip())
             except ValueError:
-                raise ValueError(
+                raise RateLimitSpecError(
                     f"rate limit part {item!r}: requests must be an integer and seconds a number"
                 ) from None
-            if limit <= 0 or not seconds > 0 or seconds == float("inf"):
-                raise ValueError(f"rate limit part {item!r}: both numbers must be positive")
+            if not 1 <= limit <= MAX_LIMIT:
+                raise RateLimitSpecError(
+                    f"rate limit part {item!r}: requests per window must be between 1 and "
+                    f"{MAX_LIMIT:,}"
+                )
+            if not MIN_WINDOW_S <= seconds <= MAX_WINDOW_S:  # also refuses nan
+                raise RateLimitSpecError(
+                    f"rate limit part {item!r}: a window must last from {MIN_WINDOW_S:g} to "
+                    f"{MAX_WINDOW_S:g} seconds (one day)"
+                )
             if any(seconds == s for _, s in windows):
-                raise ValueError(f"rate limit names the {seconds:g}-second window twice")
+                raise RateLimitSpecError(f"rate limit names the {seconds:g}-second window twice")
             windows.append((limit, seconds))
         windows.sort(key=lambda w: w[1])
         return cls(tuple(windows))
