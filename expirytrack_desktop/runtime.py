@@ -170,19 +170,33 @@ class Runtime:
         except RateLimitSpecError as exc:
             raise RateLimitSpecError(f"{exc} (from {self.rate_limit_source})") from None
 
-    def open_db(self, *, create: bool = True, check_writable: bool = True) -> Any:
-        """The database (raises a StoreError subclass with a one-line message)."""
+    def open_db(
+        self, *, create: bool = True, check_writable: bool = True, check_pages: bool = False
+    ) -> Any:
+        """The database (raises a StoreError subclass with a one-line message).
+
+        ``check_pages``: before a collection writes into it, look for damaged pages
+        (``store.health``: full below 64 MB, sampled above; StoreCorruptError if found)."""
         from expirytrack_desktop.store import open_database
         from expirytrack_desktop.store.database import DEFAULT_BUSY_TIMEOUT_MS
 
         ov = current_overrides()
-        return open_database(
+        db = open_database(
             self.db_path,
             create=create,
             check_writable=check_writable,
             busy_timeout_ms=ov.busy_timeout_ms or DEFAULT_BUSY_TIMEOUT_MS,
             max_page_count=ov.max_page_count,
         )
+        if check_pages:
+            from expirytrack_desktop.store.health import check_database
+
+            try:
+                check_database(db)
+            except BaseException:
+                db.close()
+                raise
+        return db
 
     def limiter(self) -> Any:
         """The process-wide limiter for this mode (shared ledger file; separate for demo).

@@ -156,7 +156,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         if problem:
             return fail(exitcodes.NEEDS_LOGIN, problem)
     try:
-        db = rt.open_db()
+        db = rt.open_db(check_pages=True)
     except StoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     try:
@@ -381,7 +381,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if problem:
         return fail(exitcodes.NEEDS_LOGIN, problem)
     try:
-        db = rt.open_db(create=False)
+        db = rt.open_db(create=False, check_pages=True)
     except StoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     try:

@@ -157,7 +157,7 @@ async def run_collection(
         report.finished_at = now()
         return report
     try:
-        db = rt.open_db()
+        db = rt.open_db(check_pages=True)
     except StoreError as exc:
         report.reason, report.message = StopReason.STORAGE, str(exc)
         report.finished_at = now()
