@@ -6,10 +6,14 @@ Secrets never live here (see ``auth.secrets``).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from expirytrack_desktop.fsutil import atomic_write_json
 
@@ -18,6 +22,16 @@ DEFAULT_RATE_LIMIT = "50/1,500/60,2000/1800"
 # Upstox's public instrument master (no token): the F&O underlyings come from it.
 INSTRUMENT_MASTER_PATH = "/market-quote/instruments/exchange/complete.json.gz"
 DEFAULT_INSTRUMENTS_URL = "https://assets.upstox.com" + INSTRUMENT_MASTER_PATH
+
+log = logging.getLogger(__name__)
+_IGNORED = "settings file %s %s: using the default settings; fix or delete the file"
+
+
+def _kind(value: object) -> str:
+    """'a list', 'a number', ... for messages."""
+    names = {bool: "true/false", int: "a whole number", float: "a number", str: "text"}
+    names.update({list: "a list", dict: "an object", type(None): "null"})
+    return names.get(type(value), type(value).__name__)
 
 
 @dataclass(slots=True)
@@ -48,15 +62,58 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path) -> Settings:
-        """Read the file; unknown keys are ignored, a damaged file falls back to defaults."""
+        """Read the file; unknown keys are ignored.
+
+        A file that is not settings (unreadable, not JSON, JSON but not an object) gives the
+        defaults, and a value of the wrong type its own default, each with a warning naming
+        the file: every command and the window keep working, and the user is told what was
+        ignored. The file itself is left as it is (see :meth:`save`)."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return cls()
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.warning(_IGNORED, path, f"cannot be read as JSON ({reason})")
+            return cls()
+        if not isinstance(data, dict):
+            log.warning(_IGNORED, path, f"is not a JSON object (it holds {_kind(data)})")
+            return cls()
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value, default = data[f.name], f.default
+            if (
+                isinstance(default, float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                value = float(value)
+            if type(value) is not type(default):
+                log.warning(
+                    "settings file %s: %s should be %s, not %s; using the default %r",
+                    path,
+                    f.name,
+                    _kind(default),
+                    _kind(value),
+                    default,
+                )
+                continue
+            values[f.name] = value
+        return cls(**values)
 
     def save(self, path: Path) -> None:
+        """Write atomically; a file there that is not settings is first kept beside it as
+        ``<name>.damaged`` (so saving from the window never silently drops it)."""
+        if path.exists():
+            try:
+                ok = isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+            except (OSError, ValueError):
+                ok = False
+            if not ok:
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(path, path.with_name(path.name + ".damaged"))
         atomic_write_json(path, asdict(self))
 
     def resolved_api_base(self, flag: str | None = None) -> str:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from expirytrack_desktop import __version__
-from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli import exitcodes, textio
 from expirytrack_desktop.upstox.ledger import LedgerError
 from expirytrack_desktop.upstox.limiter import RateLimitSpecError
 
@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    textio.robust_streams()
+    problem = textio.check_text(argv)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return exitcodes.BAD_INPUT
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
