@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.collect import exit_codes as exitcodes
 from expirytrack_desktop.collect.events import Counters, StopReason
 from expirytrack_desktop.fsutil import atomic_write_json
 from expirytrack_desktop.schedule.model import Schedule
