@@ -199,7 +199,7 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
             job.cancel()
             with contextlib.suppress(BaseException):
                 async with asyncio.timeout(30):
-                    await asyncio.shield(job._task)  # type: ignore[arg-type]
+                    await job.wait()
             printer.close()
             print(
                 "Cancelled; progress so far is kept. Run the same command to continue.",

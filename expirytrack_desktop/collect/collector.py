@@ -14,7 +14,11 @@ Guarantees:
   mark as soon as it arrives; the event loop never waits on SQLite. When the client offers
   ``get_candle_rows`` its decoded answers go to ``store_window_rows`` (the fast path);
 - resume after a crash, cancel, network loss or token expiry = plan again: covered windows are
-  never fetched again and nothing half-written is marked done;
+  never fetched again and nothing half-written is marked done; when a run stops, answers
+  already on their way are still committed;
+- windows are fetched deadline-first: oldest expiry first, across underlyings and, through
+  the limiter's priorities, across the jobs sharing it;
+- each job runs under its own :class:`RunConfig`, fixed when it starts;
 - AuthError stops the job as ``needs_login`` without failing any item; BadInputError and
   ServerError (after the client's retries) fail that item and the run continues;
   PlanRequiredError, storage errors and an unreachable network stop the run with a message.
@@ -22,50 +26,36 @@ Guarantees:
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from expirytrack_desktop.collect.config import RunConfig, openalgo_symbol
 from expirytrack_desktop.collect.discovery import OfferedExpiries, check_selection
 from expirytrack_desktop.collect.estimate import estimate
 from expirytrack_desktop.collect.events import Estimate, JobResult
 from expirytrack_desktop.collect.instruments import display_name
-from expirytrack_desktop.collect.job import CollectJob
-from expirytrack_desktop.collect.plan import (
-    ContractTarget,
-    WindowTask,
-    plan_ranges,
-    plan_windows,
-    target_range,
-)
+from expirytrack_desktop.collect.job import CollectJob, JobContext
+from expirytrack_desktop.collect.planning import matching_job
 from expirytrack_desktop.collect.progress import ProgressCallback
 from expirytrack_desktop.collect.selection import Selection
+from expirytrack_desktop.collect.span_caps import SpanCaps
 from expirytrack_desktop.store import Database
 from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL
 from expirytrack_desktop.upstox.models import Contract
 from expirytrack_desktop.upstox.span import SpanPolicy
 
-__all__ = ["CollectJob", "Collector", "OfferedExpiries", "ProgressCallback"]
-
-
-def _openalgo(contract: Contract) -> str | None:
-    try:
-        from expirytrack_desktop.export.symbols import openalgo_for_contract
-
-        return openalgo_for_contract(contract)
-    except (ImportError, ValueError):
-        return None
+__all__ = ["Collector", "OfferedExpiries"]
 
 
 class Collector:
     """Runs collection jobs against one database and one client (shared rate limiter).
 
-    Parameters are injectable for tests and benchmarks: ``clock`` (monotonic seconds, used for
-    rate/ETA/throttling), ``span_policy`` (default: learned caps from the ``kv`` table),
-    ``openalgo`` (symbol for each contract), ``network_failure_threshold`` (consecutive
-    transport failures that mean "network down").
+    The keyword parameters are the defaults of every job's :class:`RunConfig` (``concurrency``
+    can be chosen per job); ``span_policy`` (default: learned caps from the ``kv`` table) is
+    shared by all jobs.
     """
 
     def __init__(
@@ -79,51 +69,60 @@ class Collector:
         progress_interval: float = 0.1,
         persist_interval: float = 2.0,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
-        openalgo: Callable[[Contract], str | None] = _openalgo,
+        openalgo: Callable[[Contract], str | None] = openalgo_symbol,
         network_failure_threshold: int | None = None,
         pid: int | None = None,
         claim_poll: float = 2.0,
+        drain_timeout: float = 30.0,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
         self.db = db
         self.client = client
-        self.concurrency = concurrency
-        self.clock = clock
-        self.progress_interval = progress_interval
-        self.persist_interval = persist_interval
-        self.heartbeat_interval = heartbeat_interval
-        self.openalgo = openalgo
-        self.network_failure_threshold = network_failure_threshold or max(6, 2 * concurrency)
-        self.pid = os.getpid() if pid is None else pid
-        # seconds between looks at windows another live job is fetching (store/claims.py)
-        self.claim_poll = claim_poll
-        self._span_policy = span_policy
-        self._learned: dict[str, int] = {}
+        config = RunConfig(
+            concurrency=concurrency,
+            clock=clock,
+            progress_interval=progress_interval,
+            persist_interval=persist_interval,
+            heartbeat_interval=heartbeat_interval,
+            network_failure_threshold=network_failure_threshold,
+            claim_poll=claim_poll,
+            drain_timeout=drain_timeout,
+            openalgo=openalgo,
+        )
+        self.config = config if pid is None else replace(config, pid=pid)
+        self.caps = SpanCaps(db, span_policy)
         self.jobs: dict[int, CollectJob] = {}
+
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight per job unless a job is started with its own."""
+        return self.config.concurrency
+
+    def _context(self) -> JobContext:
+        return JobContext(self.db, self.client, self.caps, self._others_running)
+
+    def _others_running(self, job: object) -> bool:
+        return any(j is not job and not j.done() for j in self.jobs.values())
 
     # ---- public API ---------------------------------------------------------------------------
 
-    @property
-    def row_ingest(self) -> bool:
-        """Answers go to ``store_window_rows`` as decoded (one typed decode in C, timestamps
-        converted by SQLite) when the client offers ``get_candle_rows``."""
-        return callable(getattr(self.client, "get_candle_rows", None))
-
     async def span_policy(self) -> SpanPolicy:
-        """The run's span policy; learned caps are persisted in ``kv`` (span_cap_days:<iv>)."""
-        if self._span_policy is None:
-            caps = await self.db.run(self.db.span_caps)
-            self._span_policy = SpanPolicy(initial_caps=caps, on_learn=self._on_learn)
-        return self._span_policy
+        """The span policy all jobs share; learned caps are persisted in ``kv``."""
+        return await self.caps.policy()
 
-    async def estimate(self, selection: Selection) -> Estimate:
-        """Requests and seconds still needed for ``selection`` at the limiter's rate limits.
+    async def estimate(
+        self, selection: Selection | Sequence[Selection], *, concurrency: int | None = None
+    ) -> Estimate:
+        """Requests and seconds still needed for ``selection`` (or several, run as one job
+        each, together) under the limiter's rate windows and the budget already used.
 
         Uses expiries and contracts already stored; when some are not known yet, typical
         counts stand in and ``is_estimate`` is True. Makes no API request.
         """
-        return await estimate(self, selection)
+        selections = [selection] if isinstance(selection, Selection) else list(selection)
+        config = self.config.with_concurrency(concurrency)
+        return await estimate(
+            self.db, self.client, self.caps, selections, concurrency=config.concurrency
+        )
 
     async def check_selection(self, selection: Selection) -> OfferedExpiries:
         """The live expiry list of each underlying; :class:`SelectionError` (one line, all
@@ -132,7 +131,7 @@ class Collector:
         Runs before a job row exists, so bad input leaves the job history untouched. Other
         failures (login, plan, network) are left to the job, which reports them resumably.
         """
-        return await check_selection(self, selection)
+        return await check_selection(self.client, selection)
 
     async def start(
         self,
@@ -142,6 +141,7 @@ class Collector:
         job_id: int | None = None,
         resume_matching: bool = True,
         offered: dict[str, list[date]] | None = None,
+        concurrency: int | None = None,
     ) -> CollectJob:
         """Create (or continue) a job row and start running it; returns the handle at once.
 
@@ -150,13 +150,15 @@ class Collector:
         instead of creating a new row, so rerunning a command keeps one history entry.
         A new selection is first checked against the live expiry lists
         (:meth:`check_selection`, or its result passed as ``offered``): bad input raises
-        :class:`SelectionError` and creates no job.
+        :class:`SelectionError` and creates no job. ``concurrency``: this job's requests in
+        flight (default: the collector's); fixed for the job's whole run.
         """
+        config = self.config.with_concurrency(concurrency)
         if job_id is None and offered is None:
             offered = await self.check_selection(selection)
         params = selection.to_params()
         if job_id is None and resume_matching:
-            job_id = await self.db.run(self._matching_job, params)
+            job_id = await self.db.run(matching_job, self.db, params)
         if job_id is None:
             job_id = await self.db.run(
                 self.db.create_job,
@@ -174,33 +176,56 @@ class Collector:
             if rec is None:
                 raise ValueError(f"no job {job_id}")
             await self.db.run(self.db.update_job, job_id, retry_count=rec.retry_count + 1)
-        job = CollectJob(self, job_id, selection, on_progress)
-        job._offered = {**(offered or {}), **getattr(offered, "errors", {})}
-        job._requests0 -= getattr(offered, "requests", 0)
+        known = offered.known() if isinstance(offered, OfferedExpiries) else dict(offered or {})
+        before = int(getattr(self.client, "requests_sent", 0))
+        job = CollectJob(
+            self._context(),
+            job_id,
+            selection,
+            config,
+            on_progress=on_progress,
+            offered=known,
+            requests_before=before - getattr(offered, "requests", 0),
+        )
         self.jobs[job_id] = job
-        job._start(job._run())
+        job.start()
         return job
 
     async def run(
-        self, selection: Selection, *, on_progress: ProgressCallback | None = None
+        self,
+        selection: Selection,
+        *,
+        on_progress: ProgressCallback | None = None,
+        concurrency: int | None = None,
     ) -> JobResult:
         """``start`` + ``wait``."""
-        job = await self.start(selection, on_progress=on_progress)
+        job = await self.start(selection, on_progress=on_progress, concurrency=concurrency)
         return await job.wait()
 
     async def resume(
-        self, job_id: int, *, on_progress: ProgressCallback | None = None
+        self,
+        job_id: int,
+        *,
+        on_progress: ProgressCallback | None = None,
+        concurrency: int | None = None,
     ) -> CollectJob:
         """Continue a stored job (plan again from the database)."""
         rec = await self.db.run(self.db.get_job, job_id)
         if rec is None or rec.job_type != "collect":
             raise ValueError(f"no collection job {job_id}")
         return await self.start(
-            Selection.from_params(rec.params), on_progress=on_progress, job_id=job_id
+            Selection.from_params(rec.params),
+            on_progress=on_progress,
+            job_id=job_id,
+            concurrency=concurrency,
         )
 
     async def retry_failed(
-        self, job_id: int, *, on_progress: ProgressCallback | None = None
+        self,
+        job_id: int,
+        *,
+        on_progress: ProgressCallback | None = None,
+        concurrency: int | None = None,
     ) -> CollectJob:
         """Fetch again only the failed windows of ``job_id`` (no discovery requests)."""
         rec = await self.db.run(self.db.get_job, job_id)
@@ -208,77 +233,8 @@ class Collector:
             raise ValueError(f"no collection job {job_id}")
         selection = Selection.from_params(rec.params)
         await self.db.run(self.db.update_job, job_id, retry_count=rec.retry_count + 1)
-        job = CollectJob(self, job_id, selection, on_progress)
+        config = self.config.with_concurrency(concurrency)
+        job = CollectJob(self._context(), job_id, selection, config, on_progress=on_progress)
         self.jobs[job_id] = job
-        job._start(job._run(failed_only=True))
+        job.start(failed_only=True)
         return job
-
-    # ---- helpers run on the writer thread -----------------------------------------------------
-
-    def _matching_job(self, params: dict[str, Any]) -> int | None:
-        for rec in self.db.list_jobs(limit=20, job_type="collect"):
-            if rec.params == params and rec.status in (
-                "needs_login",
-                "interrupted",
-                "failed",
-                "cancelled",
-            ):
-                return rec.id
-        return None
-
-    def _plan_expiry(
-        self, key: str, expiry: date, selection: Selection, span: int | None, record: bool
-    ) -> tuple[list[WindowTask], int, int | None]:
-        """(tasks, contract count, expiry id) for one expiry, from the database state."""
-        eid = self.db.expiry_id(key, expiry)
-        rows = self.db.contracts_for(key, expiry, selection.contract_types)
-        f0, t0 = target_range(expiry, selection.months)
-        if record and eid is not None:
-            self.db.set_coverage_target(eid, selection.interval, f0, t0)
-        targets = [
-            ContractTarget(r.id, r.expired_key, f0, t0, r.openalgo_symbol or r.expired_key)
-            for r in rows
-        ]
-        windows = self.db.windows_for([r.id for r in rows], selection.interval)
-        covered = {
-            cid: [(w.from_date, w.to_date, w.state) for w in ws] for cid, ws in windows.items()
-        }
-        return plan_windows(targets, covered, selection.interval, span), len(rows), eid
-
-    def _plan_failed(self, job_id: int, selection: Selection, span: int | None) -> list[WindowTask]:
-        failed = self.db.failed_windows(job_id)
-        ranges = [
-            (
-                ContractTarget(w.contract_id, key, w.from_date, w.to_date, key),
-                w.from_date,
-                w.to_date,
-            )
-            for w, key in failed
-        ]
-        return self._plan_ranges(ranges, selection.interval, span)
-
-    def _plan_again(self, tasks: list[WindowTask], span: int | None) -> list[WindowTask]:
-        """What is still missing of these windows (another job may have fetched them)."""
-        if not tasks:
-            return []
-        ranges = [
-            (
-                ContractTarget(t.contract_id, t.expired_key, t.from_date, t.to_date, t.label),
-                t.from_date,
-                t.to_date,
-            )
-            for t in tasks
-        ]
-        return self._plan_ranges(ranges, tasks[0].interval, span)
-
-    def _plan_ranges(
-        self, ranges: list[tuple[ContractTarget, date, date]], interval: str, span: int | None
-    ) -> list[WindowTask]:
-        windows = self.db.windows_for({t.contract_id for t, _, _ in ranges}, interval)
-        covered = {
-            cid: [(w.from_date, w.to_date, w.state) for w in ws] for cid, ws in windows.items()
-        }
-        return plan_ranges(ranges, covered, interval, span)
-
-    def _on_learn(self, interval: str, days: int) -> None:
-        self._learned[interval] = days  # persisted by the next worker write (off the loop)

@@ -1,21 +1,24 @@
 """Discovery: the expiries of each underlying, then the contracts of each expiry.
 
 :func:`check_selection` checks a selection against the live expiry lists before a job exists;
-:class:`Discovery` (part of :class:`CollectJob`) lists expiries and stores contracts in a run.
+:class:`Discovery` lists expiries and stores contracts in a run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from expirytrack_desktop.collect.api_calls import _Stop
+from expirytrack_desktop.collect.api_gate import ApiGate, RunStopped, given, network_stop
 from expirytrack_desktop.collect.events import Phase, StopReason
 from expirytrack_desktop.collect.instruments import display_name, symbol_for_key
+from expirytrack_desktop.collect.progress import JobProgress
 from expirytrack_desktop.collect.selection import Selection, SelectionError
+from expirytrack_desktop.store import Database
 from expirytrack_desktop.upstox.errors import (
     AuthError,
     BadInputError,
@@ -23,18 +26,10 @@ from expirytrack_desktop.upstox.errors import (
     ServerError,
     UpstoxError,
 )
-from expirytrack_desktop.upstox.span import SpanPolicy
-
-if TYPE_CHECKING:
-    from expirytrack_desktop.collect.collector import Collector
+from expirytrack_desktop.upstox.limiter import SendWithheld
+from expirytrack_desktop.upstox.models import Contract
 
 log = logging.getLogger(__name__)
-
-
-async def _given(value: Any) -> Any:
-    if isinstance(value, BaseException):
-        raise value
-    return value
 
 
 class OfferedExpiries(dict[str, list[date]]):
@@ -48,23 +43,38 @@ class OfferedExpiries(dict[str, list[date]]):
         super().__init__()
         self.errors: dict[str, Exception] = {}
 
+    def known(self) -> dict[str, Any]:
+        """Expiry list or error per underlying, for the job's discovery."""
+        return {**self, **self.errors}
+
 
 @dataclass(slots=True)
-class _ExpiryWork:
+class ExpiryWork:
+    """One expiry of the selection and whether its contracts are stored."""
+
     key: str
     expiry: date
     expiry_id: int
     contracts_fetched: bool
 
 
-async def check_selection(collector: Collector, selection: Selection) -> OfferedExpiries:
-    """Behind :meth:`Collector.check_selection`."""
+def _not_offered(key: str, missing: list[date], available: list[date]) -> str:
+    near = ", ".join(d.isoformat() for d in available[-3:])
+    return (
+        f"{display_name(key)}: expiry {', '.join(d.isoformat() for d in missing)}"
+        f" is not offered by the API (latest offered: {near})"
+    )
+
+
+async def check_selection(client: Any, selection: Selection) -> OfferedExpiries:
+    """The live expiry list of each underlying; :class:`SelectionError` (one line, all
+    problems) when an instrument key is refused or a chosen expiry is not offered."""
     offered = OfferedExpiries()
-    sent0 = int(getattr(collector.client, "requests_sent", 0))
+    sent0 = int(getattr(client, "requests_sent", 0))
     bad: list[str] = []
     for key in selection.underlyings:
         try:
-            available = list(await collector.client.get_expiries(key))
+            available = list(await client.get_expiries(key))
         except BadInputError as exc:
             bad.append(f"{key}: {exc.message}")
             continue
@@ -78,108 +88,130 @@ async def check_selection(collector: Collector, selection: Selection) -> Offered
         offered[key] = available
         missing = [d for d in selection.expiries or () if d not in set(available)]
         if missing:
-            near = ", ".join(d.isoformat() for d in available[-3:])
-            bad.append(
-                f"{display_name(key)}: expiry {', '.join(d.isoformat() for d in missing)}"
-                f" is not offered by the API (latest offered: {near})"
-            )
+            bad.append(_not_offered(key, missing, available))
     if bad:
         raise SelectionError("; ".join(bad))
-    offered.requests = int(getattr(collector.client, "requests_sent", 0)) - sent0
+    offered.requests = int(getattr(client, "requests_sent", 0)) - sent0
     return offered
 
 
 class Discovery:
-    """Expiry and contract discovery of a run; a part of :class:`CollectJob` (uses its state)."""
+    """Expiry and contract discovery of one run.
 
-    async def _discover(self) -> list[_ExpiryWork]:
-        self._phase = Phase.DISCOVERY
-        work: list[_ExpiryWork] = []
+    ``offered``: expiry lists (or their errors) already fetched before the job started;
+    ``openalgo``: the symbol of a contract; ``concurrency``: contract lists in flight at once.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        client: Any,
+        selection: Selection,
+        gate: ApiGate,
+        progress: JobProgress,
+        *,
+        offered: dict[str, Any],
+        openalgo: Callable[[Contract], str | None],
+        concurrency: int,
+    ) -> None:
+        self._db = db
+        self._client = client
+        self._selection = selection
+        self._gate = gate
+        self._progress = progress
+        self._offered = dict(offered)
+        self._openalgo = openalgo
+        self._concurrency = concurrency
+
+    async def expiries(self) -> list[ExpiryWork]:
+        """The chosen expiries of each underlying (stored), oldest first across underlyings;
+        RunStopped(BAD_INPUT) when an underlying or a chosen expiry is not offered."""
+        prog = self._progress
+        prog.phase = Phase.DISCOVERY
+        work: list[ExpiryWork] = []
         bad: list[str] = []
-        for key in self.selection.underlyings:
-            self._current = f"expiries of {display_name(key)}"
-            self._emit()
-            await self.db.run(self.db.upsert_underlying, key, symbol=symbol_for_key(key))
+        for key in self._selection.underlyings:
+            what = f"expiries of {display_name(key)}"
+            prog.doing(what)
+            await self._db.run(self._db.upsert_underlying, key, symbol=symbol_for_key(key))
             try:
                 cached = self._offered.pop(key, None)
-                aw = _given(cached) if cached is not None else self.client.get_expiries(key)
-                available = await self._call(aw, self._current)
+                aw = given(cached) if cached is not None else self._client.get_expiries(key)
+                available: list[date] = await self._gate.call(aw)
             except BadInputError as exc:
                 bad.append(f"{key}: {exc.message}")
-                self._error(bad[-1])
+                prog.error(bad[-1])
                 continue
             except ServerError as exc:
-                if exc.status is None and exc.code is None and self._consecutive_net_failures:
-                    raise _Stop(
-                        StopReason.NETWORK,
-                        f"the Upstox API cannot be reached ({exc.message}); check the network "
-                        "and rerun",
-                    ) from None
-                self._failed += 1
-                self._error(f"expiries of {key}: {exc.message}")
+                if exc.status is None and exc.code is None and self._gate.net_failures:
+                    raise network_stop(exc.message) from None
+                prog.failed += 1
+                prog.error(f"{what}: {exc.message}")
                 continue
             finally:
-                self._count(expiry_requests=1)
+                prog.count(expiry_requests=1)
             if not available:
                 bad.append(f"{key}: the API lists no expired contracts for this instrument")
-                self._error(bad[-1])
+                prog.error(bad[-1])
                 continue
-            ids = await self.db.run(self.db.upsert_expiries, key, available)
+            ids = await self._db.run(self._db.upsert_expiries, key, available)
             chosen = list(available)
-            if self.selection.expiries is not None:
-                missing = [d for d in self.selection.expiries if d not in ids]
+            if self._selection.expiries is not None:
+                missing = [d for d in self._selection.expiries if d not in ids]
                 if missing:
-                    near = ", ".join(d.isoformat() for d in available[-3:])
-                    bad.append(
-                        f"{display_name(key)}: expiry {', '.join(d.isoformat() for d in missing)}"
-                        f" is not offered by the API (latest offered: {near})"
-                    )
-                    self._error(bad[-1])
-                chosen = [d for d in self.selection.expiries if d in ids]
-            known = {d: f for d, f, _ in await self.db.run(self.db.known_expiries, key)}
-            work.extend(_ExpiryWork(key, d, ids[d], known.get(d, False)) for d in chosen)
+                    bad.append(_not_offered(key, missing, available))
+                    prog.error(bad[-1])
+                chosen = [d for d in self._selection.expiries if d in ids]
+            known = {d: f for d, f, _ in await self._db.run(self._db.known_expiries, key)}
+            work.extend(ExpiryWork(key, d, ids[d], known.get(d, False)) for d in chosen)
         if bad:
-            raise _Stop(StopReason.BAD_INPUT, "; ".join(bad))
-        return work
+            raise RunStopped(StopReason.BAD_INPUT, "; ".join(bad))
+        return sorted(work, key=lambda w: w.expiry)
 
-    async def _fetch_contracts(self, work: list[_ExpiryWork], policy: SpanPolicy) -> None:
-        self._phase = Phase.CONTRACTS
+    async def contracts(self, work: list[ExpiryWork]) -> None:
+        """Fetch and store the contracts of each expiry not stored yet, oldest first."""
+        prog = self._progress
+        prog.phase = Phase.CONTRACTS
         todo = [w for w in work if not w.contracts_fetched]
-        self._total += len(todo)
-        self._emit(force=True)
-        sem = asyncio.Semaphore(self.collector.concurrency)
+        prog.total += len(todo)
+        prog.emit(force=True)
+        sem = asyncio.Semaphore(self._concurrency)
 
-        async def one(w: _ExpiryWork) -> None:
+        async def one(w: ExpiryWork) -> None:
             async with sem:
-                self._current = f"contracts of {display_name(w.key)} {w.expiry.isoformat()}"
-                self._emit()
+                if self._gate.halted:
+                    return
+                self._gate.enter_scope(w.expiry.toordinal())
+                what = f"contracts of {display_name(w.key)} {w.expiry.isoformat()}"
+                prog.doing(what)
                 try:
-                    options = await self._call(
-                        self.client.get_option_contracts(w.key, w.expiry), self._current
+                    options = await self._gate.call(
+                        self._client.get_option_contracts(w.key, w.expiry)
                     )
-                    self._count(contract_requests=1)
-                    futures = await self._call(
-                        self.client.get_future_contracts(w.key, w.expiry), self._current
+                    prog.count(contract_requests=1)
+                    futures = await self._gate.call(
+                        self._client.get_future_contracts(w.key, w.expiry)
                     )
-                    self._count(contract_requests=1)
+                    prog.count(contract_requests=1)
+                except SendWithheld:
+                    return
                 except (BadInputError, ServerError, UpstoxError) as exc:
                     if isinstance(exc, AuthError | PlanRequiredError):
                         raise
-                    self._failed += 1
-                    self._error(f"{self._current}: {getattr(exc, 'message', exc)}")
-                    self._emit()
+                    prog.fail_item(f"{what}: {getattr(exc, 'message', exc)}")
                     return
-                await self.db.run(
-                    self.db.store_contracts,
-                    w.key,
-                    w.expiry,
-                    list(options) + list(futures),
-                    openalgo=self.collector.openalgo,
-                    mark_fetched=True,
-                )
+                async with self._gate.committing():
+                    await self._db.run(
+                        self._db.store_contracts,
+                        w.key,
+                        w.expiry,
+                        list(options) + list(futures),
+                        openalgo=self._openalgo,
+                        mark_fetched=True,
+                    )
                 w.contracts_fetched = True
-                self._done += 1
-                self._emit()
-                await self._persist()
+                prog.done += 1
+                prog.emit()
+                await prog.persist()
 
-        await self._gather([one(w) for w in todo])
+        await self._gate.gather([one(w) for w in todo])

@@ -1,15 +1,21 @@
-"""The job object: one run's handle (pause/resume/cancel/wait) and the run itself."""
+"""The job object: one run's handle (pause/resume/cancel/wait) and the run itself.
+
+A job is put together from small parts that receive what they need: its progress
+(:class:`JobProgress`), its API gate (:class:`ApiGate`: pause, stop, answers in flight),
+discovery (:class:`Discovery`) and window fetching (:class:`WindowFetcher`), all under one
+:class:`RunConfig` fixed when the job starts.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-from collections.abc import Awaitable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
-from expirytrack_desktop.collect.api_calls import ApiCalls, _Stop
+from expirytrack_desktop.collect.api_gate import ApiGate, RunStopped
+from expirytrack_desktop.collect.config import RunConfig
 from expirytrack_desktop.collect.discovery import Discovery
 from expirytrack_desktop.collect.events import (
     Counters,
@@ -20,97 +26,107 @@ from expirytrack_desktop.collect.events import (
     StopReason,
 )
 from expirytrack_desktop.collect.instruments import display_name
-from expirytrack_desktop.collect.progress import ProgressCallback, ProgressReporting
+from expirytrack_desktop.collect.plan import WindowTask, deadline_first
+from expirytrack_desktop.collect.planning import plan_expiry, plan_failed
+from expirytrack_desktop.collect.progress import JobProgress, ProgressCallback
 from expirytrack_desktop.collect.selection import Selection
-from expirytrack_desktop.collect.window_fetch import WindowFetching
-from expirytrack_desktop.store import StoreError
-
-if TYPE_CHECKING:
-    from expirytrack_desktop.collect.collector import Collector
+from expirytrack_desktop.collect.span_caps import CapSaver, SpanCaps
+from expirytrack_desktop.collect.window_fetch import WindowFetcher
+from expirytrack_desktop.store import Database, StoreError
 
 
-class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a job runs against: the database, the client, the shared span caps, and whether
+    a job other than the one given shares the client now (its request counter is then not
+    that job's alone)."""
+
+    db: Database
+    client: Any
+    caps: SpanCaps
+    others_running: Callable[[object], bool]
+
+
+class CollectJob:
     """Handle of one running job: control it and observe it. Create via :meth:`Collector.start`.
 
-    The run's parts live in their own modules: progress (``progress``), guarded API calls
-    (``api_calls``), discovery (``discovery``), candle windows (``window_fetch``).
+    ``offered``: expiry lists (or their errors) fetched before the job by the selection check;
+    ``requests_before``: the client's request counter this job's requests count from.
     """
 
     def __init__(
         self,
-        collector: Collector,
+        context: JobContext,
         job_id: int,
         selection: Selection,
-        on_progress: ProgressCallback | None,
+        config: RunConfig,
+        *,
+        on_progress: ProgressCallback | None = None,
+        offered: dict[str, Any] | None = None,
+        requests_before: int | None = None,
     ) -> None:
-        self.collector = collector
-        self.db = collector.db
-        self.client = collector.client
+        self._ctx = context
+        self._db = context.db
         self.id = job_id
         self.selection = selection
-        self._on_progress = on_progress
-        self._clock = collector.clock
-        self._state = JobState.PENDING
-        self._phase = Phase.DISCOVERY
-        self._gate = asyncio.Event()
-        self._gate.set()
+        self.config = config
+        client = context.client
+        if requests_before is None:
+            requests_before = int(getattr(client, "requests_sent", 0))
+        self._offered = dict(offered or {})
+        self._gate = ApiGate(
+            net_failure_limit=config.net_failure_limit, drain_timeout=config.drain_timeout
+        )
+        self._progress = JobProgress(
+            job_id,
+            context.db,
+            clock=config.clock,
+            progress_interval=config.progress_interval,
+            persist_interval=config.persist_interval,
+            requests_sent=lambda: int(getattr(client, "requests_sent", 0)),
+            others_running=lambda: context.others_running(self),
+            requests_before=requests_before,
+            on_progress=on_progress,
+        )
         self._task: asyncio.Task[JobResult] | None = None
         self._cancel_requested = False
-        self._halt = False  # set when the run stops: workers take no further item
-        self._stop: _Stop | None = None
-        self._counters = Counters()
-        self._total = self._done = self._failed = 0
-        self._errors: list[str] = []
-        self._error_count = 0
-        self._last_error: str | None = None
-        self._current = ""
-        self._t0 = self._clock()
-        self._last_emit = float("-inf")
-        self._last_persist = float("-inf")
-        self._requests0 = int(getattr(self.client, "requests_sent", 0))
-        # another job of this collector still running -> the client's counter is shared
-        self._shared_client = False
-        self._rate_samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=64)
-        self._consecutive_net_failures = 0
         self._pending_tasks: set[asyncio.Future[Any]] = set()
         self._beat_task: asyncio.Task[Any] | None = None
-        self._saved_learned: dict[str, int] = {}  # span caps written by this job (writer thread)
-        self.last_progress: Progress | None = None
-        self._offered: dict[str, Any] = {}  # expiry lists (or their errors) fetched by start()
-        self._left_to_others = False  # some planned windows were fetched by another job
-        self._notes: list[str] = []
-        self._paused_once = False  # then each window is checked again before it is fetched
-        self._waited_for: set[int] = set()  # jobs that held windows this one planned
 
     # ---- control --------------------------------------------------------------------------------
 
     @property
     def state(self) -> JobState:
-        return self._state
+        return self._progress.state
 
     @property
     def counters(self) -> Counters:
-        return replace(self._counters, requests=self._requests())
+        return self._progress.totals()
+
+    @property
+    def last_progress(self) -> Progress | None:
+        return self._progress.last_progress
+
+    def snapshot(self) -> Progress:
+        return self._progress.snapshot()
 
     def pause(self) -> None:
         """Finish the requests in flight, start no new ones. Persisted as 'paused'."""
-        if self._state == JobState.RUNNING:
-            self._gate.clear()
-            self._paused_once = True
+        if self.state == JobState.RUNNING:
+            self._gate.pause()
             self._set_state(JobState.PAUSED)
 
     def resume(self) -> None:
-        if self._state == JobState.PAUSED:
-            self._gate.set()
+        if self.state == JobState.PAUSED:
+            self._gate.unpause()
             self._set_state(JobState.RUNNING)
 
     def cancel(self) -> None:
-        """Stop now; requests in flight are abandoned (nothing of them is written)."""
+        """Stop now: nothing more is sent; answers already on their way are still committed."""
         if self._cancel_requested:
             return
         self._cancel_requested = True
-        self._halt = True
-        self._gate.set()
+        self._gate.halt()
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
@@ -121,17 +137,22 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
     def done(self) -> bool:
         return self._task is not None and self._task.done()
 
+    def start(self, *, failed_only: bool = False) -> None:
+        """Start the run (once); ``failed_only``: fetch again only this job's failed windows."""
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run(failed_only))
+
+    # ---- helpers ------------------------------------------------------------------------------
+
     def _set_state(self, state: JobState) -> None:
-        self._state = state
-        self._emit(force=True)
-        self._spawn(self.db.run(self.db.update_job, self.id, status=state.value))
+        self._progress.state = state
+        self._progress.emit(force=True)
+        self._spawn(self._db.run(self._db.update_job, self.id, status=state.value))
 
     def _note(self, text: str) -> None:
         """Something the user should know that is not an error: in the result and the job log."""
-        if text in self._notes or len(self._notes) >= 50:
-            return
-        self._notes.append(text)
-        self._spawn(self.db.run(self.db.add_job_log, self.id, "info", text))
+        if self._progress.note(text):
+            self._spawn(self._db.run(self._db.add_job_log, self.id, "info", text))
 
     def _spawn(self, aw: Awaitable[Any]) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(aw)
@@ -144,93 +165,124 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
         (rate-limit waits, pause), so other processes never take it for interrupted."""
         self._beat_task = asyncio.current_task()
         while True:
-            await asyncio.sleep(self.collector.heartbeat_interval)
+            await asyncio.sleep(self.config.heartbeat_interval)
             with contextlib.suppress(StoreError):
-                await self.db.run(self.db.update_job, self.id, heartbeat_at=self.db.now_text())
+                await self._db.run(self._db.update_job, self.id, heartbeat_at=self._db.now_text())
 
     # ---- the run --------------------------------------------------------------------------------
 
-    def _start(self, coro: Awaitable[JobResult]) -> None:
-        self._task = asyncio.ensure_future(coro)
-
-    async def _run(self, failed_only: bool = False) -> JobResult:
+    async def _run(self, failed_only: bool) -> JobResult:
+        prog = self._progress
         reason, message = StopReason.OK, None
         try:
-            await self.db.run(
-                self.db.update_job,
+            await self._db.run(
+                self._db.update_job,
                 self.id,
                 status=JobState.RUNNING.value,
-                pid=self.collector.pid,
-                started_at=self.db.now_text(),
+                pid=self.config.pid,
+                started_at=self._db.now_text(),
                 completed_at=None,
                 error_message=None,
-                heartbeat_at=self.db.now_text(),
+                heartbeat_at=self._db.now_text(),
             )
-            self._state = JobState.RUNNING
-            self._emit(force=True)
+            prog.state = JobState.RUNNING
+            prog.emit(force=True)
             self._spawn(self._heartbeat())
-            policy = await self.collector.span_policy()
+            self._gate.enter_scope()
+            policy = await self._ctx.caps.policy()
+            fetcher = WindowFetcher(
+                self._db,
+                self._ctx.client,
+                self.id,
+                self.selection,
+                self._gate,
+                prog,
+                policy,
+                CapSaver(self._db, self._ctx.caps),
+                concurrency=self.config.concurrency,
+                claim_poll=self.config.claim_poll,
+                note=self._note,
+            )
             span = policy.cap_days(self.selection.interval)
             if failed_only:
-                self._phase = Phase.CANDLES
-                tasks = await self.db.run(
-                    self.collector._plan_failed, self.id, self.selection, span
+                prog.phase = Phase.CANDLES
+                tasks = await self._db.run(
+                    plan_failed, self._db, self.id, self.selection.interval, span
                 )
-                expiry_ids: list[int] = []
             else:
-                work = await self._discover()
-                await self._fetch_contracts(work, policy)
-                self._phase = Phase.CANDLES
-                tasks = []
-                expiry_ids = []
-                for w in work:
-                    t, n, eid = await self.db.run(
-                        self.collector._plan_expiry, w.key, w.expiry, self.selection, span, True
-                    )
-                    if n == 0 and w.contracts_fetched:
-                        types = "/".join(self.selection.contract_types)
-                        self._note(f"{display_name(w.key)} {w.expiry}: no {types} contract listed")
-                    tasks.extend(t)
-                    if eid is not None:
-                        expiry_ids.append(eid)
-            self._total += len(tasks)
-            self._count(windows_planned=len(tasks))
-            self._emit(force=True)
-            await self._fetch_windows(tasks, policy)
+                tasks = await self._discover_and_plan(span)
+            prog.total += len(tasks)
+            prog.count(windows_planned=len(tasks))
+            prog.emit(force=True)
+            await fetcher.fetch(tasks)
+            if self._gate.halted:
+                raise asyncio.CancelledError
             if not failed_only:
-                await self._mark_complete_expiries(span)
-            if self._failed:
+                await fetcher.mark_complete_expiries()
+            if prog.failed:
                 reason = StopReason.FAILED_ITEMS
-                message = f"{self._failed} item(s) failed; rerun the same command to retry them"
-        except _Stop as stop:
+                message = f"{prog.failed} item(s) failed; rerun the same command to retry them"
+        except RunStopped as stop:
             reason, message = stop.reason, stop.message
         except asyncio.CancelledError:
             reason, message = StopReason.CANCELLED, "cancelled; progress so far is kept"
         except StoreError as exc:
             reason, message = StopReason.STORAGE, str(exc)
+        return await self._end(reason, message)
+
+    async def _discover_and_plan(self, span: int) -> list[WindowTask]:
+        """Expiries, then contracts, then the windows still missing, deadline-first."""
+        discovery = Discovery(
+            self._db,
+            self._ctx.client,
+            self.selection,
+            self._gate,
+            self._progress,
+            offered=self._offered,
+            openalgo=self.config.openalgo,
+            concurrency=self.config.concurrency,
+        )
+        work = await discovery.expiries()
+        await discovery.contracts(work)
+        if self._gate.halted:
+            raise asyncio.CancelledError
+        self._progress.phase = Phase.CANDLES
+        tasks: list[WindowTask] = []
+        for w in work:
+            plan = await self._db.run(
+                plan_expiry, self._db, w.key, w.expiry, self.selection, span, record=True
+            )
+            if plan.contracts == 0 and w.contracts_fetched:
+                types = "/".join(self.selection.contract_types)
+                self._note(f"{display_name(w.key)} {w.expiry}: no {types} contract listed")
+            tasks.extend(plan.tasks)
+        return deadline_first(tasks)
+
+    async def _end(self, reason: StopReason, message: str | None) -> JobResult:
         state = {
             StopReason.OK: JobState.COMPLETED,
             StopReason.NEEDS_LOGIN: JobState.NEEDS_LOGIN,
             StopReason.CANCELLED: JobState.CANCELLED,
         }.get(reason, JobState.FAILED)
-        self._phase = Phase.DONE
-        self._state = state
+        prog = self._progress
+        prog.phase = Phase.DONE
+        prog.state = state
         if message and reason not in (StopReason.FAILED_ITEMS, StopReason.BAD_INPUT):
-            self._error(message)
+            prog.error(message)
         # Record the outcome even if cancel() is called again meanwhile.
         final = asyncio.ensure_future(self._finish(state, reason, message))
         while not final.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(final)
-        self._emit(force=True)
+        prog.emit(force=True)
         return JobResult(
             job_id=self.id,
             state=state,
             reason=reason,
             counters=self.counters,
             message=message,
-            errors=tuple(self._errors),
-            notes=tuple(self._notes),
+            errors=tuple(prog.errors),
+            notes=tuple(prog.notes),
         )
 
     async def _finish(self, state: JobState, reason: StopReason, message: str | None) -> None:
@@ -243,35 +295,18 @@ class CollectJob(ProgressReporting, ApiCalls, Discovery, WindowFetching):
             with contextlib.suppress(BaseException):
                 await self._beat_task
         with contextlib.suppress(StoreError):
-            await self.db.run(self.db.release_claims, self.id)
+            await self._db.run(self._db.release_claims, self.id)
         with contextlib.suppress(StoreError):
-            await self._persist(
+            await self._progress.persist(
                 force=True,
                 status=state.value,
-                completed_at=self.db.now_text(),
+                completed_at=self._db.now_text(),
                 error_message=message,
             )
             if message:
-                await self.db.run(
-                    self.db.add_job_log,
+                await self._db.run(
+                    self._db.add_job_log,
                     self.id,
                     "info" if reason == StopReason.OK else "error",
                     message,
                 )
-
-    async def _gather(self, coros: list[Awaitable[None]]) -> None:
-        """Run coroutines as tasks; the first _Stop/StoreError cancels the rest and re-raises."""
-        tasks = [asyncio.ensure_future(c) for c in coros]
-        try:
-            for fut in asyncio.as_completed(tasks):
-                await fut
-        except BaseException:
-            # The flag, not only cancel(): a cancellation can be swallowed below us (Python
-            # 3.11's asyncio.wait_for returns a result that was ready instead of raising), and
-            # a worker that lost it must still stop at its next item.
-            self._halt = True
-            raise
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)

@@ -24,6 +24,7 @@ class ContractTarget:
     from_date: date
     to_date: date
     label: str = ""  # for progress text, e.g. the OpenAlgo symbol
+    expiry: date | None = None  # the contract's expiry: when its data vanishes from Upstox
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,13 @@ class WindowTask:
     from_date: date
     to_date: date
     label: str = ""
+    expiry: date | None = None  # the contract's expiry (None: unknown, e.g. a failed window)
+
+    @property
+    def deadline(self) -> date:
+        """When this window's data vanishes from Upstox, as an order: its contract's expiry
+        (about six months later it is gone), else its last day (never after the expiry)."""
+        return self.expiry or self.to_date
 
     @property
     def days(self) -> int:
@@ -67,7 +75,9 @@ def plan_windows(
         done = [(f, to) for f, to, state in covered.get(t.contract_id, ()) if state != "failed"]
         for gap in subtract_ranges((t.from_date, t.to_date), done):
             for f, to in chunk_range(gap, span_days):
-                tasks.append(WindowTask(t.contract_id, t.expired_key, interval, f, to, t.label))
+                tasks.append(
+                    WindowTask(t.contract_id, t.expired_key, interval, f, to, t.label, t.expiry)
+                )
     return tasks
 
 
@@ -86,19 +96,13 @@ def plan_ranges(
             for f, to in chunk_range(gap, span_days):
                 if (t.contract_id, f, to) not in seen:
                     seen.add((t.contract_id, f, to))
-                    tasks.append(WindowTask(t.contract_id, t.expired_key, interval, f, to, t.label))
+                    tasks.append(
+                        WindowTask(t.contract_id, t.expired_key, interval, f, to, t.label, t.expiry)
+                    )
     return tasks
 
 
-def estimate_seconds(
-    requests: int, windows: Sequence[tuple[int, float]], concurrency: int, latency: float = 0.15
-) -> float:
-    """Lower bound on wall time for ``requests`` under every rate window ``(limit, seconds)``
-    (starting with an empty budget) and ``concurrency`` requests in flight of ``latency`` s."""
-    if requests <= 0:
-        return 0.0
-    bound = requests * latency / max(1, concurrency)
-    for limit, seconds in windows:
-        if requests > limit:
-            bound = max(bound, ((requests - 1) // limit) * seconds)
-    return float(bound)
+def deadline_first(tasks: Iterable[WindowTask]) -> list[WindowTask]:
+    """``tasks`` ordered by the date their data vanishes from Upstox, oldest expiry first
+    (stable: within one expiry the planned order is kept)."""
+    return sorted(tasks, key=lambda t: t.deadline)

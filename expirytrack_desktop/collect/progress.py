@@ -2,38 +2,83 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from expirytrack_desktop.collect.events import Phase, Progress
+from expirytrack_desktop.collect.events import Counters, JobState, Phase, Progress
+from expirytrack_desktop.store import Database
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 MAX_KEPT_ERRORS = 50
+MAX_NOTES = 50
 
 
-class ProgressReporting:
-    """Counters, errors and progress of a run; a part of :class:`CollectJob` (uses its state)."""
+class JobProgress:
+    """What one run has done and tells: counters, items, errors, notes, state and phase.
 
-    def _requests(self) -> int:
+    ``requests_sent``: the client's request counter; ``others_running``: whether another job
+    shares that client now (then only this job's own logical requests are attributable).
+    ``requests_before``: the counter's value this job's requests count from.
+    """
+
+    def __init__(
+        self,
+        job_id: int,
+        db: Database,
+        *,
+        clock: Callable[[], float],
+        progress_interval: float,
+        persist_interval: float,
+        requests_sent: Callable[[], int],
+        others_running: Callable[[], bool],
+        requests_before: int,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.job_id = job_id
+        self._db = db
+        self._clock = clock
+        self._progress_interval = progress_interval
+        self._persist_interval = persist_interval
+        self._requests_sent = requests_sent
+        self._others_running = others_running
+        self._requests0 = requests_before
+        self._on_progress = on_progress
+        self.state = JobState.PENDING
+        self.phase = Phase.DISCOVERY
+        self.current = ""  # what the run is doing now (progress text)
+        self.total = self.done = self.failed = 0
+        self.counters = Counters()
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+        self.error_count = 0
+        self.last_error: str | None = None
+        self.last_progress: Progress | None = None
+        self._shared_client = False
+        self._t0 = clock()
+        self._last_emit = float("-inf")
+        self._last_persist = float("-inf")
+        self._rate_samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=64)
+
+    def requests(self) -> int:
         """HTTP requests of this job. Exact (retries included, from the client's counter) while
         it is the only job on its client; with concurrent jobs, the job's own logical requests
         (retries not attributable)."""
         if not self._shared_client:
-            others = self.collector.jobs.values()
-            self._shared_client = any(j is not self and not j.done() for j in others)
+            self._shared_client = self._others_running()
         if self._shared_client:
-            c = self._counters
+            c = self.counters
             return c.expiry_requests + c.contract_requests + c.candle_requests
-        return int(getattr(self.client, "requests_sent", 0)) - self._requests0
+        return self._requests_sent() - self._requests0
 
     def snapshot(self) -> Progress:
         now = self._clock()
-        req = self._requests()
-        self._rate_samples.append((now, req, self._done + self._failed))
+        req = self.requests()
+        self._rate_samples.append((now, req, self.done + self.failed))
         t_old, r_old, i_old = self._rate_samples[0]
         span = now - t_old
         rate = (
@@ -41,33 +86,34 @@ class ProgressReporting:
             if span > 0.5
             else (req / (now - self._t0) if now > self._t0 else 0.0)
         )
-        items_rate = (self._done + self._failed - i_old) / span if span > 0.5 else 0.0
-        remaining = max(0, self._total - self._done - self._failed)
+        items_rate = (self.done + self.failed - i_old) / span if span > 0.5 else 0.0
+        remaining = max(0, self.total - self.done - self.failed)
         eta = None
-        if remaining == 0 and self._phase == Phase.CANDLES:
+        if remaining == 0 and self.phase == Phase.CANDLES:
             eta = 0.0
-        elif items_rate > 0 and self._phase == Phase.CANDLES:
+        elif items_rate > 0 and self.phase == Phase.CANDLES:
             eta = remaining / items_rate
         return Progress(
-            job_id=self.id,
-            state=self._state,
-            phase=self._phase,
-            items_total=self._total,
-            items_done=self._done,
-            items_failed=self._failed,
+            job_id=self.job_id,
+            state=self.state,
+            phase=self.phase,
+            items_total=self.total,
+            items_done=self.done,
+            items_failed=self.failed,
             requests=req,
-            candles=self._counters.candles,
+            candles=self.counters.candles,
             rate=rate,
             eta_seconds=eta,
-            current=self._current,
-            errors=self._error_count,
-            last_error=self._last_error,
+            current=self.current,
+            errors=self.error_count,
+            last_error=self.last_error,
             elapsed=now - self._t0,
         )
 
-    def _emit(self, force: bool = False) -> None:
+    def emit(self, force: bool = False) -> None:
+        """Tell the observer, at most every ``progress_interval`` unless ``force``."""
         now = self._clock()
-        if not force and now - self._last_emit < self.collector.progress_interval:
+        if not force and now - self._last_emit < self._progress_interval:
             return
         self._last_emit = now
         self.last_progress = self.snapshot()
@@ -77,29 +123,51 @@ class ProgressReporting:
             except Exception:  # a broken observer must not break the collection
                 log.exception("progress callback failed")
 
-    def _error(self, text: str) -> None:
-        self._error_count += 1
-        self._last_error = text
-        if len(self._errors) < MAX_KEPT_ERRORS:
-            self._errors.append(text)
+    def doing(self, what: str) -> None:
+        """The run is now doing ``what`` (shown as the progress's current item)."""
+        self.current = what
+        self.emit()
 
-    def _count(self, **delta: int) -> None:
-        c = self._counters
-        self._counters = replace(c, **{k: getattr(c, k) + v for k, v in delta.items()})
+    def error(self, text: str) -> None:
+        self.error_count += 1
+        self.last_error = text
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append(text)
 
-    async def _persist(self, force: bool = False, **extra: Any) -> None:
+    def fail_item(self, text: str) -> None:
+        """One item failed with ``text`` (the run goes on)."""
+        self.failed += 1
+        self.error(text)
+        self.emit()
+
+    def note(self, text: str) -> bool:
+        """Keep a note worth knowing (not an error); False if it was known or too many."""
+        if text in self.notes or len(self.notes) >= MAX_NOTES:
+            return False
+        self.notes.append(text)
+        return True
+
+    def count(self, **delta: int) -> None:
+        c = self.counters
+        self.counters = replace(c, **{k: getattr(c, k) + v for k, v in delta.items()})
+
+    def totals(self) -> Counters:
+        return replace(self.counters, requests=self.requests())
+
+    async def persist(self, force: bool = False, **extra: Any) -> None:
+        """Write the totals to the job row, at most every ``persist_interval`` unless ``force``."""
         now = self._clock()
-        if not force and now - self._last_persist < self.collector.persist_interval:
+        if not force and now - self._last_persist < self._persist_interval:
             return
         self._last_persist = now
-        await self.db.run(
-            self.db.update_job,
-            self.id,
-            total_items=self._total,
-            done_items=self._done,
-            failed_items=self._failed,
-            requests=self._requests(),
-            candles=self._counters.candles,
-            heartbeat_at=self.db.now_text(),
+        await self._db.run(
+            self._db.update_job,
+            self.job_id,
+            total_items=self.total,
+            done_items=self.done,
+            failed_items=self.failed,
+            requests=self.requests(),
+            candles=self.counters.candles,
+            heartbeat_at=self._db.now_text(),
             **extra,
         )

@@ -50,14 +50,17 @@ class ThreadEngineApi(EngineApi):
         return cast(list[date], await self.engine.call(self.rt.client.get_expiries(key)))
 
     async def estimate(self, params: dict[str, Any], concurrency: int) -> Estimate:
-        self.rt.collector.concurrency = concurrency
         sel = Selection.from_params(params)
-        return cast(Estimate, await self.engine.call(self.rt.collector.estimate(sel)))
+        return cast(
+            Estimate,
+            await self.engine.call(self.rt.collector.estimate(sel, concurrency=concurrency)),
+        )
 
     async def start(self, params: dict[str, Any], concurrency: int) -> JobHandle:
-        self.rt.collector.concurrency = concurrency
         sel = Selection.from_params(params)
-        job = await self.engine.call(self.rt.collector.start(sel, on_progress=self._sink))
+        job = await self.engine.call(
+            self.rt.collector.start(sel, on_progress=self._sink, concurrency=concurrency)
+        )
         return self._track(job)
 
     async def resume(self, job_id: int) -> JobHandle:

@@ -109,12 +109,13 @@ class EngineServer:
             case m.ListExpiries(_, key):
                 return await self.client.get_expiries(key)
             case m.EstimateSelection(_, params, concurrency):
-                collector.concurrency = concurrency
-                return await collector.estimate(Selection.from_params(params))
-            case m.StartJob(_, params, concurrency):
-                collector.concurrency = concurrency
                 sel = Selection.from_params(params)
-                return self._track(await collector.start(sel, on_progress=self._progress))
+                return await collector.estimate(sel, concurrency=concurrency)
+            case m.StartJob(_, params, concurrency):
+                sel = Selection.from_params(params)
+                on = self._progress
+                job = await collector.start(sel, on_progress=on, concurrency=concurrency)
+                return self._track(job)
             case m.ResumeJob(_, job_id):
                 return self._track(await collector.resume(job_id, on_progress=self._progress))
             case m.RetryJob(_, job_id):

@@ -134,6 +134,11 @@ class Ledger(Protocol):
         """Sends occupying ``(now - span, now]`` (in flight, or answered within it) per span."""
         ...
 
+    def ends(self, now: float, span: float) -> list[float]:
+        """Ascending end times of the sends occupying ``(now - span, now]`` (a send in flight
+        ends ``now`` at the earliest): the budget already used, for an estimate."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -199,6 +204,12 @@ class MemoryLedger:
             return [
                 n - bisect.bisect_right(self._ends, now - s) + len(self._inflight) for s in spans
             ]
+
+    def ends(self, now: float, span: float) -> list[float]:
+        with self._lock:
+            self._expire_inflight(now)
+            start = bisect.bisect_right(self._ends, now - span)
+            return self._ends[start:] + [now] * len(self._inflight)
 
     def close(self) -> None:
         """Nothing to release; present so both ledgers can be closed alike."""
@@ -406,6 +417,16 @@ class SqliteLedger:
                 return [self._count(now, s) for s in spans]
             except sqlite3.Error as exc:
                 raise LedgerError(describe_failure(self.path, exc)) from None
+
+    def ends(self, now: float, span: float) -> list[float]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT CASE WHEN done IS NULL THEN MIN(ts + :hold, :now)"
+                " ELSE MIN(MAX(done, ts), ts + :hold) END AS e "
+                "FROM sent_requests WHERE ts > :lo AND e > :cut ORDER BY e",
+                {"now": now, "lo": now - span - self._hold, "cut": now - span, "hold": self._hold},
+            ).fetchall()
+            return [r[0] for r in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -18,10 +18,13 @@ well under 1 %.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from .ledger import Ledger, MemoryLedger
 
@@ -37,6 +40,43 @@ MAX_WINDOWS = 8
 
 class RateLimitSpecError(ValueError):
     """A rate-limit spec that cannot be used (one line, shown to the user: exit code 2)."""
+
+
+class SendWithheld(Exception):
+    """The request was not sent: its :class:`SendScope` says the sender has stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendScope:
+    """How the requests of the current task (a context variable, :data:`SEND_SCOPE`) are sent.
+
+    ``priority``: when several tasks wait for a slot, the lowest goes first (ties in arrival
+    order); a collection gives each candle window its expiry's ordinal, so the data that
+    vanishes first from Upstox is fetched first. Requests with no scope have priority 0 (expiry
+    and contract lists, lookups a person waits for). ``may_send``: asked just before a slot is
+    taken; False raises :class:`SendWithheld` instead of sending. ``on_send``/``on_answer``:
+    called when a request of this scope takes a slot / gets its answer (or failure).
+    """
+
+    priority: int = 0
+    may_send: Callable[[], bool] | None = None
+    on_send: Callable[[], None] | None = None
+    on_answer: Callable[[], None] | None = None
+
+
+SEND_SCOPE: ContextVar[SendScope | None] = ContextVar("expirytrack_send_scope", default=None)
+
+
+@dataclass(slots=True)
+class _Queue:
+    """The tasks of one event loop waiting for a slot: a heap of (priority, arrival)."""
+
+    heap: list[tuple[int, int]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +140,22 @@ class Permit:
     """One granted send. Call ``release()`` when the answer (or the failure) arrived; it is
     idempotent. Also a context manager (``with await limiter.acquire(): ...``)."""
 
-    __slots__ = ("_limiter", "_released", "ticket")
+    __slots__ = ("_limiter", "_on_answer", "_released", "ticket")
 
-    def __init__(self, limiter: RateLimiter, ticket: int) -> None:
+    def __init__(
+        self, limiter: RateLimiter, ticket: int, on_answer: Callable[[], None] | None = None
+    ) -> None:
         self._limiter = limiter
         self.ticket = ticket
         self._released = False
+        self._on_answer = on_answer
 
     def release(self) -> None:
         if not self._released:
             self._released = True
             self._limiter.ledger.complete(self.ticket, self._limiter.clock())
+            if self._on_answer is not None:
+                self._on_answer()
 
     def __enter__(self) -> Permit:
         return self
@@ -120,7 +165,8 @@ class Permit:
 
 
 class RateLimiter:
-    """Sliding windows over a ledger; FIFO-fair across any number of asyncio tasks."""
+    """Sliding windows over a ledger; fair across any number of asyncio tasks: by priority
+    (:class:`SendScope`), then in arrival order."""
 
     def __init__(
         self,
@@ -141,44 +187,62 @@ class RateLimiter:
         self.clock = clock
         self._sleep = sleep
         self._effective = tuple((limit, seconds + margin) for limit, seconds in spec.windows)
-        # asyncio.Lock binds to the loop that first waits on it; keep one per loop.
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+        # asyncio primitives bind to one loop; keep one waiting queue per loop.
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
             weakref.WeakKeyDictionary()
         )
+        self._arrivals = itertools.count()
         self.acquired = 0
         self.waited_s = 0.0
         # While the head of the queue sleeps for budget: when it expects to send (clock time).
         # Read by whoever reports progress (the window says "waiting for API budget until").
         self.waiting_until: float | None = None
 
-    def _lock(self) -> asyncio.Lock:
+    def _queue(self) -> _Queue:
         loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = _Queue()
+        return queue
 
     async def acquire(self) -> Permit:
         """Return once a request may be sent now; the send is recorded in the ledger.
 
-        Tasks queue on a fair lock: only the head of the queue sleeps, so requests go out
-        in arrival order and a waiting task never lets a later one overtake it.
+        Waiting tasks form a queue ordered by their scope's priority, then arrival: only the
+        head asks the ledger (and sleeps until a slot frees), so a waiting task is never
+        overtaken by a later one of the same or a lower priority. SendWithheld when the
+        current :class:`SendScope` no longer lets its task send.
         """
-        async with self._lock():
-            try:
-                while True:
-                    now = self.clock()
-                    ticket, wait, on_inflight = self.ledger.reserve(now, self._effective)
-                    if ticket is not None:
-                        self.acquired += 1
-                        return Permit(self, ticket)
-                    self.waiting_until = now + wait  # at the latest
-                    if on_inflight:
-                        wait = min(wait, self.poll)
-                    self.waited_s += wait
-                    await self._sleep(wait)
-            finally:
+        scope = SEND_SCOPE.get()
+        queue = self._queue()
+        me = (scope.priority if scope is not None else 0, next(self._arrivals))
+        heapq.heappush(queue.heap, me)
+        try:
+            while True:
+                if queue.heap[0] != me:
+                    await queue.changed.wait()
+                    continue
+                if scope is not None and scope.may_send is not None and not scope.may_send():
+                    raise SendWithheld("the sender stopped: request not sent")
+                now = self.clock()
+                ticket, wait, on_inflight = self.ledger.reserve(now, self._effective)
+                if ticket is not None:
+                    self.acquired += 1
+                    self.waiting_until = None
+                    if scope is not None and scope.on_send is not None:
+                        scope.on_send()
+                    return Permit(self, ticket, scope.on_answer if scope is not None else None)
+                self.waiting_until = now + wait  # at the latest
+                if on_inflight:
+                    wait = min(wait, self.poll)
+                self.waited_s += wait
+                await self._sleep(wait)
+        finally:
+            queue.heap.remove(me)
+            heapq.heapify(queue.heap)
+            if not queue.heap:
                 self.waiting_until = None
+            queue.wake()
 
     def usage(self) -> list[tuple[float, int, int]]:
         """``[(window_seconds, used, limit), ...]`` over the nominal windows, for a status bar."""

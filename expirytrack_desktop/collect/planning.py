@@ -1,0 +1,118 @@
+"""Planning from the store: the candle windows a selection still needs, as functions of the
+database state (run them on the database's writer thread, ``db.run(plan_expiry, db, ...)``).
+
+The arithmetic is the pure planner's (:mod:`.plan`); these functions read what it needs with
+one set-based query per expiry (its contracts, then all their windows) and order the result
+deadline-first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from expirytrack_desktop.collect.plan import (
+    ContractTarget,
+    WindowTask,
+    deadline_first,
+    plan_ranges,
+    plan_windows,
+    target_range,
+)
+from expirytrack_desktop.collect.selection import Selection
+from expirytrack_desktop.store import Database
+
+Covered = dict[int, list[tuple[date, date, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryPlan:
+    """What one expiry still needs: its windows, how many contracts it has, its row id."""
+
+    tasks: list[WindowTask]
+    contracts: int
+    expiry_id: int | None
+
+
+def _covered(db: Database, contract_ids: Iterable[int], interval: str) -> Covered:
+    windows = db.windows_for(contract_ids, interval)
+    return {cid: [(w.from_date, w.to_date, w.state) for w in ws] for cid, ws in windows.items()}
+
+
+def plan_expiry(
+    db: Database,
+    key: str,
+    expiry: date,
+    selection: Selection,
+    span: int | None,
+    *,
+    record: bool = False,
+) -> ExpiryPlan:
+    """The windows of ``key``'s ``expiry`` that ``selection`` still needs. ``record``: store the
+    expiry's coverage target (a run does; an estimate does not)."""
+    eid = db.expiry_id(key, expiry)
+    rows = db.contracts_for(key, expiry, selection.contract_types)
+    f0, t0 = target_range(expiry, selection.months)
+    if record and eid is not None:
+        db.set_coverage_target(eid, selection.interval, f0, t0)
+    targets = [
+        ContractTarget(r.id, r.expired_key, f0, t0, r.openalgo_symbol or r.expired_key, expiry)
+        for r in rows
+    ]
+    covered = _covered(db, [r.id for r in rows], selection.interval)
+    tasks = plan_windows(targets, covered, selection.interval, span)
+    return ExpiryPlan(tasks, len(rows), eid)
+
+
+def plan_failed(db: Database, job_id: int, interval: str, span: int | None) -> list[WindowTask]:
+    """The failed windows of job ``job_id`` still missing, oldest deadline first."""
+    ranges = [
+        (
+            ContractTarget(w.contract_id, key, w.from_date, w.to_date, key),
+            w.from_date,
+            w.to_date,
+        )
+        for w, key in db.failed_windows(job_id)
+    ]
+    return _plan_ranges(db, ranges, interval, span)
+
+
+def plan_again(db: Database, tasks: list[WindowTask], span: int | None) -> list[WindowTask]:
+    """What is still missing of these windows (another job may have fetched them)."""
+    if not tasks:
+        return []
+    ranges = [
+        (
+            ContractTarget(t.contract_id, t.expired_key, t.from_date, t.to_date, t.label, t.expiry),
+            t.from_date,
+            t.to_date,
+        )
+        for t in tasks
+    ]
+    return _plan_ranges(db, ranges, tasks[0].interval, span)
+
+
+def _plan_ranges(
+    db: Database,
+    ranges: list[tuple[ContractTarget, date, date]],
+    interval: str,
+    span: int | None,
+) -> list[WindowTask]:
+    covered = _covered(db, {t.contract_id for t, _, _ in ranges}, interval)
+    return deadline_first(plan_ranges(ranges, covered, interval, span))
+
+
+def matching_job(db: Database, params: dict[str, Any]) -> int | None:
+    """A stopped collection job with exactly these parameters (rerunning a command continues
+    it instead of adding a history entry), else None."""
+    for rec in db.list_jobs(limit=20, job_type="collect"):
+        if rec.params == params and rec.status in (
+            "needs_login",
+            "interrupted",
+            "failed",
+            "cancelled",
+        ):
+            return rec.id
+    return None
