@@ -99,7 +99,7 @@ async def test_jobs_sharing_a_limiter_give_the_next_slot_to_the_oldest_expiry(tm
     exps = market.expiries(NIFTY)
     older, newer = exps[-4:-2], exps[-2:]
     db = make_db(tmp_path)
-    client = client_for(app, "2/0.05")  # bursts of 2 (< each job's 4 workers): the limiter binds
+    client = client_for(app, "2/0.1")  # bursts of 2 (< each job's 4 workers): the limiter binds
     try:
         col = make_collector(db, client, concurrency=4)
         job_new = await col.start(Selection(["NIFTY"], newer, months=1))

@@ -420,13 +420,21 @@ class SqliteLedger:
 
     def ends(self, now: float, span: float) -> list[float]:
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT CASE WHEN done IS NULL THEN MIN(ts + :hold, :now)"
-                " ELSE MIN(MAX(done, ts), ts + :hold) END AS e "
-                "FROM sent_requests WHERE ts > :lo AND e > :cut ORDER BY e",
-                {"now": now, "lo": now - span - self._hold, "cut": now - span, "hold": self._hold},
-            ).fetchall()
-            return [r[0] for r in rows]
+            try:
+                rows = self._conn.execute(
+                    "SELECT CASE WHEN done IS NULL THEN MIN(ts + :hold, :now)"
+                    " ELSE MIN(MAX(done, ts), ts + :hold) END AS e "
+                    "FROM sent_requests WHERE ts > :lo AND e > :cut ORDER BY e",
+                    {
+                        "now": now,
+                        "lo": now - span - self._hold,
+                        "cut": now - span,
+                        "hold": self._hold,
+                    },
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerError(describe_failure(self.path, exc)) from None
+            return [float(r[0]) for r in rows]
 
     def close(self) -> None:
         with self._lock:
