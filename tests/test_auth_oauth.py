@@ -22,7 +22,6 @@ from expirytrack_desktop.auth.oauth import (
     LoopbackListener,
     OAuthLogin,
     PortInUseError,
-    StateMismatchError,
     build_authorization_url,
 )
 from expirytrack_desktop.auth.secrets import SecretStore
@@ -193,14 +192,50 @@ def _with_state(location: str, state: str | None) -> str:
 
 
 @pytest.mark.parametrize("state", ["forged-state-value", None], ids=["wrong", "missing"])
-async def test_state_mismatch(sim, client, tokens, redirect, state):
-    browser = Browser(sim, rewrite=lambda loc: _with_state(loc, state))
+async def test_a_wrong_state_is_refused_and_the_login_keeps_waiting(
+    sim, client, tokens, redirect, state
+):
+    """A stale tab or another program hits the listener first: 400 for it, and the real
+    browser's callback that follows still completes the login."""
+    forged: list[httpx.Response] = []
+
+    async def intruder_first():
+        q = {"code": "forged-code"} | ({"state": state} if state else {})
+        async with httpx.AsyncClient(trust_env=False) as other:
+            forged.append(await other.get(redirect + "?" + urlencode(q)))
+            forged.append(await other.get(redirect + "?" + urlencode({"error": "x"})))
+
+    browser = Browser(sim, before=intruder_first)
     login = make_login(sim, client, tokens, redirect, browser)
-    with pytest.raises(StateMismatchError, match="state mismatch"):
-        await login.run()
-    assert browser.page.status_code == 400 and "state mismatch" in browser.page.text
-    assert tokens.info() is None
+    info = await login.run()
+    assert [r.status_code for r in forged] == [400, 400]
+    assert "does not belong to the login" in forged[0].text
+    assert login.listener.rejected == 2 and login.listener.callbacks_received == 1
+    assert browser.page.status_code == 200 and "Login complete" in browser.page.text
+    assert info.user_id == DEMO_USER_ID and tokens.access_token()
     assert refused(urlsplit(redirect).port)
+
+
+async def test_only_wrong_states_until_the_timeout(sim, client, tokens, redirect):
+    browser = Browser(sim, rewrite=lambda loc: _with_state(loc, "forged-state-value"))
+    login = make_login(sim, client, tokens, redirect, browser, timeout=1)
+    with pytest.raises(LoginTimeoutError):
+        await login.run()
+    assert browser.page.status_code == 400 and tokens.info() is None
+    assert refused(urlsplit(redirect).port)
+
+
+async def test_cancel_still_ends_a_login_that_refused_a_wrong_state(sim, client, tokens, redirect):
+    async def then_cancel():
+        async with httpx.AsyncClient(trust_env=False) as other:
+            page = await other.get(redirect + "?" + urlencode({"code": "c", "state": "nope"}))
+        assert page.status_code == 400
+        login.cancel()
+
+    login = make_login(sim, client, tokens, redirect, lambda url: then_cancel())
+    with pytest.raises(LoginCancelledError):
+        await login.run()
+    assert refused(urlsplit(redirect).port) and tokens.info() is None
 
 
 async def test_callback_with_error(sim, client, tokens, redirect):
@@ -213,8 +248,10 @@ async def test_callback_with_error(sim, client, tokens, redirect):
             )
         )
 
-    browser = Browser(sim, rewrite=to_error)
+    browser = Browser(sim)
     login = make_login(sim, client, tokens, redirect, browser)
+    state = parse_qs(urlsplit(login.authorization_url).query)["state"][0]
+    browser.rewrite = lambda loc: to_error(loc).replace("state=x", f"state={state}")  # its own
     with pytest.raises(CallbackError, match=r"access_denied.*User cancelled"):
         await login.run()
     assert browser.page.status_code == 400 and "Login failed" in browser.page.text
@@ -294,7 +331,10 @@ async def test_wrong_secret(sim, client, tokens, redirect):
         await login.run()
     assert info.value.code == "UDAPI100016"
     assert "not-the-secret" not in str(info.value)
-    assert browser.page.status_code == 200  # the browser part went fine
+    # the page is written after the exchange: it says the login failed, and why
+    assert browser.page.status_code == 400 and "Login failed" in browser.page.text
+    assert "Login complete" not in browser.page.text and "API secret" in browser.page.text
+    assert "not-the-secret" not in browser.page.text
     assert tokens.info() is None
 
 
@@ -360,9 +400,14 @@ async def test_listener_accepts_exactly_one_callback_and_ignores_other_paths():
             post = await b.post(f"http://127.0.0.1:{port}/cb?code=abc&state=s-123")
             assert post.status_code == 405
             assert listener.callbacks_received == 0 and listener.is_serving
-            ok = await b.get(f"http://127.0.0.1:{port}/cb?code=the-code&state=s-123")
-            assert ok.status_code == 200
+            page = asyncio.ensure_future(
+                b.get(f"http://127.0.0.1:{port}/cb?code=the-code&state=s-123")
+            )
             assert await listener.wait(5) == "the-code"
+            assert not page.done()  # the page waits for the code exchange's outcome
+            await listener.answer(True, "Logged in as Asha.")
+            ok = await page
+            assert ok.status_code == 200 and "Logged in as Asha." in ok.text
             assert listener.callbacks_received == 1
             with pytest.raises(httpx.ConnectError):
                 await b.get(f"http://127.0.0.1:{port}/cb?code=second&state=s-123")
@@ -371,15 +416,29 @@ async def test_listener_accepts_exactly_one_callback_and_ignores_other_paths():
     assert refused(port)
 
 
+async def test_a_page_nobody_answered_is_told_the_login_did_not_finish():
+    port = free_port()
+    async with (
+        LoopbackListener(f"http://127.0.0.1:{port}/", "st") as listener,
+        httpx.AsyncClient(trust_env=False) as b,
+    ):
+        page = asyncio.ensure_future(b.get(f"http://127.0.0.1:{port}/?code=c1&state=st"))
+        assert await listener.wait(5) == "c1"
+        await listener.close()  # e.g. the app was closed during the exchange
+        done = await page
+    assert done.status_code == 400 and "stopped this login before it finished" in done.text
+
+
 async def test_listener_survives_a_silent_preconnect():
     """Browsers open speculative connections that never send a request."""
     port = free_port()
     async with LoopbackListener(f"http://127.0.0.1:{port}/", "st") as listener:
         _r, idle = await asyncio.open_connection("127.0.0.1", port)
         async with httpx.AsyncClient(trust_env=False) as b:
-            page = await b.get(f"http://127.0.0.1:{port}/?code=c1&state=st")
-        assert page.status_code == 200
-        assert await listener.wait(5) == "c1"
+            page = asyncio.ensure_future(b.get(f"http://127.0.0.1:{port}/?code=c1&state=st"))
+            assert await listener.wait(5) == "c1"
+            await listener.answer(True, "ok")
+            assert (await page).status_code == 200
         idle.close()
     assert refused(port)
 

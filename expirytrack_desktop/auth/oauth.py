@@ -2,11 +2,12 @@
 
 1. :func:`build_authorization_url` with a random ``state``; the dialog lives under the
    configured API base, so the simulator's dialog is used in demo mode and tests.
-2. :class:`LoopbackListener` binds 127.0.0.1 (only) on the redirect URI's port and accepts
-   exactly one callback on the redirect path: it checks ``state``, answers a small HTML
-   page ("Login complete - you can close this tab", or an error page) and closes.
+2. :class:`~expirytrack_desktop.auth.loopback.LoopbackListener` binds 127.0.0.1 (only) on
+   the redirect URI's port and waits for this login's callback (a wrong ``state`` is answered
+   400 and ignored).
 3. The code is exchanged (``client.exchange_code``) and the token stored
-   (:class:`~expirytrack_desktop.auth.token.TokenManager`).
+   (:class:`~expirytrack_desktop.auth.token.TokenManager`); only then does the browser's page
+   say "Login complete", or why the login failed.
 
 :class:`OAuthLogin` runs the three steps with a timeout and a cancel hook. Plain asyncio, no
 Qt: the window runs it under qasync, the CLI under ``asyncio.run``.
@@ -19,19 +20,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import html
 import inspect
 import logging
 import secrets as _random
 import webbrowser
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 
-from expirytrack_desktop.auth.credentials import Credentials, LoopbackRedirect, parse_redirect_uri
+from expirytrack_desktop.auth.credentials import Credentials
+from expirytrack_desktop.auth.loopback import (
+    DEFAULT_TIMEOUT,
+    LISTEN_HOST,
+    CallbackError,
+    LoginCancelledError,
+    LoginTimeoutError,
+    LoopbackListener,
+    PortInUseError,
+)
 from expirytrack_desktop.auth.token import TokenInfo, TokenManager
 from expirytrack_desktop.settings import DEFAULT_API_BASE
 from expirytrack_desktop.upstox.errors import LoginError, UpstoxError
@@ -39,36 +47,28 @@ from expirytrack_desktop.upstox.models import TokenGrant
 
 log = logging.getLogger(__name__)
 
+__all__ = [  # the listener's names stay importable from here
+    "DEFAULT_TIMEOUT",
+    "LISTEN_HOST",
+    "CallbackError",
+    "LoginCancelledError",
+    "LoginTimeoutError",
+    "LoopbackListener",
+    "OAuthLogin",
+    "PortInUseError",
+    "build_authorization_url",
+    "friendly_login_error",
+    "login",
+    "new_state",
+    "scripted_browser",
+]
+
 DIALOG_PATH = "/v2/login/authorization/dialog"
-LISTEN_HOST = "127.0.0.1"
-DEFAULT_TIMEOUT = 300.0
-_MAX_REQUEST_HEAD = 16 * 1024
-_READ_TIMEOUT = 10.0
 
 Opener = Callable[[str], object]
 """Opens a URL in the user's browser (default :func:`webbrowser.open`); a falsy return
 means no browser could be started (the caller then shows the URL). It may also return an
 awaitable (a scripted browser: demo mode, tests), which runs beside the wait."""
-
-
-class LoginCancelledError(LoginError):
-    """The user pressed Cancel (or the task was cancelled) before the browser came back."""
-
-
-class LoginTimeoutError(LoginError):
-    """No callback in time: the browser tab was closed, or Upstox showed an error page."""
-
-
-class StateMismatchError(LoginError):
-    """The callback's ``state`` is not ours: a stale tab or a forged request. Nothing kept."""
-
-
-class PortInUseError(LoginError):
-    """The redirect URI's port is taken by another program (or another login)."""
-
-
-class CallbackError(LoginError):
-    """The callback carried ``error=`` (login refused or aborted on Upstox's side)."""
 
 
 class CodeExchanger(Protocol):
@@ -115,214 +115,6 @@ def friendly_login_error(exc: UpstoxError) -> LoginError:
     else:
         msg = f"The token exchange failed: {exc.message}" + (f" ({code})" if code else "")
     return LoginError(msg, code=exc.code, status=exc.status)
-
-
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>ExpiryTrack - {title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:4em auto;max-width:36em;color:#222}}
-h1{{font-size:1.4em}}</style></head>
-<body><h1>{title}</h1><p>{body}</p></body></html>
-"""
-
-
-def _page(title: str, body: str) -> bytes:
-    return _PAGE.format(title=html.escape(title), body=html.escape(body)).encode("utf-8")
-
-
-class LoopbackListener:
-    """One-shot HTTP listener on ``127.0.0.1:<redirect port>`` for the OAuth callback.
-
-    ``await start()`` binds (raises :class:`PortInUseError`); ``await wait(timeout)``
-    returns the code or raises; the listening socket is closed as soon as the one callback
-    on the redirect path arrived (whatever its outcome), and by :meth:`close` in any case.
-    Other paths (e.g. ``/favicon.ico``) get a 404 and do not count.
-    """
-
-    def __init__(self, redirect: LoopbackRedirect | str, expected_state: str) -> None:
-        self.redirect = parse_redirect_uri(redirect) if isinstance(redirect, str) else redirect
-        self._state = expected_state
-        self._server: asyncio.AbstractServer | None = None
-        self._result: asyncio.Future[str] | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._handled = False
-        self.callbacks_received = 0
-
-    def __repr__(self) -> str:
-        return f"<LoopbackListener {LISTEN_HOST}:{self.redirect.port}{self.redirect.path}>"
-
-    @property
-    def host(self) -> str:
-        return LISTEN_HOST
-
-    @property
-    def port(self) -> int:
-        return self.redirect.port
-
-    @property
-    def is_serving(self) -> bool:
-        return self._server is not None and self._server.is_serving()
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._result = loop.create_future()
-        try:
-            self._server = await asyncio.start_server(
-                self._handle, host=LISTEN_HOST, port=self.redirect.port
-            )
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1), 10048):
-                raise PortInUseError(
-                    f"Port {self.redirect.port} on 127.0.0.1 is already in use (another login "
-                    "window, or another program): close it and try again, or register a "
-                    "redirect URI with a different port in your Upstox app and run "
-                    "`expirytrack configure`."
-                ) from None
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                raise PortInUseError(
-                    f"Not allowed to listen on port {self.redirect.port}: use a port above 1024 "
-                    "in the redirect URI."
-                ) from None
-            raise LoginError(
-                f"Cannot listen on 127.0.0.1:{self.redirect.port} for the login: {exc.strerror}"
-            ) from None
-        log.debug("Login listener on %s:%s", LISTEN_HOST, self.redirect.port)
-
-    async def __aenter__(self) -> LoopbackListener:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def wait(self, timeout: float | None = DEFAULT_TIMEOUT) -> str:
-        """The authorization code of the one callback; raises on error, timeout or cancel."""
-        assert self._result is not None, "start() first"
-        try:
-            async with asyncio.timeout(timeout):  # wait_for could swallow a cancel (3.11)
-                return await asyncio.shield(self._result)
-        except TimeoutError:
-            raise LoginTimeoutError(
-                f"No answer from the browser within {timeout:g} s: the login tab was closed, "
-                "or Upstox showed an error there (e.g. UDAPI100068: the API key or redirect URI "
-                "does not match your Upstox app). Try again."
-            ) from None
-        finally:
-            if self._result.done():
-                await self.close()
-
-    def cancel(self) -> None:
-        """Abort the wait (the Cancel button); :meth:`wait` raises LoginCancelledError."""
-        self._finish(exc=LoginCancelledError("Login cancelled."))
-
-    async def close(self) -> None:
-        """Stop listening and drop any open connection; idempotent."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-            for w in list(self._writers):
-                w.close()
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
-            log.debug("Login listener closed")
-        if self._result is not None and not self._result.done():
-            self._result.cancel()
-
-    def _finish(self, code: str | None = None, exc: LoginError | None = None) -> None:
-        if self._result is None or self._result.done():
-            return
-        if exc is not None:
-            self._result.set_exception(exc)
-        else:
-            self._result.set_result(code or "")
-        if self._server is not None:
-            self._server.close()  # stop accepting at once; close() finishes the rest
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            try:
-                async with asyncio.timeout(_READ_TIMEOUT):
-                    head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-                return  # a pre-connect that never spoke, or garbage
-            except (ConnectionError, OSError):
-                return
-            if len(head) > _MAX_REQUEST_HEAD:
-                await self._respond(writer, 431, "Request too large", "")
-                return
-            request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-            parts = request_line.split(" ")
-            if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-                await self._respond(writer, 400, "Bad request", "")
-                return
-            method, target, _version = parts
-            url = urlsplit(target)
-            if url.path != self.redirect.path or self._handled:
-                await self._respond(writer, 404, "Not found", "Nothing here.")
-                return
-            if method not in ("GET", "HEAD"):
-                await self._respond(writer, 405, "Method not allowed", "")
-                return
-            self._handled = True
-            self.callbacks_received += 1
-            code, error = self._check(parse_qs(url.query, keep_blank_values=True))
-            if error is not None:
-                await self._respond(
-                    writer, 400, "Login failed", f"{error.message} You can close this tab."
-                )
-                self._finish(exc=error)
-            else:
-                await self._respond(
-                    writer,
-                    200,
-                    "Login complete",
-                    "Login complete - you can close this tab and return to ExpiryTrack.",
-                )
-                self._finish(code=code)
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    def _check(self, query: dict[str, list[str]]) -> tuple[str | None, LoginError | None]:
-        def one(name: str) -> str:
-            values = query.get(name) or [""]
-            return values[0]
-
-        if one("error"):
-            reason = one("error")[:100]
-            detail = one("error_description")[:300]
-            text = f"Upstox did not complete the login: {reason}" + (
-                f" ({detail})" if detail else ""
-            )
-            return None, CallbackError(text + ".", code=reason)
-        state = one("state")
-        if not state or not _random.compare_digest(state.encode(), self._state.encode()):
-            return None, StateMismatchError(
-                "The login answer did not match this login attempt (state mismatch): it came "
-                "from an old browser tab or another program. Nothing was stored; log in again."
-            )
-        code = one("code")
-        if not code:
-            return None, CallbackError("Upstox came back without an authorization code.")
-        return code, None
-
-    @staticmethod
-    async def _respond(writer: asyncio.StreamWriter, status: int, title: str, body: str) -> None:
-        reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
-        content = _page(title, body or title)
-        head = (
-            f"HTTP/1.1 {status} {reasons.get(status, 'Error')}\r\n"
-            "Content-Type: text/html; charset=utf-8\r\n"
-            f"Content-Length: {len(content)}\r\n"
-            "Cache-Control: no-store\r\n"
-            "Referrer-Policy: no-referrer\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode("ascii")
-        with contextlib.suppress(ConnectionError, OSError):
-            writer.write(head + content)
-            await writer.drain()
 
 
 class OAuthLogin:
@@ -415,18 +207,36 @@ class OAuthLogin:
                     raise LoginCancelledError("Login cancelled.") from None
                 raise
             answered = True
-        except (StateMismatchError, CallbackError):
+            return await self._exchange(code)
+        except CallbackError:
             answered = True  # the browser got an error page: let it read it
             raise
         finally:
-            await self.listener.close()
+            await self.listener.close()  # a page still waiting is told the login did not end
             await self._stop_browser(grace=5.0 if answered else 0.0)
+
+    async def _exchange(self, code: str) -> TokenInfo:
+        """Code -> token -> secret store; the browser's page then says how it went."""
         c = self.credentials
         try:
             grant = await self.client.exchange_code(code, c.api_key, c.api_secret, c.redirect_uri)
         except UpstoxError as exc:
-            raise friendly_login_error(exc) from None
-        return self.tokens.save_grant(grant)
+            error = friendly_login_error(exc)
+            await self.listener.answer(False, f"{error.message} Nothing was stored.")
+            raise error from None
+        try:
+            info = self.tokens.save_grant(grant)
+        except Exception:
+            await self.listener.answer(
+                False, "Upstox accepted the login, but ExpiryTrack could not store the token: "
+                "see ExpiryTrack for the reason."
+            )  # fmt: skip
+            raise
+        who = f" as {info.user_name}" if info.user_name else ""
+        await self.listener.answer(
+            True, f"Logged in{who}. You can close this tab and return to ExpiryTrack."
+        )
+        return info
 
     def _open_browser(self, opener: Opener) -> None:
         try:
