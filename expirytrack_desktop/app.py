@@ -40,6 +40,7 @@ PAGES = (
     "chart",
     "chain",
     "quality",
+    "schedules",
 )
 
 

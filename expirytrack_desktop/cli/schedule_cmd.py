@@ -119,25 +119,6 @@ def _paths() -> Any:
     return AppPaths.default()
 
 
-def _store() -> Any:
-    from expirytrack_desktop.schedule import ScheduleStore
-
-    return ScheduleStore(_paths().config_dir / "schedules.json")
-
-
-def _os_context() -> tuple[Any, Any]:
-    """(runner, scheduler paths), injected by tests through ``schedule.hooks.override``."""
-    from expirytrack_desktop.schedule import hooks
-    from expirytrack_desktop.schedule.ossched import SchedulerPaths, subprocess_runner
-
-    h = hooks.current()
-    paths = _paths()
-    return (
-        h.runner or subprocess_runner,
-        h.paths or SchedulerPaths.default(paths.config_dir, paths.log_dir),
-    )
-
-
 def _default_name(instruments: list[str]) -> str:
     from expirytrack_desktop.collect.instruments import resolve_instrument, symbol_for_key
 
@@ -151,19 +132,16 @@ def _default_name(instruments: list[str]) -> str:
     return ("-".join(p for p in parts if p) or "collect")[:40]
 
 
+def _manager() -> Any:
+    from expirytrack_desktop.schedule.manage import ScheduleManager
+
+    return ScheduleManager(_paths())
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments, runtime_from
     from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.schedule import Schedule, ScheduleError, parse_days
-    from expirytrack_desktop.schedule import hooks as _hooks
-    from expirytrack_desktop.schedule.ossched import (
-        backend_named,
-        choose_backend,
-        install,
-        passed_env,
-        run_argv,
-        uninstall,
-    )
 
     keys, code = resolve_instruments(runtime_from(args), args.instrument, keep_typed=True)
     if keys is None:
@@ -192,39 +170,25 @@ def cmd_add(args: argparse.Namespace) -> int:
         s.selection()  # instruments, interval, months, types must make a valid selection
     except (ScheduleError, SelectionError) as exc:
         return fail(exitcodes.BAD_INPUT, str(exc))
-    h = _hooks.current()
-    runner, spaths = _os_context()
-    env = passed_env() if h.env is None else h.env
-    argv = run_argv(s.name, frozen=h.frozen, executable=h.executable)
-    store = _store()
+    manager = _manager()
     try:
-        previous = store.get(s.name)
-        if args.no_install:
-            store.put(s)
-            print(f"Stored schedule {s.name} ({s.when_text()}); not installed. Run it with:")
-            print("  " + " ".join(argv))
-            return exitcodes.OK
-        backend = choose_backend(runner, spaths, platform=h.platform, env=env, uid=h.uid)
         if args.print:
+            backend = manager.backend()
             print(f"Schedule {s.name}: {s.what_text()}; {s.when_text()}")
-            print(backend.plan_install(s, argv).describe())
+            print(backend.plan_install(s, manager.run_argv(s.name)).describe())
             return exitcodes.OK
-        if previous is not None and previous.backend and previous.backend != backend.name:
-            uninstall(backend_named(previous.backend, runner, spaths, env=env, uid=h.uid), s.name)
-        problems = install(backend, s, argv)
+        done = manager.add(s, install_it=not args.no_install)
     except ScheduleError as exc:
         return fail(exitcodes.ERROR, str(exc))
-    if problems:
-        for p in problems:
-            error(p)
-        return fail(exitcodes.ERROR, f"schedule {s.name} could not be installed ({backend.name})")
-    s.backend = backend.name
-    store.put(s)
-    verb = "Replaced" if previous is not None else "Added"
+    if done.backend is None:
+        print(f"Stored schedule {s.name} ({s.when_text()}); not installed. Run it with:")
+        print("  " + " ".join(done.argv))
+        return exitcodes.OK
+    verb = "Replaced" if done.replaced else "Added"
     print(f"{verb} schedule {s.name}: {s.what_text()}; {s.when_text()} (local time)")
-    print(f"Installed into {backend.name}; it runs: {' '.join(argv)}")
-    for note in backend.plan_install(s, argv).notes:
-        if backend.name != "cron" or note.startswith("output"):
+    print(f"Installed into {done.backend}; it runs: {' '.join(done.argv)}")
+    for note in done.notes:
+        if done.backend != "cron" or note.startswith("output"):
             print(f"  note: {note}")
     print(
         "  note: the Upstox token expires at 03:30 IST daily: log in before the run "
@@ -235,25 +199,24 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from expirytrack_desktop.schedule import ScheduleError
-    from expirytrack_desktop.schedule.runner import load_state
 
     try:
-        schedules = _store().load()
+        entries = _manager().entries()
     except ScheduleError as exc:
         return fail(exitcodes.STORAGE, str(exc))
-    if not schedules:
+    if not entries:
         print("No schedules. Add one with `expirytrack schedule add`.")
         return exitcodes.OK
-    data_dir = _paths().data_dir
-    print(f"{'name':<20} {'when':<28} {'installed':<9} {'last run':<26} what")
-    for s in sorted(schedules, key=lambda x: x.name):
-        st = load_state(data_dir, s.name)
+    print(f"{'name':<20} {'when':<28} {'installed':<9} {'next run':<17} {'last run':<26} what")
+    for e in entries:
+        s, st = e.schedule, e.last
         last = "never"
         if st:
             last = f"{(st.get('finished_at') or '')[:16]} exit {st.get('exit_code')}"
+        nxt = e.next_run.strftime("%Y-%m-%d %H:%M") if e.next_run else "-"
         print(
-            f"{s.name:<20} {s.when_text()[:28]:<28} {(s.backend or 'no'):<9} {last:<26} "
-            f"{s.what_text()}"
+            f"{s.name:<20} {s.when_text()[:28]:<28} {(s.backend or 'no'):<9} {nxt:<17} "
+            f"{last:<26} {s.what_text()}"
         )
         recipients = ", ".join(s.notify_email) or "(notify_to setting)"
         if s.notify_on != "never":
@@ -263,29 +226,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from expirytrack_desktop.schedule import ScheduleError
-    from expirytrack_desktop.schedule import hooks as _hooks
-    from expirytrack_desktop.schedule.ossched import backend_named, passed_env, uninstall
 
-    store = _store()
+    manager = _manager()
     try:
-        s = store.get(args.name)
+        s = manager.store.get(args.name)
     except ScheduleError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     if s is None:
         return fail(exitcodes.BAD_INPUT, f"no schedule named {args.name!r}")
-    problems: list[str] = []
-    if s.backend:
-        h = _hooks.current()
-        runner, spaths = _os_context()
-        env = passed_env() if h.env is None else h.env
-        try:
-            problems = uninstall(
-                backend_named(s.backend, runner, spaths, env=env, uid=h.uid), s.name
-            )
-        except ScheduleError as exc:
-            problems = [str(exc)]
-    store.remove(s.name)
-    for p in problems:
+    for p in manager.remove(s.name):
         print(f"warning: {p}", file=sys.stderr)
     print(f"Removed schedule {s.name}" + (f" (uninstalled from {s.backend})" if s.backend else ""))
     return exitcodes.OK
@@ -298,7 +247,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from expirytrack_desktop.schedule.runner import WATCHDOG_MARGIN, Watchdog, append_log
 
     try:
-        s = _store().get(args.name)
+        s = _manager().store.get(args.name)
     except ScheduleError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     if s is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from expirytrack_desktop import sandbox
@@ -79,6 +80,14 @@ class AuthService:
     def logged_in(self) -> bool:
         rt = self.host.runtime
         return rt is not None and bool(rt.client.has_token)
+
+    def token_expiry(self) -> datetime | None:
+        """When the token in use stops working (the 03:30 IST rule); None when logged out."""
+        if not self.logged_in():
+            return None
+        if self.token_info is not None:
+            return self.token_info.expires_at
+        return token_expiry(now_utc())  # a demo login: issued now
 
     def summary(self) -> str:
         rt = self.host.runtime

@@ -23,14 +23,20 @@ if TYPE_CHECKING:
 
 # (header, side, field, format)
 COLUMNS = (
-    ("OI", "ce", "oi", "{:,}"), ("OI chg", "ce", "oi_change", "{:+,}"),
-    ("Volume", "ce", "volume", "{:,}"), ("IV", "ce", "iv", "{:.2%}"),
-    ("Delta", "ce", "delta", "{:.3f}"), ("LTP", "ce", "ltp", "{:,.2f}"),
+    ("OI", "ce", "oi", "{:,}"),
+    ("OI chg", "ce", "oi_change", "{:+,}"),
+    ("Volume", "ce", "volume", "{:,}"),
+    ("IV", "ce", "iv", "{:.2%}"),
+    ("Delta", "ce", "delta", "{:.3f}"),
+    ("LTP", "ce", "ltp", "{:,.2f}"),
     ("Strike", "", "strike", "{:g}"),
-    ("LTP", "pe", "ltp", "{:,.2f}"), ("Delta", "pe", "delta", "{:.3f}"),
-    ("IV", "pe", "iv", "{:.2%}"), ("Volume", "pe", "volume", "{:,}"),
-    ("OI chg", "pe", "oi_change", "{:+,}"), ("OI", "pe", "oi", "{:,}"),
-)  # fmt: skip
+    ("LTP", "pe", "ltp", "{:,.2f}"),
+    ("Delta", "pe", "delta", "{:.3f}"),
+    ("IV", "pe", "iv", "{:.2%}"),
+    ("Volume", "pe", "volume", "{:,}"),
+    ("OI chg", "pe", "oi_change", "{:+,}"),
+    ("OI", "pe", "oi", "{:,}"),
+)
 SESSION_MINUTES = 375
 
 
@@ -109,8 +115,11 @@ class ChainPage(QtWidgets.QWidget):
         self.collect_button = QtWidgets.QPushButton("Collect i&t")
         self.collect_button.hide()
         top = QtWidgets.QHBoxLayout()
-        for label, widget in (("&Underlying", self.underlying), ("Ex&piry", self.expiry),
-                              ("Da&y", self.day)):  # fmt: skip
+        for label, widget in (
+            ("&Underlying", self.underlying),
+            ("Ex&piry", self.expiry),
+            ("Da&y", self.day),
+        ):
             lab = QtWidgets.QLabel(label)
             lab.setBuddy(widget)
             top.addWidget(lab)
@@ -148,10 +157,12 @@ class ChainPage(QtWidgets.QWidget):
         self.slider.valueChanged.connect(lambda _v: self.request(self.minute()))
         self.export_button.clicked.connect(self.on_export)
         self.collect_button.clicked.connect(self.on_collect)
-        for key, slot in ((Qt.Key.Key_Left, lambda: self.step(-1)),
-                          (Qt.Key.Key_Right, lambda: self.step(1)),
-                          (Qt.Key.Key_PageUp, lambda: self.step_day(-1)),
-                          (Qt.Key.Key_PageDown, lambda: self.step_day(1))):  # fmt: skip
+        for key, slot in (
+            (Qt.Key.Key_Left, lambda: self.step(-1)),
+            (Qt.Key.Key_Right, lambda: self.step(1)),
+            (Qt.Key.Key_PageUp, lambda: self.step_day(-1)),
+            (Qt.Key.Key_PageDown, lambda: self.step_day(1)),
+        ):
             shortcut = QtGui.QShortcut(QtGui.QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
@@ -190,8 +201,10 @@ class ChainPage(QtWidgets.QWidget):
         self.snap = None
         if not self.days:
             self.model.set_snapshot(None)
-            self.header.setText(f"No candles stored for {self.underlying.currentText()} "
-                                f"{self.expiry.currentText()} yet.")  # fmt: skip
+            self.header.setText(
+                f"No candles stored for {self.underlying.currentText()} "
+                f"{self.expiry.currentText()} yet."
+            )
             self.collect_button.setVisible(expiry is not None)
             return
         self.collect_button.hide()
@@ -279,8 +292,10 @@ class ChainPage(QtWidgets.QWidget):
         if path is None:
             folder = self.controller.services.export_dir
             folder.mkdir(parents=True, exist_ok=True)
-            name = (f"chain_{self.underlying.currentText()}_{snap.expiry:%Y%m%d}_"
-                    f"{snap.when.minute:%Y%m%d_%H%M}.csv")  # fmt: skip
+            name = (
+                f"chain_{self.underlying.currentText()}_{snap.expiry:%Y%m%d}_"
+                f"{snap.when.minute:%Y%m%d_%H%M}.csv"
+            )
             chosen, _ = await asyncWrap(
                 lambda: QtWidgets.QFileDialog.getSaveFileName(
                     self, "Export the chain snapshot", str(folder / name), "CSV (*.csv)"

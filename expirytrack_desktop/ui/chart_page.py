@@ -17,8 +17,14 @@ from expirytrack_desktop.ui.qt import Qt, QtWidgets
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
 
-INTERVALS = (("1 minute", 1), ("3 minutes", 3), ("5 minutes", 5), ("15 minutes", 15),
-             ("30 minutes", 30), ("1 day", 1440))  # fmt: skip
+INTERVALS = (
+    ("1 minute", 1),
+    ("3 minutes", 3),
+    ("5 minutes", 5),
+    ("15 minutes", 15),
+    ("30 minutes", 30),
+    ("1 day", 1440),
+)
 
 
 class ChartPage(QtWidgets.QWidget):

@@ -82,8 +82,15 @@ class CandleItem(pg.GraphicsObject):  # type: ignore[misc]
         self.width = 1.0
         self._bounds = QtCore.QRectF()
 
-    def set_data(self, x: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray,
-                 c: np.ndarray, width: float) -> None:  # fmt: skip
+    def set_data(
+        self,
+        x: np.ndarray,
+        o: np.ndarray,
+        h: np.ndarray,
+        lo: np.ndarray,
+        c: np.ndarray,
+        width: float,
+    ) -> None:
         self.prepareGeometryChange()
         self.x, self.o, self.h, self.l, self.c, self.width = x, o, h, lo, c, width
         if len(x):
@@ -194,8 +201,12 @@ class ChartView(QtWidgets.QWidget):
         self.oi = self.layout_widget.addPlot(row=2, col=0, axisItems={"bottom": self.axes[2]})
         # option premiums (CE, PE, straddle) on their own scale, shown when there are overlays
         self.premium = self.layout_widget.addPlot(row=3, col=0, axisItems={"bottom": self.axes[3]})
-        panes = ((self.price, "price"), (self.volume, "volume"), (self.oi, "OI"),
-                 (self.premium, "premium"))  # fmt: skip
+        panes = (
+            (self.price, "price"),
+            (self.volume, "volume"),
+            (self.oi, "OI"),
+            (self.premium, "premium"),
+        )
         for plot, name in panes:
             plot.setLabel("left", name)
             plot.setMouseEnabled(x=True, y=False)
@@ -322,8 +333,10 @@ class ChartView(QtWidgets.QWidget):
         if i < 0 or x >= self._x[i] + self._width:
             return f"{when}  no trade"
         c = self.series[i]
-        text = (f"{self.axis.label(float(self._x[i]))}  O {c.open:g}  H {c.high:g}  L {c.low:g}  "
-                f"C {c.close:g}  V {c.volume:,}  OI {c.oi:,}")  # fmt: skip
+        text = (
+            f"{self.axis.label(float(self._x[i]))}  O {c.open:g}  H {c.high:g}  L {c.low:g}  "
+            f"C {c.close:g}  V {c.volume:,}  OI {c.oi:,}"
+        )
         for name, item in self.overlays.items():
             xs, ys = item.getData()
             j = int(np.searchsorted(xs, x, side="right")) - 1

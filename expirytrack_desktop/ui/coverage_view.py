@@ -118,8 +118,9 @@ class ChipDelegate(QtWidgets.QStyledItemDelegate):
         painter.save()
         rect = option.rect
         for i, chip in enumerate(chips):
-            line = QtCore.QRect(rect.left() + 3, rect.top() + 3 + i * LINE_HEIGHT,
-                                rect.width() - 6, LINE_HEIGHT - 2)  # fmt: skip
+            line = QtCore.QRect(
+                rect.left() + 3, rect.top() + 3 + i * LINE_HEIGHT, rect.width() - 6, LINE_HEIGHT - 2
+            )
             brush = self.model.colours.get(chip.state)
             if brush is not None:
                 painter.fillRect(line, brush)

@@ -20,6 +20,7 @@ from expirytrack_desktop.ui.logpanel import LogPanel
 from expirytrack_desktop.ui.models import describe_rate_limit, fmt_bytes, fmt_span, waiting_text
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 from expirytrack_desktop.ui.quality_page import QualityPage
+from expirytrack_desktop.ui.schedules_page import SchedulesPage
 from expirytrack_desktop.ui.settings_dialog import SettingsDialog
 
 if TYPE_CHECKING:
@@ -64,6 +65,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.chain_page, "Option cha&in")
         self.quality_page = QualityPage(controller)
         self.tabs.addTab(self.quality_page, "Data &quality")
+        self.schedules_page = SchedulesPage(controller)
+        self.tabs.addTab(self.schedules_page, "Schedu&les")
+        self.tray: QtWidgets.QSystemTrayIcon | None = None
+        if QtWidgets.QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QtWidgets.QSystemTrayIcon(self.windowIcon(), self)
+            self.tray.setToolTip(title)
+            self.tray.show()
+        self.schedules_page.needsLogin.connect(self.notify)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
 
@@ -299,6 +308,12 @@ class MainWindow(QtWidgets.QMainWindow):
         refresh = getattr(page, "schedule_refresh", None)
         if refresh is not None:
             refresh()
+
+    def notify(self, message: str) -> None:
+        """A notification: the tray's balloon where there is a tray, else the status bar."""
+        if self.tray is not None:
+            self.tray.showMessage(APP_NAME, message, QtWidgets.QSystemTrayIcon.MessageIcon.Warning)
+        self.statusBar().showMessage(message, 60_000)
 
     def refresh_all(self) -> None:
         self.jobs_page.schedule_refresh()

@@ -17,8 +17,17 @@ from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
 
-HEADERS = ("Contract", "Candles", "Days", "Missing minutes", "Missing %", "OHLC", "Negative",
-           "OI jumps", "Failed windows")  # fmt: skip
+HEADERS = (
+    "Contract",
+    "Candles",
+    "Days",
+    "Missing minutes",
+    "Missing %",
+    "OHLC",
+    "Negative",
+    "OI jumps",
+    "Failed windows",
+)
 
 
 class QualityModel(QtCore.QAbstractTableModel):
@@ -227,10 +236,12 @@ def summary_text(rows: list[ContractQuality]) -> str:
     missing = sum(q.missing_minutes for q in traded)
     expected = sum(q.expected_minutes for q in traded)
     pct = 100.0 * missing / expected if expected else 0.0
-    return (f"{len(rows)} contracts ({len(rows) - len(traded)} without a candle); "
-            f"{missing:,} of {expected:,} session minutes without a candle ({pct:.1f} %: options "
-            f"that did not trade have none); {anomalies:,} anomalies; {failed:,} failed windows. "
-            "Double-click a contract to chart it.")  # fmt: skip
+    return (
+        f"{len(rows)} contracts ({len(rows) - len(traded)} without a candle); "
+        f"{missing:,} of {expected:,} session minutes without a candle ({pct:.1f} %: options "
+        f"that did not trade have none); {anomalies:,} anomalies; {failed:,} failed windows. "
+        "Double-click a contract to chart it."
+    )
 
 
 def gap_lines(runs: list[GapRun]) -> list[str]:

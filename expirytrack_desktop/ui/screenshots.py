@@ -173,6 +173,10 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
         return save(wiz, path)
     if page in ("chart", "chain", "quality"):
         return await _viewer(window, page, path)
+    if page == "schedules":
+        window.tabs.setCurrentWidget(window.schedules_page)
+        await settle(0.6)
+        return save(window, path)
     if page == "settings":
         window.on_settings()
         await settle(0.8)

@@ -1,0 +1,137 @@
+"""Managing schedules for both faces: store, install into the OS scheduler, remove, list with
+the next run and the last result. ``expirytrack schedule`` and the window's Schedules page
+call these, so a schedule made in one is the same thing in the other.
+
+OS calls go through :mod:`.hooks` (tests inject a fake command runner and folders).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from expirytrack_desktop.paths import AppPaths
+from expirytrack_desktop.schedule import hooks
+from expirytrack_desktop.schedule.model import Schedule, ScheduleError, ScheduleStore
+from expirytrack_desktop.schedule.ossched import (
+    Backend,
+    SchedulerPaths,
+    backend_named,
+    choose_backend,
+    install,
+    passed_env,
+    run_argv,
+    subprocess_runner,
+    uninstall,
+)
+from expirytrack_desktop.schedule.runner import load_state
+
+
+@dataclass(slots=True)
+class Installed:
+    """What :meth:`ScheduleManager.add` did."""
+
+    schedule: Schedule
+    backend: str | None  # None: stored only
+    argv: list[str]
+    notes: list[str] = field(default_factory=list)
+    replaced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleEntry:
+    schedule: Schedule
+    next_run: datetime | None  # local time
+    last: dict[str, Any] | None  # the last run's state (finished_at, exit_code, summary, ...)
+
+
+def next_run(s: Schedule, now: datetime) -> datetime | None:
+    """The first of ``s.times`` on one of ``s.days`` (0 = Monday) strictly after ``now``."""
+    for offset in range(8):
+        day = (now + timedelta(days=offset)).date()
+        if day.weekday() not in s.days:
+            continue
+        for t in sorted(s.times):
+            hh, mm = (int(x) for x in t.split(":"))
+            at = datetime(day.year, day.month, day.day, hh, mm, tzinfo=now.tzinfo)
+            if at > now:
+                return at
+    return None
+
+
+class ScheduleManager:
+    def __init__(self, paths: AppPaths) -> None:
+        self.paths = paths
+        self.store = ScheduleStore(paths.config_dir / "schedules.json")
+
+    def _os(self) -> tuple[Any, SchedulerPaths, dict[str, str], Any]:
+        h = hooks.current()
+        runner = h.runner or subprocess_runner
+        spaths = h.paths or SchedulerPaths.default(self.paths.config_dir, self.paths.log_dir)
+        env = passed_env() if h.env is None else h.env
+        return runner, spaths, env, h
+
+    def run_argv(self, name: str) -> list[str]:
+        h = hooks.current()
+        return run_argv(name, frozen=h.frozen, executable=h.executable)
+
+    def backend(self) -> Backend:
+        runner, spaths, env, h = self._os()
+        return choose_backend(runner, spaths, platform=h.platform, env=env, uid=h.uid)
+
+    def add(self, s: Schedule, *, install_it: bool = True) -> Installed:
+        """Validate, install (replacing a previous one of the same name), then store.
+
+        Raises :class:`ScheduleError` with every problem the OS scheduler reported; nothing is
+        stored then.
+        """
+        s.validate()
+        previous = self.store.get(s.name)
+        argv = self.run_argv(s.name)
+        if not install_it:
+            s.backend = None
+            self.store.put(s)
+            return Installed(s, None, argv, replaced=previous is not None)
+        runner, spaths, env, h = self._os()
+        backend = self.backend()
+        if previous is not None and previous.backend and previous.backend != backend.name:
+            uninstall(backend_named(previous.backend, runner, spaths, env=env, uid=h.uid), s.name)
+        problems = install(backend, s, argv)
+        if problems:
+            raise ScheduleError(
+                f"schedule {s.name} could not be installed ({backend.name}): " + "; ".join(problems)
+            )
+        s.backend = backend.name
+        self.store.put(s)
+        notes = list(backend.plan_install(s, argv).notes)
+        return Installed(s, backend.name, argv, notes, replaced=previous is not None)
+
+    def remove(self, name: str) -> list[str]:
+        """Uninstall and delete; returns the OS scheduler's complaints (it is deleted anyway)."""
+        s = self.store.get(name)
+        if s is None:
+            raise ScheduleError(f"no schedule named {name!r}")
+        problems: list[str] = []
+        if s.backend:
+            runner, spaths, env, h = self._os()
+            try:
+                problems = uninstall(
+                    backend_named(s.backend, runner, spaths, env=env, uid=h.uid), s.name
+                )
+            except ScheduleError as exc:
+                problems = [str(exc)]
+        self.store.remove(s.name)
+        return problems
+
+    def entries(self, now: datetime | None = None) -> list[ScheduleEntry]:
+        now = now or datetime.now().astimezone()
+        return [
+            ScheduleEntry(s, next_run(s, now), load_state(self.paths.data_dir, s.name))
+            for s in sorted(self.store.load(), key=lambda x: x.name)
+        ]
+
+    @property
+    def log_path(self) -> Path:
+        return self.paths.log_dir
