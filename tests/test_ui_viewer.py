@@ -55,8 +55,9 @@ def test_chart_page_shows_the_future_with_volume_oi_and_overlays(qtbot, viewer, 
     # 15-minute bars: the aggregation of the same candles
     page.interval.setCurrentIndex(page.interval.findData(15))
     qtbot.waitUntil(lambda: page.chart.series == aggregate(stored, 15), timeout=10000)
-    # CE and PE of the middle strike and their straddle line
+    # CE and PE of the middle strike and their straddle line (the default mode)
     qtbot.mouseClick(page.overlay, Qt.MouseButton.LeftButton)
+    assert page.mode.currentData() == "straddle" and not page.strike2.isEnabled()
     qtbot.waitUntil(lambda: len(page.chart.overlays) == 3, timeout=10000)
     strike = page.strike.currentData()
     assert set(page.chart.overlays) == {f"CE {strike:g}", f"PE {strike:g}", f"straddle {strike:g}"}
@@ -205,3 +206,30 @@ def test_coverage_by_month_fits_and_a_click_opens_the_expiry(qtbot, viewer):
     qtbot.waitUntil(lambda: window.tabs.currentWidget() is quality, timeout=5000)
     qtbot.waitUntil(lambda: quality.model.rowCount() > 0, timeout=10000)
     assert quality.expiry.currentData() == MONTHLY
+
+
+def test_chart_strangle_and_atm_straddle_overlays(qtbot, viewer, collected):
+    from expirytrack_desktop.analysis.series import straddle_series
+
+    window, _ = viewer
+    page = window.chart_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.chart is not None and len(page.chart.series) > 0, timeout=10000)
+    page.overlay.setChecked(True)
+    page.mode.setCurrentIndex(page.mode.findData("strangle"))
+    assert page.strike2.isEnabled()
+    page.strike.setCurrentIndex(0)
+    page.strike2.setCurrentIndex(page.strike2.count() - 1)
+    k1, k2 = page.strike.currentData(), page.strike2.currentData()
+    name = f"strangle {k1:g}/{k2:g}"
+    qtbot.waitUntil(lambda: name in page.chart.overlays, timeout=10000)
+    assert set(page.chart.overlays) == {f"CE {k1:g}", f"PE {k2:g}", name}
+    page.mode.setCurrentIndex(page.mode.findData("atm"))
+    assert not page.strike.isEnabled()
+    qtbot.waitUntil(lambda: "ATM straddle" in page.chart.overlays, timeout=20000)
+    with open_database(collected, create=False, check_writable=False) as db:
+        source = DbCandleSource(db, cache=True)
+        day = max(datetime.fromtimestamp(c.ts, IST).date() for c in page.chart.series)
+        expect = straddle_series(source, NIFTY, MONTHLY, day)
+    _, ys = page.chart.overlays["ATM straddle"].getData()
+    assert list(ys[-len(expect) :]) == pytest.approx([p.premium for p in expect])

@@ -1,7 +1,8 @@
 """Chart page: pick underlying → expiry → contract (or type an OpenAlgo symbol) and look at it.
 
 Candles with volume and OI panes, an interval switch (bars aggregated from the stored 1-minute
-candles), and overlays: the CE and PE of a strike and their straddle line (CE + PE premium).
+candles), and premium overlays in their own pane: the CE and PE of a strike and their straddle
+line, a strangle (CE and PE of two strikes), or the ATM straddle re-chosen every minute.
 The plotting module (pyqtgraph) is imported the first time the page is shown, so the window's
 cold start does not pay for it.
 """
@@ -27,6 +28,14 @@ INTERVALS = (
 )
 
 
+OVERLAY_MODES = (
+    ("straddle at a strike", "straddle"),
+    ("strangle (CE / PE strikes)", "strangle"),
+    ("ATM straddle, each minute", "atm"),
+)
+ATM_DAYS = 10  # the ATM straddle is rebuilt minute by minute: the expiry's last ten sessions
+
+
 class ChartPage(QtWidgets.QWidget):
     def __init__(self, controller: Controller, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,9 +56,16 @@ class ChartPage(QtWidgets.QWidget):
         self.interval = QtWidgets.QComboBox()
         for label, minutes in INTERVALS:
             self.interval.addItem(label, minutes)
-        self.overlay = QtWidgets.QCheckBox("CE + PE of strike, &straddle")
+        self.overlay = QtWidgets.QCheckBox("Premium &overlay")
+        self.mode = QtWidgets.QComboBox()
+        for label, mode in OVERLAY_MODES:
+            self.mode.addItem(label, mode)
         self.strike = QtWidgets.QComboBox()
-        self.strike.setEnabled(False)
+        self.strike.setToolTip("CE strike (and PE strike of a straddle)")
+        self.strike2 = QtWidgets.QComboBox()
+        self.strike2.setToolTip("PE strike of a strangle")
+        for w in (self.mode, self.strike, self.strike2):
+            w.setEnabled(False)
         form = QtWidgets.QHBoxLayout()
         fields = (
             ("&Underlying", self.underlying),
@@ -63,7 +79,9 @@ class ChartPage(QtWidgets.QWidget):
             form.addWidget(lab)
             form.addWidget(widget)
         form.addWidget(self.overlay)
+        form.addWidget(self.mode)
         form.addWidget(self.strike)
+        form.addWidget(self.strike2)
         form.addStretch(1)
         self.message = QtWidgets.QLabel("Collected contracts appear here.")
         self.message.setObjectName("chartMessage")
@@ -81,6 +99,8 @@ class ChartPage(QtWidgets.QWidget):
         self.interval.currentIndexChanged.connect(self._redraw)
         self.overlay.toggled.connect(self._on_overlay)
         self.strike.currentIndexChanged.connect(self._redraw)
+        self.strike2.currentIndexChanged.connect(self._redraw)
+        self.mode.currentIndexChanged.connect(self._on_mode)
 
     # --- lifecycle ---------------------------------------------------------------------
     def showEvent(self, event: Any) -> None:
@@ -132,13 +152,14 @@ class ChartPage(QtWidgets.QWidget):
         self.contract.setCurrentIndex(future)
         self.contract.blockSignals(False)
         strikes = sorted({c.strike for c in self.contracts if c.strike is not None})
-        self.strike.blockSignals(True)
-        self.strike.clear()
-        for s in strikes:
-            self.strike.addItem(f"{s:g}", s)
-        if strikes:
-            self.strike.setCurrentIndex(len(strikes) // 2)
-        self.strike.blockSignals(False)
+        for combo in (self.strike, self.strike2):
+            combo.blockSignals(True)
+            combo.clear()
+            for s in strikes:
+                combo.addItem(f"{s:g}", s)
+            if strikes:
+                combo.setCurrentIndex(len(strikes) // 2)
+            combo.blockSignals(False)
         await self.draw()
 
     async def show_contract(self, key: str, expiry: Any, contract_id: int) -> None:
@@ -166,21 +187,7 @@ class ChartPage(QtWidgets.QWidget):
         minutes = int(self.interval.currentData())
         analysis = self.controller.analysis
         candles = await analysis.candles(contract_id, minutes)
-        overlays: dict[str, tuple[list[int], list[float]]] = {}
-        if self.overlay.isChecked() and self.strike.currentData() is not None:
-            strike = float(self.strike.currentData())
-            sides = {c.contract_type: c for c in self.contracts if c.strike == strike}
-            series = {}
-            for kind in ("CE", "PE"):
-                if kind in sides:
-                    bars = await analysis.candles(sides[kind].contract_id, minutes)
-                    series[kind] = {b.ts: b.close for b in bars}
-                    overlays[f"{kind} {strike:g}"] = (
-                        list(series[kind]),
-                        list(series[kind].values()),
-                    )
-            if len(series) == 2:
-                overlays[f"straddle {strike:g}"] = _straddle(series["CE"], series["PE"])
+        overlays = await self.overlays(minutes) if self.overlay.isChecked() else {}
         self.chart.set_series(candles, minutes, overlays)
         symbol = self.contract.currentText()
         if candles:
@@ -190,6 +197,44 @@ class ChartPage(QtWidgets.QWidget):
             )
         else:
             self.message.setText(f"{symbol}: no candles stored (no trades, or not collected yet).")
+
+    async def overlays(self, minutes: int) -> dict[str, tuple[list[int], list[float]]]:
+        """The premium lines of the chosen mode: components and their sum."""
+        mode = self.mode.currentData()
+        analysis = self.controller.analysis
+        if mode == "atm":
+            key, expiry = self.underlying.currentData(), self.expiry.currentData()
+            days = (await analysis.trading_days(key, expiry))[-ATM_DAYS:]
+            ts: list[int] = []
+            ce: list[float] = []
+            pe: list[float] = []
+            for day in days:
+                for p in await analysis.straddle(key, expiry, day):
+                    ts.append(p.ts)
+                    ce.append(p.ce)
+                    pe.append(p.pe)
+            if not ts:
+                return {}
+            total = [c + p for c, p in zip(ce, pe, strict=True)]
+            return {"ATM CE": (ts, ce), "ATM PE": (ts, pe), "ATM straddle": (ts, total)}
+        if self.strike.currentData() is None:
+            return {}
+        k_ce = float(self.strike.currentData())
+        k_pe = float(self.strike2.currentData()) if mode == "strangle" else k_ce
+        closes: dict[str, dict[int, float]] = {}
+        out: dict[str, tuple[list[int], list[float]]] = {}
+        for kind, strike in (("CE", k_ce), ("PE", k_pe)):
+            c = next(
+                (c for c in self.contracts if c.strike == strike and c.contract_type == kind), None
+            )
+            if c is not None:
+                bars = await analysis.candles(c.contract_id, minutes)
+                closes[kind] = {b.ts: b.close for b in bars}
+                out[f"{kind} {strike:g}"] = (list(closes[kind]), list(closes[kind].values()))
+        if len(closes) == 2:
+            name = f"straddle {k_ce:g}" if k_ce == k_pe else f"strangle {k_ce:g}/{k_pe:g}"
+            out[name] = _straddle(closes["CE"], closes["PE"])
+        return out
 
     def _selected_contract(self) -> int | None:
         text = self.contract.currentText().strip().upper()
@@ -209,7 +254,13 @@ class ChartPage(QtWidgets.QWidget):
         self._redraw()
 
     def _on_overlay(self, on: bool) -> None:
-        self.strike.setEnabled(on)
+        self.mode.setEnabled(on)
+        self._on_mode()
+
+    def _on_mode(self) -> None:
+        on, mode = self.overlay.isChecked(), self.mode.currentData()
+        self.strike.setEnabled(on and mode != "atm")
+        self.strike2.setEnabled(on and mode == "strangle")
         self._redraw()
 
     def _redraw(self) -> None:
