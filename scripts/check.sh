@@ -9,9 +9,10 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's package, 
 
 failed=()
 check() {  # check NAME COMMAND...
-  local name=$1; shift
+  local name=$1 start=$SECONDS; shift
   echo "== $name: $*"
   "$@" || failed+=("$name")
+  echo "   ($name: $((SECONDS - start)) s)"
 }
 check "ruff check" "$PY" -m ruff check .
 check "ruff format" "$PY" -m ruff format --check .
