@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The house rules, checked by machine (README "House rules"); .ci/run runs this before the tests
-# and .pre-commit-config.yaml runs the same commands on each commit. Runs every check, prints
-# what each found, and exits 1 if any failed. About 15 s on a fresh clone, 5 s with caches.
+# and .pre-commit-config.yaml runs the same commands (but the workflow lint) on each commit.
+# Runs every check, prints what each found and how long it took, and exits 1 if any failed.
+# About 30 s on a fresh clone (mypy without its cache), 10 s after.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}  # lint-imports is taken from beside it
@@ -20,6 +21,7 @@ check "mypy" "$PY" -m mypy                                 # [tool.mypy] in pypr
 check "import contracts" "$(dirname "$PY")/lint-imports" --no-cache --no-logo  # [tool.importlinter]
 check "structure" "$PY" scripts/check_structure.py         # 600-line limit, import cycles
 check "constraints" "$PY" scripts/check_constraints.py     # constraints.txt covers pyproject
+check "workflows" bash scripts/check_workflows.sh          # actionlint over .github/workflows
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "house rules broken: ${failed[*]}"
