@@ -4,7 +4,7 @@ thin trading, served by the expired-instrument endpoints, and the index market u
 from __future__ import annotations
 
 import statistics
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -58,8 +58,6 @@ def test_monthly_expiries_last_thursday_then_last_tuesday(market):
 
 def _last_weekday(year: int, month: int, weekday: int) -> date:
     d = date(year + (month == 12), month % 12 + 1, 1)
-    from datetime import timedelta
-
     d -= timedelta(days=1)
     while d.weekday() != weekday:
         d -= timedelta(days=1)
@@ -127,3 +125,40 @@ def test_index_market_is_unchanged_by_the_stocks():
         assert a == b
         ck = a[len(a) // 2]["instrument_key"]
         assert plain.candles(ck) == both.candles(ck)
+
+
+def test_official_sdk_parses_stock_contracts_and_candles(market):
+    """The official SDK, pointed at the simulator on 127.0.0.1, reads a stock's contracts
+    (fractional strikes, '&' in the symbol) and a thin contract's candles."""
+    upstox_client = pytest.importorskip("upstox_client")
+    from expirytrack_desktop.sandbox import serve
+
+    app = SimulatorApp(market, rate_limit=None)
+    mm = _by_symbol(market, "M&M")
+    frac = next(
+        u for u in market.underlyings() if u.strike_step == 2.5 and u.underlying_type == "EQUITY"
+    )
+    with serve(app, log_level="critical") as url:
+        cfg = upstox_client.Configuration()
+        cfg.host = url
+        cfg.access_token = DEMO_ACCESS_TOKEN
+        client = upstox_client.ApiClient(cfg)
+        try:
+            api = upstox_client.ExpiredInstrumentApi(client)
+            assert api.get_expiries(mm.key).data == [d.isoformat() for d in market.expiries(mm.key)]
+            for u in (mm, frac):
+                e = market.expiries(u.key)[-1]
+                got = api.get_expired_option_contracts(u.key, e.isoformat()).data
+                want = market.option_contracts(u.key, e)
+                assert [g.strike_price for g in got] == [w["strike_price"] for w in want]
+                assert {g.underlying_symbol for g in got} == {u.symbol}
+            key = want[len(want) // 2]["instrument_key"]
+            e = market.expiries(frac.key)[-1]
+            resp = api.get_expired_historical_candle_data(
+                key, "1minute", e.isoformat(), (e - timedelta(days=10)).isoformat()
+            )
+            rows = market.candle_rows(key, "1minute", e - timedelta(days=10), e)
+            assert len(resp.data.candles) == len(rows) > 0
+        finally:
+            client.pool.close()
+            client.pool.join()
