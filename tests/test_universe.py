@@ -320,6 +320,18 @@ def test_without_a_master_only_keys_and_index_symbols():
     assert not needs_universe("Nifty 50")  # a space: never a symbol
 
 
+async def test_credentials_in_the_url_are_never_shown_or_stored(tmp_path, master_bytes, app):
+    with serve(app) as url:
+        secret = url.replace("http://", "http://user:s3cret-pw@") + INSTRUMENT_MASTER_PATH
+        with open_database(tmp_path / "c.sqlite3") as db:
+            status = await refresh_universe(db, secret, today=TODAY)
+            assert status.state == "fetched" and "s3cret" not in status.info.source
+            bad = secret.replace(INSTRUMENT_MASTER_PATH, "/nothing.json.gz")
+            later = await refresh_universe(db, bad, today=TODAY + timedelta(days=1))
+            assert later.state == "cached" and "HTTP 404" in later.note
+            assert "s3cret" not in later.note and "user:" not in later.note
+
+
 def test_instruments_url_precedence(monkeypatch, tmp_path):
     s = Settings(instruments_url="https://mirror.example/complete.json.gz")
     monkeypatch.delenv("EXPIRYTRACK_INSTRUMENTS_URL", raising=False)

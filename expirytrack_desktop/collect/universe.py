@@ -16,7 +16,7 @@ from typing import Any
 from expirytrack_desktop.collect.instruments import KNOWN_UNDERLYINGS, resolve_instrument
 from expirytrack_desktop.store.underlyings import UniverseEntry, UniverseInfo, UniverseRow
 from expirytrack_desktop.timeutil import IST
-from expirytrack_desktop.upstox.master import MasterError, download_master
+from expirytrack_desktop.upstox.master import MasterError, download_master, shown_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ async def refresh_universe(
         UniverseEntry(u.key, u.symbol, u.name, u.kind, u.segment, u.lot_size)
         for u in summary.underlyings
     ]
-    await db.run(db.replace_universe, entries, today, url)
+    await db.run(db.replace_universe, entries, today, shown_url(url))
     return UniverseStatus("fetched", await db.run(db.universe_info))
 
 

@@ -246,6 +246,14 @@ def parse_master(chunks: Iterable[bytes]) -> MasterSummary:
     return MasterParser().read(chunks)
 
 
+def shown_url(url: str) -> str:
+    """The URL without any ``user:password@`` part (for messages and the stored source)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and "@" in parts.netloc:
+        return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    return url
+
+
 def local_path(url: str) -> Path | None:
     """The file a URL names when it is a local path or a ``file:`` URL, else None."""
     parts = urlsplit(url)
@@ -281,10 +289,10 @@ async def download_master(
         ):
             if resp.status_code != 200:
                 raise MasterUnreachable(
-                    f"the instrument master at {url} answered HTTP {resp.status_code}"
+                    f"the instrument master at {shown_url(url)} answered HTTP {resp.status_code}"
                 )
             return await MasterParser().read_async(resp.aiter_bytes(_CHUNK))
     except httpx.HTTPError as exc:
         raise MasterUnreachable(
-            f"cannot download the instrument master from {url} ({type(exc).__name__})"
+            f"cannot download the instrument master from {shown_url(url)} ({type(exc).__name__})"
         ) from None
