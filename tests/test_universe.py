@@ -15,6 +15,7 @@ from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.main import main
 from expirytrack_desktop.collect.universe import (
     ResolveError,
+    load_universe,
     needs_universe,
     refresh_universe,
     resolve_many,
@@ -218,6 +219,20 @@ async def test_bad_master_is_refused_whole_and_the_cache_kept(tmp_path, master_b
         assert later.state == "cached" and later.info.master_date == TODAY
         assert "using the cached instrument master of 2025-11-20" in later.note
         assert db.universe() == before
+
+
+async def test_load_universe_says_where_the_list_comes_from(tmp_path, master_bytes):
+    good = _write(tmp_path / "good.json.gz", master_bytes)
+    with open_database(tmp_path / "db.sqlite3") as db:
+        rows, note = await load_universe(db, str(tmp_path / "missing.json.gz"), today=TODAY)
+        assert rows == [] and "no cached instrument master yet" in note
+        rows, note = await load_universe(db, good, today=TODAY)
+        assert len(rows) == 231
+        assert note == "7 indices and 224 stocks in F&O (instrument master of 2025-11-20)"
+        rows, note = await load_universe(
+            db, str(tmp_path / "missing.json.gz"), today=TODAY + timedelta(days=1)
+        )
+        assert len(rows) == 231 and "cached instrument master of 2025-11-20" in note
 
 
 async def test_local_file_once_a_day_and_underlyings_that_left_fo(tmp_path, market):

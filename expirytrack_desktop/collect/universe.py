@@ -75,6 +75,25 @@ async def refresh_universe(
     return UniverseStatus("fetched", await db.run(db.universe_info))
 
 
+async def load_universe(
+    db: Any, url: str, *, transport: Any = None, today: date | None = None
+) -> tuple[list[UniverseRow], str]:
+    """Every underlying (refreshing the master first when due) and one line saying where the
+    list comes from: today's master, the cached copy of a day (and why), or nothing."""
+    status = await refresh_universe(db, url, transport=transport, today=today)
+    rows: list[UniverseRow] = await db.run(db.universe)
+    if status.note:
+        return rows, status.note
+    info = status.info
+    assert info is not None
+    indices = sum(1 for r in rows if r.underlying_type == "INDEX" and r.in_fo)
+    former = f"; {info.former} that left F&O" if info.former else ""
+    return rows, (
+        f"{indices} indices and {info.in_fo - indices} stocks in F&O (instrument master of "
+        f"{info.master_date.isoformat()}{former})"
+    )
+
+
 class ResolveError(ValueError):
     """Unknown or ambiguous instrument text; the message names the closest matches."""
 
