@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 
 from expirytrack_desktop import runtime
@@ -107,3 +108,69 @@ def test_status_at_risk_cli(monkeypatch, tmp_path, capsys):
     assert first[2] == (expected[0] + timedelta(days=retention)).isoformat()
     assert first[4] == "no_data"
     assert main(["status", "--at-risk", "--within", "-1"]) == exitcodes.BAD_INPUT
+
+
+class _FailCandles(httpx.AsyncBaseTransport):
+    """The simulator, but every candle request answers HTTP 500."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "historical-candle" in request.url.path:
+            body = {"status": "error", "errors": [{"errorCode": "UDAPI100500", "message": "x"}]}
+            return httpx.Response(500, json=body)
+        return await self.inner.handle_async_request(request)
+
+
+def test_a_scheduled_run_that_leaves_an_expiry_at_risk_says_so_by_mail(
+    monkeypatch, tmp_path, memory_keyring, capsys
+):
+    from expirytrack_desktop.notify import SMTP_PASSWORD
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.schedule import hooks
+    from expirytrack_desktop.settings import Settings
+    from tests.smtp_helper import SmtpServer
+
+    today = datetime.now(IST).date()
+    market = Market(seed=11, today=today, underlyings=("NIFTY",), strikes_per_side=1)
+    app = SimulatorApp(market, rate_limit=None)
+    oldest = market.expiries(NIFTY)[0]
+    monkeypatch.setenv("EXPIRYTRACK_ACCESS_TOKEN", DEMO_ACCESS_TOKEN)
+    monkeypatch.setenv("EXPIRYTRACK_RATE_LIMIT", "100000/1")
+    monkeypatch.setenv("EXPIRYTRACK_DB", str(tmp_path / "s.sqlite3"))
+
+    async def no_sleep(_s: float) -> None:
+        return None
+
+    with SmtpServer() as server:
+        Settings(
+            smtp_host="127.0.0.1", smtp_port=server.port, smtp_security="none",
+            smtp_user="mailer", smtp_from="et@example.com",
+        ).save(AppPaths.default().settings_path)  # fmt: skip
+        memory_keyring.set_password("ExpiryTrack", SMTP_PASSWORD, "pw-123456")
+        with (
+            runtime.override(
+                transport=_FailCandles(app.transport()),
+                client_kwargs={"sleep": no_sleep, "max_attempts": 1},
+                ledger_path=False,
+            ),
+            hooks.override(sleep=no_sleep),
+        ):
+            args = ["schedule", "add", "-i", "NIFTY", "-e", oldest.isoformat(), "--at", "16:30",
+                    "--name", "old", "--no-install", "--retries", "0", "--interval", "day",
+                    "--notify-email", "me@example.com"]  # fmt: skip
+            assert main(args) == exitcodes.OK
+            assert main(["schedule", "run", "old"]) == exitcodes.FAILED_ITEMS
+        (msg,) = server.got.messages
+    err = capsys.readouterr().err
+    assert (
+        f"old: 1 expiries still incomplete vanish from Upstox within 14 days (first: NIFTY {oldest}"
+        in err
+    )
+    assert msg["Subject"].endswith(", 1 at risk")
+    body = msg.get_content()
+    retention = (today - oldest).days
+    last = oldest + timedelta(days=retention)
+    assert "At risk: 1 expiries of this schedule are not complete" in body
+    assert f"  - NIFTY {oldest.isoformat()}: last day {last.isoformat()} (0 days left)" in body

@@ -351,6 +351,16 @@ def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:
         error(report.message)
     for e in report.failed_items[:10]:
         print(f"  failed: {e}", file=sys.stderr)
+    if report.at_risk:
+        soonest = report.at_risk[0]
+        warn = (
+            f"{s.name}: {len(report.at_risk)} expiries still incomplete vanish from Upstox within "
+            f"{report.at_risk_days} days (first: {soonest.symbol or soonest.instrument_key} "
+            f"{soonest.expiry.isoformat()}, last day {soonest.last_day.isoformat()}); "
+            "see `expirytrack status --at-risk`"
+        )
+        print(f"warning: {warn}", file=sys.stderr)
+        append_log(paths.log_dir, warn)
     if not args.no_notify:
         _notify(rt, s, report, token)
     return report.exit_code
@@ -363,7 +373,9 @@ def _notify(rt: Any, s: Any, report: Any, token: str | None) -> None:
     from expirytrack_desktop.schedule import hooks as _hooks
     from expirytrack_desktop.schedule.runner import append_log
 
-    if s.notify_on == "never" or (s.notify_on == "failure" and report.ok):
+    if s.notify_on == "never" or (
+        s.notify_on == "failure" and report.ok and not report.at_risk  # at risk: always told
+    ):
         return
     cfg = SmtpConfig.from_settings(rt.settings)
     to = list(s.notify_email) or list(cfg.to)

@@ -116,6 +116,7 @@ def compose_report(
     subject = (
         f"[ExpiryTrack] {s.name}: {report.outcome} - {_n(stored)} windows, "
         f"{_n(report.total('candles'))} candles, {failed} failed"
+        + (f", {len(report.at_risk)} at risk" if report.at_risk else "")
     )
     duration = ""
     if report.finished_at:
@@ -158,6 +159,20 @@ def compose_report(
         lines += [f"  - {e}" for e in items[:MAX_FAILED_LISTED]]
         if len(items) > MAX_FAILED_LISTED:
             lines.append(f"  ... and {len(items) - MAX_FAILED_LISTED} more")
+        lines.append("")
+    risky = list(report.at_risk)
+    if risky:
+        lines.append(
+            f"At risk: {len(risky)} expiries of this schedule are not complete and vanish from "
+            f"Upstox within {report.at_risk_days} days (then they can never be fetched):"
+        )
+        lines += [
+            f"  - {a.symbol or a.instrument_key} {a.expiry.isoformat()}: last day "
+            f"{a.last_day.isoformat()} ({a.days_left} days left), {a.state}"
+            for a in risky[:MAX_FAILED_LISTED]
+        ]
+        if len(risky) > MAX_FAILED_LISTED:
+            lines.append(f"  ... and {len(risky) - MAX_FAILED_LISTED} more")
         lines.append("")
     if not report.ok:
         lines.append(

@@ -81,6 +81,8 @@ class RunReport:
     message: str | None = None
     db_path: str = ""
     host: str = field(default_factory=socket.gethostname)
+    at_risk: list[Any] = field(default_factory=list)  # collect.atrisk.AtRiskExpiry, after the run
+    at_risk_days: int = 14
 
     @property
     def exit_code(self) -> int:
@@ -184,10 +186,25 @@ async def run_collection(
                 break
             say(f"retrying in {delay:g} s (attempt {number + 1} of {schedule.retries + 1})")
             await sleep(delay)
+        report.at_risk_days = rt.settings.at_risk_days
+        report.at_risk = await db.run(_left_at_risk, db, selection, report.at_risk_days)
     finally:
         db.close()
     report.finished_at = now()
     return report
+
+
+def _left_at_risk(db: Any, selection: Any, days: int) -> list[Any]:
+    """What this schedule chose that is still incomplete and vanishes within ``days``."""
+    from expirytrack_desktop.collect.atrisk import Chosen, at_risk
+    from expirytrack_desktop.store import StoreError
+    from expirytrack_desktop.timeutil import IST
+
+    chosen = [Chosen(k, selection.expiries) for k in selection.underlyings]
+    try:
+        return at_risk(db, chosen, today=datetime.now(IST).date(), within_days=days)
+    except StoreError:
+        return []  # the run's own outcome already says what is wrong with the database
 
 
 async def _attempt(
