@@ -218,7 +218,9 @@ class ChartView(QtWidgets.QWidget):
         for plot in (self.price, self.volume, self.premium):
             plot.hideAxis("bottom")  # one time axis, under the last pane: less text to draw
         for plot, _ in panes:
-            plot.getAxis("left").setWidth(64)  # equal widths keep the panes' x aligned
+            left = plot.getAxis("left")
+            left.setWidth(64)  # equal widths keep the panes' x aligned
+            left.enableAutoSIPrefix(False)  # no label re-layout on every zoom
         self.premium.setVisible(False)
         self.layout_widget.ci.layout.setRowStretchFactor(0, 5)
         self.layout_widget.ci.layout.setRowStretchFactor(1, 2)
