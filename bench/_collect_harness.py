@@ -44,7 +44,7 @@ NIFTY = "NSE_INDEX|Nifty 50"
 TODAY = date(2025, 6, 1)  # last two NIFTY expiries: 2025-05-22 (weekly), 2025-05-29 (monthly)
 MONTHS = 4  # > a monthly contract's listed life (91 days), so the range holds every candle
 CONCURRENCY = 8
-ISSUE_FAULTS = FaultConfig(
+ISSUE_FAULTS = FaultConfig(  # the fault mix the exactness target was set with
     http_500=0.05, truncated_json=0.02, drop_connection=0.02, latency_ms=(20, 200), seed=1
 )
 CLI = [sys.executable, "-m", "expirytrack_desktop.cli.main"]
@@ -111,7 +111,9 @@ def _endpoint(path: str) -> str:
 def make_app(*, faults: FaultConfig | None = ISSUE_FAULTS, span_cap: int | None = 30,
              seed: int = 7, fault_seed: int = 1) -> RecordingApp:  # fmt: skip
     """NIFTY-only market (seed 7, today 2025-06-01, 10 strikes per side), real rate limits,
-    the issue's faults, and a 30-day span cap on 1-15 minute candles (the client learns it)."""
+    the target fault mix (ISSUE_FAULTS: 5% HTTP 500, 2% truncated JSON, 2% dropped
+    connections, 20-200 ms latency), and a 30-day span cap on 1-15 minute candles (the client
+    learns it)."""
     market = Market(seed=seed, today=TODAY, underlyings=("NIFTY",))
     caps = (
         {iv: span_cap for iv in ("1minute", "3minute", "5minute", "15minute")} if span_cap else {}

@@ -1,7 +1,7 @@
 """Exactness of a full collection through the CLI against a faulty simulator on a loopback port.
 
 The simulator (this process, ``serve``) has the real rate limits (50/1, 500/60, 2000/1800),
-a 30-day span cap on 1-minute candles (unknown to the client at start), and the issue's faults:
+a 30-day span cap on 1-minute candles (unknown to the client at start), and the target fault mix:
 5% HTTP 500, 2% truncated JSON, 2% dropped connections, 20-200 ms latency. The CLI
 (``expirytrack collect``, a subprocess, fresh ``--db``, private ``EXPIRYTRACK_HOME``) collects
 NIFTY's last two expiries (2025-05-22 weekly, 2025-05-29 monthly) with ``--months 4`` (longer

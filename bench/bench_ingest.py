@@ -8,7 +8,7 @@ candles). No network and no rate limit.
 - raw: ``executemany("INSERT INTO candle VALUES (...)")`` of the already parsed rows (epoch
   seconds, floats, ints, sorted), one transaction per window, same schema, same pragmas (WAL,
   synchronous=NORMAL), a fresh file.
-- ingest (the issue's measure, bytes -> committed rows): per window, the two calls the engine
+- ingest (the target measure, bytes -> committed rows): per window, the two calls the engine
   makes on an answer's bytes — ``decode_candles`` (msgspec typed decode + checks; the client
   runs it on ``response.content``) and ``Database.store_window_rows`` (clip to the window,
   ``executemany`` with SQLite's ``unixepoch`` for the times, + done mark, one transaction) —

@@ -1,4 +1,4 @@
-"""Bounds of --months and of rate-limit specs (issue 14 item 5): one parser for the flag, the
+"""Bounds of --months and of rate-limit specs: one parser for the flag, the
 environment and settings.json; a value out of bounds is one line and exit code 2, before any
 job, request or ledger exists."""
 

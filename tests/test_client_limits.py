@@ -1,4 +1,4 @@
-"""Every request has a whole-answer deadline and a body cap (issue 14 item 2), against real
+"""Every request has a whole-answer deadline and a body cap, against real
 loopback servers: one that trickles its body 10 bytes at a time, one that streams 600 MB
 (generated chunk by chunk, never held), and the real CLI whose run goes on past such a window."""
 

@@ -1,5 +1,5 @@
-"""Issue 13 item 7: races for one name, what --overwrite may replace, read-only targets,
-temporary files of killed exports, WAL databases on read-only media."""
+"""Export defects found by probing: races for one name, what --overwrite may replace,
+read-only targets, temporary files of killed exports, WAL databases on read-only media."""
 
 from __future__ import annotations
 

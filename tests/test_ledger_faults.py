@@ -1,4 +1,4 @@
-"""The rate-limit ledger file when it cannot be used (issue 14 item 3): garbage bytes are moved
+"""The rate-limit ledger file when it cannot be used: garbage bytes are moved
 aside and rebuilt conservatively; a folder, an unwritable file and a full disk (a real, tiny
 tmpfs when the tests run as root) stop with one line naming the file, exit code 5."""
 

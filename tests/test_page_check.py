@@ -1,4 +1,4 @@
-"""A database with damaged pages is found before a collection writes into it (issue 14 item 4):
+"""A database with damaged pages is found before a collection writes into it:
 real files with real garbage pages; the full check below 64 MB, the sampled one above (forced
 here on small files), and the real command stopping with exit code 5, writing nothing."""
 

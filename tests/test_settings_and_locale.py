@@ -1,5 +1,5 @@
-"""settings.json that is not settings, and a non-ASCII instrument or path in the C locale
-(issue 14 item 7): every command keeps working with one warning line naming the file; in
+"""settings.json that is not settings, and a non-ASCII instrument or path in the C locale:
+every command keeps working with one warning line naming the file; in
 ``LC_ALL=C PYTHONUTF8=0`` the real command reads UTF-8 arguments (it restarts itself in
 UTF-8 mode), prints what its stdout cannot show escaped, and refuses bytes that are no text
 with one line before doing anything."""
