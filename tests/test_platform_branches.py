@@ -233,6 +233,7 @@ def test_windows_folders(no_override, monkeypatch):
 
 def test_macos_folders(no_override, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))  # what ~ means when this runs on Windows
     for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)  # recent platformdirs honour them on macOS too
     p = AppPaths.default(platformdirs.macos.MacOS("ExpiryTrack", appauthor=False))
