@@ -28,7 +28,7 @@ from expirytrack_desktop.auth.secrets import (
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.main import main
 from expirytrack_desktop.paths import AppPaths
-from expirytrack_desktop.schedule import Schedule, hooks
+from expirytrack_desktop.schedule import Schedule, ScheduleStore, hooks
 from expirytrack_desktop.schedule.ossched import (
     CronBackend,
     LaunchdBackend,
@@ -347,3 +347,14 @@ def test_launchd_failed_bootstrap_is_reported_but_bootout_of_nothing_is_not(spat
     backend = LaunchdBackend(Runner(fail={"bootstrap": 5}), spaths, {}, uid=501)
     (problem,) = backend.apply(backend.plan_install(s, ["x"]))
     assert "launchctl bootstrap gui/501" in problem and "refused" in problem
+
+
+def test_an_unwritable_agent_folder_is_one_line_and_nothing_is_stored(spaths, capsys):
+    spaths.launch_agents_dir.parent.mkdir(parents=True, exist_ok=True)
+    spaths.launch_agents_dir.write_text("a file where the folder belongs")
+    with hooks.override(runner=Runner(), paths=spaths, platform="darwin", uid=501, env={}):
+        assert main(["schedule", "add", "-i", "NIFTY", "--all-expiries", "--at", "16:30",
+                     "--name", "n"]) == exitcodes.ERROR  # fmt: skip
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: cannot write ") and "LaunchAgents" in line
+    assert ScheduleStore(AppPaths.default().config_dir / "schedules.json").load() == []

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 from xml.sax.saxutils import escape as xml_escape
 
+from expirytrack_desktop.fsutil import atomic_write_bytes, atomic_write_text
 from expirytrack_desktop.schedule.model import DAY_NAMES, Schedule, ScheduleError
 
 UNIT_PREFIX = "expirytrack-"
@@ -132,6 +133,18 @@ class Plan:
         return "\n".join(lines)
 
 
+def write_files(plan: Plan) -> None:
+    """Each file of the plan replaced whole (a scheduler reading it never sees half of one)."""
+    for path, content in plan.files.items():
+        try:
+            if isinstance(content, bytes):
+                atomic_write_bytes(path, content)
+            else:
+                atomic_write_text(path, content)
+        except OSError as exc:
+            raise ScheduleError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 class Backend:
     name = "?"
 
@@ -149,12 +162,7 @@ class Backend:
     def apply(self, plan: Plan, *, check: bool = True) -> list[str]:
         """Write the files, run the commands; returns problems (empty = all went well)."""
         problems: list[str] = []
-        for path, content in plan.files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8")
+        write_files(plan)
         for path in plan.remove_files:
             path.unlink(missing_ok=True)
         for cmd in plan.commands:
@@ -390,9 +398,7 @@ class LaunchdBackend(Backend):
 
     def apply(self, plan: Plan, *, check: bool = True) -> list[str]:
         # bootout of an agent that is not loaded fails: expected, not a problem
-        for path, content in plan.files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content if isinstance(content, str) else content.decode(), "utf-8")
+        write_files(plan)
         self.paths.log_dir.mkdir(parents=True, exist_ok=True)
         problems = []
         for cmd in plan.commands:
