@@ -73,7 +73,7 @@ def _progress() -> Progress:
 
 MESSAGES = [
     m.ListExpiries(1, "NSE_INDEX|Nifty 50"),
-    m.EstimateSelection(2, {"underlyings": ["NSE_INDEX|Nifty 50"]}, 4),
+    m.EstimateSelection(2, [{"underlyings": ["NSE_INDEX|Nifty 50"]}], 4),
     m.StartJob(3, {"underlyings": ["NSE_INDEX|Nifty 50"]}, 8),
     m.ResumeJob(4, 7),
     m.RetryJob(5, 7),
@@ -111,11 +111,12 @@ def test_rate_limits_are_said_in_words() -> None:
 
 def test_estimate_notes_are_escaped_in_the_review_page() -> None:
     est = Estimate(1, 2, 40, 80, 125, 3.0, True, ("contracts <unknown> & guessed",))
-    html = describe_estimate([est, est])
-    assert "About <b>250</b> API requests" in html
+    est = Estimate(1, 2, 40, 80, 125, 3.0, True, ("contracts <unknown> & guessed",) * 2)
+    html = describe_estimate(est)
+    assert "About <b>125</b> API requests" in html
     assert "<li>contracts &lt;unknown&gt; &amp; guessed</li>" in html  # one note, escaped
     assert html.count("<li>") == 1
-    assert describe_estimate([]) == "<p>Nothing to do.</p>"
+    assert describe_estimate(None) == "<p>Nothing to do.</p>"
 
 
 def test_export_history_says_what_was_exported() -> None:

@@ -76,10 +76,10 @@ class Catalog:
             ExpiryChoice(d, known.get(d), states.get(d, "none")) for d in sorted(set(available))
         ]
 
-    async def estimate(self, sel: WizardSelection) -> list[Estimate]:
+    async def estimate(self, sel: WizardSelection) -> Estimate | None:
+        """One estimate for the jobs of the selection together (None: nothing chosen)."""
         await self.host.ready()
-        api = self.host.require_api()
-        return [
-            await api.estimate(sel.params_for(key, expiries), sel.concurrency)
-            for key, expiries in sel.expiries.items()
-        ]
+        params = [sel.params_for(key, expiries) for key, expiries in sel.expiries.items()]
+        if not params:
+            return None
+        return await self.host.require_api().estimate(params, sel.concurrency)

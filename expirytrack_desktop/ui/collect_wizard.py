@@ -364,23 +364,18 @@ class OptionsPage(WizardPage):
 
 
 # ---------------------------------------------------------------------------------- page 4
-def describe_estimate(estimates: list[Estimate]) -> str:
-    """The estimate of every underlying's job, as one HTML paragraph (and its notes)."""
-    if not estimates:
+def describe_estimate(est: Estimate | None) -> str:
+    """The estimate of the underlyings' jobs together, as one HTML paragraph (and its notes)."""
+    if est is None:
         return "<p>Nothing to do.</p>"
-    req = sum(e.requests for e in estimates)
-    secs = sum(e.seconds for e in estimates)
-    contracts = sum(e.contracts for e in estimates)
-    windows = sum(e.windows for e in estimates)
-    approx = any(e.is_estimate for e in estimates)
-    notes = [n for e in estimates for n in e.notes]
     text = (
-        f"<p>{'About ' if approx else ''}<b>{req:,}</b> API requests "
-        f"({contracts:,} contracts, {windows:,} candle windows still missing), "
-        f"about <b>{fmt_duration(secs) or '0s'}</b> at the configured rate limits.</p>"
+        f"<p>{'About ' if est.is_estimate else ''}<b>{est.requests:,}</b> API requests "
+        f"({est.contracts:,} contracts, {est.windows:,} candle windows still missing), "
+        f"about <b>{fmt_duration(est.seconds) or '0s'}</b> at the configured rate limits and "
+        "the budget already used.</p>"
     )
-    if notes:
-        items = "".join(f"<li>{html.escape(n)}</li>" for n in dict.fromkeys(notes))
+    if est.notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in dict.fromkeys(est.notes))
         text += f"<ul>{items}</ul>"
     return text + "<p>One job is created per underlying; they share one rate limiter.</p>"
 
@@ -401,7 +396,8 @@ class ReviewPage(WizardPage):
         self.busy.hide()
         self.stack(self.busy, self.summary, main=self.summary)
         self._estimating = False
-        self.estimate: list[Estimate] | None = None
+        self.estimate: Estimate | None = None
+        self._estimated = False
         self.setFinalPage(True)
         self.setButtonText(QtWidgets.QWizard.WizardButton.FinishButton, "&Start")
 
@@ -413,6 +409,7 @@ class ReviewPage(WizardPage):
         wiz: CollectWizard = self.wizard()  # type: ignore[assignment]
         sel = wiz.selection()
         self._estimating = True
+        self._estimated = False
         self.estimate = None
         self.message.clear_message()
         self.busy.show()
@@ -420,6 +417,7 @@ class ReviewPage(WizardPage):
         self.summary.setHtml(self._html(sel, None))
         try:
             self.estimate = await self.controller.catalog.estimate(sel)
+            self._estimated = True
             self.summary.setHtml(self._html(sel, self.estimate))
         except Exception as exc:
             self.message.error("Could not estimate: " + describe_error(exc))
@@ -429,7 +427,7 @@ class ReviewPage(WizardPage):
             self.refresh_complete()
             self.estimated.emit()
 
-    def _html(self, sel: WizardSelection, est: list[Estimate] | None) -> str:
+    def _html(self, sel: WizardSelection, est: Estimate | None) -> str:
         rows = []
         for key, expiries in sel.expiries.items():
             label = html.escape(sel.labels.get(key, key))
@@ -447,7 +445,8 @@ class ReviewPage(WizardPage):
             f"<b>{sel.concurrency}</b></p>",
             "<h3>Estimate</h3>",
         ]
-        parts.append("<p>Estimating…</p>" if est is None else describe_estimate(est))
+        estimating = est is None and not self._estimated
+        parts.append("<p>Estimating…</p>" if estimating else describe_estimate(est))
         return "".join(parts)
 
     def ready(self) -> bool:

@@ -49,8 +49,8 @@ class ThreadEngineApi(EngineApi):
     async def expiries(self, key: str) -> list[date]:
         return cast(list[date], await self.engine.call(self.rt.client.get_expiries(key)))
 
-    async def estimate(self, params: dict[str, Any], concurrency: int) -> Estimate:
-        sel = Selection.from_params(params)
+    async def estimate(self, params: list[dict[str, Any]], concurrency: int) -> Estimate:
+        sel = [Selection.from_params(p) for p in params]
         return cast(
             Estimate,
             await self.engine.call(self.rt.collector.estimate(sel, concurrency=concurrency)),
@@ -263,7 +263,7 @@ class ProcessEngineApi(EngineApi):
     async def expiries(self, key: str) -> list[date]:
         return cast(list[date], await self._request(m.ListExpiries, key))
 
-    async def estimate(self, params: dict[str, Any], concurrency: int) -> Estimate:
+    async def estimate(self, params: list[dict[str, Any]], concurrency: int) -> Estimate:
         return cast(Estimate, await self._request(m.EstimateSelection, params, concurrency))
 
     async def start(self, params: dict[str, Any], concurrency: int) -> JobHandle:

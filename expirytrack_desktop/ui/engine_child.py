@@ -109,8 +109,8 @@ class EngineServer:
             case m.ListExpiries(_, key):
                 return await self.client.get_expiries(key)
             case m.EstimateSelection(_, params, concurrency):
-                sel = Selection.from_params(params)
-                return await collector.estimate(sel, concurrency=concurrency)
+                sels = [Selection.from_params(p) for p in params]
+                return await collector.estimate(sels, concurrency=concurrency)
             case m.StartJob(_, params, concurrency):
                 sel = Selection.from_params(params)
                 on = self._progress

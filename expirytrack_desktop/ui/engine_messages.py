@@ -28,7 +28,7 @@ class ListExpiries(Request):
 
 @dataclass(frozen=True, slots=True)
 class EstimateSelection(Request):
-    params: dict[str, Any]  # Selection.to_params()
+    params: list[dict[str, Any]]  # Selection.to_params() of each job about to start
     concurrency: int
 
 
