@@ -62,8 +62,8 @@ def run_wizard(qtbot, window, expiries: int = 1):
     assert wiz.currentPage() is p2
     qtbot.waitUntil(lambda: not p2.is_loading() and bool(p2.expiry_items()), timeout=10000)
     items = p2.expiry_items()
-    cycles = {it.text(1).removesuffix(" (est.)") for _, it in items}
-    assert cycles == {"weekly", "monthly"}  # the small market has weekly NIFTY expiries
+    cycles = {it.text(1) for _, it in items}
+    assert cycles <= {"weekly", "monthly", "–"}  # the API's flag, or not known yet; no guess
     click(qtbot, p2.btn_none)
     assert not wiz.button(WB.NextButton).isEnabled()
     click(qtbot, p2.btn_missing)  # nothing collected yet: selects every expiry

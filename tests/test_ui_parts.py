@@ -86,6 +86,7 @@ MESSAGES = [
     m.Reply(1, [date(2025, 4, 24)]),
     m.Failure(2, "ApiError", "expiry not offered", "UDAPI1"),
     m.ProgressEvent(_progress()),
+    m.EngineStatus(1_765_000_000.5, 812, 3),
     m.EngineClosed(),
 ]
 

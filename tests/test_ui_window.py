@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
 from tests.test_ui_collect import click, run_wizard, status
@@ -196,3 +196,214 @@ def test_a_second_window_on_the_same_database_says_so(qtbot, qloop, tmp_path):
     assert not second.jobs_page.btn_cancel.isEnabled()
     close_app(qtbot, qloop, second, c2)
     close_app(qtbot, qloop, first, c1)
+
+
+# --- 13: quitting with jobs running ---------------------------------------------------------
+def quit_with_keys(qtbot, window) -> None:
+    assert window.act_quit.shortcut().matches(QtGui.QKeySequence("Ctrl+Q")) != (
+        QtGui.QKeySequence.SequenceMatch.NoMatch
+    )
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    if window.quit_box is None:  # no active window offscreen for the shortcut: same action
+        window.act_quit.trigger()
+    qtbot.waitUntil(lambda: window.quit_box is not None and window.quit_box.isVisible())
+
+
+def test_quit_with_jobs_running_asks_and_stopped_jobs_come_back_interrupted(qtbot, qloop, tmp_path):
+    sim = small_simulator()
+    window, controller = make_window(tmp_path, sim)
+    window.show()
+    controller.schedule(controller.start(), name="start")
+    qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
+    job_id = start_job(qtbot, window, limit="3/30")
+    assert controller.jobs.is_running(job_id)
+
+    quit_with_keys(qtbot, window)
+    box = window.quit_box
+    assert "1 collection is still running" in box.text()
+    click(qtbot, window.quit_buttons["cancel"])
+    qtbot.waitUntil(lambda: window.quit_box is None)
+    assert window.isVisible() and not window.quit_event.is_set()
+    assert controller.jobs.is_running(job_id)
+
+    quit_with_keys(qtbot, window)
+    click(qtbot, window.quit_buttons["keep"])
+    qtbot.waitUntil(window.isMinimized)
+    assert not window.quit_event.is_set() and controller.jobs.is_running(job_id)
+    window.showNormal()
+
+    quit_with_keys(qtbot, window)
+    click(qtbot, window.quit_buttons["stop"])
+    qtbot.waitUntil(window.quit_event.is_set)
+    closing = controller.schedule(controller.aclose())  # what the app does next
+    qtbot.waitUntil(closing.done, timeout=30000)
+    # the next start: the job is resumable, not cancelled, and carries no error
+    window2, controller2 = make_window(tmp_path, sim)
+    controller2.schedule(controller2.start(), name="start")
+    qtbot.waitUntil(lambda: controller2.jobs_model.job(job_id) is not None, timeout=10000)
+    row = controller2.jobs_model.job(job_id)
+    assert row.status == "interrupted" and row.resumable and row.error is None
+    assert controller2.jobs_model.index(controller2.jobs_model.row_of(job_id), 3).data() == (
+        "interrupted (resumable)"
+    )
+    close_app(qtbot, qloop, window2, controller2)
+    window.deleteLater()
+
+
+# --- 12: stored expiries at once ----------------------------------------------------------------
+def test_expiry_page_shows_stored_expiries_while_the_api_budget_is_used_up(qtbot, app_window):
+    window, controller, _ = app_window
+    key = "NSE_INDEX|Nifty 50"
+    listed = controller.schedule(controller.catalog.list_expiries(key))  # stores them
+    qtbot.waitUntil(listed.done, timeout=10000)
+    known = sorted(c.expiry for c in listed.result())
+    # the budget is used up: the next request waits about five seconds
+    limiter = RateLimiter(RateLimitSpec.parse("1/5"))
+    used = controller.schedule(limiter.acquire())
+    qtbot.waitUntil(used.done, timeout=5000)
+    used.result().release()
+    controller.runtime.client.limiter = limiter
+
+    window.act_new.trigger()
+    wiz = window.collect_wizard
+    qtbot.waitExposed(wiz)
+    p1 = wiz.underlyings_page
+    click(qtbot, p1.btn_none)
+    for item in p1.items():
+        if item.data(Qt.ItemDataRole.UserRole) == "NIFTY":
+            item.setCheckState(Qt.CheckState.Checked)
+    click(qtbot, wiz.button(WB.NextButton))
+    p2 = wiz.expiries_page
+    qtbot.waitUntil(lambda: bool(p2.expiry_items()), timeout=5000)
+    assert p2.is_loading()  # the API's answer is still held back by the limiter
+    items = p2.expiry_items()
+    assert sorted(it.text(0) for _, it in items) == [d.isoformat() for d in known]
+    assert {it.text(3) for _, it in items} == {"stored"}
+    items[0][1].setCheckState(0, Qt.CheckState.Checked)
+    assert wiz.button(WB.NextButton).isEnabled()  # no need to wait for the API
+    # when the budget allows, the API's list replaces the stored one; the tick stays
+    qtbot.waitUntil(lambda: not p2.is_loading(), timeout=20000)
+    items = p2.expiry_items()
+    assert {it.text(3) for _, it in items} == {"API"}
+    assert sum(len(v) for v in p2.selection().values()) == 1
+    wiz.reject()
+
+
+# --- 14: a resumed job keeps its history -----------------------------------------------------
+def test_resuming_a_cancelled_job_keeps_its_totals_and_start(qtbot, app_window):
+    window, controller, _ = app_window
+    wiz, _ = run_wizard(qtbot, window, expiries=2)
+    controller.runtime.client.limiter = RateLimiter(RateLimitSpec.parse("20/1"))  # slow
+    with qtbot.waitSignal(wiz.jobStarted, timeout=10000) as started:
+        click(qtbot, wiz.button(WB.FinishButton))
+    job_id = started.args[0]
+    page, model = window.jobs_page, controller.jobs_model
+    qtbot.waitUntil(lambda: bool(model.job(job_id)) and model.job(job_id).done > 2, timeout=15000)
+    page.select_job(job_id)
+    click(qtbot, page.btn_cancel)
+    qtbot.waitUntil(lambda: status(model, job_id) == "cancelled", timeout=10000)
+    rt = controller.runtime
+    read = controller.schedule(rt.db.run(rt.db.get_job, job_id))
+    qtbot.waitUntil(read.done, timeout=5000)
+    before = read.result()  # what the database keeps of the first run
+    assert before.done_items > 0 and before.requests > 0 and before.candles > 0
+    started_at = before.started_at
+    assert started_at is not None
+    seen: list[tuple[int, int, int, int]] = []
+
+    def watch(*_: object) -> None:
+        row = model.job(job_id)
+        if row is not None and row.status == "running":
+            seen.append((row.done, row.total, row.requests, row.candles))
+
+    model.dataChanged.connect(watch)
+    controller.runtime.client.limiter = RateLimiter(RateLimitSpec.parse("2000/1"))
+    page.select_job(job_id)
+    click(qtbot, page.btn_resume)
+    qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
+    model.dataChanged.disconnect(watch)
+    after = model.job(job_id)
+    # never back to 0/0 while it ran again, and the totals add up across both runs
+    assert seen and all(
+        d >= before.done_items and r >= before.requests and c >= before.candles
+        for d, _, r, c in seen
+    )
+    assert after.done == after.total > before.done_items
+    assert after.requests > before.requests and after.candles > before.candles
+    assert after.started_at == started_at and after.completed_at is not None
+
+
+# --- 16: one classification, the engine's requests counted, expiries known and collected ------
+def test_cycle_labels_follow_the_apis_flag_like_the_command_line(qtbot, app_window):
+    window, controller, _ = app_window
+    job_id = start_job(qtbot, window)
+    qtbot.waitUntil(lambda: status(controller.jobs_model, job_id) == "completed", timeout=30000)
+    rt = controller.runtime
+    key = "NSE_INDEX|Nifty 50"
+    read = controller.schedule(rt.db.run(rt.db.known_expiries, key))
+    qtbot.waitUntil(read.done, timeout=5000)
+    # the command line's words for the stored flag (expirytrack status)
+    cli = {
+        d.isoformat(): "-" if w is None else ("weekly" if w else "monthly")
+        for d, _, w in read.result()
+    }
+    assert "weekly" in cli.values() or "monthly" in cli.values()  # the collected one is known
+    window.act_new.trigger()
+    wiz = window.collect_wizard
+    click(qtbot, wiz.underlyings_page.btn_none)
+    for item in wiz.underlyings_page.items():
+        if item.data(Qt.ItemDataRole.UserRole) == "NIFTY":
+            item.setCheckState(Qt.CheckState.Checked)
+    click(qtbot, wiz.button(WB.NextButton))
+    p2 = wiz.expiries_page
+    qtbot.waitUntil(lambda: not p2.is_loading() and bool(p2.expiry_items()), timeout=10000)
+    for _, it in p2.expiry_items():
+        assert it.text(1).replace("–", "-") == cli[it.text(0)], it.text(0)
+        assert "est." not in it.text(1)
+    wiz.reject()
+
+
+def test_dashboard_counts_the_engine_process_requests_and_collected_expiries(
+    qtbot, qloop, tmp_path
+):
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.ui.choices import WizardSelection
+    from expirytrack_desktop.ui.controller import Controller
+    from expirytrack_desktop.ui.mainwindow import MainWindow
+    from expirytrack_desktop.ui.services import LaunchOptions, Services
+    from tests.test_ui_support import TODAY
+
+    paths = AppPaths.under(tmp_path).ensure()
+    services = Services.create(paths, LaunchOptions(demo=True, rate_limit="2000/1"))
+    services.extra["demo_market"] = {
+        "seed": 3, "today": TODAY, "underlyings": ("NIFTY",), "strikes_per_side": 1,
+    }  # fmt: skip
+    controller = Controller(services)
+    window = MainWindow(controller)
+    start = controller.schedule(controller.start())
+    qtbot.waitUntil(start.done, timeout=20000)
+    assert controller.host.engine_mode() == "process"
+    key = "NSE_INDEX|Nifty 50"
+    listed = controller.schedule(controller.catalog.list_expiries(key))
+    qtbot.waitUntil(listed.done, timeout=30000)
+    known = len(listed.result())
+    sel = WizardSelection(expiries={key: [listed.result()[-1].expiry]}, months=1, concurrency=4)
+    started = controller.schedule(controller.jobs.start_collection(sel))
+    qtbot.waitUntil(started.done, timeout=20000)
+    job_id = started.result()
+    qtbot.waitUntil(lambda: status(controller.jobs_model, job_id) == "completed", timeout=60000)
+    job_requests = controller.jobs_model.job(job_id).requests
+    assert job_requests > 0
+    page = window.dashboard_page
+
+    def session_requests() -> int:
+        line = next(t for t in page.usage_text().splitlines() if t.startswith("This session"))
+        return int(line.split(": ")[1].split(" requests")[0].replace(",", ""))
+
+    # the engine process reports its count within a second or so
+    qtbot.waitUntil(lambda: session_requests() >= job_requests, timeout=10000)
+    refresh = controller.schedule(page.refresh())
+    qtbot.waitUntil(refresh.done, timeout=10000)
+    assert page.cards["expiries"].value.text() == f"1 / {known}"
+    close_app(qtbot, qloop, window, controller)

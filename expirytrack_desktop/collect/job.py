@@ -175,12 +175,15 @@ class CollectJob:
         prog = self._progress
         reason, message = StopReason.OK, None
         try:
+            rec = await self._db.run(self._db.get_job, self.id)
+            if rec is not None:  # a resumed job counts on from its earlier runs
+                prog.carry(rec.requests, rec.candles, rec.done_items)
             await self._db.run(
                 self._db.update_job,
                 self.id,
                 status=JobState.RUNNING.value,
                 pid=self.config.pid,
-                started_at=self._db.now_text(),
+                started_at=(rec.started_at if rec is not None else None) or self._db.now_text(),
                 completed_at=None,
                 error_message=None,
                 heartbeat_at=self._db.now_text(),

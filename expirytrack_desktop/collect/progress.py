@@ -63,6 +63,12 @@ class JobProgress:
         self._last_emit = float("-inf")
         self._last_persist = float("-inf")
         self._rate_samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=64)
+        # what earlier runs of this job did: a resumed job keeps its history and totals
+        self._before_requests = self._before_candles = self._before_done = 0
+
+    def carry(self, requests: int, candles: int, done: int) -> None:
+        """Count on from an earlier run's totals (the job's row, read when a run starts)."""
+        self._before_requests, self._before_candles, self._before_done = requests, candles, done
 
     def requests(self) -> int:
         """HTTP requests of this job. Exact (retries included, from the client's counter) while
@@ -97,11 +103,11 @@ class JobProgress:
             job_id=self.job_id,
             state=self.state,
             phase=self.phase,
-            items_total=self.total,
-            items_done=self.done,
+            items_total=self._before_done + self.total,
+            items_done=self._before_done + self.done,
             items_failed=self.failed,
-            requests=req,
-            candles=self.counters.candles,
+            requests=self._before_requests + req,
+            candles=self._before_candles + self.counters.candles,
             rate=rate,
             eta_seconds=eta,
             current=self.current,
@@ -163,11 +169,11 @@ class JobProgress:
         await self._db.run(
             self._db.update_job,
             self.job_id,
-            total_items=self.total,
-            done_items=self.done,
+            total_items=self._before_done + self.total,
+            done_items=self._before_done + self.done,
             failed_items=self.failed,
-            requests=self.requests(),
-            candles=self.counters.candles,
+            requests=self._before_requests + self.requests(),
+            candles=self._before_candles + self.counters.candles,
             heartbeat_at=self._db.now_text(),
             **extra,
         )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from expirytrack_desktop.collect import Estimate
 from expirytrack_desktop.ui.choices import ExpiryChoice, WizardSelection
 from expirytrack_desktop.ui.errors import describe_error
-from expirytrack_desktop.ui.models import describe_rate_limit, fmt_duration
+from expirytrack_desktop.ui.models import describe_rate_limit, fmt_duration, waiting_text
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 from expirytrack_desktop.ui.widgets import BusyIndicator
 from expirytrack_desktop.ui.wizard_common import (
@@ -27,7 +27,6 @@ from expirytrack_desktop.ui.wizard_common import (
     check_state,
     cycle_text,
     expiry_item,
-    likely_cycles,
     stored_list,
     tree_children,
     underlying_item,
@@ -42,6 +41,15 @@ log = logging.getLogger(__name__)
 KeyRole = Qt.ItemDataRole.UserRole + 20
 ExpiryRole = Qt.ItemDataRole.UserRole + 21
 StateRole = Qt.ItemDataRole.UserRole + 22
+
+CYCLE_UNKNOWN_TIP = (
+    "Weekly or monthly is the API's own flag on the contracts, known once the contracts of "
+    "this expiry are fetched (the command line shows the same)."
+)
+STORED_TIP = (
+    "Known from the database; the API's current list replaces it when it arrives (it waits "
+    "while the API budget is used up)."
+)
 
 STATE_TEXT = {
     "complete": "✔ collected",
@@ -167,8 +175,8 @@ class ExpiriesPage(WizardPage):
         )
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setObjectName("expiryTree")
-        self.tree.setColumnCount(3)
-        self.tree.setHeaderLabels(["Expiry", "Cycle", "In database"])
+        self.tree.setColumnCount(4)
+        self.tree.setHeaderLabels(["Expiry", "Cycle", "In database", "Listed by"])
         self.tree.setUniformRowHeights(True)
         self.tree.itemChanged.connect(self._changed)
         self.tree.header().setSectionResizeMode(
@@ -193,6 +201,9 @@ class ExpiriesPage(WizardPage):
         self._loaded_for: tuple[str, ...] | None = None
         self._errors: dict[str, str] = {}
         self._task: asyncio.Task[Any] | None = None
+        self._budget_timer = QtCore.QTimer(self)
+        self._budget_timer.setInterval(1000)
+        self._budget_timer.timeout.connect(self._show_budget_wait)
 
     def _underlyings(self) -> list[tuple[str, str]]:
         wiz = self.wizard()
@@ -211,6 +222,8 @@ class ExpiriesPage(WizardPage):
         self._task = self.controller.schedule(self._load(), name="wizard-expiries")
 
     async def _load(self) -> None:
+        """The expiries already stored show at once (marked "stored"); the API's list
+        replaces them when it arrives, which may take long when the API budget is used up."""
         underlyings = self._underlyings()
         self._loading = True
         self._errors = {}
@@ -219,43 +232,39 @@ class ExpiriesPage(WizardPage):
         self.busy.set_text(f"Loading expiries of {len(underlyings)} underlying(s)…")
         self.busy.show()
         self.refresh_complete()
+        tops: dict[str, QtWidgets.QTreeWidgetItem] = {}
         try:
+            for symbol, key in underlyings:
+                top = underlying_item([symbol, "", "", ""], KeyRole, key)
+                top.setToolTip(0, key)
+                self.tree.addTopLevelItem(top)
+                tops[key] = top
+                try:
+                    stored = await self.controller.catalog.stored_expiries(key)
+                except Exception as exc:
+                    log.warning("stored expiries of %s: %s", key, describe_error(exc))
+                    stored = []
+                self._fill(top, stored)
+            self._update_count()
+            self.refresh_complete()
+            self._budget_timer.start()
             results = await asyncio.gather(
                 *(self.controller.catalog.list_expiries(key) for _, key in underlyings),
                 return_exceptions=True,
             )
-            self.tree.blockSignals(True)
             for (symbol, key), result in zip(underlyings, results, strict=True):
-                top = underlying_item([symbol, "", ""], KeyRole, key)
-                top.setToolTip(0, key)
-                self.tree.addTopLevelItem(top)
+                top = tops[key]
                 if isinstance(result, BaseException):
                     msg = describe_error(result)
                     self._errors[symbol] = msg
-                    top.setText(2, f"⚠ {msg}")
-                    top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
+                    if top.childCount():
+                        top.setText(2, f"⚠ stored expiries only: {msg}")
+                    else:
+                        top.setText(2, f"⚠ {msg}")
+                        top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
                     continue
-                if not result:
-                    top.setText(2, "no expired contracts available")
-                    continue
-                top.setCheckState(0, Qt.CheckState.Unchecked)
-                guessed = likely_cycles([c.expiry for c in result])
-                for choice in sorted(result, key=lambda c: c.expiry, reverse=True):
-                    texts = [
-                        choice.expiry.isoformat(),
-                        cycle_text(choice.weekly, guessed[choice.expiry]),
-                        STATE_TEXT.get(choice.state, choice.state),
-                    ]
-                    child = expiry_item(texts, ExpiryRole, choice, checked=False)
-                    if choice.weekly is None:
-                        child.setToolTip(
-                            1,
-                            "Estimated from the expiry calendar (the last expiry of a month is "
-                            "the monthly one); confirmed once its contracts are fetched.",
-                        )
-                    top.addChild(child)
-                top.setExpanded(True)
-            self.tree.blockSignals(False)
+                top.setText(2, "" if result else "no expired contracts available")
+                self._fill(top, result)
             self._loaded_for = tuple(k for _, k in underlyings)
             if self._errors:
                 self.message.error(
@@ -264,12 +273,50 @@ class ExpiriesPage(WizardPage):
                     + ". Fix it (e.g. log in) and press Reload, or go back and deselect them."
                 )
         finally:
-            self.tree.blockSignals(False)
+            self._budget_timer.stop()
             self._loading = False
             self.busy.hide()
             self._update_count()
             self.refresh_complete()
             self.loaded.emit()
+
+    def _fill(self, top: QtWidgets.QTreeWidgetItem, choices: list[ExpiryChoice]) -> None:
+        """Show ``choices`` under ``top`` (newest first), keeping the ticks already made."""
+        children = [top.child(i) for i in range(top.childCount())]
+        ticked = {
+            c.data(0, ExpiryRole).expiry
+            for c in children
+            if c is not None and c.checkState(0) == Qt.CheckState.Checked
+        }
+        self.tree.blockSignals(True)
+        try:
+            top.takeChildren()
+            if choices:
+                top.setCheckState(0, Qt.CheckState.Unchecked)
+            for choice in sorted(choices, key=lambda c: c.expiry, reverse=True):
+                texts = [
+                    choice.expiry.isoformat(),
+                    cycle_text(choice.weekly),
+                    STATE_TEXT.get(choice.state, choice.state),
+                    "stored" if choice.stored else "API",
+                ]
+                child = expiry_item(texts, ExpiryRole, choice, checked=choice.expiry in ticked)
+                if choice.weekly is None:
+                    child.setToolTip(1, CYCLE_UNKNOWN_TIP)
+                if choice.stored:
+                    child.setToolTip(3, STORED_TIP)
+                top.addChild(child)
+            top.setExpanded(True)
+        finally:
+            self.tree.blockSignals(False)
+        self._changed()
+
+    def _show_budget_wait(self) -> None:
+        until = self.controller.usage.budget_wait_until()
+        text = "Loading expiries from the API…"
+        if until is not None:
+            text = f"Stored expiries shown; the API's list follows ({waiting_text(until)})…"
+        self.busy.set_text(text)
 
     def expiry_items(self) -> list[tuple[str, QtWidgets.QTreeWidgetItem]]:
         return [(str(top.data(0, KeyRole)), child) for top, child in tree_children(self.tree)]
@@ -304,7 +351,7 @@ class ExpiriesPage(WizardPage):
         return self._loading
 
     def problem(self) -> str | None:
-        if self._loading:
+        if self._loading and not self.expiry_items():
             return "Still loading expiries…"
         if not self.selection():
             return "Select at least one expiry."

@@ -58,7 +58,7 @@ class DashboardPage(QtWidgets.QWidget):
         self.setObjectName("dashboardPage")
         self.cards = {
             "underlyings": StatCard("Underlyings"),
-            "expiries": StatCard("Expiries"),
+            "expiries": StatCard("Expiries collected / known"),
             "contracts": StatCard("Contracts"),
             "candles": StatCard("Candles"),
             "db_size": StatCard("Database size"),
@@ -118,11 +118,15 @@ class DashboardPage(QtWidgets.QWidget):
     async def refresh(self) -> None:
         stats = await self.controller.usage.database_stats()
         self.cards["underlyings"].set_value(fmt_int(stats.get("underlyings", 0)))
-        self.cards["expiries"].set_value(fmt_int(stats.get("expiries", 0)))
         self.cards["contracts"].set_value(fmt_int(stats.get("contracts", 0)))
         self.cards["candles"].set_value(fmt_int(stats.get("candles", 0)))
         self.cards["db_size"].set_value(fmt_bytes(stats.get("db_bytes", 0)))
         labels, chips = await self.controller.analysis.coverage()
+        # collected: something of it fetched (at the default interval); known: listed by the API
+        collected = sum(1 for chip in chips if chip.state not in ("none", ""))
+        self.cards["expiries"].set_value(
+            f"{fmt_int(collected)} / {fmt_int(stats.get('expiries', 0))}"
+        )
         self.grid.set_chips(labels, chips)
         self.empty_label.setVisible(not chips)
         self.grid.setVisible(bool(chips))
@@ -148,6 +152,7 @@ class DashboardPage(QtWidgets.QWidget):
         session = usage.session_requests()
         if session is not None:
             lines.append(
-                f"This session: {session.requests:,} requests, {session.retries:,} retries"
+                f"This session: {session.requests:,} requests, {session.retries:,} retries "
+                "(collections included)"
             )
         return "\n".join(lines) if lines else "No API usage yet."

@@ -87,6 +87,9 @@ class ThreadEngineApi(EngineApi):
     def budget_wait_until(self) -> float | None:
         return getattr(self.rt.client.limiter, "waiting_until", None)
 
+    def requests_sent(self) -> tuple[int, int]:
+        return (0, 0)  # the window's own client does the work: counted there
+
     def set_token(self, token: str | None) -> None:
         self.rt.client.set_access_token(token)
 
@@ -138,6 +141,7 @@ class ProcessEngineApi(EngineApi):
         self._reader: threading.Thread | None = None
         self._spawning: asyncio.Future[None] | None = None
         self._budget_until: float | None = None
+        self._sent = (0, 0)  # requests and retries of the engine process's client
         # own threads, not the loop's default executor (qasync's QThreads outlive the app)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-spawn")
 
@@ -211,8 +215,9 @@ class ProcessEngineApi(EngineApi):
                     job.result = result
                     job.state = str(result.state)
                     job._done.set()
-            case m.BudgetWait(until):
+            case m.EngineStatus(until, requests, retries):
                 self._budget_until = until
+                self._sent = (requests, retries)
             case m.EngineClosed() | m.EngineGone():
                 self._budget_until = None
                 err = EngineProcessError("EngineGone", "the engine process ended")
@@ -293,6 +298,9 @@ class ProcessEngineApi(EngineApi):
 
     def budget_wait_until(self) -> float | None:
         return self._budget_until
+
+    def requests_sent(self) -> tuple[int, int]:
+        return self._sent
 
     def set_token(self, token: str | None) -> None:
         self._send(m.SetToken(token))

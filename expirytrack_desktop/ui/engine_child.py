@@ -22,7 +22,7 @@ from expirytrack_desktop.upstox.client import UpstoxClient
 from expirytrack_desktop.upstox.factory import process_limiter
 
 log = logging.getLogger(__name__)
-BUDGET_POLL_S = 0.5  # how often the limiter's waiting state is looked at
+STATUS_POLL_S = 0.5  # how often the limiter's waiting state and the counts are looked at
 
 
 def child_main(conn: Any, config: dict[str, Any]) -> None:
@@ -144,15 +144,20 @@ class EngineServer:
                 with contextlib.suppress(ValueError):
                     self.client.limiter = process_limiter(spec, ledger)
 
-    async def _report_budget_waits(self) -> None:
-        """Tell the window when the limiter starts or stops holding requests back."""
-        last: float | None = None
+    async def _report_status(self) -> None:
+        """Tell the window when the limiter starts or stops holding requests back, and how
+        many requests this process has sent."""
+        last: m.EngineStatus | None = None
         while True:
-            until = getattr(self.client.limiter, "waiting_until", None)
-            if until != last:
-                self.send(m.BudgetWait(until))
-                last = until
-            await asyncio.sleep(BUDGET_POLL_S)
+            status = m.EngineStatus(
+                getattr(self.client.limiter, "waiting_until", None),
+                self.client.requests_sent,
+                getattr(self.client, "retries", 0),
+            )
+            if status != last:
+                self.send(status)
+                last = status
+            await asyncio.sleep(STATUS_POLL_S)
 
     async def _close(self, req: int) -> None:
         for job in self.jobs.values():
@@ -176,7 +181,7 @@ class EngineServer:
         threading.Thread(
             target=self._reader, args=(loop,), name="engine-inbox", daemon=True
         ).start()
-        self._spawn(self._report_budget_waits())
+        self._spawn(self._report_status())
         while True:
             msg = await self.inbox.get()
             if isinstance(msg, m.CloseEngine):

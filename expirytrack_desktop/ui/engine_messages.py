@@ -116,10 +116,13 @@ class JobFinished:
 
 
 @dataclass(frozen=True, slots=True)
-class BudgetWait:
-    """The rate limiter holds requests back until ``until`` (epoch seconds); None: no more."""
+class EngineStatus:
+    """Sent when it changes: until when the rate limiter holds requests back (epoch seconds;
+    None: it does not), and the requests and retries the engine's client has sent."""
 
-    until: float | None
+    budget_until: float | None
+    requests: int
+    retries: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,4 +135,6 @@ class EngineGone:
     """The pipe ended without a goodbye (the child crashed or was killed); never sent."""
 
 
-FromEngine = Reply | Failure | ProgressEvent | JobFinished | BudgetWait | EngineClosed | EngineGone
+FromEngine = (
+    Reply | Failure | ProgressEvent | JobFinished | EngineStatus | EngineClosed | EngineGone
+)

@@ -29,7 +29,6 @@ from expirytrack_desktop.ui.wizard_common import (
     check_state,
     cycle_text,
     expiry_item,
-    likely_cycles,
     stored_list,
     tree_children,
     underlying_item,
@@ -161,7 +160,6 @@ class ExportExpiriesPage(WizardPage):
             self.busy.hide()
         self.tree.blockSignals(True)
         tops: dict[str, QtWidgets.QTreeWidgetItem] = {}
-        guessed = likely_cycles([i.expiry for i in infos])
         infos = [i for i in infos if i.contracts > 0]  # expiries never collected: nothing to export
         for info in sorted(infos, key=lambda i: (i.instrument_key, i.expiry), reverse=True):
             top = tops.get(info.instrument_key)
@@ -171,7 +169,7 @@ class ExportExpiriesPage(WizardPage):
                 top.setCheckState(0, Qt.CheckState.Unchecked)
                 self.tree.addTopLevelItem(top)
                 tops[info.instrument_key] = top
-            cycle = cycle_text(info.is_weekly, guessed[info.expiry])
+            cycle = cycle_text(info.is_weekly)
             candles = "" if info.candles is None else f"{info.candles:,}"
             texts = [info.expiry.isoformat(), cycle, f"{info.contracts:,}", candles]
             child = expiry_item(texts, ExpiryRole, info.expiry, checked=bool(info.candles))

@@ -167,6 +167,8 @@ class JobsService:
         for rec in records:
             row = job_row_from_record(rec)
             h = self.handles.get(rec.id)
+            if h is None or h.done():
+                self.model.drop_pending(rec.id)  # a late event of an ended run
             p = None if h is None or h.done() else h.last_progress
             if h is not None and p is not None:
                 row.status = str(h.state)
@@ -242,14 +244,39 @@ class JobsService:
                 log.info("Resuming job %s after login", rec.id)
                 await self.resume(rec.id)
 
-    async def stop_all(self, timeout: float = 15) -> None:
-        """Stop every running job (the window closes); what they fetched is stored."""
+    async def stop_all(self, timeout: float = 15) -> list[int]:
+        """Stop every running job because the window closes; returns their ids.
+
+        What they fetched is stored, and they come back "interrupted" (resumable, no error),
+        not "cancelled": nobody cancelled them.
+        """
         api = self.host.api
+        rt = self.host.runtime
         if api is None:
-            return
-        for h in list(self.handles.values()):
-            if not h.done():
-                api.cancel(h)
-                with contextlib.suppress(BaseException):
-                    async with asyncio.timeout(timeout):
-                        await api.wait(h)
+            return []
+        stopped = []
+        for job_id, h in list(self.handles.items()):
+            if h.done():
+                continue
+            api.cancel(h)
+            with contextlib.suppress(BaseException):
+                async with asyncio.timeout(timeout):
+                    await api.wait(h)
+            stopped.append(job_id)
+        if rt is not None:
+            for job_id in stopped:
+                with contextlib.suppress(Exception):
+                    await rt.db.run(
+                        rt.db.update_job,
+                        job_id,
+                        status="interrupted",
+                        error_message=None,
+                        completed_at=None,
+                    )
+                    await rt.db.run(
+                        rt.db.add_job_log,
+                        job_id,
+                        "info",
+                        "stopped because the window was closed; resume it any time",
+                    )
+        return stopped

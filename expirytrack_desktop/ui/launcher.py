@@ -71,6 +71,6 @@ async def run_app(app: QtWidgets.QApplication, args: argparse.Namespace, paths: 
                 await window.quit_event.wait()
                 return 0
         finally:
-            window.close()
+            window.close_now()
             await controller.aclose()
             window.deleteLater()

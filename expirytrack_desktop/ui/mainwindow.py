@@ -45,6 +45,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.services = controller.services
         self.quit_event = asyncio.Event()
         self._closing = False
+        self._quit_confirmed = False
+        self.quit_box: QtWidgets.QMessageBox | None = None
+        self.quit_buttons: dict[str, QtWidgets.QAbstractButton] = {}
         title = APP_NAME + (" — DEMO (simulated market)" if self.services.demo else "")
         self.setWindowTitle(title)
         self.setObjectName("mainWindow")
@@ -427,7 +430,56 @@ class MainWindow(QtWidgets.QMainWindow):
     def request_quit(self) -> None:
         self.close()
 
+    def close_now(self) -> None:
+        """Close without asking (the app is ending anyway; running jobs stop as interrupted)."""
+        self._quit_confirmed = True
+        self.close()
+
+    def ask_quit(self, running: list[int]) -> None:
+        """Jobs are running: stop them and quit, keep them running, or stay."""
+        if self.quit_box is not None:
+            self.quit_box.raise_()
+            return
+        n = len(running)
+        box = QtWidgets.QMessageBox(self)
+        box.setObjectName("quitQuestion")
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle("Quit ExpiryTrack?")
+        box.setText(f"{n} collection{'s are' if n != 1 else ' is'} still running.")
+        box.setInformativeText(
+            "Stop and quit: what was fetched is kept, and the jobs come back as "
+            "'interrupted' — press Resume after the next start.\n"
+            "Keep running: the window is minimized and the collections go on."
+        )
+        stop = box.addButton("&Stop and quit", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("&Keep running…", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.quit_box = box
+        self.quit_buttons = {"stop": stop, "keep": keep, "cancel": cancel}
+
+        def done(_: int) -> None:
+            self.quit_box = None
+            clicked = box.clickedButton()
+            if clicked is stop:
+                self._quit_confirmed = True
+                self.statusBar().showMessage("Stopping the running collections…")
+                self.close()
+            elif clicked is keep:
+                self.statusBar().showMessage("Collections keep running.", 10000)
+                self.showMinimized()
+
+        box.finished.connect(done)
+        box.open()
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        running = self.controller.jobs.running()
+        if not self._closing and running and not self._quit_confirmed:
+            event.ignore()
+            self.ask_quit(running)
+            return
         if not self._closing:
             self._closing = True
             self.save_state()

@@ -327,6 +327,10 @@ class JobsModel(RowsTableModel):
         """
         self._pending[job_id] = update
 
+    def drop_pending(self, job_id: int) -> None:
+        """Forget a job's unapplied update (its run ended: the database has the last word)."""
+        self._pending.pop(job_id, None)
+
     def flush(self) -> int:
         """Apply pending updates and emit one dataChanged per changed row; returns rows changed."""
         if not self._pending:

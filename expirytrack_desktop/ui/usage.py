@@ -20,7 +20,7 @@ MIN_WAIT_S = 2.0  # shorter waits are the limiter's ordinary pacing, not worth a
 
 @dataclass(frozen=True, slots=True)
 class SessionRequests:
-    """Requests (and retries) this window's engine has sent since it started."""
+    """Requests (and retries) this window and its engine process have sent since it started."""
 
     requests: int
     retries: int
@@ -50,7 +50,10 @@ class Usage:
         rt = self.host.runtime
         if rt is None:
             return None
-        return SessionRequests(rt.client.requests_sent, getattr(rt.client, "retries", 0))
+        engine = (0, 0) if self.host.api is None else self.host.api.requests_sent()
+        return SessionRequests(
+            rt.client.requests_sent + engine[0], getattr(rt.client, "retries", 0) + engine[1]
+        )
 
     def budget_wait_until(self, now: float | None = None) -> float | None:
         """Until when (epoch seconds) the rate limiter holds requests back, if noticeably."""

@@ -9,7 +9,6 @@ here once so the two wizards cannot drift apart in how they validate or label a 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.ui.qt import Qt, QtWidgets
@@ -23,21 +22,11 @@ def check_state(on: bool) -> Qt.CheckState:
     return Qt.CheckState.Checked if on else Qt.CheckState.Unchecked
 
 
-def likely_cycles(expiries: list[date]) -> dict[date, str]:
-    """Display hint until the API's ``weekly`` flag is stored: the last listed expiry of each
-    calendar month is taken as the monthly one (not inferred from the weekday)."""
-    last: dict[tuple[int, int], date] = {}
-    for d in expiries:
-        k = (d.year, d.month)
-        if k not in last or d > last[k]:
-            last[k] = d
-    return {d: "monthly" if last[(d.year, d.month)] == d else "weekly" for d in expiries}
-
-
-def cycle_text(weekly: bool | None, guessed: str) -> str:
-    """The cycle column: the stored flag when known, else the calendar guess marked as such."""
+def cycle_text(weekly: bool | None) -> str:
+    """The cycle column: the API's weekly flag on the contracts (stored once they are fetched),
+    the one classification the command line shows too; '–' until it is known."""
     if weekly is None:
-        return guessed + " (est.)"
+        return "–"
     return "weekly" if weekly else "monthly"
 
 
