@@ -41,6 +41,8 @@ PAGES = (
     "chain",
     "quality",
     "schedules",
+    "waiting",
+    "quit",
 )
 
 

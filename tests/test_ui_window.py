@@ -47,7 +47,7 @@ def test_a_job_held_back_by_the_limiter_says_until_when(qtbot, app_window):
     job_id = start_job(qtbot, window, limit="3/30")
     model = controller.jobs_model
     qtbot.waitUntil(window.lbl_wait.isVisible, timeout=20000)
-    assert window.lbl_wait.text().startswith("⏳ Waiting for API budget until ")
+    assert window.lbl_wait.text().startswith("Waiting for API budget until ")
     row = model.row_of(job_id)
     qtbot.waitUntil(lambda: "waiting for API budget until" in model.index(row, 3).data())
     until = controller.jobs_model.budget_until
@@ -294,7 +294,7 @@ def test_expiry_page_shows_stored_expiries_while_the_api_budget_is_used_up(qtbot
 def test_resuming_a_cancelled_job_keeps_its_totals_and_start(qtbot, app_window):
     window, controller, _ = app_window
     wiz, _ = run_wizard(qtbot, window, expiries=2)
-    controller.runtime.client.limiter = RateLimiter(RateLimitSpec.parse("20/1"))  # slow
+    controller.runtime.client.limiter = RateLimiter(RateLimitSpec.parse("4/1"))  # slow
     with qtbot.waitSignal(wiz.jobStarted, timeout=10000) as started:
         click(qtbot, wiz.button(WB.FinishButton))
     job_id = started.args[0]
@@ -307,7 +307,8 @@ def test_resuming_a_cancelled_job_keeps_its_totals_and_start(qtbot, app_window):
     read = controller.schedule(rt.db.run(rt.db.get_job, job_id))
     qtbot.waitUntil(read.done, timeout=5000)
     before = read.result()  # what the database keeps of the first run
-    assert before.done_items > 0 and before.requests > 0 and before.candles > 0
+    assert 0 < before.done_items < before.total_items
+    assert before.requests > 0 and before.candles > 0
     started_at = before.started_at
     assert started_at is not None
     seen: list[tuple[int, int, int, int]] = []
@@ -407,3 +408,20 @@ def test_dashboard_counts_the_engine_process_requests_and_collected_expiries(
     qtbot.waitUntil(refresh.done, timeout=10000)
     assert page.cards["expiries"].value.text() == f"1 / {known}"
     close_app(qtbot, qloop, window, controller)
+
+
+def test_the_eta_of_a_held_back_job_allows_for_the_wait_and_the_limits(qtbot):
+    from expirytrack_desktop.ui.models import JobRow, JobsModel
+
+    model = JobsModel()
+    model.clock = lambda: 1_000.0
+    model.set_rows([JobRow(id=3, status="running", total=87, done=26, eta=46.0)])
+    assert model.index(0, 8).data() == "46s"
+    model.set_budget_until(1_060.0, [(30, 60.0)])  # 30 per minute, used up for a minute
+    # 60 s of wait, then the 61 items left need two more minutes at 30 per minute
+    assert model.index(0, 8).data() == "3m 00s"
+    assert model.index(0, 3).data() == "waiting for API budget until " + (
+        QtCore.QDateTime.fromSecsSinceEpoch(1_060).toString("HH:mm:ss")
+    )
+    model.set_budget_until(None)
+    assert model.index(0, 8).data() == "46s" and model.index(0, 3).data() == "running"

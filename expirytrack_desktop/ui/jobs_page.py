@@ -56,7 +56,7 @@ class JobsPage(QtWidgets.QWidget):
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(False)
         hh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
-        widths = (36, 100, 150, 130, 150, 72, 90, 60, 62, 50, 118, 118)
+        widths = (36, 100, 140, 230, 150, 72, 90, 60, 62, 50, 118, 118)
         for i, w in enumerate(widths):
             self.table.setColumnWidth(i, w)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)

@@ -22,6 +22,7 @@ from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 from expirytrack_desktop.ui.quality_page import QualityPage
 from expirytrack_desktop.ui.schedules_page import SchedulesPage
 from expirytrack_desktop.ui.settings_dialog import SettingsDialog
+from expirytrack_desktop.upstox.limiter import RateLimitSpec
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -283,10 +284,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lbl_db.setToolTip(str(path))
         self.lbl_shared.setVisible(c.window_lock.shared)
         until = c.usage.budget_wait_until()
-        c.jobs_model.set_budget_until(until)
+        try:
+            windows = RateLimitSpec.parse(c.usage.rate_limit_spec()).windows
+        except ValueError:
+            windows = ()
+        c.jobs_model.set_budget_until(until, windows)
         if until is not None:
             text = waiting_text(until)
-            self.lbl_wait.setText("⏳ " + text[0].upper() + text[1:])
+            self.lbl_wait.setText(text[0].upper() + text[1:])
         self.lbl_wait.setVisible(until is not None)
         self.lbl_rate.setText(self.rate_summary())
         self.lbl_rate.setToolTip(

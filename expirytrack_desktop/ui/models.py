@@ -197,6 +197,7 @@ class JobsModel(RowsTableModel):
         self._rows: list[JobRow] = []
         self._pending: dict[int, Callable[[JobRow], None]] = {}
         self.budget_until: float | None = None  # the rate limiter holds requests back until
+        self.budget_windows: tuple[tuple[int, float], ...] = ()
         self.clock: Callable[[], float] = time.time
 
     # --- Qt API ---
@@ -219,8 +220,12 @@ class JobsModel(RowsTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def set_budget_until(self, until: float | None) -> None:
-        """The rate limiter holds every job's requests back until ``until`` (None: it does not)."""
+    def set_budget_until(
+        self, until: float | None, windows: Sequence[tuple[int, float]] = ()
+    ) -> None:
+        """The rate limiter holds every job's requests back until ``until`` (None: it does not);
+        ``windows`` are its limits, ``(requests, seconds)``, for an ETA that allows for them."""
+        self.budget_windows = tuple(windows)
         if until == self.budget_until:
             return
         self.budget_until = until
@@ -248,7 +253,7 @@ class JobsModel(RowsTableModel):
             if row.status == "needs_login":
                 return "paused: log in again"
             if self._waiting(row) is not None and self.budget_until is not None:
-                return f"running — {waiting_text(self.budget_until)}"
+                return waiting_text(self.budget_until)  # running, held back
             return row.status
         if col == 4:
             return f"{row.done + row.failed}/{row.total} ({row.percent}%)"
@@ -263,8 +268,15 @@ class JobsModel(RowsTableModel):
                 return ""
             wait = self._waiting(row)
             # the engine's ETA comes from its recent rate, which a wait freezes: never less
-            # than the wait itself
-            eta = row.eta if wait is None else max(row.eta or 0.0, wait)
+            # than the wait plus what the limits allow for the items left (about a request each)
+            eta = row.eta
+            if wait is not None:
+                left = max(0, row.total - row.done - row.failed)
+                paced = max(
+                    ((left - 1) // limit * seconds for limit, seconds in self.budget_windows),
+                    default=0.0,
+                )
+                eta = max(row.eta or 0.0, wait + paced)
             return fmt_duration(eta)
         if col == 9:
             return fmt_int(row.failed)

@@ -1,6 +1,8 @@
 """``--screenshot PATH --page NAME``: drive the app to a page and save it as PNG via ``grab()``.
 
-Pages: main, wizard-1..4, jobs (a collection mid-run), dashboard, export-1..4, settings.
+Pages: main, wizard-1..4, jobs (a collection mid-run), dashboard, export-1..4, settings,
+waiting (a collection held back by the rate limiter), quit (the question Ctrl+Q asks while
+collections run).
 In demo mode an empty demo database is first filled with a small collection, so tables are
 not empty in the pictures.
 """
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.ui.choices import WizardSelection
-from expirytrack_desktop.ui.qt import Qt, QtWidgets
+from expirytrack_desktop.ui.qt import Qt, QtGui, QtWidgets
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.chain_page import ChainPage
@@ -118,7 +120,7 @@ async def _export_wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
     return wiz
 
 
-async def _jobs_mid_run(window: MainWindow) -> Any:
+async def _jobs_mid_run(window: MainWindow, *, halfway: bool = True) -> Any:
     """Start a bigger collection and return once it is well under way."""
     c = window.controller
     key = "BSE_INDEX|SENSEX"
@@ -133,12 +135,43 @@ async def _jobs_mid_run(window: MainWindow) -> Any:
 
     def midway() -> bool:
         row = model.job(job_id)
+        if not halfway:
+            return row is not None and row.status == "running" and row.done > 0
         return row is not None and row.total > 0 and 0.25 <= row.percent / 100 <= 0.8
 
     await wait_for(midway, timeout=120)
     window.jobs_page.select_job(job_id)
     await settle(1.2)
     return job_id
+
+
+async def _waiting_for_budget(window: MainWindow) -> int:
+    """A collection held back by the rate limiter: a tight limit (30 per minute) for it."""
+    c = window.controller
+    c.services.options.rate_limit = "30/60"
+    c.usage.apply_settings()
+    key = "NSE_INDEX|Nifty Bank"
+    choices = await c.catalog.list_expiries(key)
+    sel = WizardSelection(expiries={key: [ch.expiry for ch in choices[-2:]]}, months=2)
+    job_id = await c.jobs.start_collection(sel)
+    window.tabs.setCurrentWidget(window.jobs_page)
+    await wait_for(lambda: window.lbl_wait.isVisible(), timeout=120)
+    await settle(1.2)
+    window.jobs_page.select_job(job_id)
+    await settle(1.2)
+    return job_id
+
+
+def _with_dialog(window: QtWidgets.QWidget, dialog: QtWidgets.QWidget) -> QtGui.QPixmap:
+    """The window with a dialog drawn where it stands (``grab()`` sees one window only)."""
+    shot = window.grab()
+    painter = QtGui.QPainter(shot)
+    top_left = window.mapFromGlobal(dialog.frameGeometry().topLeft())
+    if not window.rect().contains(top_left):  # no window manager placed it: centre it
+        top_left = window.rect().center() - dialog.rect().center()
+    painter.drawPixmap(top_left, dialog.grab())
+    painter.end()
+    return shot
 
 
 async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
@@ -177,6 +210,20 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
         window.tabs.setCurrentWidget(window.schedules_page)
         await settle(0.6)
         return save(window, path)
+    if page == "waiting":
+        await _waiting_for_budget(window)
+        return save(window, path)
+    if page == "quit":
+        await _jobs_mid_run(window, halfway=False)
+        window.close()  # as Ctrl+Q: jobs are running, so it asks
+        await wait_for(lambda: window.quit_box is not None and window.quit_box.isVisible())
+        await settle(0.8)
+        assert window.quit_box is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = _with_dialog(window, window.quit_box).save(str(path), "PNG")
+        print(f"saved {path}" if ok else f"could not save {path}")
+        window.quit_box.reject()
+        return 0 if ok else 1
     if page == "settings":
         window.on_settings()
         await settle(0.8)
