@@ -194,6 +194,10 @@ def test_a_second_window_on_the_same_database_says_so(qtbot, qloop, tmp_path):
     second.jobs_page.select_job(job_id)
     assert not second.jobs_page.btn_resume.isEnabled()
     assert not second.jobs_page.btn_cancel.isEnabled()
+    # even asked directly (a click racing the first window's start), it is not run twice
+    resume = c2.schedule(c2.jobs.resume(job_id))
+    qtbot.waitUntil(resume.done, timeout=10000)
+    assert resume.exception() is None and not c2.jobs.is_running(job_id)
     close_app(qtbot, qloop, second, c2)
     close_app(qtbot, qloop, first, c1)
 

@@ -220,6 +220,8 @@ class JobsService:
             self._show_status(job_id, "running")
             return
         rt = await self.host.ready()
+        if await self._running_elsewhere(job_id):
+            return
         if not rt.client.has_token:
             self.signals.loginNeeded.emit("Log in to resume this collection.")
             return
@@ -229,11 +231,22 @@ class JobsService:
 
     async def retry(self, job_id: int) -> None:
         await self.host.ready()
-        if self.is_running(job_id):
+        if self.is_running(job_id) or await self._running_elsewhere(job_id):
             return
         job = await self.host.require_api().retry(job_id)
         self._track(job)
         self._show_status(job_id, "running")
+
+    async def _running_elsewhere(self, job_id: int) -> bool:
+        """The job runs in another live process (another window, a scheduled run): say so
+        instead of running it twice."""
+        rt = await self.host.ready()
+        records = await rt.db.run(rt.db.list_jobs, 200, "collect")  # dead runs -> interrupted
+        if any(r.id == job_id and r.status == "running" for r in records):
+            log.warning("Job %s is running in another window or process; not started here", job_id)
+            await self.reload()
+            return True
+        return False
 
     async def resume_after_login(self) -> None:
         """Jobs stopped for an expired token continue (they re-plan what is missing)."""
