@@ -271,3 +271,47 @@ def test_cli_full_disk_exits_5_with_one_line(tiny_fs, tmp_path):
     assert done.returncode == 5, done.stderr
     (line,) = done.stderr.splitlines()
     assert line.startswith("error: the disk holding the rate-limit ledger") and "full" in line
+
+
+def test_cli_disk_fills_mid_run_stops_with_exit_5_and_keeps_what_was_stored(tmp_path):
+    """The ledger's disk fills while candles are being fetched: the run stops (storage), every
+    window stored so far is whole, and the message names the ledger file."""
+    fs = tmp_path / "fs"
+    if not _mount(fs, "size=1m,mode=0777"):
+        pytest.skip("needs root to mount a tiny tmpfs")
+    try:
+        ledger = fs / "ratelimit-demo.sqlite3"
+        SqliteLedger(ledger).close()
+        home = tmp_path / "home"
+        (home / "data").mkdir(parents=True)
+        (home / "data" / "ratelimit-demo.sqlite3").symlink_to(ledger)
+        fill(fs)
+        (fs / "filler").unlink()
+        free = os.statvfs(fs).f_bavail * os.statvfs(fs).f_frsize
+        with open(fs / "filler", "wb") as f:  # leave ~200 kB: room for a dozen requests
+            f.write(b"\0" * max(0, free - 200 * 1024))
+        from expirytrack_desktop.runtime import demo_app
+
+        market = demo_app().market
+        expiry = market.expiries("NSE_INDEX|Nifty 50")[-1].isoformat()
+        db = tmp_path / "d.sqlite3"
+        args = ["collect", "--demo", "-i", "NIFTY", "-e", expiry, "--months", "1"]
+        done = run_cli(home, *args, "--db", str(db))
+        assert done.returncode == 5, done.stderr
+        assert "Traceback" not in done.stderr
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert errors == [
+            f"error: the disk holding the rate-limit ledger {ledger} is full: "
+            "free some space, then run again"
+        ]
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            stored = conn.execute("SELECT count(*) FROM fetch_window").fetchone()[0]
+            windows = "SELECT contract_id, sum(candles) FROM fetch_window GROUP BY 1"
+            for cid, n in conn.execute(windows).fetchall():
+                count = "SELECT count(*) FROM candle WHERE contract_id = ?"
+                assert conn.execute(count, (cid,)).fetchone()[0] == n  # whole windows only
+        conn.close()
+        assert stored >= 1, done.stderr  # it failed mid-run, after storing windows
+    finally:
+        subprocess.run(["umount", "-l", str(fs)], check=True)

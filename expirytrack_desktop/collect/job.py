@@ -33,6 +33,7 @@ from expirytrack_desktop.collect.selection import Selection
 from expirytrack_desktop.collect.span_caps import CapSaver, SpanCaps
 from expirytrack_desktop.collect.window_fetch import WindowFetcher
 from expirytrack_desktop.store import Database, StoreError
+from expirytrack_desktop.upstox.ledger import LedgerError
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +230,7 @@ class CollectJob:
             reason, message = stop.reason, stop.message
         except asyncio.CancelledError:
             reason, message = StopReason.CANCELLED, "cancelled; progress so far is kept"
-        except StoreError as exc:
+        except (StoreError, LedgerError) as exc:  # the database, or the rate-limit ledger file
             reason, message = StopReason.STORAGE, str(exc)
         return await self._end(reason, message)
 

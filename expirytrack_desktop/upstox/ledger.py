@@ -408,8 +408,8 @@ class SqliteLedger:
                     "UPDATE sent_requests SET done = MAX(?, ts) WHERE id = ? AND done IS NULL",
                     (now, ticket),
                 )
-            except sqlite3.Error as exc:
-                log.warning("%s", describe_failure(self.path, exc))
+            except sqlite3.Error as exc:  # the next reserve() reports the file
+                log.debug("%s", describe_failure(self.path, exc))
 
     def counts(self, now: float, spans: Sequence[float]) -> list[int]:
         with self._lock:
