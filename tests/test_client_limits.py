@@ -274,8 +274,8 @@ def test_collect_fails_that_window_and_goes_on(tmp_path, mode):
     exp = app.market.expiries(NIFTY)[-1]
     home = tmp_path / "home"
     (home / "config").mkdir(parents=True)
-    # 4 s: far above a loopback answer even on a busy machine; 90 days of candles are 1.8 MB
-    settings = {"request_deadline_s": 4.0, "max_response_mb": 8}
+    # 6 s: far above a loopback answer even on a busy machine; 90 days of candles are 1.8 MB
+    settings = {"request_deadline_s": 6.0, "max_response_mb": 8}
     (home / "config" / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     db_path = tmp_path / "limits.sqlite3"
     stalling = Stalling(app, mode)
