@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 _IGNORED = "settings file %s %s: using the default settings; fix or delete the file"
 
 
+# Values a request cannot work with (UpstoxClient refuses them): the default instead.
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "request_deadline_s": (1.0, 3600.0),
+    "max_response_mb": (1, 4096),
+}
+
+
 def _kind(value: object) -> str:
     """'a list', 'a number', ... for messages."""
     names = {bool: "true/false", int: "a whole number", float: "a number", str: "text"}
@@ -83,7 +90,8 @@ class Settings:
         for f in fields(cls):
             if f.name not in data:
                 continue
-            value, default = data[f.name], f.default
+            value: Any = data[f.name]
+            default: Any = f.default
             if (
                 isinstance(default, float)
                 and isinstance(value, int)
@@ -97,6 +105,17 @@ class Settings:
                     f.name,
                     _kind(default),
                     _kind(value),
+                    default,
+                )
+                continue
+            bounds = _BOUNDS.get(f.name)
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                log.warning(
+                    "settings file %s: %s must be from %g to %g, not %r; using the default %r",
+                    path,
+                    f.name,
+                    *bounds,
+                    value,
                     default,
                 )
                 continue

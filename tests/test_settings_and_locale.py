@@ -57,6 +57,17 @@ def test_a_value_of_the_wrong_type_falls_back_alone(tmp_path, caplog):
     )
 
 
+def test_request_limits_out_of_bounds_fall_back(tmp_path, caplog):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"request_deadline_s": 0, "max_response_mb": 8}), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, "expirytrack_desktop.settings"):
+        s = Settings.load(path)
+    assert (s.request_deadline_s, s.max_response_mb) == (120.0, 8)
+    assert "request_deadline_s must be from 1 to 3600, not 0.0; using the default 120.0" in (
+        caplog.text
+    )
+
+
 def test_saving_over_a_damaged_file_keeps_it_beside(tmp_path):
     path = tmp_path / "settings.json"
     path.write_text("[1, 2]", encoding="utf-8")
