@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,9 @@ class Settings:
                 continue
             value: Any = data[f.name]
             default: Any = f.default
+            if default is None or default is MISSING:  # no scalar default to check against
+                values[f.name] = value
+                continue
             if (
                 isinstance(default, float)
                 and isinstance(value, int)
