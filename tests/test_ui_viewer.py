@@ -150,7 +150,7 @@ def test_an_expiry_without_candles_offers_collect_it(qtbot, viewer, collected):
     db.execute("DELETE FROM candle")  # contracts known, nothing collected
     page = window.chain_page
     window.tabs.setCurrentWidget(page)
-    qtbot.waitUntil(lambda: page.loaded and page.expiry.count() > 0, timeout=10000)
+    qtbot.waitUntil(lambda: page.picker.loaded and page.expiry.count() > 0, timeout=10000)
     qtbot.waitUntil(lambda: page.collect_button.isVisibleTo(page), timeout=5000)
     assert "No candles stored" in page.header.text()
     assert page.model.rowCount() == 0
@@ -233,3 +233,24 @@ def test_chart_strangle_and_atm_straddle_overlays(qtbot, viewer, collected):
         expect = straddle_series(source, NIFTY, MONTHLY, day)
     _, ys = page.chart.overlays["ATM straddle"].getData()
     assert list(ys[-len(expect) :]) == pytest.approx([p.premium for p in expect])
+
+
+def test_viewer_models_pass_the_model_tester(qtmodeltester, viewer, collected):
+    from expirytrack_desktop.analysis.quality import expiry_quality
+    from expirytrack_desktop.ui.chain_page import ChainModel
+    from expirytrack_desktop.ui.quality_page import QualityModel
+
+    with open_database(collected, create=False, check_writable=False) as db:
+        snap = build_chain(
+            DbCandleSource(db), NIFTY, MONTHLY, datetime(2025, 9, 24, 10, 30, tzinfo=IST)
+        )
+        rows = expiry_quality(db, NIFTY, MONTHLY)
+    chain = ChainModel()
+    chain.set_snapshot(snap)
+    qtmodeltester.check(chain)
+    assert chain.headerData(0, Qt.Orientation.Horizontal) == "CE OI"
+    assert chain.headerData(6, Qt.Orientation.Horizontal) == "Strike"
+    quality = QualityModel()
+    quality.set_rows(rows)
+    qtmodeltester.check(quality)
+    assert quality.rowCount() == len(rows)

@@ -12,10 +12,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expirytrack_desktop.analysis.chain import ChainSnapshot
+from expirytrack_desktop.analysis.chain import ChainRow, ChainSnapshot
 from expirytrack_desktop.analysis.chain_table import snapshot_rows, write_csv
 from expirytrack_desktop.analysis.minutes import SESSION_OPEN, step_minute, step_trading_day
 from expirytrack_desktop.timeutil import IST
+from expirytrack_desktop.ui.expiry_picker import ExpiryPicker
+from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, asyncWrap
 
 if TYPE_CHECKING:
@@ -37,42 +39,33 @@ COLUMNS = (
     ("OI chg", "pe", "oi_change", "{:+,}"),
     ("OI", "pe", "oi", "{:,}"),
 )
+TITLES = tuple(f"{side.upper()} {title}".strip() for title, side, _, _ in COLUMNS)
 SESSION_MINUTES = 375
 
 
-class ChainModel(QtCore.QAbstractTableModel):
+class ChainModel(RowsTableModel):
     """Read-only rows of a :class:`ChainSnapshot`."""
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.snap: ChainSnapshot | None = None
+        self._rows: list[ChainRow] = []
         self.atm_brush = QtGui.QBrush(QtGui.QColor(250, 215, 90, 110))
         self.itm_brush = QtGui.QBrush(QtGui.QColor(120, 160, 230, 40))
 
     def set_snapshot(self, snap: ChainSnapshot | None) -> None:
         self.beginResetModel()
         self.snap = snap
+        self._rows = list(snap.rows) if snap else []
         self.endResetModel()
 
-    def rowCount(self, parent: Any = QtCore.QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() or self.snap is None else len(self.snap.rows)
+    def titles(self) -> tuple[str, ...]:
+        return TITLES
 
-    def columnCount(self, parent: Any = QtCore.QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
+    def row_data(self, row: ChainRow, col: int, role: int) -> Any:
+        if self.snap is None:
             return None
-        if orientation == Qt.Orientation.Horizontal:
-            title, side, _, _ = COLUMNS[section]
-            return f"{side.upper()} {title}".strip()
-        return None
-
-    def data(self, index: Any, role: int = 0) -> Any:
-        if self.snap is None or not index.isValid():
-            return None
-        row = self.snap.rows[index.row()]
-        _, side, field, fmt = COLUMNS[index.column()]
+        _, side, field, fmt = COLUMNS[col]
         if role == Qt.ItemDataRole.DisplayRole:
             if not side:
                 return fmt.format(row.strike)
@@ -100,10 +93,8 @@ class ChainPage(QtWidgets.QWidget):
         super().__init__(parent)
         self.controller = controller
         self.setObjectName("chainPage")
-        self.underlying = QtWidgets.QComboBox()
-        self.expiry = QtWidgets.QComboBox()
-        for combo in (self.underlying, self.expiry):
-            combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.picker = ExpiryPicker(controller, self.load_days, "chain")
+        self.underlying, self.expiry = self.picker.underlying, self.picker.expiry
         self.day = QtWidgets.QDateEdit()
         self.day.setCalendarPopup(True)
         self.day.setDisplayFormat("yyyy-MM-dd")
@@ -115,11 +106,8 @@ class ChainPage(QtWidgets.QWidget):
         self.collect_button = QtWidgets.QPushButton("Collect i&t")
         self.collect_button.hide()
         top = QtWidgets.QHBoxLayout()
-        for label, widget in (
-            ("&Underlying", self.underlying),
-            ("Ex&piry", self.expiry),
-            ("Da&y", self.day),
-        ):
+        self.picker.add_to(top)
+        for label, widget in (("Da&y", self.day),):
             lab = QtWidgets.QLabel(label)
             lab.setBuddy(widget)
             top.addWidget(lab)
@@ -144,15 +132,8 @@ class ChainPage(QtWidgets.QWidget):
         lay.addWidget(self.table, 1)
         self.snap: ChainSnapshot | None = None
         self.days: list[date] = []
-        self.loaded = False
         self._busy = False
         self._wanted: datetime | None = None
-        self.underlying.currentIndexChanged.connect(
-            lambda: controller.schedule(self.load_expiries(), name="chain-expiries")
-        )
-        self.expiry.currentIndexChanged.connect(
-            lambda: controller.schedule(self.load_days(), name="chain-days")
-        )
         self.day.dateChanged.connect(lambda _d: self.request(self.minute()))
         self.slider.valueChanged.connect(lambda _v: self.request(self.minute()))
         self.export_button.clicked.connect(self.on_export)
@@ -169,35 +150,18 @@ class ChainPage(QtWidgets.QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if not self.loaded:
+        if not self.picker.loaded:
             self.controller.schedule(self.refresh(), name="chain-refresh")
 
     async def refresh(self) -> None:
-        items = await self.controller.analysis.underlyings()
-        self.loaded = True
-        self.underlying.blockSignals(True)
-        self.underlying.clear()
-        for label, key in items:
-            self.underlying.addItem(label, key)
-        self.underlying.blockSignals(False)
-        if not items:
+        if not await self.picker.refresh():
             self.header.setText("Nothing collected yet: collect an expiry, then replay its chain.")
-            return
-        await self.load_expiries()
-
-    async def load_expiries(self) -> None:
-        key = self.underlying.currentData()
-        expiries = await self.controller.analysis.expiries(key) if key else []
-        self.expiry.blockSignals(True)
-        self.expiry.clear()
-        for d in expiries:
-            self.expiry.addItem(d.isoformat(), d)
-        self.expiry.blockSignals(False)
-        await self.load_days()
 
     async def load_days(self) -> None:
-        key, expiry = self.underlying.currentData(), self.expiry.currentData()
-        self.days = await self.controller.analysis.trading_days(key, expiry) if expiry else []
+        key, expiry = self.picker.key, self.picker.chosen
+        self.days = (
+            await self.controller.analysis.trading_days(key, expiry) if key and expiry else []
+        )
         self.snap = None
         if not self.days:
             self.model.set_snapshot(None)
@@ -265,7 +229,7 @@ class ChainPage(QtWidgets.QWidget):
             self._busy = False
 
     async def show_minute(self, minute: datetime) -> None:
-        key, expiry = self.underlying.currentData(), self.expiry.currentData()
+        key, expiry = self.picker.key, self.picker.chosen
         if key is None or expiry is None:
             return
         snap = await self.controller.analysis.chain(key, expiry, minute, previous=self.snap)
@@ -310,7 +274,7 @@ class ChainPage(QtWidgets.QWidget):
         return path
 
     def on_collect(self) -> None:
-        key, expiry = self.underlying.currentData(), self.expiry.currentData()
+        key, expiry = self.picker.key, self.picker.chosen
         if key is not None and expiry is not None:
             self.controller.schedule(
                 self.controller.analysis.collect(key, [expiry]), name="chain-collect"

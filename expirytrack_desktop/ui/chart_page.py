@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.analysis.candles import ContractInfo
+from expirytrack_desktop.ui.expiry_picker import ExpiryPicker
 from expirytrack_desktop.ui.qt import Qt, QtWidgets
 
 if TYPE_CHECKING:
@@ -41,10 +42,8 @@ class ChartPage(QtWidgets.QWidget):
         super().__init__(parent)
         self.controller = controller
         self.setObjectName("chartPage")
-        self.underlying = QtWidgets.QComboBox()
-        self.expiry = QtWidgets.QComboBox()
-        for combo in (self.underlying, self.expiry):
-            combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.picker = ExpiryPicker(controller, self.load_contracts, "chart")
+        self.underlying, self.expiry = self.picker.underlying, self.picker.expiry
         self.contract = QtWidgets.QComboBox()
         self.contract.setEditable(True)  # type an OpenAlgo symbol; the completer finds it
         self.contract.setInsertPolicy(QtWidgets.QComboBox.InsertPolicy.NoInsert)
@@ -67,12 +66,8 @@ class ChartPage(QtWidgets.QWidget):
         for w in (self.mode, self.strike, self.strike2):
             w.setEnabled(False)
         form = QtWidgets.QHBoxLayout()
-        fields = (
-            ("&Underlying", self.underlying),
-            ("Ex&piry", self.expiry),
-            ("C&ontract", self.contract),
-            ("I&nterval", self.interval),
-        )
+        self.picker.add_to(form)
+        fields = (("C&ontract", self.contract), ("I&nterval", self.interval))
         for label, widget in fields:
             lab = QtWidgets.QLabel(label)
             lab.setBuddy(widget)
@@ -92,9 +87,6 @@ class ChartPage(QtWidgets.QWidget):
         lay.addWidget(self.message)
         lay.addLayout(self.chart_holder, 1)
         self.contracts: list[ContractInfo] = []
-        self.loaded = False
-        self.underlying.currentIndexChanged.connect(self._on_underlying)
-        self.expiry.currentIndexChanged.connect(self._on_expiry)
         self.contract.activated.connect(self._on_contract)
         self.interval.currentIndexChanged.connect(self._redraw)
         self.overlay.toggled.connect(self._on_overlay)
@@ -109,41 +101,21 @@ class ChartPage(QtWidgets.QWidget):
             module = importlib.import_module("expirytrack_desktop.ui.chart_view")  # lazy: pyqtgraph
             self.chart = module.ChartView(self)
             self.chart_holder.addWidget(self.chart)
-        if not self.loaded:
+        if not self.picker.loaded:
             self.schedule_refresh()
 
     def schedule_refresh(self) -> None:
         self.controller.schedule(self.refresh(), name="chart-refresh")
 
     async def refresh(self) -> None:
-        current = self.underlying.currentData()
-        items = await self.controller.analysis.underlyings()
-        self.underlying.blockSignals(True)
-        self.underlying.clear()
-        for label, key in items:
-            self.underlying.addItem(label, key)
-        self.underlying.blockSignals(False)
-        self.loaded = True
-        if not items:
+        if not await self.picker.refresh():
             self.message.setText("Nothing collected yet: collect an expiry, then look at it here.")
-            return
-        index = max(self.underlying.findData(current), 0)
-        self.underlying.setCurrentIndex(index)
-        await self.load_expiries()
-
-    async def load_expiries(self) -> None:
-        key = self.underlying.currentData()
-        expiries = await self.controller.analysis.expiries(key) if key else []
-        self.expiry.blockSignals(True)
-        self.expiry.clear()
-        for d in expiries:
-            self.expiry.addItem(d.isoformat(), d)
-        self.expiry.blockSignals(False)
-        await self.load_contracts()
 
     async def load_contracts(self) -> None:
-        key, expiry = self.underlying.currentData(), self.expiry.currentData()
-        self.contracts = await self.controller.analysis.contracts(key, expiry) if expiry else []
+        key, expiry = self.picker.key, self.picker.chosen
+        self.contracts = (
+            await self.controller.analysis.contracts(key, expiry) if key and expiry else []
+        )
         self.contract.blockSignals(True)
         self.contract.clear()
         for c in self.contracts:
@@ -164,14 +136,7 @@ class ChartPage(QtWidgets.QWidget):
 
     async def show_contract(self, key: str, expiry: Any, contract_id: int) -> None:
         """Open a contract from elsewhere (coverage, quality): select it and draw."""
-        if self.underlying.findData(key) < 0:
-            await self.refresh()
-        self.underlying.blockSignals(True)
-        self.underlying.setCurrentIndex(max(self.underlying.findData(key), 0))
-        self.underlying.blockSignals(False)
-        await self.load_expiries()
-        self.expiry.setCurrentIndex(max(self.expiry.findData(expiry), 0))
-        await self.load_contracts()
+        await self.picker.select(key, expiry)  # loads its contracts
         self.contract.setCurrentIndex(max(self.contract.findData(contract_id), 0))
         await self.draw()
 
@@ -203,7 +168,9 @@ class ChartPage(QtWidgets.QWidget):
         mode = self.mode.currentData()
         analysis = self.controller.analysis
         if mode == "atm":
-            key, expiry = self.underlying.currentData(), self.expiry.currentData()
+            key, expiry = self.picker.key, self.picker.chosen
+            if key is None or expiry is None:
+                return {}
             days = (await analysis.trading_days(key, expiry))[-ATM_DAYS:]
             ts: list[int] = []
             ce: list[float] = []
@@ -243,12 +210,6 @@ class ChartPage(QtWidgets.QWidget):
                 return c.contract_id
         data = self.contract.currentData()
         return int(data) if data is not None else None
-
-    def _on_underlying(self) -> None:
-        self.controller.schedule(self.load_expiries(), name="chart-expiries")
-
-    def _on_expiry(self) -> None:
-        self.controller.schedule(self.load_contracts(), name="chart-contracts")
 
     def _on_contract(self) -> None:
         self._redraw()

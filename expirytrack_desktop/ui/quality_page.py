@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.analysis.quality import ContractQuality, GapRun
 from expirytrack_desktop.timeutil import IST
+from expirytrack_desktop.ui.expiry_picker import ExpiryPicker
+from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
 
 if TYPE_CHECKING:
@@ -30,34 +32,26 @@ HEADERS = (
 )
 
 
-class QualityModel(QtCore.QAbstractTableModel):
+class QualityModel(RowsTableModel):
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
-        self.rows: list[ContractQuality] = []
+        self._rows: list[ContractQuality] = []
         self.warn = QtGui.QBrush(QtGui.QColor(230, 170, 20, 90))
         self.bad = QtGui.QBrush(QtGui.QColor(220, 50, 50, 90))
 
+    @property
+    def rows(self) -> list[ContractQuality]:
+        return self._rows
+
+    def titles(self) -> tuple[str, ...]:
+        return HEADERS
+
     def set_rows(self, rows: list[ContractQuality]) -> None:
         self.beginResetModel()
-        self.rows = rows
+        self._rows = rows
         self.endResetModel()
 
-    def rowCount(self, parent: Any = QtCore.QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Any = QtCore.QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return HEADERS[section]
-        return None
-
-    def data(self, index: Any, role: int = 0) -> Any:
-        if not index.isValid():
-            return None
-        q = self.rows[index.row()]
-        col = index.column()
+    def row_data(self, q: ContractQuality, col: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             pct = q.missing_pct
             values = (
@@ -91,17 +85,11 @@ class QualityPage(QtWidgets.QWidget):
         super().__init__(parent)
         self.controller = controller
         self.setObjectName("qualityPage")
-        self.underlying = QtWidgets.QComboBox()
-        self.expiry = QtWidgets.QComboBox()
-        for combo in (self.underlying, self.expiry):
-            combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.picker = ExpiryPicker(controller, self.load_quality, "quality")
+        self.underlying, self.expiry = self.picker.underlying, self.picker.expiry
         self.collect_button = QtWidgets.QPushButton("Collect &missing")
         top = QtWidgets.QHBoxLayout()
-        for label, widget in (("&Underlying", self.underlying), ("Ex&piry", self.expiry)):
-            lab = QtWidgets.QLabel(label)
-            lab.setBuddy(widget)
-            top.addWidget(lab)
-            top.addWidget(widget)
+        self.picker.add_to(top)
         top.addStretch(1)
         top.addWidget(self.collect_button)
         self.summary = QtWidgets.QLabel("Pick an expiry.")
@@ -129,68 +117,29 @@ class QualityPage(QtWidgets.QWidget):
         lay.addLayout(top)
         lay.addWidget(self.summary)
         lay.addWidget(split, 1)
-        self.loaded = False
-        self.underlying.currentIndexChanged.connect(
-            lambda: controller.schedule(self.load_expiries(), name="quality-expiries")
-        )
-        self.expiry.currentIndexChanged.connect(
-            lambda: controller.schedule(self.load_quality(), name="quality-load")
-        )
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
         self.table.doubleClicked.connect(self._open_chart)
         self.collect_button.clicked.connect(self._collect)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if not self.loaded:
+        if not self.picker.loaded:
             self.schedule_refresh()
 
     def schedule_refresh(self) -> None:
         self.controller.schedule(self.refresh(), name="quality-refresh")
 
     async def refresh(self) -> None:
-        current = self.underlying.currentData()
-        items = await self.controller.analysis.underlyings()
-        self.loaded = True
-        self.underlying.blockSignals(True)
-        self.underlying.clear()
-        for label, key in items:
-            self.underlying.addItem(label, key)
-        self.underlying.setCurrentIndex(max(self.underlying.findData(current), 0))
-        self.underlying.blockSignals(False)
-        if not items:
+        if not await self.picker.refresh():
             self.summary.setText("Nothing collected yet.")
-            return
-        await self.load_expiries()
 
     async def show_expiry(self, key: str, expiry: Any) -> None:
         """Open ``key``/``expiry`` (from the dashboard's coverage)."""
-        if not self.loaded or self.underlying.findData(key) < 0:
-            await self.refresh()
-        self.underlying.blockSignals(True)
-        self.underlying.setCurrentIndex(max(self.underlying.findData(key), 0))
-        self.underlying.blockSignals(False)
-        await self.load_expiries()
-        self.expiry.blockSignals(True)
-        if self.expiry.findData(expiry) < 0:  # known expiry, no contract stored yet
-            self.expiry.addItem(expiry.isoformat(), expiry)
-        self.expiry.setCurrentIndex(self.expiry.findData(expiry))
-        self.expiry.blockSignals(False)
-        await self.load_quality()
-
-    async def load_expiries(self) -> None:
-        key = self.underlying.currentData()
-        expiries = await self.controller.analysis.expiries(key) if key else []
-        self.expiry.blockSignals(True)
-        self.expiry.clear()
-        for d in expiries:
-            self.expiry.addItem(d.isoformat(), d)
-        self.expiry.blockSignals(False)
-        await self.load_quality()
+        await self.picker.select(key, expiry)
 
     async def load_quality(self) -> None:
-        key, expiry = self.underlying.currentData(), self.expiry.currentData()
-        rows = await self.controller.analysis.quality(key, expiry) if expiry else []
+        key, expiry = self.picker.key, self.picker.chosen
+        rows = await self.controller.analysis.quality(key, expiry) if key and expiry else []
         self.model.set_rows(rows)
         self.gaps.clear()
         self.table.resizeColumnsToContents()
@@ -216,11 +165,11 @@ class QualityPage(QtWidgets.QWidget):
         if q is None or chart is None:
             return
         window.tabs.setCurrentWidget(chart)  # type: ignore[attr-defined]
-        key, expiry = self.underlying.currentData(), self.expiry.currentData()
+        key, expiry = self.picker.key, self.picker.chosen
         self.controller.schedule(chart.show_contract(key, expiry, q.contract_id), name="chart-open")
 
     def _collect(self) -> None:
-        key, expiry = self.underlying.currentData(), self.expiry.currentData()
+        key, expiry = self.picker.key, self.picker.chosen
         if key is not None and expiry is not None:
             self.controller.schedule(
                 self.controller.analysis.collect(key, [expiry]), name="quality-collect"

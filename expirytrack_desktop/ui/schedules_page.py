@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from expirytrack_desktop.schedule import Schedule, ScheduleError, parse_days
 from expirytrack_desktop.schedule.manage import ScheduleEntry, ScheduleManager
 from expirytrack_desktop.schedule.model import DAY_NAMES, days_text
+from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
 
 if TYPE_CHECKING:
@@ -25,29 +26,25 @@ if TYPE_CHECKING:
 HEADERS = ("Name", "What", "When (local)", "Next run", "Installed", "Last result")
 
 
-class SchedulesModel(QtCore.QAbstractTableModel):
+class SchedulesModel(RowsTableModel):
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
-        self.entries: list[ScheduleEntry] = []
+        self._rows: list[ScheduleEntry] = []
         self.token_expiry: datetime | None = None
         self.warn = QtGui.QBrush(QtGui.QColor(230, 170, 20, 90))
 
+    @property
+    def entries(self) -> list[ScheduleEntry]:
+        return self._rows
+
+    def titles(self) -> tuple[str, ...]:
+        return HEADERS
+
     def set_entries(self, entries: list[ScheduleEntry], token_expiry: datetime | None) -> None:
         self.beginResetModel()
-        self.entries = entries
+        self._rows = entries
         self.token_expiry = token_expiry
         self.endResetModel()
-
-    def rowCount(self, parent: Any = QtCore.QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent: Any = QtCore.QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return HEADERS[section]
-        return None
 
     def needs_login(self, e: ScheduleEntry) -> bool:
         """The run would start with no valid token (none, or it expires at 03:30 IST before)."""
@@ -55,11 +52,8 @@ class SchedulesModel(QtCore.QAbstractTableModel):
             self.token_expiry is None or e.next_run >= self.token_expiry
         )
 
-    def data(self, index: Any, role: int = 0) -> Any:
-        if not index.isValid():
-            return None
-        e = self.entries[index.row()]
-        s, col = e.schedule, index.column()
+    def row_data(self, e: ScheduleEntry, col: int, role: int) -> Any:
+        s = e.schedule
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return s.name
