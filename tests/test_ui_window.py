@@ -429,3 +429,43 @@ def test_the_eta_of_a_held_back_job_allows_for_the_wait_and_the_limits(qtbot):
     )
     model.set_budget_until(None)
     assert model.index(0, 8).data() == "46s" and model.index(0, 3).data() == "running"
+
+
+def test_the_engine_process_reports_its_budget_wait_to_the_window(qtbot, qloop, tmp_path):
+    """The app's default: the limiter that waits is in the engine process; the window hears it."""
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.ui.choices import WizardSelection
+    from expirytrack_desktop.ui.controller import Controller
+    from expirytrack_desktop.ui.mainwindow import MainWindow
+    from expirytrack_desktop.ui.services import LaunchOptions, Services
+    from tests.test_ui_support import TODAY
+
+    paths = AppPaths.under(tmp_path).ensure()
+    services = Services.create(paths, LaunchOptions(demo=True, rate_limit="4/30"))
+    services.extra["demo_market"] = {
+        "seed": 3, "today": TODAY, "underlyings": ("NIFTY",), "strikes_per_side": 1,
+    }  # fmt: skip
+    controller = Controller(services)
+    window = MainWindow(controller)
+    window.show()
+    start = controller.schedule(controller.start())
+    qtbot.waitUntil(start.done, timeout=20000)
+    assert controller.host.engine_mode() == "process"
+    key = "NSE_INDEX|Nifty 50"
+    listed = controller.schedule(controller.catalog.list_expiries(key))
+    qtbot.waitUntil(listed.done, timeout=30000)
+    sel = WizardSelection(expiries={key: [listed.result()[-1].expiry]}, months=1, concurrency=2)
+    started = controller.schedule(controller.jobs.start_collection(sel))
+    qtbot.waitUntil(started.done, timeout=30000)
+    job_id = started.result()
+    qtbot.waitUntil(window.lbl_wait.isVisible, timeout=30000)
+    assert window.lbl_wait.text().startswith("Waiting for API budget until ")
+    row = controller.jobs_model.row_of(job_id)
+    qtbot.waitUntil(
+        lambda: "waiting for API budget" in controller.jobs_model.index(row, 3).data(),
+        timeout=5000,
+    )
+    cancel = controller.schedule(controller.jobs.cancel(job_id))
+    qtbot.waitUntil(cancel.done, timeout=30000)
+    qtbot.waitUntil(lambda: not window.lbl_wait.isVisible(), timeout=5000)
+    close_app(qtbot, qloop, window, controller)
