@@ -1,6 +1,6 @@
 """Export throughput and peak memory on >= 5 million candles, next to a pandas baseline.
 
-    .venv/bin/python bench/bench_export.py [--candles 5400000] [--rebuild]
+    .venv/bin/python bench/bench_export.py [--candles 5400000] [--rebuild] [--only csv,parquet]
 
 Builds (once, cached in bench/out/, git-ignored) a store database shaped like real data:
 4 underlyings (NIFTY, BANKNIFTY, SENSEX50 indexes and the VEDL stock with fractional
@@ -148,8 +148,11 @@ def child(kind: str, db: Path, out: Path) -> dict:
                       strftime('%Y-%m-%d', k.ts + 19800, 'unixepoch') AS date,
                       strftime('%H:%M:%S', k.ts + 19800, 'unixepoch') AS time,
                       strftime('%Y-%m-%dT%H:%M:%S+05:30', k.ts + 19800, 'unixepoch') AS timestamp,
-                      k.open, k.high, k.low, k.close, k.volume, k.oi
+                      k.open, k.high, k.low, k.close, k.volume, k.oi,
+                      CASE WHEN u.instrument_key LIKE 'BSE%' THEN 'BFO' ELSE 'NFO' END
+                        AS exchange
                FROM candle k JOIN contract c ON c.id = k.contract_id
+               JOIN expiry e ON e.id = c.expiry_id JOIN underlying u ON u.id = e.underlying_id
                WHERE k.interval = 1
                ORDER BY c.openalgo_symbol, k.ts""",
             conn,
@@ -161,8 +164,9 @@ def child(kind: str, db: Path, out: Path) -> dict:
 
         keys = tuple(u[1] for u in UNDERLYINGS)
         fmt, _, variant = kind.partition("-")
-        opts = ExportOptions(keys, format=fmt, parquet_partitioned=variant == "partitioned")  # type: ignore[arg-type]
-        rows = run_export(db, opts, out, record_history=False).rows
+        opts = ExportOptions(keys, format=fmt, parquet_partitioned="partitioned" in variant)  # type: ignore[arg-type]
+        arrow = "rowbyrow" not in variant  # the row-by-row reader (the "before" figure)
+        rows = run_export(db, opts, out, record_history=False, arrow_reader=arrow).rows
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -224,7 +228,9 @@ def main() -> None:
           f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")  # fmt: skip
     kinds = {
         "baseline": OUT / "baseline.csv",
+        "csv-rowbyrow": OUT / "engine_rowbyrow.csv",
         "csv": OUT / "engine.csv",
+        "parquet-rowbyrow": OUT / "engine_rowbyrow.parquet",
         "parquet": OUT / "engine.parquet",
         "parquet-partitioned": OUT / "engine_dataset",
         "json": OUT / "engine.json",
@@ -242,6 +248,9 @@ def main() -> None:
             f"{r['rows'] / r['cpu']:>9,.0f} rows/s); peak RSS {r['peak_rss'] / 2**20:5.0f} MiB;"
             f" output {r['bytes'] / 2**20:4.0f} MiB"
         )  # fmt: skip
+    if "csv-rowbyrow" in results and "csv" in results:
+        same = sha256(kinds["csv-rowbyrow"]) == sha256(kinds["csv"])
+        print(f"CSV (Arrow path) byte-identical to the row-by-row writer: {same}")
     if "baseline" in results and "csv" in results:
         b, c = results["baseline"], results["csv"]
         same = sha256(kinds["baseline"]) == sha256(kinds["csv"])

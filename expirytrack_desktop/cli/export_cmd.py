@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.failure import fail
+from expirytrack_desktop.export.errors import InvalidOptionsError
+from expirytrack_desktop.export.options import ExportOptions
+from expirytrack_desktop.export.presets import (
+    Preset,
+    delete_preset,
+    get_preset,
+    load_presets,
+    presets_path,
+    save_preset,
+)
 from expirytrack_desktop.upstox.models import INTERVALS
 
 EPILOG = (
@@ -53,41 +64,151 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--format",
         "-f",
         choices=("csv", "json", "zip", "parquet", "historify"),
-        default="csv",
-        help="historify: OpenAlgo Historify (--out X.duckdb loads its database directly,"
-        " --out FOLDER writes one Parquet file per symbol for its import)",
+        help="csv (default), json, zip, parquet; historify: OpenAlgo Historify (--out X.duckdb"
+        " loads its database directly, --out FOLDER writes one Parquet file per symbol)",
     )
     p.add_argument(
         "--instrument",
         "-i",
         action="append",
-        required=True,
         metavar="KEY",
         help="underlying key ('NSE_INDEX|Nifty 50') or symbol (NIFTY); repeatable",
     )
     p.add_argument(
         "--expiry", "-e", action="append", type=_date, metavar="YYYY-MM-DD", help="repeatable"
     )
-    p.add_argument(
-        "--type", type=_types, default=("CE", "PE", "FUT"), metavar="LIST", help="CE,PE,FUT"
-    )
+    p.add_argument("--type", type=_types, metavar="LIST", help="CE,PE,FUT (default: all)")
     p.add_argument("--strike-min", type=float, metavar="X", help="lowest option strike")
     p.add_argument("--strike-max", type=float, metavar="Y", help="highest option strike")
     p.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--last-days", type=int, metavar="N", help="the last N days (IST), today too")
-    p.add_argument("--interval", choices=INTERVALS, default="1minute")
-    p.add_argument("--metadata", action="store_true", help="add contract columns (strike, ...)")
-    p.add_argument("--per-contract", action="store_true", help="one file per contract, in a folder")
+    p.add_argument("--interval", choices=INTERVALS, help="default 1minute")
+    # store_true with default None: "not given" differs from False (a preset's value stays)
+    p.add_argument(
+        "--metadata", action="store_true", default=None, help="add contract columns (strike, ...)"
+    )
+    p.add_argument(
+        "--per-contract",
+        action="store_true",
+        default=None,
+        help="one file per contract, in a folder",
+    )
     p.add_argument(
         "--partitioned",
         action="store_true",
+        default=None,
         help="parquet: a dataset folder partitioned by underlying and expiry",
+    )
+    p.add_argument(
+        "--compression",
+        choices=("none", "gzip", "zstd", "snappy", "lz4", "brotli"),
+        help="csv: none (default), gzip (.csv.gz) or zstd (.csv.zst); parquet: zstd (default),"
+        " snappy, gzip, lz4, brotli or none",
+    )
+    p.add_argument(
+        "--compression-level", type=int, metavar="N", help="gzip 1-9, zstd 1-22, brotli 0-11"
+    )
+    p.add_argument(
+        "--preset", metavar="NAME", help="start from a saved preset; other flags override it"
+    )
+    p.add_argument(
+        "--save-preset", metavar="NAME", help="save this export's options (and --out) as NAME"
+    )
+    p.add_argument("--list-presets", action="store_true", help="list saved presets and exit")
+    p.add_argument("--delete-preset", metavar="NAME", help="delete a saved preset and exit")
+    p.add_argument(
+        "--clean-older-than",
+        type=float,
+        metavar="DAYS",
+        help="remove exports older than DAYS (only files this app wrote, unchanged) and exit",
+    )
+    p.add_argument(
+        "--clean-max-size",
+        metavar="SIZE",
+        help="remove the oldest exports until they total at most SIZE (500M, 2G) and exit",
+    )
+    p.add_argument("--dry-run", action="store_true", help="with --clean-*: only list them")
+    p.add_argument(
+        "--mirror",
+        metavar="DIR",
+        help="keep a Parquet dataset DIR/underlying=X/expiry=D/ in step with the database:"
+        " only new or changed partitions are rewritten",
     )
     p.add_argument("--out", "-o", metavar="PATH", help="output file or folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_export)
+
+
+def _options(args: argparse.Namespace, db: Any, base: ExportOptions | None) -> ExportOptions:
+    """The export's options: a preset's (or the defaults), then every flag given on top."""
+    from expirytrack_desktop.export.api import resolve_underlyings
+
+    if base is None and not args.instrument:
+        raise InvalidOptionsError("give --instrument/-i (or --preset NAME)")
+    changes: dict[str, Any] = {}
+    if args.instrument:
+        changes["underlyings"] = resolve_underlyings(db, args.instrument)
+    if args.expiry:
+        changes["expiries"] = tuple(args.expiry)
+    if args.last_days is not None or args.date_from or args.date_to:
+        changes.update(last_days=args.last_days, date_from=args.date_from, date_to=args.date_to)
+    flags = {
+        "contract_types": args.type, "strike_min": args.strike_min,
+        "strike_max": args.strike_max, "interval": args.interval,
+        "include_metadata": args.metadata, "per_contract": args.per_contract,
+        "format": args.format, "parquet_partitioned": args.partitioned,
+        "compression": args.compression, "compression_level": args.compression_level,
+    }  # fmt: skip
+    changes.update({k: v for k, v in flags.items() if v is not None})
+    if base is None:
+        return ExportOptions(**changes)
+    return replace(base, **changes)
+
+
+def _manage_presets(args: argparse.Namespace, store: Path) -> int:
+    if args.delete_preset:
+        if not delete_preset(store, args.delete_preset):
+            raise InvalidOptionsError(f"no export preset named {args.delete_preset!r}")
+        print(f"deleted export preset {args.delete_preset!r}")
+        return exitcodes.OK
+    for name, p in load_presets(store).items():
+        o = p.options
+        what = f"{o.format} of {', '.join(o.underlyings)}"
+        print(f"{name}: {what}" + (f" -> {p.out}" if p.out else ""))
+    return exitcodes.OK
+
+
+def _mirror(args: argparse.Namespace, db: Any, options: ExportOptions, err: TextIO) -> int:
+    from expirytrack_desktop.export.mirror import update_mirror
+
+    reporter = _Reporter(err, args.quiet)
+    try:
+        r = update_mirror(db, options, Path(args.mirror).expanduser(), progress=reporter)
+    finally:
+        reporter.close()
+    print(
+        f"mirror {args.mirror}: {len(r.written)} partitions written ({r.rows:,} rows),"
+        f" {r.unchanged} unchanged, {len(r.removed)} removed"
+    )
+    return exitcodes.OK
+
+
+def _clean(args: argparse.Namespace, db: Any) -> int:
+    from expirytrack_desktop.export.cleanup import clean_exports, parse_size
+
+    limit = None if args.clean_max_size is None else parse_size(args.clean_max_size)
+    result = clean_exports(
+        db, older_than_days=args.clean_older_than, max_total_bytes=limit, dry_run=args.dry_run
+    )
+    verb = "would remove" if args.dry_run else "removed"
+    for r in result.removed:
+        print(f"{verb} {r.path} ({_size(r.bytes)}, exported {r.created_at:%Y-%m-%d %H:%M} UTC)")
+    for path in result.kept_changed:
+        print(f"kept {path}: changed since it was exported", file=sys.stderr)
+    print(f"{verb} {len(result.removed)} exports, {_size(result.freed)}")
+    return exitcodes.OK
 
 
 def _target(out: str | None, runtime: Any, default_name: str) -> tuple[Path, bool]:
@@ -149,22 +270,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     db = runtime.db_path
     err = sys.stderr
     try:
-        keys = api.resolve_underlyings(db, args.instrument)
-        options = api.ExportOptions(
-            underlyings=keys,
-            expiries=tuple(args.expiry) if args.expiry else None,
-            contract_types=args.type,
-            strike_min=args.strike_min,
-            strike_max=args.strike_max,
-            last_days=args.last_days,
-            date_from=args.date_from,
-            date_to=args.date_to,
-            interval=args.interval,
-            include_metadata=args.metadata,
-            per_contract=args.per_contract,
-            format=args.format,
-            parquet_partitioned=args.partitioned,
-        )
+        store = presets_path(runtime.paths.config_dir)
+        if args.list_presets or args.delete_preset:
+            return _manage_presets(args, store)
+        if args.clean_older_than is not None or args.clean_max_size is not None:
+            return _clean(args, db)
+        preset = get_preset(store, args.preset) if args.preset else None
+        options = _options(args, db, preset.options if preset else None)
+        out = args.out if args.out is not None else (preset.out if preset else None)
+        keys = options.underlyings
+        if args.mirror:
+            return _mirror(args, db, options, err)
+        if args.save_preset:
+            save_preset(store, Preset(args.save_preset, options, out))
+            print(f"saved export preset {args.save_preset!r} in {store}", file=err)
         options.validate()
         symbol = None
         if len(keys) == 1:
@@ -173,7 +292,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 None,
             )
         name = api.default_filename(options, datetime.now(), symbol=symbol)
-        target, default = _target(args.out, runtime, name)
+        target, default = _target(out, runtime, name)
         reporter = _Reporter(err, args.quiet)
         try:
             result = api.run_export(

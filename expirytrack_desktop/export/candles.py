@@ -22,14 +22,19 @@ from expirytrack_desktop.timeutil import ist_iso
 MEMO_LIMIT = 200_000  # entries per table (~25 MB at most) before it is cleared
 
 
-class _TsText(dict[int, str]):
+def ts_text(ts: int) -> str:
     """epoch seconds -> ``YYYY-MM-DD,HH:MM:SS,YYYY-MM-DDTHH:MM:SS+05:30`` (IST)."""
+    iso = ist_iso(ts)
+    return f"{iso[:10]},{iso[11:19]},{iso}"
+
+
+class _TsText(dict[int, str]):
+    """:func:`ts_text`, memoised."""
 
     def __missing__(self, ts: int) -> str:
         if len(self) >= MEMO_LIMIT:
             self.clear()
-        iso = ist_iso(ts)
-        text = self[ts] = f"{iso[:10]},{iso[11:19]},{iso}"
+        text = self[ts] = ts_text(ts)
         return text
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from expirytrack_desktop.export.arrow_read import ArrowCandleSource, CandleGroup, python_groups
 from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.errors import ExportCancelled
 from expirytrack_desktop.export.options import ExportOptions
 from expirytrack_desktop.export.progress import ExportProgress
+from expirytrack_desktop.export.query import SelectedContract
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.export.csv_fast import CsvFormatter
 
 Opener = Callable[[Path], BinaryIO]
 
@@ -50,6 +55,13 @@ class Tracker:
         self.check()
         self.report(current=current)
 
+    def add_group(self, rows: int, contracts: int, current: str) -> None:
+        """A whole group of contracts written (the Arrow path)."""
+        self.rows_done += rows
+        self.contracts_done += contracts
+        self.check()
+        self.report(current=current)
+
     def contract_done(self, current: str) -> None:
         self.contracts_done += 1
         self.check()
@@ -64,8 +76,16 @@ class WriteContext:
     tracker: Tracker
     open_file: Opener
     exported_at: datetime
+    arrow: ArrowCandleSource | None = None  # the fast reader, when there is one
+    csv_formatter: CsvFormatter | None = None  # kept between files (its memo tables)
     files: list[Path] = field(default_factory=list)  # every file written, for the result
 
     def open(self, path: Path) -> BinaryIO:
         self.files.append(path)
         return self.open_file(path)
+
+    def groups(self, contracts: Sequence[SelectedContract]) -> Iterator[CandleGroup]:
+        """Candles of ``contracts`` as Arrow groups, from the fast reader if there is one."""
+        if self.arrow is not None:
+            return self.arrow.groups(contracts)
+        return python_groups(self.reader, contracts, self.reader.chunk_rows)

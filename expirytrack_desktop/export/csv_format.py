@@ -1,61 +1,27 @@
-"""CSV: ``openalgo_symbol,date,time,timestamp,open,high,low,close,volume,oi,exchange`` (+ metadata).
+"""CSV writers: ``openalgo_symbol,date,...,oi,exchange`` (+ metadata); see :mod:`.csv_text`.
 
-The first ten columns are the export document's, unchanged in name and order; ``exchange``
-(OpenAlgo's NFO / BFO) follows them, because OpenAlgo names an instrument by symbol and
-exchange.
+Two ways to the same bytes: Arrow groups formatted by :mod:`.csv_fast` when the context has
+an Arrow source (a database file and the ADBC driver), else the row-by-row reference
+(``CandleReader.csv_chunks``), which the tests also use to check the fast path byte for byte.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gzip
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from expirytrack_desktop.export.context import WriteContext
+from expirytrack_desktop.export.csv_fast import CsvFormatter
+from expirytrack_desktop.export.csv_text import CSV_COLUMNS as CSV_COLUMNS
+from expirytrack_desktop.export.csv_text import header, line_suffix
 from expirytrack_desktop.export.query import SelectedContract
-from expirytrack_desktop.export.symbols import format_strike
-
-CSV_COLUMNS: tuple[str, ...] = (
-    "openalgo_symbol", "date", "time", "timestamp",
-    "open", "high", "low", "close", "volume", "oi",
-)  # fmt: skip
-META_COLUMNS: tuple[str, ...] = (
-    "underlying", "expiry", "strike", "option_type", "trading_symbol", "lot_size",
-)  # fmt: skip
 
 
-EXCHANGE_COLUMN = "exchange"
-
-
-def header(include_metadata: bool) -> bytes:
-    cols = (*CSV_COLUMNS, EXCHANGE_COLUMN) + (META_COLUMNS if include_metadata else ())
-    return (",".join(cols) + "\n").encode()
-
-
-def _field(value: object) -> str:
-    text = "" if value is None else str(value)
-    if any(ch in text for ch in ',"\n\r'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def meta_values(c: SelectedContract) -> tuple[object, ...]:
-    strike = None if c.strike is None else format_strike(c.strike)
-    return (c.underlying, c.expiry, strike, c.contract_type, c.trading_symbol, c.lot_size)
-
-
-def meta_suffix(c: SelectedContract) -> str:
-    """``,NIFTY,2025-04-24,20400,CE,NIFTY 24 APR 25 20400 CE,75`` (CSV-quoted as needed)."""
-    return "," + ",".join(_field(v) for v in meta_values(c))
-
-
-def line_suffix(c: SelectedContract, include_metadata: bool) -> str:
-    """What follows ``oi`` on each of the contract's lines: ``,NFO`` (+ the metadata)."""
-    return "," + _field(c.exchange) + (meta_suffix(c) if include_metadata else "")
-
-
-def write_contract_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) -> int:
-    """Append one contract's lines to an open CSV stream; returns its row count."""
+def write_reference_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) -> int:
+    """Append one contract's lines, row by row in Python (the reference); returns rows."""
     suffix = line_suffix(c, ctx.options.include_metadata)
     n = 0
     for text, rows in ctx.reader.csv_chunks(c, suffix):
@@ -66,9 +32,46 @@ def write_contract_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) -
     return n
 
 
+def write_rows(ctx: WriteContext, out: BinaryIO, contracts: Sequence[SelectedContract]) -> int:
+    """Append the lines of ``contracts`` (in order) to an open CSV stream; returns rows."""
+    if ctx.arrow is None:
+        return sum(write_reference_rows(ctx, out, c) for c in contracts)
+    fmt = ctx.csv_formatter
+    if fmt is None:
+        fmt = ctx.csv_formatter = CsvFormatter(ctx.options.include_metadata)
+    n = 0
+    for group in ctx.arrow.groups(contracts):
+        out.write(fmt.lines(group))
+        n += group.rows
+        ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+    return n
+
+
+def write_contract_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) -> int:
+    """Append one contract's lines to an open CSV stream; returns its row count."""
+    return write_rows(ctx, out, [c])
+
+
+@contextmanager
+def compressed(ctx: WriteContext, raw: BinaryIO) -> Iterator[BinaryIO]:
+    """``raw`` itself, or a gzip / zstd stream writing into it (``options.codec``)."""
+    codec, level = ctx.options.codec, ctx.options.compression_level
+    if codec == "gzip":  # no file name, no time in the header: the same bytes every time
+        with gzip.GzipFile(
+            filename="", fileobj=raw, mode="wb", compresslevel=level or 6, mtime=0
+        ) as gz:
+            yield gz  # type: ignore[misc]
+    elif codec == "zstd":
+        import zstandard
+
+        with zstandard.ZstdCompressor(level=level or 3).stream_writer(raw, closefd=False) as zs:
+            yield zs
+    else:
+        yield raw
+
+
 def write_csv(ctx: WriteContext, contracts: Sequence[SelectedContract], path: Path) -> None:
-    """One CSV holding ``contracts`` in the given (symbol) order."""
-    with ctx.open(path) as out:
+    """One CSV holding ``contracts`` in the given (symbol) order (compressed if asked)."""
+    with ctx.open(path) as raw, compressed(ctx, raw) as out:
         out.write(header(ctx.options.include_metadata))
-        for c in contracts:
-            write_contract_rows(ctx, out, c)
+        write_rows(ctx, out, contracts)

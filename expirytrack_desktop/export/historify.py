@@ -164,30 +164,26 @@ def load_into_historify(
 def _load(
     con: Any, pa: Any, ctx: WriteContext, contracts: Sequence[SelectedContract], interval: str
 ) -> int:
+    import numpy as np
+
     tracker: Tracker = ctx.tracker
     n = 0
-    for c in contracts:
-        for rows in ctx.reader.raw_chunks(c):
-            ts, o, h, lo, cl, v, oi = zip(*rows, strict=True)
-            k = len(rows)
+    for group in ctx.groups(contracts):
+        if group.rows:
+            which = pa.array(np.repeat(np.arange(len(group.contracts)), group.counts))
+            t = group.table
             batch = pa.table({
-                "symbol": pa.array([c.symbol] * k, pa.string()),
-                "exchange": pa.array([c.exchange] * k, pa.string()),
-                "interval": pa.array([interval] * k, pa.string()),
-                "timestamp": pa.array(ts, pa.int64()),
-                "open": pa.array(o, pa.float64()),
-                "high": pa.array(h, pa.float64()),
-                "low": pa.array(lo, pa.float64()),
-                "close": pa.array(cl, pa.float64()),
-                "volume": pa.array(v, pa.int64()),
-                "oi": pa.array(oi, pa.int64()),
+                "symbol": pa.array([c.symbol for c in group.contracts]).take(which),
+                "exchange": pa.array([c.exchange for c in group.contracts]).take(which),
+                "interval": pa.array([interval] * group.rows, pa.string()),
+                "timestamp": t.column("ts"),
+                **{k: t.column(k) for k in ("open", "high", "low", "close", "volume", "oi")},
             })  # fmt: skip
             con.register("batch", batch)
             con.execute(UPSERT_SQL)
             con.unregister("batch")
-            n += k
-            tracker.add_rows(k, c.symbol)
-        tracker.contract_done(c.symbol)
+        n += group.rows
+        tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
     return n
 
 

@@ -14,6 +14,14 @@ ExportFormat = Literal["csv", "json", "zip", "parquet", "historify"]
 FORMATS: tuple[str, ...] = ("csv", "json", "zip", "parquet", "historify")
 CONTRACT_TYPES: tuple[str, ...] = ("CE", "PE", "FUT")
 FILE_PREFIX = "OpenAlgo_ExpiryTrack"
+# compression per format: the first is the default. CSV files (single or per contract) may
+# be gzip or zstd; Parquet chooses its page codec; ZIP always deflates its members.
+COMPRESSIONS: dict[str, tuple[str, ...]] = {
+    "csv": ("none", "gzip", "zstd"),
+    "parquet": ("zstd", "snappy", "gzip", "lz4", "brotli", "none"),
+}
+CSV_SUFFIX = {"none": "", "gzip": ".gz", "zstd": ".zst"}
+LEVELS = {"gzip": (1, 9), "zstd": (1, 22), "brotli": (0, 11)}  # codecs that take a level
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,8 @@ class ExportOptions:
     per_contract: bool = False
     format: ExportFormat = "csv"
     parquet_partitioned: bool = False
+    compression: str | None = None  # None: the format's default (COMPRESSIONS)
+    compression_level: int | None = None  # None: the codec's default
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # UI notes; not used
 
     @property
@@ -64,8 +74,21 @@ class ExportOptions:
 
     @property
     def extension(self) -> str:
-        """File extension with its dot, or "" for a folder output."""
-        return "" if self.output_is_folder else "." + self.format
+        """File extension with its dot (``.csv.gz`` ...), or "" for a folder output."""
+        if self.output_is_folder:
+            return ""
+        return "." + self.format + self.file_suffix
+
+    @property
+    def codec(self) -> str:
+        """The compression in force: the one chosen, or the format's default."""
+        choices = COMPRESSIONS.get(self.format, ("none",))
+        return self.compression or choices[0]
+
+    @property
+    def file_suffix(self) -> str:
+        """What a compressed CSV file adds after ``.csv`` (``.gz``, ``.zst``)."""
+        return CSV_SUFFIX.get(self.codec, "") if self.format == "csv" else ""
 
     def validate(self) -> None:
         """Raise :class:`InvalidOptionsError` / :class:`EmptySelectionError` on bad options."""
@@ -94,11 +117,29 @@ class ExportOptions:
             raise InvalidOptionsError(f"date range is empty: {self.date_from} > {self.date_to}")
         if self.format == "parquet" and self.parquet_partitioned and self.per_contract:
             raise InvalidOptionsError("choose per-contract files or a partitioned dataset")
+        self._validate_compression()
         if self.format == "historify" and self.interval not in ("1minute", "day"):
             raise InvalidOptionsError(
                 f"Historify stores only 1-minute and daily candles, not {self.interval!r}"
                 " (it builds 5m, 15m, 1h ... from 1m)"
             )
+
+    def _validate_compression(self) -> None:
+        choices = COMPRESSIONS.get(self.format)
+        if self.compression is not None and self.compression not in (choices or ()):
+            if choices is None:
+                raise InvalidOptionsError(f"{self.format} has no compression choice")
+            raise InvalidOptionsError(
+                f"{self.format} compression is one of {', '.join(choices)}, "
+                f"not {self.compression!r}"
+            )
+        if self.compression_level is not None:
+            bounds = LEVELS.get(self.codec)
+            if bounds is None:
+                raise InvalidOptionsError(f"{self.codec} takes no compression level")
+            lo, hi = bounds
+            if not lo <= self.compression_level <= hi:
+                raise InvalidOptionsError(f"{self.codec} level is {lo}..{hi}")
 
     def date_range(self, today: date) -> tuple[date | None, date | None]:
         """Inclusive IST dates (None = open end); ``today`` is the IST date of the clock."""
@@ -118,6 +159,26 @@ class ExportOptions:
         d["underlyings"] = list(self.underlyings)
         d["contract_types"] = list(self.contract_types)
         return d
+
+
+def options_from_json(d: dict[str, Any]) -> ExportOptions:
+    """Inverse of :meth:`ExportOptions.to_json_dict` (presets, history); unknown keys are
+    ignored, missing ones take their defaults; raises InvalidOptionsError on bad values."""
+    known = {f for f in ExportOptions.__dataclass_fields__ if f != "extra"}
+    kw = {k: v for k, v in d.items() if k in known}
+    try:
+        kw["underlyings"] = tuple(kw.get("underlyings") or ())
+        if kw.get("expiries") is not None:
+            kw["expiries"] = tuple(date.fromisoformat(e) for e in kw["expiries"])
+        for k in ("date_from", "date_to"):
+            if kw.get(k) is not None:
+                kw[k] = date.fromisoformat(kw[k])
+        if "contract_types" in kw:
+            kw["contract_types"] = tuple(kw["contract_types"])
+        options = ExportOptions(**kw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidOptionsError(f"not a valid export selection: {exc}") from None
+    return options
 
 
 def instrument_label(instrument_key: str, symbol: str | None = None) -> str:

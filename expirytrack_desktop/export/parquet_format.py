@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from expirytrack_desktop.export.arrow_read import CandleGroup
 from expirytrack_desktop.export.context import WriteContext
 from expirytrack_desktop.export.query import SelectedContract
 
@@ -95,36 +96,28 @@ class _Spool:
 
 
 class _Batch:
-    """Rows of several contracts, kept as typed Arrow arrays (not Python objects) until a
-    row group is full, so memory per row group is ~60 bytes a row."""
+    """Candle groups gathered until a row group is full, then made one typed table."""
 
-    def __init__(self, pa: Any) -> None:
-        self.pa = pa
-        self.contracts: list[SelectedContract] = []
-        self.counts: list[int] = []
-        self.parts: list[list[Any]] = [[] for _ in range(7)]
+    def __init__(self) -> None:
+        self.groups: list[CandleGroup] = []
         self.rows = 0
 
-    def add(self, c: SelectedContract, rows: list[tuple[Any, ...]]) -> None:
-        pa = self.pa
-        if not self.contracts or self.contracts[-1] is not c:
-            self.contracts.append(c)
-            self.counts.append(0)
-        self.counts[-1] += len(rows)
-        self.rows += len(rows)
-        types = (pa.int64(), *[pa.float64()] * 4, pa.int64(), pa.int64())
-        for part, values, typ in zip(self.parts, zip(*rows, strict=True), types, strict=True):
-            part.append(pa.array(values, typ))
+    def add(self, group: CandleGroup) -> None:
+        self.groups.append(group)
+        self.rows += group.rows
 
     def __len__(self) -> int:
         return self.rows
 
-    def table(self, schema: Any) -> Any:
+    def table(self, pa: Any, schema: Any) -> Any:
         import numpy as np
         import pyarrow.compute as pc
 
-        pa = self.pa
-        idx = pa.array(np.repeat(np.arange(len(self.contracts), dtype=np.int32), self.counts))
+        cs = [c for g in self.groups for c in g.contracts]
+        counts = [n for g in self.groups for n in g.counts]
+        idx = pa.array(np.repeat(np.arange(len(cs), dtype=np.int32), counts))
+        candles = pa.concat_tables([g.table for g in self.groups]).combine_chunks()
+        self.groups, self.rows = [], 0
 
         def per_contract(values: list[Any], typ: Any) -> Any:
             return pa.array(values, typ).take(idx)
@@ -135,20 +128,16 @@ class _Batch:
             codes = pa.array([pos[v] for v in values], pa.int32()).take(idx)
             return pa.DictionaryArray.from_arrays(codes, pa.array(uniq, pa.string()))
 
-        cs = self.contracts
-        ts, o, h, lo, cl, v, oi = (pa.concat_arrays(p) for p in self.parts)
-        self.parts = [[] for _ in range(7)]
+        col = candles.column
         arrays: dict[str, Any] = {
-            "openalgo_symbol": pa.DictionaryArray.from_arrays(
-                idx, pa.array([c.symbol for c in cs], pa.string())
-            ),
-            "timestamp": pc.multiply(ts, 1000).cast(pa.timestamp(TS_UNIT, tz=TZ)),
-            "open": o,
-            "high": h,
-            "low": lo,
-            "close": cl,
-            "volume": v,
-            "oi": oi,
+            "openalgo_symbol": dict_col([c.symbol for c in cs]),
+            "timestamp": pc.multiply(col("ts"), 1000).cast(pa.timestamp(TS_UNIT, tz=TZ)),
+            "open": col("open"),
+            "high": col("high"),
+            "low": col("low"),
+            "close": col("close"),
+            "volume": col("volume"),
+            "oi": col("oi"),
             "exchange": dict_col([c.exchange for c in cs]),
         }
         if "strike" in schema.names:
@@ -177,19 +166,19 @@ def write_parquet(
     schema = _schema(pa, ctx.options.include_metadata, partitioned)
     spool = _Spool()
     with ctx.open(path) as raw:
-        writer = pq.ParquetWriter(spool, schema, compression="zstd")
-        batch = _Batch(pa)
-        for c in contracts:
-            for rows in ctx.reader.raw_chunks(c):
-                batch.add(c, rows)
-                ctx.tracker.add_rows(len(rows), c.symbol)
-                if len(batch) >= ROW_GROUP_ROWS:
-                    writer.write_table(batch.table(schema))
-                    batch = _Batch(pa)
-                    spool.drain_to(raw)
-            ctx.tracker.contract_done(c.symbol)
+        o = ctx.options
+        writer = pq.ParquetWriter(
+            spool, schema, compression=o.codec, compression_level=o.compression_level
+        )
+        batch = _Batch()
+        for group in ctx.groups(contracts):
+            batch.add(group)
+            ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+            if len(batch) >= ROW_GROUP_ROWS:
+                writer.write_table(batch.table(pa, schema))
+                spool.drain_to(raw)
         if len(batch):
-            writer.write_table(batch.table(schema))
+            writer.write_table(batch.table(pa, schema))
         writer.close()
         spool.drain_to(raw)
 

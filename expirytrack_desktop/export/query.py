@@ -24,17 +24,28 @@ TS_MIN = -(2**62)
 TS_MAX = 2**62
 
 # The ONE query every export reads candles with (the row-by-row reader, the Arrow reader and
-# the review page's sample): one contract, one interval, ``[lo, hi)``, in time order, prices
-# in rupees as floats. A change of how candles are stored changes this text and nothing else.
+# the review page's sample): one contract (or several), one interval, ``[lo, hi)``, in time
+# order, prices in rupees as floats. A change of how candles are stored changes this text
+# and nothing else.
 CANDLE_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume", "oi")
 
 
-def candle_sql(*, limit: bool = False) -> str:
-    """``SELECT ts, open, high, low, close, volume, oi`` of one contract (positional ``?``:
-    contract id, interval minutes, lo, hi[, limit])."""
+def candle_sql(*, limit: bool = False, contracts: int | None = None) -> str:
+    """``SELECT ts, open, high, low, close, volume, oi`` of one contract, parameters (all
+    positional ``?``): contract id, interval minutes, lo, hi[, limit].
+
+    ``contracts=N``: N contracts at once, ``contract_id`` as the first column, rows by
+    contract id then time; parameters: the N ids, then interval, lo, hi.
+    """
+    cols = "ts, open, high, low, close, volume, oi"
+    if contracts is None:
+        who, order = "contract_id = ?", "ts"
+    else:
+        cols = "contract_id, " + cols
+        who, order = f"contract_id IN ({', '.join('?' * contracts)})", "contract_id, ts"
     sql = (
-        "SELECT ts, open, high, low, close, volume, oi FROM candle"
-        " WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ? ORDER BY ts"
+        f"SELECT {cols} FROM candle"
+        f" WHERE {who} AND interval = ? AND ts >= ? AND ts < ? ORDER BY {order}"
     )
     return sql + " LIMIT ?" if limit else sql
 

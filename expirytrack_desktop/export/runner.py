@@ -7,10 +7,12 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from expirytrack_desktop.export.arrow_read import ArrowCandleSource, adbc_available
 from expirytrack_desktop.export.atomic import AtomicOutput, os_error_to_export_error
 from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.context import Tracker, WriteContext
@@ -55,8 +57,9 @@ def run_export(
     clock: Callable[[], datetime] = now_utc,
     record_history: bool = True,
     open_file: Opener = _open_binary,
-    chunk_rows: int = 50_000,
+    chunk_rows: int = 100_000,
     unique: bool = False,
+    arrow_reader: bool = True,
 ) -> ExportResult:
     """Export the selection to ``out_path`` (a file, or a folder when
     ``options.output_is_folder``); blocking, meant for a worker thread.
@@ -69,6 +72,8 @@ def run_export(
     A completed export is added to ``export_history`` (unless ``record_history`` is False).
     ``unique`` (for default names): if ``out_path`` is taken, ``name_2``, ``name_3`` ... is
     used instead (claimed atomically; the result holds the path written).
+    ``arrow_reader=False`` reads row by row even when the fast Arrow reader could be used
+    (the reference the tests compare the fast path with).
     """
     options.validate()
     final = Path(out_path)
@@ -82,7 +87,8 @@ def run_export(
                 contracts, lo, hi = _plan(conn, options, clock, tracker)
                 tracker.report("counting")
                 reader = CandleReader(conn, options.interval_minutes, lo, hi, chunk_rows)
-                ctx = WriteContext(reader, options, tracker, open_file, clock())
+                arrow = _arrow_source(db, options, lo, hi, chunk_rows) if arrow_reader else None
+                ctx = WriteContext(reader, options, tracker, open_file, clock(), arrow)
                 if options.format == "historify" and is_database_target(final):
                     nbytes, files = _load_historify(ctx, contracts, final), 1
                 else:
@@ -144,6 +150,15 @@ def _load_historify(ctx: WriteContext, contracts: Sequence[SelectedContract], fi
         raise os_error_to_export_error(exc, final) from None
 
 
+def _arrow_source(
+    db: DbSource, options: ExportOptions, lo: int, hi: int, group_rows: int
+) -> ArrowCandleSource | None:
+    """The ADBC reader for a database file (a caller's own connection is read with it)."""
+    if isinstance(db, sqlite3.Connection) or not adbc_available():
+        return None
+    return ArrowCandleSource(Path(db), options.interval_minutes, lo, hi, group_rows)
+
+
 def _plan(
     conn: sqlite3.Connection,
     options: ExportOptions,
@@ -161,7 +176,8 @@ def _plan(
         )
     tracker.rows_total = rows_total
     tracker.contracts_total = len(contracts)
-    return contracts, lo, hi
+    sized = [replace(c, rows=counts[c.id][0]) if c.id in counts else c for c in contracts]
+    return sized, lo, hi
 
 
 def _write(ctx: WriteContext, contracts: Sequence[SelectedContract], tmp: Path) -> None:
@@ -174,10 +190,11 @@ def _write(ctx: WriteContext, contracts: Sequence[SelectedContract], tmp: Path) 
         write_parquet_dataset(ctx, contracts, tmp)
     elif o.per_contract:
         writer = {"csv": write_csv, "json": write_json, "parquet": write_parquet}[o.format]
+        ext = f".{o.format}{o.file_suffix}"
         for c in contracts:
-            name = tmp / f"{c.symbol}.{o.format}"
+            name = tmp / f"{c.symbol}{ext}"
             if name.exists():  # two contracts with one symbol: keep both, distinctly
-                name = tmp / f"{c.symbol}_{c.id}.{o.format}"
+                name = tmp / f"{c.symbol}_{c.id}{ext}"
             writer(ctx, [c], name)
     else:
         writer = {"csv": write_csv, "json": write_json, "parquet": write_parquet}[o.format]

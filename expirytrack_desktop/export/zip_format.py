@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from expirytrack_desktop.export.context import WriteContext
-from expirytrack_desktop.export.csv_format import header, write_contract_rows
+from expirytrack_desktop.export.csv_format import write_contract_rows
+from expirytrack_desktop.export.csv_text import header
 from expirytrack_desktop.export.json_format import contract_head, document_metadata
 from expirytrack_desktop.export.query import SelectedContract
 

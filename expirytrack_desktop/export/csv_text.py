@@ -1,0 +1,48 @@
+"""CSV text that both CSV writers share: the columns, the header, each contract's line end.
+
+``openalgo_symbol,date,time,timestamp,open,high,low,close,volume,oi`` are the export
+document's ten columns, unchanged in name and order; ``exchange`` (OpenAlgo's NFO / BFO)
+follows them, because OpenAlgo names an instrument by symbol and exchange; ``--metadata``
+adds the contract columns after that.
+"""
+
+from __future__ import annotations
+
+from expirytrack_desktop.export.query import SelectedContract
+from expirytrack_desktop.export.symbols import format_strike
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "openalgo_symbol", "date", "time", "timestamp",
+    "open", "high", "low", "close", "volume", "oi",
+)  # fmt: skip
+EXCHANGE_COLUMN = "exchange"
+META_COLUMNS: tuple[str, ...] = (
+    "underlying", "expiry", "strike", "option_type", "trading_symbol", "lot_size",
+)  # fmt: skip
+
+
+def header(include_metadata: bool) -> bytes:
+    cols = (*CSV_COLUMNS, EXCHANGE_COLUMN) + (META_COLUMNS if include_metadata else ())
+    return (",".join(cols) + "\n").encode()
+
+
+def field(value: object) -> str:
+    text = "" if value is None else str(value)
+    if any(ch in text for ch in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def meta_values(c: SelectedContract) -> tuple[object, ...]:
+    strike = None if c.strike is None else format_strike(c.strike)
+    return (c.underlying, c.expiry, strike, c.contract_type, c.trading_symbol, c.lot_size)
+
+
+def meta_suffix(c: SelectedContract) -> str:
+    """``,NIFTY,2025-04-24,20400,CE,NIFTY 24 APR 25 20400 CE,75`` (CSV-quoted as needed)."""
+    return "," + ",".join(field(v) for v in meta_values(c))
+
+
+def line_suffix(c: SelectedContract, include_metadata: bool) -> str:
+    """What follows ``oi`` on each of the contract's lines: ``,NFO`` (+ the metadata)."""
+    return "," + field(c.exchange) + (meta_suffix(c) if include_metadata else "")

@@ -1,0 +1,202 @@
+"""Incremental Parquet mirror: a hive dataset kept in step with the database.
+
+    DIR/underlying=NIFTY/expiry=2025-04-24/part-0.parquet
+    DIR/_mirror_state.json          (Spark and DuckDB's ``*/*/*.parquet`` skip it)
+
+Each run fingerprints every (underlying, expiry) partition of the selection in the database
+(contracts, candles, first/last minute and sums of prices, volume and OI, one grouped query)
+and rewrites only the partitions whose fingerprint changed since the last run: new candles,
+corrected candles, new contracts. A partition is one file, written beside its final name and
+renamed over it, so a reader sees the old partition or the new one, never half; the state
+file is updated (atomically) after each partition, so an interrupted run redoes only what it
+had not finished. A partition of a selected underlying whose expiry is no longer selected
+(or stored) is removed; other underlyings' partitions are left alone.
+Columns as the partitioned Parquet export with metadata (:mod:`.parquet_format`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+from expirytrack_desktop.export.arrow_read import ArrowCandleSource, adbc_available
+from expirytrack_desktop.export.atomic import os_error_to_export_error
+from expirytrack_desktop.export.candles import CandleReader
+from expirytrack_desktop.export.context import Tracker, WriteContext
+from expirytrack_desktop.export.db import DbSource, reading
+from expirytrack_desktop.export.errors import DatabaseError, InvalidOptionsError
+from expirytrack_desktop.export.options import ExportOptions
+from expirytrack_desktop.export.parquet_format import write_parquet
+from expirytrack_desktop.export.progress import ExportProgress
+from expirytrack_desktop.export.query import SelectedContract, select_contracts, ts_bounds
+from expirytrack_desktop.fsutil import atomic_write_json, fsync_dir, sibling_temp
+from expirytrack_desktop.fsutil import replace as fs_replace
+from expirytrack_desktop.timeutil import now_utc
+
+STATE_FILE = "_mirror_state.json"
+PART = "part-0.parquet"
+
+
+@dataclass(slots=True)
+class MirrorResult:
+    written: list[str] = field(default_factory=list)  # partitions rewritten ("NIFTY/2025-...")
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    rows: int = 0  # candles written this run
+
+
+def _fingerprints(
+    conn: sqlite3.Connection, contracts: Sequence[SelectedContract], iv: int, lo: int, hi: int
+) -> dict[int, list[Any]]:
+    """contract id -> [rows, first ts, last ts, price sum, volume sum, oi sum]."""
+    sql = """
+        SELECT contract_id, count(*), min(ts), max(ts), total(open + high + low + close),
+               total(volume), total(oi)
+        FROM candle WHERE contract_id IN (SELECT value FROM json_each(?)) AND interval = ?
+          AND ts >= ? AND ts < ? GROUP BY contract_id"""
+    ids = json.dumps([c.id for c in contracts])
+    return {r[0]: list(r[1:]) for r in conn.execute(sql, (ids, iv, lo, hi))}
+
+
+def _key(c: SelectedContract) -> tuple[str, str]:
+    return (c.underlying, c.expiry)
+
+
+def _rel(underlying: str, expiry: str) -> str:
+    return f"underlying={quote(underlying, safe='')}/expiry={expiry}"
+
+
+def _load_state(folder: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        where = folder / STATE_FILE
+        raise InvalidOptionsError(f"cannot read the mirror state {where}: {exc}") from None
+    return dict(doc.get("partitions", {})) if isinstance(doc, dict) else {}
+
+
+def _save_state(folder: Path, partitions: dict[str, Any]) -> None:
+    atomic_write_json(folder / STATE_FILE, {"version": 1, "partitions": partitions})
+
+
+def update_mirror(
+    db: DbSource,
+    options: ExportOptions,
+    folder: str | Path,
+    *,
+    progress: Callable[[ExportProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    clock: Callable[[], datetime] = now_utc,
+) -> MirrorResult:
+    """Bring the mirror at ``folder`` in step with the selection ``options`` (its format,
+    per-contract and partition flags are ignored: a mirror is always the hive dataset)."""
+    options = replace(
+        options, format="parquet", per_contract=False, parquet_partitioned=True,
+        include_metadata=True,
+    )  # fmt: skip
+    options.validate()
+    root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise InvalidOptionsError(f"{root} exists and is not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error_to_export_error(exc, root / STATE_FILE) from None
+    state = _load_state(root)
+    result = MirrorResult()
+    try:
+        with reading(db) as conn:
+            conn.execute("BEGIN")  # one snapshot for fingerprints and rows
+            try:
+                _update(db, conn, options, root, state, result, progress, cancel, clock)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot read the database: {exc}") from None
+    except OSError as exc:
+        raise os_error_to_export_error(exc, root / STATE_FILE) from None
+    return result
+
+
+def _update(
+    db: DbSource,
+    conn: sqlite3.Connection,
+    options: ExportOptions,
+    root: Path,
+    state: dict[str, Any],
+    result: MirrorResult,
+    progress: Callable[[ExportProgress], None] | None,
+    cancel: threading.Event | None,
+    clock: Callable[[], datetime],
+) -> None:
+    iv = options.interval_minutes
+    lo, hi = ts_bounds(options, clock)
+    contracts = select_contracts(conn, options)
+    prints = _fingerprints(conn, contracts, iv, lo, hi)
+    contracts = [replace(c, rows=prints[c.id][0]) if c.id in prints else c for c in contracts]
+    groups = {
+        k: sorted(g, key=lambda c: (c.symbol, c.id))
+        for k, g in itertools.groupby(sorted(contracts, key=_key), key=_key)
+    }
+    wanted: dict[str, tuple[list[SelectedContract], Any]] = {}
+    for (underlying, expiry), members in groups.items():
+        fp = [iv, [[c.symbol, c.exchange, *prints.get(c.id, [0])] for c in members]]
+        wanted[_rel(underlying, expiry)] = (members, fp)
+    stale = {
+        rel: v for rel, v in wanted.items()
+        if state.get(rel) != v[1] or not (root / rel / PART).is_file()
+    }  # fmt: skip
+    result.unchanged = len(wanted) - len(stale)
+    tracker = Tracker(sum(c.rows for m, _ in stale.values() for c in m), 0, progress, cancel)
+    tracker.contracts_total = sum(len(m) for m, _ in stale.values())
+    tracker.report("counting")
+    reader = CandleReader(conn, iv, lo, hi)
+    arrow = None
+    if not isinstance(db, sqlite3.Connection) and adbc_available():
+        arrow = ArrowCandleSource(Path(db), iv, lo, hi)
+    ctx = WriteContext(reader, options, tracker, _open_new, clock(), arrow)
+    for rel, (members, fp) in sorted(stale.items()):
+        part = root / rel
+        part.mkdir(parents=True, exist_ok=True)
+        final = part / PART
+        tmp = sibling_temp(final, ".part")
+        try:
+            write_parquet(ctx, members, tmp, partitioned=True)
+            fs_replace(tmp, final)
+            fsync_dir(part)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        state[rel] = fp
+        _save_state(root, state)
+        result.written.append(rel)
+        result.rows += sum(c.rows for c in members)
+    mine = {_rel(c.underlying, "x").rpartition("/")[0] for c in contracts}
+    gone = [rel for rel in set(state) - set(wanted) if rel.rpartition("/")[0] in mine]
+    for rel in sorted(gone):  # expiries of the selected underlyings no longer there
+        part = root / rel
+        with contextlib.suppress(FileNotFoundError):
+            (part / PART).unlink()
+        with contextlib.suppress(OSError):
+            part.rmdir()
+            part.parent.rmdir()  # the underlying's folder, once empty
+        del state[rel]
+        _save_state(root, state)
+        result.removed.append(rel)
+    tracker.report("finishing")
+
+
+def _open_new(path: Path) -> BinaryIO:
+    return open(path, "xb")

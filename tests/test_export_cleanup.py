@@ -1,0 +1,86 @@
+"""Clean-up of old exports: by age and size, never a file the app did not write as it is."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from expirytrack_desktop.cli.main import main
+from expirytrack_desktop.export.api import ExportOptions, list_export_history, run_export
+from expirytrack_desktop.export.cleanup import clean_exports, parse_size
+from tests._export_db import build_db
+
+ALL = ("NSE_INDEX|Nifty 50", "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")
+T0 = datetime(2025, 9, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return build_db(tmp_path / "store.sqlite3")
+
+
+def export_at(db: Path, path: Path, days: int, **kw: object) -> Path:
+    run_export(db, ExportOptions(ALL, **kw), path, clock=lambda: T0 + timedelta(days=days))
+    return path
+
+
+def test_by_age_and_size_only_what_the_app_wrote_unchanged(db, tmp_path):
+    out = tmp_path / "exports"
+    old = export_at(db, out / "old.csv", 0)
+    folder = export_at(db, out / "folder", 1, per_contract=True)
+    changed = export_at(db, out / "changed.csv", 2)
+    changed.write_text(changed.read_text() + "my note\n")  # the user's edit
+    replaced = export_at(db, out / "replaced.csv", 3)
+    replaced.unlink()
+    replaced.write_text("another file, same name\n")
+    newest = export_at(db, out / "newest.zip", 10, format="zip")
+    foreign = out / "not-ours.csv"
+    foreign.write_text("x")
+    now = T0 + timedelta(days=11)
+    dry = clean_exports(db, older_than_days=5, now=now, dry_run=True)
+    assert [r.path for r in dry.removed] == [old, folder]
+    assert old.exists() and folder.exists()
+    result = clean_exports(db, older_than_days=5, now=now)
+    assert [r.path for r in result.removed] == [old, folder]
+    assert not old.exists() and not folder.exists()
+    assert set(result.kept_changed) == {changed, replaced}
+    assert changed.exists() and replaced.exists() and newest.exists() and foreign.exists()
+    assert str(old) not in {h.path for h in list_export_history(db)}
+    # by size: the oldest unchanged export goes first, until the rest fits
+    second = export_at(db, out / "second.zip", 9, format="zip")
+    size = newest.stat().st_size
+    result = clean_exports(db, max_total_bytes=size, now=now)
+    assert [r.path for r in result.removed] == [second]
+    assert newest.exists() and foreign.exists() and changed.exists()
+
+
+def test_cli_clean(db, tmp_path, capsys):
+    out = tmp_path / "a.csv"
+    run_export(db, ExportOptions(ALL), out, clock=lambda: datetime.now(UTC) - timedelta(days=40))
+    assert main(["export", "--db", str(db), "--clean-older-than", "30", "--dry-run"]) == 0
+    assert "would remove" in capsys.readouterr().out and out.exists()
+    assert main(["export", "--db", str(db), "--clean-older-than", "30"]) == 0
+    assert "removed 1 exports" in capsys.readouterr().out and not out.exists()
+    assert main(["export", "--db", str(db), "--clean-max-size", "lots"]) == 2
+
+
+def test_parse_size():
+    assert parse_size("500M") == 500 * 2**20
+    assert parse_size("1.5GB") == int(1.5 * 2**30)
+    assert parse_size("1000") == 1000
+
+
+def test_history_rows_with_other_paths_untouched(db, tmp_path):
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO export_history (created_at, format, selection, path, rows, bytes)"
+            " VALUES ('2000-01-01 00:00:00', 'csv', '{}', ?, 1, 1)",
+            (str(tmp_path / "missing.csv"),),
+        )
+    conn.close()
+    result = clean_exports(db, older_than_days=1)
+    assert result.removed == [] and result.kept_changed == []

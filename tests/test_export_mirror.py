@@ -1,0 +1,105 @@
+"""The incremental Parquet mirror: exact after every run, only changed partitions rewritten."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from expirytrack_desktop.cli.main import main
+from expirytrack_desktop.export.api import ExportOptions
+from expirytrack_desktop.export.mirror import STATE_FILE, update_mirror
+from tests._export_db import CONTRACTS, build_db
+
+duckdb = pytest.importorskip("duckdb")
+
+ALL = ("NSE_INDEX|Nifty 50", "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")
+SYMBOL = {c.id: c.expected_symbol for c in CONTRACTS}
+NIFTY_24 = "underlying=NIFTY/expiry=2025-04-24"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return build_db(tmp_path / "store.sqlite3")
+
+
+def db_rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle"
+            " WHERE interval = 1"
+        ).fetchall()
+    conn.close()
+    return sorted((SYMBOL[cid], *rest) for cid, *rest in rows)
+
+
+def mirror_rows(folder: Path) -> list[tuple]:
+    con = duckdb.connect()
+    try:
+        return sorted(
+            con.execute(
+                "SELECT openalgo_symbol, epoch_ms(timestamp) // 1000, open, high, low, close,"
+                " volume, oi FROM read_parquet(?, hive_partitioning = true)",
+                [str(folder / "*" / "*" / "*.parquet")],
+            ).fetchall()
+        )
+    finally:
+        con.close()
+
+
+def inodes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder).parent): p.stat().st_ino for p in folder.rglob("*.parquet")}
+
+
+def test_mirror_is_exact_and_incremental(db, tmp_path):
+    folder = tmp_path / "mirror"
+    first = update_mirror(db, ExportOptions(ALL), folder)
+    assert len(first.written) == 4 and first.unchanged == 0 and first.rows == 32
+    assert mirror_rows(folder) == db_rows(db)
+    before = inodes(folder)
+    again = update_mirror(db, ExportOptions(ALL), folder)
+    assert again.written == [] and again.unchanged == 4 and inodes(folder) == before
+    # a new candle for one contract, a corrected price in another expiry's contract
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("INSERT INTO candle VALUES (101, 1, 1745482500, 5, 6, 4, 5.5, 10, 20)")
+    conn.close()
+    third = update_mirror(db, ExportOptions(ALL), folder)
+    assert third.written == [NIFTY_24] and third.unchanged == 3
+    after = inodes(folder)
+    assert after[NIFTY_24] != before[NIFTY_24]
+    assert {k: v for k, v in after.items() if k != NIFTY_24} == {
+        k: v for k, v in before.items() if k != NIFTY_24
+    }
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE candle SET close = close + 0.05 WHERE contract_id = 106")
+    conn.close()
+    fourth = update_mirror(db, ExportOptions(ALL), folder)
+    assert fourth.written == ["underlying=VEDL/expiry=2024-04-25"]
+    assert mirror_rows(folder) == db_rows(db)
+    assert (folder / STATE_FILE).is_file()
+    assert [p.name for p in folder.rglob(".*")] == []  # no temporary file left
+
+
+def test_expiry_no_longer_selected_is_removed_others_kept(db, tmp_path):
+    from datetime import date
+
+    folder = tmp_path / "mirror"
+    update_mirror(db, ExportOptions(ALL), folder)
+    only = ExportOptions(ALL[:1], expiries=(date(2025, 4, 24),))
+    r = update_mirror(db, only, folder)
+    assert r.removed == ["underlying=NIFTY/expiry=2025-04-17"] and r.written == []
+    assert sorted(inodes(folder)) == [
+        "underlying=NIFTY/expiry=2025-04-24", "underlying=SENSEX50/expiry=2025-04-24",
+        "underlying=VEDL/expiry=2024-04-25",
+    ]  # fmt: skip
+
+
+def test_cli_mirror(db, tmp_path, capsys):
+    folder = tmp_path / "m"
+    assert main(["export", "--db", str(db), "-i", "NIFTY", "--mirror", str(folder), "-q"]) == 0
+    assert "2 partitions written (24 rows), 0 unchanged" in capsys.readouterr().out
+    assert main(["export", "--db", str(db), "-i", "NIFTY", "--mirror", str(folder), "-q"]) == 0
+    assert "0 partitions written (0 rows), 2 unchanged" in capsys.readouterr().out
