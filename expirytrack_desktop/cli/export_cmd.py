@@ -7,9 +7,10 @@ interrupted export leaves no file behind.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +26,7 @@ from expirytrack_desktop.export.presets import (
     presets_path,
     save_preset,
 )
+from expirytrack_desktop.export.s3 import is_s3_url
 from expirytrack_desktop.upstox.models import INTERVALS
 
 EPILOG = (
@@ -195,6 +197,47 @@ def _mirror(args: argparse.Namespace, db: Any, options: ExportOptions, err: Text
     return exitcodes.OK
 
 
+def _to_s3(
+    args: argparse.Namespace,
+    runtime: Any,
+    db: Any,
+    options: ExportOptions,
+    url: str,
+    name: str,
+    err: TextIO,
+) -> int:
+    """Export into a private temporary folder, upload it to ``url``, record it."""
+    from expirytrack_desktop.export.api import run_export
+    from expirytrack_desktop.export.history import record_export
+    from expirytrack_desktop.export.s3 import SECRET_NAMES, export_to_s3, s3_filesystem
+
+    secrets: dict[str, str | None] = {}
+    try:
+        store = runtime.secret_store()
+        if not store.needs_passphrase:
+            secrets = store.get_many(SECRET_NAMES)
+    except Exception:
+        secrets = {}
+    reporter = _Reporter(err, args.quiet)
+    try:
+        result, where, count = export_to_s3(
+            url,
+            name,
+            lambda local: run_export(db, options, local, progress=reporter, record_history=False),
+            s3_filesystem(secrets),
+            overwrite=args.overwrite,
+        )
+    finally:
+        reporter.close()
+    try:
+        record_export(db, options, where, result.rows, result.bytes, datetime.now(UTC))
+    except sqlite3.Error as exc:  # uploaded; only the history row is missing
+        print(f"warning: export not recorded in history: {exc}", file=err)
+    files = f"{count} files, " if count > 1 else ""
+    print(f"exported {result.rows:,} rows ({files}{_size(result.bytes)}) to {where}")
+    return exitcodes.OK
+
+
 def _clean(args: argparse.Namespace, db: Any) -> int:
     from expirytrack_desktop.export.cleanup import clean_exports, parse_size
 
@@ -292,6 +335,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 None,
             )
         name = api.default_filename(options, datetime.now(), symbol=symbol)
+        if is_s3_url(out):
+            return _to_s3(args, runtime, db, options, str(out), name, err)
         target, default = _target(out, runtime, name)
         reporter = _Reporter(err, args.quiet)
         try:

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
@@ -89,6 +90,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "stops one that hangs past it (default 12)",
     )
     a.add_argument(
+        "--export-preset",
+        metavar="NAME",
+        help="after each run, run this export preset (see `export --save-preset`)",
+    )
+    a.add_argument(
+        "--export-mirror",
+        metavar="DIR",
+        help="after each run, bring this Parquet mirror of the schedule's instruments up to date",
+    )
+    a.add_argument(
         "--print", action="store_true", help="show what would be installed; change nothing"
     )
     a.add_argument(
@@ -141,6 +152,7 @@ def _manager() -> Any:
 def cmd_add(args: argparse.Namespace) -> int:
     from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments, runtime_from
     from expirytrack_desktop.collect.selection import SelectionError
+    from expirytrack_desktop.export.errors import ExportError
     from expirytrack_desktop.schedule import Schedule, ScheduleError, parse_days
 
     keys, code = resolve_instruments(runtime_from(args), args.instrument, keep_typed=True)
@@ -165,10 +177,18 @@ def cmd_add(args: argparse.Namespace) -> int:
             demo=args.demo,
             api_base=args.api_base,
             rate_limit=args.rate_limit,
+            export_preset=args.export_preset,
+            export_mirror=args.export_mirror,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ).validate()
         s.selection()  # instruments, interval, months, types must make a valid selection
+        if s.export_preset:  # it must exist now, not only at 16:30 tonight
+            from expirytrack_desktop.export.presets import get_preset, presets_path
+
+            get_preset(presets_path(runtime_from(args).paths.config_dir), s.export_preset)
     except (ScheduleError, SelectionError) as exc:
+        return fail(exitcodes.BAD_INPUT, str(exc))
+    except ExportError as exc:  # no such preset
         return fail(exitcodes.BAD_INPUT, str(exc))
     manager = _manager()
     try:
@@ -343,6 +363,18 @@ def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:
         finally:
             if printer is not None:
                 printer.close()
+    if (s.export_preset or s.export_mirror) and report.reason in (
+        StopReason.OK,
+        StopReason.FAILED_ITEMS,
+    ):
+        from expirytrack_desktop.schedule.exports import run_exports
+
+        def said(text: str) -> None:
+            print(f"{s.name}: {text}", file=sys.stderr)
+            append_log(paths.log_dir, f"{s.name}: {text}")
+
+        export_dir = Path(rt.settings.export_dir or paths.export_dir).expanduser()
+        run_exports(s, Path(rt.db_path), paths.config_dir, export_dir, said)
     save_state(paths.data_dir, report)
     line = report.summary_line()
     append_log(paths.log_dir, f"{line} (exit {report.exit_code})")

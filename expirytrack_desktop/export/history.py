@@ -26,7 +26,7 @@ class ExportHistoryEntry:
 def record_export(
     db: DbSource,
     options: ExportOptions,
-    path: Path,
+    path: Path | str,
     rows: int,
     nbytes: int,
     when: datetime,

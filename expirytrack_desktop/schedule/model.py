@@ -106,6 +106,8 @@ class Schedule:
     demo: bool = False
     api_base: str | None = None
     rate_limit: str | None = None
+    export_preset: str | None = None  # after each run: this export preset (schedule/exports)
+    export_mirror: str | None = None  # after each run: bring this Parquet mirror up to date
     backend: str | None = None  # which OS scheduler it was installed into
     created_at: str = ""
 

@@ -1,0 +1,145 @@
+"""Direct export to S3-compatible storage: ``--out s3://bucket/prefix/``.
+
+The export is written as usual into a private temporary folder (so every format, compression
+and check works unchanged), then uploaded with pyarrow's S3 file system (no extra SDK) and
+the local copy removed. An object appears only once its upload completed, so a reader never
+sees half a file; without ``overwrite`` an existing key is refused before anything is sent.
+
+Credentials, first found wins:
+
+1. the secret store, when these names are saved there: ``s3_access_key_id`` /
+   ``s3_secret_access_key`` (optional ``s3_session_token``);
+2. the standard AWS chain that pyarrow's S3 client reads: ``AWS_ACCESS_KEY_ID`` /
+   ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``, ``AWS_PROFILE`` and
+   ``~/.aws/credentials``, instance roles.
+
+The endpoint of an S3-compatible service (MinIO, R2, ...) comes from
+``EXPIRYTRACK_S3_ENDPOINT`` (``http://127.0.0.1:9000``) or ``AWS_ENDPOINT_URL``; the region
+from ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (default ``us-east-1``). Secrets are never
+printed or logged; an error names the bucket and key only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from expirytrack_desktop.export.errors import (
+    InvalidOptionsError,
+    OutputExistsError,
+    UnwritableOutputError,
+)
+
+SECRET_NAMES = ("s3_access_key_id", "s3_secret_access_key", "s3_session_token")
+
+
+@dataclass(frozen=True, slots=True)
+class S3Target:
+    bucket: str
+    key: str  # "" or ending in "/" = a prefix: the default file name goes under it
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.key == "" or self.key.endswith("/")
+
+    def url(self, key: str | None = None) -> str:
+        return f"s3://{self.bucket}/{self.key if key is None else key}"
+
+
+def is_s3_url(text: str | None) -> bool:
+    return bool(text) and str(text).lower().startswith("s3://")
+
+
+def parse_s3_url(url: str) -> S3Target:
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise InvalidOptionsError(f"not an S3 location: {url!r} (use s3://bucket/prefix/)")
+    return S3Target(parts.netloc, parts.path.lstrip("/"))
+
+
+def s3_filesystem(
+    secrets: Mapping[str, str | None] | None = None, env: Mapping[str, str] | None = None
+) -> Any:
+    """pyarrow S3FileSystem with the credentials and endpoint described above."""
+    try:
+        from pyarrow import fs
+
+        s3_class = fs.S3FileSystem
+    except (ImportError, AttributeError):  # a build without pyarrow's S3 module
+        raise InvalidOptionsError("this installation of pyarrow has no S3 support") from None
+
+    env = os.environ if env is None else env
+    kwargs: dict[str, Any] = {
+        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    }
+    endpoint = env.get("EXPIRYTRACK_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        kwargs.update(endpoint_override=parts.netloc, scheme=parts.scheme or "https")
+    secrets = secrets or {}
+    key_id, secret = secrets.get("s3_access_key_id"), secrets.get("s3_secret_access_key")
+    if key_id and secret:
+        kwargs.update(access_key=key_id, secret_key=secret)
+        if secrets.get("s3_session_token"):
+            kwargs["session_token"] = secrets["s3_session_token"]
+    return s3_class(**kwargs)
+
+
+def _exists(filesystem: Any, path: str) -> bool:
+    from pyarrow import fs
+
+    info = filesystem.get_file_info(path)
+    return bool(info.type != fs.FileType.NotFound)
+
+
+def upload(
+    local: Path, target: S3Target, name: str, filesystem: Any, *, overwrite: bool
+) -> tuple[str, int]:
+    """Upload a finished export (file or folder) to ``target``; (its URL, files sent)."""
+    import pyarrow as pa
+
+    key = target.key + name if target.is_prefix else target.key
+    base = f"{target.bucket}/{key}"
+    files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
+    dests = [base if p == local else f"{base}/{p.relative_to(local).as_posix()}" for p in files]
+    try:
+        if not overwrite:
+            taken = next((d for d in dests if _exists(filesystem, d)), None)
+            if taken is not None:
+                raise OutputExistsError(f"s3://{taken} exists (choose another name or overwrite)")
+        for src, dest in zip(files, dests, strict=True):
+            with open(src, "rb") as f, filesystem.open_output_stream(dest) as out:
+                while block := f.read(8 << 20):
+                    out.write(block)
+    except (OSError, pa.ArrowException) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnwritableOutputError(f"cannot upload to s3://{base}: {reason}") from None
+    return f"s3://{base}", len(files)
+
+
+def export_to_s3(
+    url: str,
+    name: str,
+    run: Callable[[Path], Any],
+    filesystem: Any,
+    *,
+    overwrite: bool = False,
+) -> tuple[Any, str, int]:
+    """``run(local_path)`` writes the export under a private temporary folder; it is then
+    uploaded to ``url`` and removed. Returns (run's result, S3 URL, files uploaded)."""
+    target = parse_s3_url(url)
+    if not target.is_prefix:
+        name = target.key.rsplit("/", 1)[-1]
+    work = Path(tempfile.mkdtemp(prefix="expirytrack-s3-"))
+    try:
+        result = run(work / name)
+        where, count = upload(work / name, target, name, filesystem, overwrite=overwrite)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result, where, count

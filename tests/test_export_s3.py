@@ -1,0 +1,116 @@
+"""Direct export to S3-compatible storage, against moto's S3 server on 127.0.0.1 (started
+here): every format arrives whole, credentials come from the AWS environment or the secret
+store, existing keys are not replaced without --overwrite, and no secret is printed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.main import main
+from expirytrack_desktop.export.api import list_export_history
+from expirytrack_desktop.export.s3 import parse_s3_url
+from tests._export_db import build_db, expected_rows
+
+moto_server = pytest.importorskip("moto.server")
+boto3 = pytest.importorskip("boto3")
+
+KEY_ID, SECRET = "AKIDEXAMPLE0001", "s3-secret-Zz-9876"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        import urllib.request
+
+        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=10).close()  # a clean server for each test
+        for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(k, raising=False)
+        monkeypatch.setenv("EXPIRYTRACK_S3_ENDPOINT", endpoint)
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)  # fmt: skip
+        client.create_bucket(Bucket="quant")
+        yield client
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return build_db(tmp_path / "store.sqlite3")
+
+
+def keys(client) -> list[str]:
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket="quant").get("Contents", []))
+
+
+def test_csv_to_a_prefix_with_env_credentials(s3, db, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    code = main(["export", "--db", str(db), "-i", "NIFTY", "-o", "s3://quant/daily/", "-q"])
+    assert code == exitcodes.OK
+    (key,) = keys(s3)
+    assert key.startswith("daily/OpenAlgo_ExpiryTrack_Nifty_50_") and key.endswith(".csv")
+    body = s3.get_object(Bucket="quant", Key=key)["Body"].read().decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    want = expected_rows([100, 101, 102, 103, 104])
+    assert [(r["openalgo_symbol"], r["open"]) for r in rows] == [(w[0], repr(w[2])) for w in want]
+    out = capsys.readouterr()
+    assert f"to s3://quant/{key}" in out.out
+    assert SECRET not in out.out + out.err
+    assert list_export_history(db)[0].path == f"s3://quant/{key}"
+
+
+def test_exact_key_no_overwrite_then_overwrite(s3, db, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    url = "s3://quant/x/nifty.parquet"
+    argv = ["export", "--db", str(db), "-i", "NIFTY", "-f", "parquet", "-o", url, "-q"]
+    assert main(argv) == exitcodes.OK
+    first = s3.get_object(Bucket="quant", Key="x/nifty.parquet")["Body"].read()
+    assert main(argv) == exitcodes.BAD_INPUT
+    assert "s3://quant/x/nifty.parquet exists" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == exitcodes.OK
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(io.BytesIO(first)).num_rows == 24
+    assert keys(s3) == ["x/nifty.parquet"]
+
+
+def test_partitioned_dataset_with_secret_store_credentials(s3, db, monkeypatch, memory_keyring):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    memory_keyring.set_password("ExpiryTrack", "s3_access_key_id", KEY_ID)
+    memory_keyring.set_password("ExpiryTrack", "s3_secret_access_key", SECRET)
+    code = main(["export", "--db", str(db), "-i", "NIFTY", "-i", "SENSEX50", "-f", "parquet",
+                 "--partitioned", "-o", "s3://quant/ds/", "-q"])  # fmt: skip
+    assert code == exitcodes.OK
+    got = keys(s3)
+    assert len(got) == 3 and all("/underlying=" in k and k.endswith("part-0.parquet") for k in got)
+
+
+def test_unreachable_or_missing_bucket_is_one_line_exit_5(s3, db, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    code = main(["export", "--db", str(db), "-i", "NIFTY", "-o", "s3://no-such-bucket/a/", "-q"])
+    assert code == exitcodes.STORAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot upload to s3://no-such-bucket/")
+    assert SECRET not in err[0]
+
+
+def test_parse():
+    assert parse_s3_url("s3://b/p/").is_prefix and parse_s3_url("s3://b").is_prefix
+    assert parse_s3_url("s3://b/p/x.csv").key == "p/x.csv"

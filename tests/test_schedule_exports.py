@@ -1,0 +1,68 @@
+"""Scheduled exports: after `schedule run`, the schedule's mirror and export preset are
+brought up to date from what the run stored (simulator, real SQLite, real files)."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from pathlib import Path
+
+from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.main import main
+from expirytrack_desktop.export.api import ExportOptions
+from expirytrack_desktop.export.presets import Preset, presets_path, save_preset
+from expirytrack_desktop.paths import AppPaths
+from tests.collect_helpers import NIFTY
+from tests.test_schedule_run import env  # noqa: F401  (the simulator + SMTP fixture)
+
+
+def candles(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        n = conn.execute("SELECT count(*) FROM candle WHERE interval = 1").fetchone()[0]
+    conn.close()
+    return int(n)
+
+
+def test_run_updates_the_mirror_and_runs_the_preset(env, tmp_path, capsys):  # noqa: F811
+    import duckdb
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    save_preset(
+        presets_path(AppPaths.default().config_dir),
+        Preset("nifty-csv", ExportOptions((NIFTY,), contract_types=("FUT",)), str(exports)),
+    )
+    mirror = tmp_path / "mirror"
+    env.add("--export-mirror", str(mirror), "--export-preset", "nifty-csv")
+    assert main(["schedule", "run", "nifty"]) == exitcodes.OK
+    err = capsys.readouterr().err
+
+    assert "nifty: mirror" in err and "1 partitions written" in err
+    assert "nifty: export preset 'nifty-csv'" in err
+    total = candles(env.db)
+    assert total > 0
+    con = duckdb.connect()
+    try:
+        (n,) = con.execute(
+            "SELECT count(*) FROM read_parquet(?, hive_partitioning = true)",
+            [str(mirror / "*" / "*" / "*.parquet")],
+        ).fetchone()
+    finally:
+        con.close()
+    assert n == total
+    (made,) = exports.iterdir()
+    with made.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["openalgo_symbol"][-3:] for r in rows} == {"FUT"}
+    # the next run stores nothing new: the mirror is left as it is, the preset writes anew
+    assert main(["schedule", "run", "nifty"]) == exitcodes.OK
+    err = capsys.readouterr().err
+    assert "0 partitions written (0 rows), 1 unchanged" in err
+    assert len(list(exports.iterdir())) == 2
+
+
+def test_a_missing_preset_is_refused_when_adding(env, capsys):  # noqa: F811
+    args = ["schedule", "add", "-i", "NIFTY", "-e", env.expiry, "--at", "16:30",
+            "--name", "x", "--no-install", "--export-preset", "nope"]  # fmt: skip
+    assert main(args) == exitcodes.BAD_INPUT
+    assert "no export preset named 'nope'" in capsys.readouterr().err
