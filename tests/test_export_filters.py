@@ -118,6 +118,15 @@ def test_default_filename():
     assert (
         default_filename(stock, now, symbol="VEDL") == "OpenAlgo_ExpiryTrack_VEDL_20250919_091456"
     )
+    one = ExportOptions((NIFTY,), expiries=(date(2025, 4, 24),))
+    assert default_filename(one, now) == "OpenAlgo_ExpiryTrack_Nifty_50_24APR25_20250919_091456.csv"
+    two = ExportOptions(
+        (NIFTY,), expiries=(date(2025, 4, 24), date(2025, 4, 17)), compression="gzip"
+    )
+    assert (
+        default_filename(two, now)
+        == "OpenAlgo_ExpiryTrack_Nifty_50_17APR25-24APR25_20250919_091456.csv.gz"
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from expirytrack_desktop.export.errors import EmptySelectionError, InvalidOptionsError
+from expirytrack_desktop.export.symbols import format_expiry
 from expirytrack_desktop.upstox.models import INTERVAL_MINUTES
 
 ExportFormat = Literal["csv", "json", "zip", "parquet", "historify"]
@@ -193,7 +194,9 @@ def instrument_label(instrument_key: str, symbol: str | None = None) -> str:
 
 
 def default_filename(options: ExportOptions, now: datetime, *, symbol: str | None = None) -> str:
-    """``OpenAlgo_ExpiryTrack_[Instrument|All]_[YYYYMMDD]_[HHMMSS].[ext]``.
+    """``OpenAlgo_ExpiryTrack_[Instrument|All][_EXPIRY]_[YYYYMMDD]_[HHMMSS].[ext]``.
+
+    ``EXPIRY`` when expiries are chosen: ``24APR25``, or ``17APR25-24APR25`` for several.
 
     Instrument when exactly one underlying is selected, else ``All``; ``symbol`` (its
     underlying symbol, e.g. VEDL) names a stock better than its key. ``now`` is shown as
@@ -203,4 +206,12 @@ def default_filename(options: ExportOptions, now: datetime, *, symbol: str | Non
         label = instrument_label(options.underlyings[0], symbol)
     else:
         label = "All"
+    if options.expiries:  # the expiry chosen (or the first and last): 24APR25, 17APR25-24APR25
+        first, last = min(options.expiries), max(options.expiries)
+        span = _expiry_tag(first) + ("" if first == last else "-" + _expiry_tag(last))
+        label = f"{label}_{span}"
     return f"{FILE_PREFIX}_{label}_{now:%Y%m%d}_{now:%H%M%S}{options.extension}"
+
+
+def _expiry_tag(d: date) -> str:
+    return format_expiry(d)
