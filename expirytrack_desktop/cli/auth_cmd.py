@@ -47,10 +47,10 @@ from expirytrack_desktop.auth.token import (
     revoke_via,
 )
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.context import runtime_from
 from expirytrack_desktop.cli.failure import error
 from expirytrack_desktop.cli.passphrase import PASSPHRASE_ENV, cli_passphrase
 from expirytrack_desktop.paths import AppPaths
-from expirytrack_desktop.runtime import Runtime
 from expirytrack_desktop.timeutil import now_utc
 from expirytrack_desktop.upstox.errors import AuthError, LoginError, ServerError, UpstoxError
 
@@ -82,15 +82,6 @@ def _print_backend(store: SecretStore, out: TextIO | None = None) -> None:
 
 def _mask(value: str) -> str:
     return f"{value[:4]}…{value[-4:]}" if len(value) > 12 else "…"
-
-
-def _runtime(args: argparse.Namespace) -> Runtime:
-    return Runtime.create(
-        db=getattr(args, "db", None),
-        api_base=getattr(args, "api_base", None),
-        rate_limit=getattr(args, "rate_limit", None),
-        demo=bool(getattr(args, "demo", False)),
-    )
 
 
 def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -248,7 +239,7 @@ class _MemoryStore:
 
 
 async def _login_pasted(args: argparse.Namespace, token: str) -> int:
-    rt = _runtime(args)
+    rt = runtime_from(args)
     store = rt.secret_store(cli_passphrase)
     tokens = TokenManager(store)
     async with rt.make_client(None) as client:
@@ -260,7 +251,7 @@ async def _login_pasted(args: argparse.Namespace, token: str) -> int:
 async def _login_oauth(args: argparse.Namespace) -> int:
     import webbrowser
 
-    rt = _runtime(args)
+    rt = runtime_from(args)
     store = rt.secret_store(cli_passphrase)
     creds = load_credentials(store)
     if creds is None:
@@ -331,7 +322,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
     if args.demo:
         print("Demo mode: nothing stored, nothing to log out of.")
         return exitcodes.OK
-    rt = _runtime(args)
+    rt = runtime_from(args)
     store = rt.secret_store(cli_passphrase)
 
     async def run() -> int:
@@ -352,7 +343,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     """Who is logged in, until when, and where the secrets are kept."""
     if args.demo:
         return asyncio.run(_whoami_demo())
-    rt = _runtime(args)
+    rt = runtime_from(args)
     store = rt.secret_store(cli_passphrase)
     _print_backend(store)
     values = store.get_many([API_KEY, API_SECRET, REDIRECT_URI])

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any, TextIO
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.context import runtime_from
 from expirytrack_desktop.cli.failure import error, fail
 from expirytrack_desktop.cli.passphrase import cli_passphrase
 from expirytrack_desktop.collect.events import JobResult, Phase, Progress, StopReason
@@ -87,16 +88,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     r.set_defaults(func=cmd_retry)
 
 
-def _runtime(args: argparse.Namespace) -> Runtime:
-    return Runtime.create(
-        db=args.db,
-        api_base=args.api_base,
-        rate_limit=args.rate_limit,
-        demo=args.demo,
-        instruments_url=getattr(args, "instruments_url", None),
-    )
-
-
 def _token(rt: Runtime) -> tuple[str | None, str | None]:
     """(token, error message)."""
     try:
@@ -129,7 +120,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     )
     from expirytrack_desktop.store import StoreError
 
-    rt = _runtime(args)
+    rt = runtime_from(args)
     keys, code = resolve_instruments(rt, args.instrument)
     if keys is None:
         return code
@@ -291,7 +282,7 @@ class _Printer:
 def cmd_status(args: argparse.Namespace) -> int:
     from expirytrack_desktop.store import StoreError, StoreMissingError
 
-    rt = _runtime(args)
+    rt = runtime_from(args)
     try:
         db = rt.open_db(create=False, check_writable=False)
     except StoreMissingError:
@@ -354,7 +345,7 @@ def _print_jobs(jobs: list[Any]) -> None:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from expirytrack_desktop.store import StoreError, StoreMissingError
 
-    rt = _runtime(args)
+    rt = runtime_from(args)
     try:
         db = rt.open_db(create=False, check_writable=False)
     except StoreMissingError:
@@ -372,7 +363,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from expirytrack_desktop.store import StoreError
 
-    rt = _runtime(args)
+    rt = runtime_from(args)
     try:
         rt.check_rate_limit()
     except ValueError as exc:

@@ -150,7 +150,8 @@ def _manager() -> Any:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments, runtime_from
+    from expirytrack_desktop.cli.context import runtime_from
+    from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments
     from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.export.errors import ExportError
     from expirytrack_desktop.schedule import Schedule, ScheduleError, parse_days

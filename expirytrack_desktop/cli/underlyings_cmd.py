@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
+from expirytrack_desktop.cli.context import runtime_from
 from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.runtime import Runtime
 
@@ -33,16 +34,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     kind.add_argument("--stocks", action="store_true", help="stocks only")
     p.add_argument("--refresh", action="store_true", help="download the master even if today's")
     p.set_defaults(func=cmd_underlyings)
-
-
-def runtime_from(args: argparse.Namespace) -> Runtime:
-    return Runtime.create(
-        db=args.db,
-        api_base=args.api_base,
-        rate_limit=args.rate_limit,
-        demo=args.demo,
-        instruments_url=getattr(args, "instruments_url", None),
-    )
 
 
 def _refresh(rt: Runtime, db: Any, *, force: bool = False) -> Any:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from expirytrack_desktop.collect import display_name
 from expirytrack_desktop.ui.models import RecordsModel, RowRole, fmt_bytes, fmt_int, short_ts
 from expirytrack_desktop.ui.qt import QtCore, QtGui, QtWidgets
+from expirytrack_desktop.ui.widgets import rows_table
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -45,13 +46,7 @@ class ExportsPage(QtWidgets.QWidget):
             {"created_at": short_ts, "rows": fmt_int, "bytes": fmt_bytes},
             self,
         )
-        self.table = QtWidgets.QTableView()
-        self.table.setObjectName("exportHistory")
-        self.table.setTabKeyNavigation(False)
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = rows_table(self.model, "exportHistory")
         self.table.doubleClicked.connect(self._open_selected)
         self.btn_export = QtWidgets.QPushButton("&Export…")
         self.btn_open = QtWidgets.QPushButton("&Open folder")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from expirytrack_desktop.ui.jobs_service import JobLog
 from expirytrack_desktop.ui.models import JobRow, JobsModel, RowRole
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtWidgets, asyncSlot
-from expirytrack_desktop.ui.widgets import ProgressBarDelegate
+from expirytrack_desktop.ui.widgets import ProgressBarDelegate, rows_table
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -43,14 +43,8 @@ class JobsPage(QtWidgets.QWidget):
         self.model = controller.jobs_model
         self.setObjectName("jobsPage")
 
-        self.table = QtWidgets.QTableView()
-        self.table.setObjectName("jobsTable")
-        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move inside
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table = rows_table(self.model, "jobsTable")
         self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
         self.table.setItemDelegateForColumn(JobsModel.PROGRESS_COLUMN, ProgressBarDelegate(self))
         hh = self.table.horizontalHeader()

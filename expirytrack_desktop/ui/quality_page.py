@@ -15,6 +15,7 @@ from expirytrack_desktop.timeutil import IST
 from expirytrack_desktop.ui.expiry_picker import ExpiryPicker
 from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
+from expirytrack_desktop.ui.widgets import rows_table
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -96,14 +97,7 @@ class QualityPage(QtWidgets.QWidget):
         self.summary.setObjectName("qualitySummary")
         self.summary.setWordWrap(True)
         self.model = QualityModel(self)
-        self.table = QtWidgets.QTableView()
-        self.table.setObjectName("qualityTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setTabKeyNavigation(False)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = rows_table(self.model, "qualityTable")
         self.gaps = QtWidgets.QListWidget()
         self.gaps.setObjectName("gapList")
         split = QtWidgets.QSplitter(Qt.Orientation.Horizontal)

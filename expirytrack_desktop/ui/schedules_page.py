@@ -19,6 +19,7 @@ from expirytrack_desktop.schedule.manage import ScheduleEntry, ScheduleManager
 from expirytrack_desktop.schedule.model import DAY_NAMES, days_text
 from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
+from expirytrack_desktop.ui.widgets import rows_table
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -204,14 +205,7 @@ class SchedulesPage(QtWidgets.QWidget):
         self.setObjectName("schedulesPage")
         self.manager = ScheduleManager(controller.services.paths)
         self.model = SchedulesModel(self)
-        self.table = QtWidgets.QTableView()
-        self.table.setObjectName("schedulesTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setTabKeyNavigation(False)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = rows_table(self.model, "schedulesTable")
         self.btn_new = QtWidgets.QPushButton("Ne&w…")
         self.btn_edit = QtWidgets.QPushButton("Ed&it…")
         self.btn_remove = QtWidgets.QPushButton("Re&move")

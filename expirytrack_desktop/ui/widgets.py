@@ -95,6 +95,19 @@ class MessageLabel(QtWidgets.QLabel):
         self.show()
 
 
+def rows_table(model: QtCore.QAbstractItemModel, name: str) -> QtWidgets.QTableView:
+    """A table of whole rows, one selectable at a time; Tab leaves it (arrows move inside)."""
+    table = QtWidgets.QTableView()
+    table.setObjectName(name)
+    table.setModel(model)
+    table.setTabKeyNavigation(False)
+    table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
 def hline() -> QtWidgets.QFrame:
     line = QtWidgets.QFrame()
     line.setFrameShape(QtWidgets.QFrame.Shape.HLine)
