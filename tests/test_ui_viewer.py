@@ -254,3 +254,37 @@ def test_viewer_models_pass_the_model_tester(qtmodeltester, viewer, collected):
     quality.set_rows(rows)
     qtmodeltester.check(quality)
     assert quality.rowCount() == len(rows)
+
+
+def test_at_risk_panel_lists_incomplete_expiries_before_they_vanish(qtbot, viewer, collected):
+    from expirytrack_desktop.collect.atrisk import at_risk
+    from expirytrack_desktop.schedule.manage import chosen_everywhere
+    from expirytrack_desktop.ui.atrisk_panel import at_risk_line
+
+    window, controller = viewer
+    db = controller.runtime.db
+    # half of the monthly's windows lost: the expiry is partial again
+    db.execute(
+        "DELETE FROM fetch_window WHERE contract_id IN (SELECT id FROM contract WHERE "
+        "contract_type = 'CE')"
+    )
+    chosen = chosen_everywhere(db, controller.services.paths)
+    probe = at_risk(db, chosen, today=MONTHLY, within_days=10_000)
+    [gone] = [r for r in probe if r.expiry == MONTHLY]
+    controller.analysis.today = lambda: gone.last_day - timedelta(days=3)
+    page = window.dashboard_page
+    window.tabs.setCurrentWidget(page)
+    done = page.controller.schedule(page.refresh())
+    qtbot.waitUntil(done.done, timeout=10000)
+    panel = page.at_risk
+    expected = at_risk(db, chosen, today=gone.last_day - timedelta(days=3), within_days=14)
+    assert [r.expiry for r in panel.found] == [r.expiry for r in expected] and panel.found
+    assert panel.list.item(0).text() == at_risk_line(expected[0])
+    assert "3 days left" in panel.list.item(0).text() and "◐ partial" in panel.list.item(0).text()
+    assert panel.collect_button.isVisibleTo(panel)
+    assert "vanish from Upstox within 14 days" in window.statusBar().currentMessage()
+    # two weeks earlier it is not at risk yet
+    controller.analysis.today = lambda: gone.last_day - timedelta(days=30)
+    done = page.controller.schedule(page.refresh())
+    qtbot.waitUntil(done.done, timeout=10000)
+    assert panel.found == [] and "Nothing at risk" in panel.summary.text()

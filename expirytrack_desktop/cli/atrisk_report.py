@@ -1,7 +1,8 @@
 """``expirytrack status --at-risk``: chosen expiries that are not complete and will vanish from
 Upstox within N days (``collect.atrisk``), soonest first, with their last day.
 
-"Chosen" = what earlier collect jobs asked for plus every stored schedule's selection.
+"Chosen" = what earlier collect jobs asked for plus every stored schedule's selection
+(:func:`schedule.manage.chosen_everywhere`, which the window's at-risk panel uses too).
 """
 
 from __future__ import annotations
@@ -10,29 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
-from expirytrack_desktop.collect.atrisk import Chosen, at_risk, chosen_from_jobs
+from expirytrack_desktop.collect.atrisk import at_risk
+from expirytrack_desktop.schedule.manage import chosen_everywhere
 from expirytrack_desktop.timeutil import IST
-
-
-def _chosen_by_schedules(rt: Any) -> list[Chosen]:
-    from datetime import date
-
-    from expirytrack_desktop.collect.instruments import resolve_instrument
-    from expirytrack_desktop.schedule import ScheduleError, ScheduleStore
-
-    try:
-        schedules = ScheduleStore(rt.paths.config_dir / "schedules.json").load()
-    except (ScheduleError, OSError, ValueError):
-        return []
-    out = []
-    for s in schedules:
-        dates = None if s.expiries is None else tuple(date.fromisoformat(d) for d in s.expiries)
-        for text in s.instruments:
-            try:
-                out.append(Chosen(resolve_instrument(text), dates))
-            except ValueError:
-                continue
-    return out
 
 
 def print_at_risk(rt: Any, db: Any, within: int | None) -> int:
@@ -42,9 +23,7 @@ def print_at_risk(rt: Any, db: Any, within: int | None) -> int:
 
         return fail(exitcodes.BAD_INPUT, "--within must be 0 or more days")
     today = datetime.now(IST).date()
-    chosen = chosen_from_jobs(db.list_jobs(limit=10_000, job_type="collect"))
-    chosen += _chosen_by_schedules(rt)
-    found = at_risk(db, chosen, today=today, within_days=days)
+    found = at_risk(db, chosen_everywhere(db, rt.paths), today=today, within_days=days)
     if not found:
         print(
             "Nothing at risk: no chosen, incomplete expiry vanishes from Upstox within "

@@ -8,10 +8,12 @@ OS calls go through :mod:`.hooks` (tests inject a fake command runner and folder
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from expirytrack_desktop.collect.atrisk import Chosen, chosen_from_jobs
+from expirytrack_desktop.collect.instruments import resolve_instrument
 from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.schedule import hooks
 from expirytrack_desktop.schedule.model import Schedule, ScheduleError, ScheduleStore
@@ -135,3 +137,26 @@ class ScheduleManager:
     @property
     def log_path(self) -> Path:
         return self.paths.log_dir
+
+    def chosen(self) -> list[Chosen]:
+        """What the stored schedules keep collecting (for the at-risk report); a damaged
+        schedules file or an instrument that no longer resolves is left out, not fatal."""
+        try:
+            schedules = self.store.load()
+        except (ScheduleError, OSError, ValueError):
+            return []
+        out = []
+        for s in schedules:
+            dates = None if s.expiries is None else tuple(date.fromisoformat(d) for d in s.expiries)
+            for text in s.instruments:
+                try:
+                    out.append(Chosen(resolve_instrument(text), dates))
+                except ValueError:
+                    continue
+        return out
+
+
+def chosen_everywhere(db: Any, paths: AppPaths) -> list[Chosen]:
+    """The selections the at-risk report watches: earlier collection jobs and every schedule."""
+    jobs = db.list_jobs(limit=10_000, job_type="collect")
+    return chosen_from_jobs(jobs) + ScheduleManager(paths).chosen()

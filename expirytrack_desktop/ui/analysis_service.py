@@ -7,12 +7,16 @@ Every read runs on the database's own thread (``db.run``), never on the Qt threa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 from expirytrack_desktop.analysis.candles import Candle, ContractInfo, DbCandleSource
 from expirytrack_desktop.analysis.chain import ChainSnapshot, build_chain
 from expirytrack_desktop.analysis.quality import ContractQuality, GapRun, expiry_quality, gap_runs
 from expirytrack_desktop.analysis.series import StraddlePoint, aggregate, straddle_series
+from expirytrack_desktop.collect.atrisk import AtRiskExpiry, at_risk
+from expirytrack_desktop.schedule.manage import chosen_everywhere
+from expirytrack_desktop.timeutil import IST
 from expirytrack_desktop.ui.catalog import COVERAGE_STATE
 from expirytrack_desktop.ui.choices import WizardSelection
 from expirytrack_desktop.ui.coverage_view import ExpiryChip
@@ -27,6 +31,7 @@ class AnalysisService:
         self.host = host
         self.jobs = jobs
         self._source: DbCandleSource | None = None
+        self.today: Callable[[], date] = lambda: datetime.now(IST).date()  # tests move it
 
     async def _db_source(self) -> DbCandleSource:
         rt = await self.host.ready()
@@ -55,6 +60,17 @@ class AnalysisService:
             for c in rows
         ]
         return labels, chips
+
+    async def at_risk(self) -> list[AtRiskExpiry]:
+        """Chosen (jobs, schedules), incomplete expiries vanishing within ``at_risk_days``."""
+        rt = await self.host.ready()
+        paths, days = self.services.paths, self.services.settings.at_risk_days
+        today = self.today()
+
+        def find() -> list[AtRiskExpiry]:
+            return at_risk(rt.db, chosen_everywhere(rt.db, paths), today=today, within_days=days)
+
+        return await rt.db.run(find)
 
     async def underlyings(self) -> list[tuple[str, str]]:
         """``(symbol or key, instrument key)`` of underlyings with stored contracts."""

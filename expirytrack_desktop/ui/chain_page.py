@@ -8,6 +8,7 @@ are :func:`analysis.chain.build_chain`'s, the same as ``expirytrack chain``.
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from expirytrack_desktop.analysis.chain import ChainRow, ChainSnapshot
 from expirytrack_desktop.analysis.chain_table import snapshot_rows, write_csv
 from expirytrack_desktop.analysis.minutes import SESSION_OPEN, step_minute, step_trading_day
+from expirytrack_desktop.fsutil import atomic_write_text
 from expirytrack_desktop.timeutil import IST
 from expirytrack_desktop.ui.expiry_picker import ExpiryPicker
 from expirytrack_desktop.ui.models import RowsTableModel
@@ -268,9 +270,9 @@ class ChainPage(QtWidgets.QWidget):
             if not chosen:
                 return None
             path = Path(chosen)
-        rows = snapshot_rows(snap)
-        with path.open("w", encoding="utf-8", newline="") as f:
-            write_csv(rows, f)
+        text = io.StringIO(newline="")
+        write_csv(snapshot_rows(snap), text)
+        atomic_write_text(path, text.getvalue())  # never a half-written file
         return path
 
     def on_collect(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from expirytrack_desktop.ui.atrisk_panel import AtRiskPanel
 from expirytrack_desktop.ui.coverage_view import CoverageMonthsView
 from expirytrack_desktop.ui.models import COVERAGE_LABELS, fmt_bytes, fmt_int, fmt_span
 from expirytrack_desktop.ui.qt import QtCore, QtGui, QtWidgets
@@ -95,8 +96,10 @@ class DashboardPage(QtWidgets.QWidget):
         cl.addWidget(self.empty_label)
         cl.addWidget(self.grid, 1)
 
+        self.at_risk = AtRiskPanel(controller)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(cards)
+        lay.addWidget(self.at_risk)
         lay.addWidget(cov_box, 1)
         lay.addWidget(usage_box)
 
@@ -130,6 +133,7 @@ class DashboardPage(QtWidgets.QWidget):
         self.grid.set_chips(labels, chips)
         self.empty_label.setVisible(not chips)
         self.grid.setVisible(bool(chips))
+        await self.at_risk.refresh()
         self.refresh_usage()
 
     def _open_expiry(self, key: str, expiry: object) -> None:

@@ -77,6 +77,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tray.setToolTip(title)
             self.tray.show()
         self.schedules_page.needsLogin.connect(self.notify)
+        self.dashboard_page.at_risk.atRisk.connect(self.notify)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
 
