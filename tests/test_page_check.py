@@ -109,7 +109,7 @@ def test_a_clean_file_passes_both_ways(tmp_path):
     with open_database(path) as db:
         seen = []
         for _ in range(5):
-            assert check_database(db, full_check_bytes=0, page_budget=200) == "sampled"
+            assert check_database(db, again=True, full_check_bytes=0, page_budget=200) == "sampled"
             seen.append(db.kv_get("page_check_next_contract"))
     assert seen[0] != seen[1] and "0" in seen  # the slice moves on, then wraps round
 
@@ -164,7 +164,7 @@ def test_sampled_runs_read_the_whole_candle_table_in_turn(tmp_path):
     with open_database(path) as db:
         for run in range(1, CONTRACTS + 1):
             try:
-                check_database(db, full_check_bytes=0, page_budget=40)  # ~2 contracts
+                check_database(db, again=True, full_check_bytes=0, page_budget=40)  # ~2 contracts
             except StoreCorruptError:
                 found_on = run
                 break
@@ -198,3 +198,33 @@ def test_check_pages_on_a_bare_connection(tmp_path):
         assert check_pages(conn, path) == "full"
         assert check_pages(conn, path, full_check_bytes=0) == "sampled"
     conn.close()
+
+
+def test_the_engine_checks_before_its_first_job(tmp_path):
+    """The window's path: a Collector on a database opened without a check (the engine
+    process opens it once) refuses its first job before any request or job row."""
+    import asyncio
+
+    from expirytrack_desktop.collect import Selection
+    from tests.collect_helpers import NIFTY, make_app, make_client, make_collector
+
+    path = make_db(tmp_path / "engine.sqlite3")
+    leaves = pages_of(path, "candle")
+    damage(path, leaves[len(leaves) // 2])
+    app = make_app()
+    expiry = app.market.expiries(NIFTY)[-1]
+
+    async def start() -> int:
+        db = open_database(path)
+        client = make_client(app)
+        try:
+            with pytest.raises(StoreCorruptError, match="has damaged pages"):
+                await make_collector(db, client).start(Selection([NIFTY], [expiry]))
+            return client.requests_sent
+        finally:
+            await client.aclose()
+            db.close()
+
+    assert asyncio.run(start()) == 0
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM job").fetchone() == (0,)

@@ -44,6 +44,7 @@ from expirytrack_desktop.collect.selection import Selection
 from expirytrack_desktop.collect.span_caps import SpanCaps
 from expirytrack_desktop.store import Database
 from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL
+from expirytrack_desktop.store.health import check_database
 from expirytrack_desktop.upstox.models import Contract
 from expirytrack_desktop.upstox.span import SpanPolicy
 
@@ -153,6 +154,8 @@ class Collector:
         :class:`SelectionError` and creates no job. ``concurrency``: this job's requests in
         flight (default: the collector's); fixed for the job's whole run.
         """
+        # A damaged database stops here, before a request or a job row (once per Database).
+        await self.db.run(check_database, self.db)
         config = self.config.with_concurrency(concurrency)
         if job_id is None and offered is None:
             offered = await self.check_selection(selection)
@@ -228,6 +231,7 @@ class Collector:
         concurrency: int | None = None,
     ) -> CollectJob:
         """Fetch again only the failed windows of ``job_id`` (no discovery requests)."""
+        await self.db.run(check_database, self.db)  # as in start()
         rec = await self.db.run(self.db.get_job, job_id)
         if rec is None or rec.job_type != "collect":
             raise ValueError(f"no collection job {job_id}")

@@ -40,13 +40,18 @@ class _Damaged(Exception):
     """Internal: what was found (one line)."""
 
 
-def check_database(db: Any, **options: Any) -> str:
+def check_database(db: Any, *, again: bool = False, **options: Any) -> str:
     """:func:`check_pages` on an open :class:`~expirytrack_desktop.store.Database` (its own
-    connection, under its lock), then :func:`harden_reads` for the rest of the run."""
+    connection, under its lock), then :func:`harden_reads` for the rest of its life. Once per
+    Database unless ``again`` ("done" when already checked): the CLI checks when it opens the
+    file, the engine before each job, the window's engine then only at its first job."""
+    if getattr(db, "_pages_checked", False) and not again:
+        return "done"
     with db._lock:
         conn = db._conn
         found = check_pages(conn, db.path, kv_get=db.kv_get, kv_set=db.kv_set, **options)
         harden_reads(conn)
+    db._pages_checked = True
     return found
 
 
