@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from expirytrack_desktop.collect import Collector
 from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, FaultConfig, Market, SimulatorApp
@@ -11,6 +13,7 @@ from expirytrack_desktop.store import Database, open_database
 from expirytrack_desktop.upstox.client import UpstoxClient
 from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
 
+T = TypeVar("T")
 TODAY = date(2025, 10, 1)
 NIFTY = "NSE_INDEX|Nifty 50"
 
@@ -59,3 +62,29 @@ def ground_truth_rows(market: Market, expired_key: str, interval: str, f: date, 
         (parse_ts(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]), int(r[6]))
         for r in rows
     ]
+
+
+class Opened:
+    """What an engine test opens (databases, clients), closed after the test by the ``opened``
+    fixture (tests/conftest.py), passed or failed: a close written at the end of a test is
+    skipped by the first failing assertion and leaks its file and its connections."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack) -> None:
+        self._stack = stack
+
+    def db(self, tmp_path: Path, name: str = "t.sqlite3") -> Database:
+        return self._stack.enter_context(make_db(tmp_path, name))
+
+    def client(
+        self, app: SimulatorApp, token: str | None = DEMO_ACCESS_TOKEN, *, max_attempts: int = 3
+    ) -> UpstoxClient:
+        return self.add(make_client(app, token, max_attempts=max_attempts))
+
+    def add(self, thing: T) -> T:
+        """Close ``thing`` (``aclose()`` if it has one, else ``close()``) after the test."""
+        aclose = getattr(thing, "aclose", None)
+        if aclose is not None:
+            self._stack.push_async_callback(aclose)
+        else:
+            self._stack.callback(thing.close)  # type: ignore[attr-defined]
+        return thing

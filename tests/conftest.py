@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -106,3 +107,12 @@ def qloop(_qasync_loop, qtbot):
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
     assert not left, f"tasks left pending on the window's loop: {left}"
+
+
+@pytest.fixture
+async def opened():
+    """Databases and clients an engine test opens, closed after it (tests/collect_helpers.py)."""
+    from tests.collect_helpers import Opened
+
+    async with contextlib.AsyncExitStack() as stack:
+        yield Opened(stack)

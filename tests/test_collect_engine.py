@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
+from contextlib import closing
 from datetime import date, timedelta
 
 import httpx
@@ -28,9 +30,7 @@ from tests.collect_helpers import (
     NIFTY,
     ground_truth_rows,
     make_app,
-    make_client,
     make_collector,
-    make_db,
 )
 
 
@@ -59,11 +59,11 @@ def assert_exact(db, app, expiries, months=1, interval="1minute"):
     return total
 
 
-async def test_full_collection_is_exact_and_a_rerun_fetches_nothing(tmp_path):
+async def test_full_collection_is_exact_and_a_rerun_fetches_nothing(opened, tmp_path):
     app = make_app()
     exps = last_expiries(app, 2)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     events: list[Progress] = []
     col = make_collector(db, client)
     result = await col.run(Selection(["NIFTY"], exps), on_progress=events.append)
@@ -98,15 +98,13 @@ async def test_full_collection_is_exact_and_a_rerun_fetches_nothing(tmp_path):
     assert again.state == JobState.COMPLETED
     assert again.counters.windows_planned == 0
     assert app.stats.requests - before == 1  # only the expiry list
-    await client.aclose()
-    db.close()
 
 
-async def test_span_cap_is_learned_persisted_and_planned_with(tmp_path):
+async def test_span_cap_is_learned_persisted_and_planned_with(opened, tmp_path):
     app = make_app(span_cap={"1minute": 30})
     exps = last_expiries(app)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     result = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
     assert result.state == JobState.COMPLETED
     assert result.counters.spans_rejected >= 1
@@ -119,30 +117,26 @@ async def test_span_cap_is_learned_persisted_and_planned_with(tmp_path):
     per_contract = len(chunk_range(target_range(two[0], 1), cap))
     assert per_contract >= 2
     assert est.is_estimate and est.windows == 200 * per_contract
-    await client.aclose()
-    db.close()
 
 
-async def test_faulty_api_still_gives_exact_data(tmp_path):
+async def test_faulty_api_still_gives_exact_data(opened, tmp_path):
     faults = FaultConfig(http_500=0.05, truncated_json=0.02, drop_connection=0.02, seed=5)
     app = make_app(faults=faults)
     exps = last_expiries(app)
-    db = make_db(tmp_path)
-    client = make_client(app, max_attempts=8)
+    db = opened.db(tmp_path)
+    client = opened.client(app, max_attempts=8)
     result = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
     assert result.state == JobState.COMPLETED, result.errors
     assert app.stats.faults_injected > 0
     assert_exact(db, app, exps)
     assert app.stats.rate_limited == 0
-    await client.aclose()
-    db.close()
 
 
-async def test_token_expiry_pauses_as_needs_login_and_a_new_token_finishes(tmp_path):
+async def test_token_expiry_pauses_as_needs_login_and_a_new_token_finishes(opened, tmp_path):
     app = make_app()
     exps = last_expiries(app, 2)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     app.expire_tokens_after(12)
     first = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
     assert (first.state, first.reason) == (JobState.NEEDS_LOGIN, StopReason.NEEDS_LOGIN)
@@ -151,17 +145,14 @@ async def test_token_expiry_pauses_as_needs_login_and_a_new_token_finishes(tmp_p
     assert db.get_job(first.job_id).status == "needs_login"
     stored_before = db.execute("SELECT count(*) FROM fetch_window")[0][0]
     assert stored_before > 0
-    await client.aclose()
 
-    client2 = make_client(app, token=app.issue_token())
+    client2 = opened.client(app, token=app.issue_token())
     second = await make_collector(db, client2).run(Selection(["NIFTY"], exps, months=1))
     assert second.state == JobState.COMPLETED
     assert second.job_id == first.job_id  # the same job continued
     assert second.counters.windows_refetched == 0
     assert db.get_job(first.job_id).retry_count == 1
     assert_exact(db, app, exps)
-    await client2.aclose()
-    db.close()
 
 
 class FlakyClient:
@@ -191,11 +182,13 @@ class FlakyClient:
         ServerError("HTTP 500 after 5 attempts", code="UDAPI100500", status=500),
     ],
 )
-async def test_failed_items_are_recorded_and_retry_failed_fetches_only_them(tmp_path, error):
+async def test_failed_items_are_recorded_and_retry_failed_fetches_only_them(
+    opened, tmp_path, error
+):
     app = make_app()
     exps = last_expiries(app)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     victim = app.market.option_contracts(NIFTY, exps[0])[0]["instrument_key"]
     col = make_collector(db, FlakyClient(client, {victim}, error))
     result = await col.run(Selection(["NIFTY"], exps, months=1))
@@ -215,14 +208,12 @@ async def test_failed_items_are_recorded_and_retry_failed_fetches_only_them(tmp_
     assert app.stats.requests - before == len(failed)  # no discovery, only those windows
     assert db.failed_windows() == []
     assert_exact(db, app, exps)
-    await client.aclose()
-    db.close()
 
 
-async def test_unknown_instrument_and_missing_expiry_are_bad_input(tmp_path):
+async def test_unknown_instrument_and_missing_expiry_are_bad_input(opened, tmp_path):
     app = make_app()
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     col = make_collector(db, client)
     # checked against the live expiry lists before a job row exists: no junk job
     with pytest.raises(SelectionError, match=re.escape("NSE_INDEX|No Such Index")):
@@ -240,8 +231,6 @@ async def test_unknown_instrument_and_missing_expiry_are_bad_input(tmp_path):
         Selection(["Nifty 50"])
     with pytest.raises(SelectionError, match="interval"):
         Selection(["NIFTY"], interval="2minute")
-    await client.aclose()
-    db.close()
 
 
 class DeadTransport(httpx.AsyncBaseTransport):
@@ -249,35 +238,35 @@ class DeadTransport(httpx.AsyncBaseTransport):
         raise httpx.ConnectError("connection refused", request=request)
 
 
-async def test_network_down_stops_with_network_reason(tmp_path):
+async def test_network_down_stops_with_network_reason(opened, tmp_path):
     from expirytrack_desktop.upstox.client import UpstoxClient
     from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
 
     async def no_sleep(_):
         return None
 
-    client = UpstoxClient(
-        "http://sim.test",
-        access_token="t" * 30,
-        limiter=RateLimiter(RateLimitSpec.parse("1000/1")),
-        transport=DeadTransport(),
-        max_attempts=2,
-        sleep=no_sleep,
+    client = opened.add(
+        UpstoxClient(
+            "http://sim.test",
+            access_token="t" * 30,
+            limiter=RateLimiter(RateLimitSpec.parse("1000/1")),
+            transport=DeadTransport(),
+            max_attempts=2,
+            sleep=no_sleep,
+        )
     )
-    db = make_db(tmp_path)
+    db = opened.db(tmp_path)
     r = await make_collector(db, client).run(Selection(["NIFTY"], [date(2025, 9, 30)], months=1))
     assert (r.state, r.reason) == (JobState.FAILED, StopReason.NETWORK)
     assert "cannot be reached" in r.message
     assert client.requests_sent == 2
-    await client.aclose()
-    db.close()
 
 
-async def test_network_loss_mid_run_then_resume(tmp_path):
+async def test_network_loss_mid_run_then_resume(opened, tmp_path):
     app = make_app()
     exps = last_expiries(app)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     dead = DeadTransport()
 
     class Switch(httpx.AsyncBaseTransport):
@@ -295,13 +284,15 @@ async def test_network_loss_mid_run_then_resume(tmp_path):
     async def no_sleep(_):
         return None
 
-    flaky = UpstoxClient(
-        "http://sim.test",
-        access_token=client._token,
-        limiter=client.limiter,
-        transport=Switch(),
-        max_attempts=2,
-        sleep=no_sleep,
+    flaky = opened.add(
+        UpstoxClient(
+            "http://sim.test",
+            access_token=client._token,
+            limiter=client.limiter,
+            transport=Switch(),
+            max_attempts=2,
+            sleep=no_sleep,
+        )
     )
     r = await make_collector(db, flaky, concurrency=2, network_failure_threshold=3).run(
         Selection(["NIFTY"], exps, months=1)
@@ -310,16 +301,13 @@ async def test_network_loss_mid_run_then_resume(tmp_path):
     r2 = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
     assert r2.state == JobState.COMPLETED and r2.counters.windows_refetched == 0
     assert_exact(db, app, exps)
-    await flaky.aclose()
-    await client.aclose()
-    db.close()
 
 
-async def test_cancel_keeps_consistent_progress_and_resume_completes(tmp_path):
+async def test_cancel_keeps_consistent_progress_and_resume_completes(opened, tmp_path):
     app = make_app()
     exps = last_expiries(app, 2)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     col = make_collector(db, client)
     job = None
     at_cancel: list[int] = []
@@ -351,15 +339,13 @@ async def test_cancel_keeps_consistent_progress_and_resume_completes(tmp_path):
     assert r2.counters.windows_refetched == 0
     assert r2.counters.windows_planned == r.counters.windows_planned - done_before
     assert_exact(db, app, exps)
-    await client.aclose()
-    db.close()
 
 
-async def test_pause_stops_new_requests_until_resume(tmp_path):
+async def test_pause_stops_new_requests_until_resume(opened, tmp_path):
     app = make_app()
     exps = last_expiries(app)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     col = make_collector(db, client, concurrency=2)
     paused = asyncio.Event()
     job = None
@@ -384,58 +370,51 @@ async def test_pause_stops_new_requests_until_resume(tmp_path):
     r = await job.wait()
     assert r.state == JobState.COMPLETED
     assert_exact(db, app, exps)
-    await client.aclose()
-    db.close()
 
 
-async def test_disk_full_stops_with_storage_reason_and_resume_completes(tmp_path):
+async def test_disk_full_stops_with_storage_reason_and_resume_completes(opened, tmp_path):
     app = make_app()
     exps = last_expiries(app)
     path = tmp_path / "full.sqlite3"
     open_database(path).close()
-    import sqlite3
-
-    pages = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
-    db = open_database(path, max_page_count=pages + 60)
-    client = make_client(app)
+    with closing(sqlite3.connect(path)) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    db = opened.add(open_database(path, max_page_count=pages + 60))
+    client = opened.client(app)
     r = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
     assert (r.state, r.reason) == (JobState.FAILED, StopReason.STORAGE)
     assert "Disk full" in r.message
     assert db.integrity_check() == "ok"
-    db.close()
-    db = open_database(path)
+    db.close()  # opened again without the page cap
+    db = opened.add(open_database(path))
     assert db.get_job(r.job_id).status in ("failed", "running", "interrupted")
     r2 = await make_collector(db, client).run(Selection(["NIFTY"], exps, months=1))
     assert r2.state == JobState.COMPLETED and r2.counters.windows_refetched == 0
     assert_exact(db, app, exps)
-    await client.aclose()
-    db.close()
 
 
-async def test_interrupted_job_is_continued_by_the_same_selection(tmp_path):
+async def test_interrupted_job_is_continued_by_the_same_selection(opened, tmp_path):
     import subprocess
     import sys
 
     app = make_app()
     exps = last_expiries(app)
-    db = make_db(tmp_path)
+    db = opened.db(tmp_path)
     sel = Selection(["NIFTY"], exps, months=1)
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     jid = db.create_job("collect", sel.to_params())
     db.update_job(jid, status="running", pid=proc.pid)
     assert db.list_jobs()[0].status == "interrupted"
-    client = make_client(app)
+    client = opened.client(app)
     r = await make_collector(db, client).run(sel)
     assert r.job_id == jid and r.state == JobState.COMPLETED
-    await client.aclose()
-    db.close()
 
 
-async def test_progress_is_throttled_by_the_injected_clock(tmp_path):
+async def test_progress_is_throttled_by_the_injected_clock(opened, tmp_path):
     app = make_app()
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     events: list[Progress] = []
     frozen = make_collector(db, client, clock=lambda: 1000.0, progress_interval=0.1)
     r = await frozen.run(
@@ -447,15 +426,13 @@ async def test_progress_is_throttled_by_the_injected_clock(tmp_path):
     assert events[-1].state == JobState.COMPLETED
     with pytest.raises(AttributeError):
         events[0].job_id = 5  # frozen
-    await client.aclose()
-    db.close()
 
 
-async def test_estimate_matches_the_plan_once_contracts_are_known(tmp_path):
+async def test_estimate_matches_the_plan_once_contracts_are_known(opened, tmp_path):
     app = make_app()
     exps = last_expiries(app)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     col = make_collector(db, client)
     sel_fut = Selection(["NIFTY"], exps, months=1, contract_types=["FUT"])
     await col.run(sel_fut)  # stores all contracts, candles of futures only
@@ -468,8 +445,6 @@ async def test_estimate_matches_the_plan_once_contracts_are_known(tmp_path):
     assert est.requests == 1 + r.counters.windows_planned
     assert est.seconds >= 0 and est.contracts == len(db.contracts_for(NIFTY, exps[0]))
     assert db.execute(flag, (exps[0].isoformat(),))[0][0] == 1
-    await client.aclose()
-    db.close()
 
 
 def test_planner_is_pure_and_plans_only_gaps():
@@ -486,11 +461,11 @@ def test_planner_is_pure_and_plans_only_gaps():
     assert plan_windows([t], {}, "1minute", None)[0].days == 90
 
 
-async def test_concurrent_jobs_on_one_client_count_their_own_requests(tmp_path):
+async def test_concurrent_jobs_on_one_client_count_their_own_requests(opened, tmp_path):
     app = make_app()
     e1, e2 = last_expiries(app, 2)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     col = make_collector(db, client)
     j1 = await col.start(Selection(["NIFTY"], [e1], months=1))
     j2 = await col.start(Selection(["NIFTY"], [e2], months=1))
@@ -499,30 +474,26 @@ async def test_concurrent_jobs_on_one_client_count_their_own_requests(tmp_path):
     assert r1.job_id != r2.job_id
     assert r1.counters.requests + r2.counters.requests == app.stats.requests
     assert_exact(db, app, [e1, e2])
-    await client.aclose()
-    db.close()
 
 
-async def candle_requests_alone(tmp_path, exp) -> int:
+async def candle_requests_alone(opened, tmp_path, exp) -> int:
     """Candle requests of one job alone for NIFTY ``exp``, one month (fresh app and file)."""
     alone = make_app()
-    db0 = make_db(tmp_path, "alone.sqlite3")
-    c0 = make_client(alone)
+    db0 = opened.db(tmp_path, "alone.sqlite3")
+    c0 = opened.client(alone)
     await make_collector(db0, c0).run(Selection(["NIFTY"], [exp], months=1))
-    await c0.aclose()
-    db0.close()
     return alone.stats.by_endpoint["historical_candle"]
 
 
-async def test_overlapping_jobs_fetch_each_window_once(tmp_path):
+async def test_overlapping_jobs_fetch_each_window_once(opened, tmp_path):
     """Two jobs over the same expiry at once (the window's run and a scheduled one): each
     candle window is asked of the API once; the later job waits for the earlier one's."""
     (exp,) = last_expiries(make_app())
-    once = await candle_requests_alone(tmp_path, exp)
+    once = await candle_requests_alone(opened, tmp_path, exp)
 
     app = make_app()
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     col = make_collector(db, client, claim_poll=0.01)
     j1 = await col.start(Selection(["NIFTY"], [exp], months=1))
     j2 = await col.start(Selection(["NIFTY"], [exp], months=1))
@@ -539,19 +510,17 @@ async def test_overlapping_jobs_fetch_each_window_once(tmp_path):
         [f"windows also selected by job {r1.job_id} were fetched by it, not again"],
         [f"windows also selected by job {r2.job_id} were fetched by it, not again"],
     )
-    await client.aclose()
-    db.close()
 
 
-async def test_a_paused_job_does_not_hold_back_an_overlapping_one(tmp_path):
+async def test_a_paused_job_does_not_hold_back_an_overlapping_one(opened, tmp_path):
     """Job A pauses as its candle phase starts (and may stay paused for hours): job B of the
     same selection does not wait for A's windows. Resumed, A checks each window again and
     fetches only what B did not store: at most the windows in flight at the pause twice."""
     (exp,) = last_expiries(make_app())
-    once = await candle_requests_alone(tmp_path, exp)
+    once = await candle_requests_alone(opened, tmp_path, exp)
     app = make_app()
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     col = make_collector(db, client, claim_poll=0.01, concurrency=2)
     sel = Selection(["NIFTY"], [exp], months=1)
     jobs: list = []
@@ -574,15 +543,13 @@ async def test_a_paused_job_does_not_hold_back_an_overlapping_one(tmp_path):
     assert rb.counters.candle_requests >= once - 2
     assert_exact(db, app, [exp])
     assert db.execute("SELECT count(*) FROM window_claim")[0][0] == 0
-    await client.aclose()
-    db.close()
 
 
-async def test_estimate_leaves_out_windows_another_job_is_fetching(tmp_path):
+async def test_estimate_leaves_out_windows_another_job_is_fetching(opened, tmp_path):
     app = make_app()
     (exp,) = last_expiries(app)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     col = make_collector(db, client)
     sel = Selection(["NIFTY"], [exp], months=1)
     assert (await col.run(sel)).state == JobState.COMPLETED
@@ -601,24 +568,20 @@ async def test_estimate_leaves_out_windows_another_job_is_fetching(tmp_path):
     )
     db.update_job(other, status="cancelled")  # an ended job holds nothing
     assert (await col.estimate(sel)).windows == before.windows
-    await client.aclose()
-    db.close()
 
 
-async def test_an_expiry_without_the_chosen_contract_type_is_a_note(tmp_path):
+async def test_an_expiry_without_the_chosen_contract_type_is_a_note(opened, tmp_path):
     app = make_app()
     weekly = next(e for e in reversed(app.market.expiries(NIFTY))
                   if not app.market.future_contracts(NIFTY, e))  # fmt: skip
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     r = await make_collector(db, client).run(
         Selection(["NIFTY"], [weekly], months=1, contract_types=["FUT"])
     )
     assert r.state == JobState.COMPLETED and r.counters.windows_planned == 0
     assert r.notes == (f"NIFTY {weekly}: no FUT contract listed",)
     assert [m for _, lvl, m in db.job_logs(r.job_id) if lvl == "info"][:1] == list(r.notes)
-    await client.aclose()
-    db.close()
 
 
 class RowsClient:
@@ -649,11 +612,11 @@ class RowsClient:
         return decode_candles(json.dumps({"status": "success", "data": {"candles": rows}}))
 
 
-async def test_row_fast_path_is_exact_learns_spans_and_fails_unreadable_answers(tmp_path):
+async def test_row_fast_path_is_exact_learns_spans_and_fails_unreadable_answers(opened, tmp_path):
     app = make_app()
     exps = last_expiries(app)
-    db = make_db(tmp_path)
-    client = make_client(app)
+    db = opened.db(tmp_path)
+    client = opened.client(app)
     victim = app.market.future_contracts(NIFTY, exps[0])[0]["instrument_key"]  # trades daily
     fast = RowsClient(client, app, cap=20, corrupt={victim})
     r = await make_collector(db, fast).run(Selection(["NIFTY"], exps, months=1))
@@ -676,8 +639,6 @@ async def test_row_fast_path_is_exact_learns_spans_and_fails_unreadable_answers(
                 (w.contract_id, w.from_date.isoformat(), w.to_date.isoformat()),
             ))  # fmt: skip
             assert w.candles == n and w.state == ("fetched" if n else "empty")
-    await client.aclose()
-    db.close()
 
 
 class CandleLog:
@@ -706,14 +667,14 @@ class RowsCandleLog(CandleLog):
 
 
 @pytest.mark.parametrize("wrap", [RowsCandleLog, CandleLog], ids=["rows-path", "parsed-path"])
-async def test_subwindows_are_committed_as_they_arrive(tmp_path, wrap):
+async def test_subwindows_are_committed_as_they_arrive(opened, tmp_path, wrap):
     """First run, span cap not learned yet: the 3-month window is fetched in 30-day requests.
     The token expires after the first accepted one: it is kept, and the rerun does not ask
     for it again."""
     app = make_app(span_cap={"1minute": 30})
     (exp,) = last_expiries(app)
-    db = make_db(tmp_path)
-    log1 = wrap(make_client(app))
+    db = opened.db(tmp_path)
+    log1 = wrap(opened.client(app))
     app.expire_tokens_after(5)  # expiries, 2 contract lists, the rejected 93 days, 30 days
     sel = Selection(["NIFTY"], [exp], months=3)
     first = await make_collector(db, log1, concurrency=1).run(sel)
@@ -729,13 +690,10 @@ async def test_subwindows_are_committed_as_they_arrive(tmp_path, wrap):
     assert db.candle_rows(key) == want
     assert db.failed_windows() == []
 
-    log2 = wrap(make_client(app, token=app.issue_token()))
+    log2 = wrap(opened.client(app, token=app.issue_token()))
     second = await make_collector(db, log2, concurrency=1).run(sel)
     assert second.state == JobState.COMPLETED
     assert second.counters.windows_refetched == 0
     assert all(c[0] != key or c[1] > t1 for c in log2.calls)  # nothing of it asked again
     assert (key, t1 + timedelta(days=1), t1 + timedelta(days=30)) in log2.calls
     assert_exact(db, app, [exp], months=3)
-    await log1.inner.aclose()
-    await log2.inner.aclose()
-    db.close()
