@@ -13,6 +13,7 @@ import io
 import math
 import sqlite3
 from collections import defaultdict
+from contextlib import closing
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -44,22 +45,21 @@ class Truth:
     """The chain computed independently: documented views, plain Python."""
 
     def __init__(self, path, expiry: date) -> None:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        self.contracts = conn.execute(
-            "SELECT expired_instrument_key, contract_type, strike_price FROM contracts "
-            "WHERE instrument_key = ? AND expiry_date = ?",
-            (NIFTY, expiry.isoformat()),
-        ).fetchall()
-        self.candles: dict[str, list[tuple[int, float, int, int]]] = defaultdict(list)
-        for key, ts, close, volume, oi in conn.execute(
-            "SELECT h.expired_instrument_key, h.timestamp, h.close, h.volume, h.oi "
-            "FROM historical_data h JOIN contracts c "
-            "ON c.expired_instrument_key = h.expired_instrument_key "
-            "WHERE c.instrument_key = ? AND c.expiry_date = ? ORDER BY h.timestamp",
-            (NIFTY, expiry.isoformat()),
-        ):
-            self.candles[key].append((epoch(datetime.fromisoformat(ts)), close, volume, oi))
-        conn.close()
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            self.contracts = conn.execute(
+                "SELECT expired_instrument_key, contract_type, strike_price FROM contracts "
+                "WHERE instrument_key = ? AND expiry_date = ?",
+                (NIFTY, expiry.isoformat()),
+            ).fetchall()
+            self.candles: dict[str, list[tuple[int, float, int, int]]] = defaultdict(list)
+            for key, ts, close, volume, oi in conn.execute(
+                "SELECT h.expired_instrument_key, h.timestamp, h.close, h.volume, h.oi "
+                "FROM historical_data h JOIN contracts c "
+                "ON c.expired_instrument_key = h.expired_instrument_key "
+                "WHERE c.instrument_key = ? AND c.expiry_date = ? ORDER BY h.timestamp",
+                (NIFTY, expiry.isoformat()),
+            ):
+                self.candles[key].append((epoch(datetime.fromisoformat(ts)), close, volume, oi))
         self.expiry = expiry
 
     def side(self, key: str, minute: datetime) -> dict[str, object] | None:

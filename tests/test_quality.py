@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from contextlib import closing
 from datetime import datetime
 
 import pytest
@@ -21,19 +22,20 @@ def quality_db(tmp_path):
 
 def session_stamps(path):
     """contract key -> IST datetimes of its session candles, from the documented views."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    out = defaultdict(list)
-    for key, ts in conn.execute(
-        "SELECT h.expired_instrument_key, h.timestamp FROM historical_data h "
-        "JOIN contracts c USING (expired_instrument_key) WHERE c.expiry_date = ? "
-        "ORDER BY h.timestamp",
-        (MONTHLY.isoformat(),),
-    ):
-        moment = datetime.fromisoformat(ts).astimezone(IST)
-        if "09:15" <= moment.strftime("%H:%M") <= "15:29":
-            out[key].append(moment)
-    symbols = dict(conn.execute("SELECT expired_instrument_key, openalgo_symbol FROM contracts"))
-    conn.close()
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        out = defaultdict(list)
+        for key, ts in conn.execute(
+            "SELECT h.expired_instrument_key, h.timestamp FROM historical_data h "
+            "JOIN contracts c USING (expired_instrument_key) WHERE c.expiry_date = ? "
+            "ORDER BY h.timestamp",
+            (MONTHLY.isoformat(),),
+        ):
+            moment = datetime.fromisoformat(ts).astimezone(IST)
+            if "09:15" <= moment.strftime("%H:%M") <= "15:29":
+                out[key].append(moment)
+        symbols = dict(
+            conn.execute("SELECT expired_instrument_key, openalgo_symbol FROM contracts")
+        )
     return out, symbols
 
 
@@ -71,24 +73,23 @@ def test_gap_runs_add_up_to_the_missing_minutes(quality_db):
 
 
 def test_planted_anomalies_are_counted(quality_db):
-    conn = sqlite3.connect(quality_db)
-    cid, ts = conn.execute(
-        "SELECT k.contract_id, k.ts FROM candle k JOIN contract c ON c.id = k.contract_id "
-        "WHERE c.contract_type = 'CE' ORDER BY k.contract_id, k.ts LIMIT 1 OFFSET 40"
-    ).fetchone()
-    conn.execute("UPDATE candle SET low = high + 1 WHERE contract_id = ? AND ts = ?", (cid, ts))
-    conn.execute(
-        "UPDATE candle SET oi = oi * 3 WHERE contract_id = ? AND ts = "
-        "(SELECT min(ts) FROM candle WHERE contract_id = ? AND ts > ?)",
-        (cid, cid, ts + 3600),
-    )
-    conn.execute(
-        "UPDATE candle SET volume = -1 WHERE contract_id = ? AND ts = "
-        "(SELECT max(ts) FROM candle WHERE contract_id = ?)",
-        (cid, cid),
-    )
-    conn.commit()
-    conn.close()
+    with closing(sqlite3.connect(quality_db)) as conn:
+        cid, ts = conn.execute(
+            "SELECT k.contract_id, k.ts FROM candle k JOIN contract c ON c.id = k.contract_id "
+            "WHERE c.contract_type = 'CE' ORDER BY k.contract_id, k.ts LIMIT 1 OFFSET 40"
+        ).fetchone()
+        conn.execute("UPDATE candle SET low = high + 1 WHERE contract_id = ? AND ts = ?", (cid, ts))
+        conn.execute(
+            "UPDATE candle SET oi = oi * 3 WHERE contract_id = ? AND ts = "
+            "(SELECT min(ts) FROM candle WHERE contract_id = ? AND ts > ?)",
+            (cid, cid, ts + 3600),
+        )
+        conn.execute(
+            "UPDATE candle SET volume = -1 WHERE contract_id = ? AND ts = "
+            "(SELECT max(ts) FROM candle WHERE contract_id = ?)",
+            (cid, cid),
+        )
+        conn.commit()
     with open_database(quality_db, create=False, check_writable=False) as db:
         report = {q.contract_id: q for q in expiry_quality(db, NIFTY, MONTHLY)}
     hit = report.pop(cid)

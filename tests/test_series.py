@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import date, datetime, time
 
 import pytest
@@ -65,14 +66,13 @@ def test_aggregate_equals_sql_over_the_stored_candles(chain_db, width):
         source = DbCandleSource(db)
         future = next(c for c in source.contracts(NIFTY, MONTHLY) if c.contract_type == "FUT")
         bars = aggregate(source.candles(future.contract_id), width)
-    conn = sqlite3.connect(f"file:{chain_db}?mode=ro", uri=True)
-    rows = conn.execute(
-        "SELECT timestamp, open, high, low, close, volume, oi FROM historical_data h "
-        "JOIN contracts c USING (expired_instrument_key) "
-        "WHERE c.contract_type = 'FUT' AND c.expiry_date = ? ORDER BY timestamp",
-        (MONTHLY.isoformat(),),
-    ).fetchall()
-    conn.close()
+    with closing(sqlite3.connect(f"file:{chain_db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute(
+            "SELECT timestamp, open, high, low, close, volume, oi FROM historical_data h "
+            "JOIN contracts c USING (expired_instrument_key) "
+            "WHERE c.contract_type = 'FUT' AND c.expiry_date = ? ORDER BY timestamp",
+            (MONTHLY.isoformat(),),
+        ).fetchall()
     groups: dict[int, list] = {}
     for ts, o, h, lo, cl, v, oi in rows:
         moment = datetime.fromisoformat(ts)
