@@ -108,6 +108,10 @@ def _interrupt_kill_finish(app, gate, base, exp, tmp_path, db_path) -> None:
     gate.wait_holding(proc)
     wait_windows(db_path, 3)
     proc.send_signal(signal.SIGINT)
+    # The answer on its way arrives after the signal: the job commits it (it waits for the
+    # answers in flight when it is cancelled, up to 30 s) and stops sending; any further
+    # request before the signal is handled is answered too (the job is nowhere near its end).
+    gate.open.set()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "progress so far is kept" in err
