@@ -13,6 +13,7 @@ os.environ.setdefault("QT_API", "pyside6")
 import pytest
 from PySide6 import QtCore, QtWidgets
 
+from expirytrack_desktop.export.symbols import format_expiry
 from expirytrack_desktop.ui.choices import WizardSelection
 from tests.test_ui_support import close_app, make_window, small_simulator
 
@@ -74,7 +75,11 @@ def test_export_wizard_writes_a_csv_and_records_history(qtbot, collected, tmp_pa
     qtbot.waitUntil(lambda: getattr(wiz, "save_dialog", None) is not None, timeout=5000)
     dlg = wiz.save_dialog
     assert dlg.selectedFiles()[0].endswith(".csv")  # default OpenAlgo_ExpiryTrack_... name
-    assert "OpenAlgo_ExpiryTrack_Nifty_50_" in dlg.selectedFiles()[0]
+    # the suggested name carries the expiry; the dialog opens in the export folder, created
+    assert f"OpenAlgo_ExpiryTrack_Nifty_50_{format_expiry(expiry)}_" in dlg.selectedFiles()[0]
+    export_dir = controller.services.export_dir
+    assert export_dir.is_dir()
+    assert pathlib.Path(dlg.directory().absolutePath()) == export_dir.resolve()
     with qtbot.waitSignal(wiz.exportFinished, timeout=20000) as finished:
         dlg.setDirectory(str(folder))  # the user picks a folder, keeps the default name
         dlg.accept()
@@ -89,6 +94,12 @@ def test_export_wizard_writes_a_csv_and_records_history(qtbot, collected, tmp_pa
     assert len(data) - 1 == rows
     assert all(r[0].endswith(("CE", "PE")) for r in data[1:])
     assert p4.btn_open.isVisible()
+    # the bar ends full with the final counts, and no Cancel is left next to "Done"
+    assert p4.progress.value() == 1000 and f"{rows:,}/{rows:,} rows" in p4.progress.text()
+    assert "Done:" in p4.message.text()
+    assert not wiz.button(WB.CancelButton).isVisible()
+    assert not p4.btn_cancel.isVisible()
+    assert wiz.button(WB.FinishButton).text().replace("&", "") == "Close"
     # the history page lists it (and it survives: it is read from the database)
     page = window.exports_page
     task = controller.schedule(page.refresh())

@@ -18,6 +18,7 @@ from expirytrack_desktop.export.csv_format import CSV_COLUMNS
 from expirytrack_desktop.timeutil import ist_iso
 from expirytrack_desktop.ui.dialogs import run_dialog
 from expirytrack_desktop.ui.errors import describe_error
+from expirytrack_desktop.ui.export_save import save_dialog, start_folder
 from expirytrack_desktop.ui.exports_page import open_folder
 from expirytrack_desktop.ui.models import fmt_bytes, fmt_int
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
@@ -488,8 +489,7 @@ class ExportWizard(AppWizard):
         return ok
 
     def start_folder(self) -> Path:
-        last = self.controller.services.qsettings().value("export/last_dir")
-        return Path(last) if last else self.controller.services.export_dir
+        return start_folder(self.controller.services)
 
     async def choose_and_export(self, out_path: Path | None = None) -> None:
         """Ask where (non-blocking save dialog), then export in a worker thread."""
@@ -498,15 +498,7 @@ class ExportWizard(AppWizard):
         folder = self.start_folder()
         overwrite = False
         if out_path is None:
-            dlg = QtWidgets.QFileDialog(self, "Save export as")
-            dlg.setObjectName("exportSaveDialog")
-            dlg.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
-            dlg.setDirectory(str(folder))
-            dlg.selectFile(name)
-            if not opts.output_is_folder:
-                dlg.setDefaultSuffix(opts.format)
-                dlg.setNameFilter(f"{opts.format.upper()} files (*.{opts.format});;All files (*)")
-            self.save_dialog = dlg
+            self.save_dialog = dlg = save_dialog(self, opts, folder, name)
             if not await run_dialog(dlg):
                 return
             files = dlg.selectedFiles()
@@ -557,13 +549,16 @@ class ExportWizard(AppWizard):
         self.result = result
         self.done_path = Path(result.path)
         self._save_choices(opts, self.done_path.parent)
-        page.progress.setValue(1000)
+        page.progress.setValue(1000)  # the bar ends full, with the final counts, not the last tick
+        n = fmt_int(result.rows)
+        page.progress.setFormat(f"done: {n}/{n} rows, {result.files} file(s)")
+        self.button(QtWidgets.QWizard.WizardButton.CancelButton).hide()  # Close finishes now
         page.message.info(
             f"Done: {result.rows:,} rows, {result.files} file(s), {fmt_bytes(result.bytes)} — "
             f"{result.path}"
         )
         page.btn_open.show()
-        self.setButtonText(QtWidgets.QWizard.WizardButton.FinishButton, "&Close")
+        page.setButtonText(QtWidgets.QWizard.WizardButton.FinishButton, "&Close")  # the page's own
         self.controller.exportsChanged.emit()
         self.exportFinished.emit(str(result.path))
 
