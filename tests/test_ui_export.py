@@ -128,3 +128,40 @@ def test_export_cancel_leaves_no_file(qtbot, collected, tmp_path):
     assert wiz.done_path is None
     assert "Export" in wiz.review_page.message.text()
     wiz.reject()
+
+
+def test_presets_on_the_last_step(qtbot, collected, tmp_path):
+    from expirytrack_desktop.export.presets import load_presets
+
+    window, controller, expiry = collected
+    window.act_export.trigger()
+    wiz = window.export_wizard
+    qtbot.waitUntil(lambda: wiz.instruments_page.loaded, timeout=10000)
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(wiz.expiries_page.selected()), timeout=10000)
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    p3 = wiz.options_page
+    p3.types["FUT"].setChecked(False)
+    p3.format.setCurrentIndex(p3.format.findData("json"))
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    bar = wiz.presets
+    assert bar.isVisible() and not bar.btn_run.isEnabled()  # nothing saved yet
+    qtbot.mouseClick(bar.btn_save, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: getattr(bar, "name_dialog", None) is not None, timeout=5000)
+    bar.name_dialog.setTextValue("nifty options json")
+    bar.name_dialog.accept()
+    qtbot.waitUntil(lambda: bar.combo.count() == 1, timeout=5000)
+    saved = load_presets(bar.path)["nifty options json"]
+    assert saved.options.format == "json" and saved.options.contract_types == ("CE", "PE")
+    assert saved.options.expiries == (expiry,)
+    assert "Saved export preset" in wiz.review_page.message.text()
+    # run it: the same choices, written where asked
+    out = tmp_path / "from-preset.json"
+    with qtbot.waitSignal(wiz.exportFinished, timeout=20000):
+        controller.schedule(bar.run_selected(out))
+    import json
+
+    doc = json.loads(out.read_text())
+    kinds = {c["option_type"] for e in doc["data"]["Nifty_50"].values() for c in e}
+    assert kinds == {"CE", "PE"}
+    wiz.accept()

@@ -18,6 +18,7 @@ from expirytrack_desktop.export.csv_format import CSV_COLUMNS
 from expirytrack_desktop.timeutil import ist_iso
 from expirytrack_desktop.ui.dialogs import run_dialog
 from expirytrack_desktop.ui.errors import describe_error
+from expirytrack_desktop.ui.export_presets import PresetBar
 from expirytrack_desktop.ui.export_save import save_dialog, start_folder
 from expirytrack_desktop.ui.exports_page import open_folder
 from expirytrack_desktop.ui.models import fmt_bytes, fmt_int
@@ -445,6 +446,10 @@ class ExportWizard(AppWizard):
         self.timer.timeout.connect(self._show_progress)
         self.review_page.btn_cancel.clicked.connect(self.cancel_export)
         self.review_page.btn_open.clicked.connect(self._open_folder)
+        self.presets = PresetBar(self)  # the last step: save these choices, or run a preset
+        lay = self.review_page.layout()
+        assert isinstance(lay, QtWidgets.QVBoxLayout)  # made by stack()
+        lay.insertWidget(lay.count() - 1, self.presets)  # above the message line
         self._restore()
         controller.schedule(self._load_first(), name="export-instruments")
 
@@ -491,9 +496,10 @@ class ExportWizard(AppWizard):
     def start_folder(self) -> Path:
         return start_folder(self.controller.services)
 
-    async def choose_and_export(self, out_path: Path | None = None) -> None:
-        """Ask where (non-blocking save dialog), then export in a worker thread."""
-        opts = self.current_options()
+    async def choose_and_export(self, out_path: Path | None = None, opts: Any = None) -> None:
+        """Ask where (non-blocking save dialog), then export in a worker thread; ``opts``:
+        a preset's options instead of the pages' choices."""
+        opts = opts or self.current_options()
         name = default_filename(opts, datetime.now())
         folder = self.start_folder()
         overwrite = False
