@@ -74,7 +74,7 @@ class Collector:
         network_failure_threshold: int | None = None,
         pid: int | None = None,
         claim_poll: float = 2.0,
-        drain_timeout: float = 30.0,
+        drain_timeout: float = 5.0,
     ) -> None:
         self.db = db
         self.client = client

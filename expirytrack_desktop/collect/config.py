@@ -44,7 +44,7 @@ class RunConfig:
     heartbeat_interval: float = HEARTBEAT_INTERVAL
     network_failure_threshold: int | None = None
     claim_poll: float = 2.0
-    drain_timeout: float = 30.0
+    drain_timeout: float = 5.0
     pid: int = field(default_factory=os.getpid)
     openalgo: Callable[[Contract], str | None] = openalgo_symbol
 
