@@ -200,7 +200,8 @@ CONTRACT_SQL = (
 )
 CANDLE_SQL = (
     "SELECT c.expired_key, k.interval, k.ts, k.open, k.high, k.low, k.close, k.volume, k.oi "
-    "FROM candle k JOIN contract c ON c.id = k.contract_id ORDER BY c.expired_key, k.interval, k.ts"
+    "FROM candle_rupees k JOIN contract c ON c.id = k.contract_id "
+    "ORDER BY c.expired_key, k.interval, k.ts"
 )
 
 
@@ -292,7 +293,7 @@ def compare(db_path: Path, market: Market, key: str, expiries: list[date],
             res.outside_range_truth += len(market.candles(k)) - len(want)
             got_rows = (
                 con.execute(
-                    "SELECT ts, open, high, low, close, volume, oi FROM candle "
+                    "SELECT ts, open, high, low, close, volume, oi FROM candle_rupees "
                     "WHERE contract_id = ? AND interval = 1 ORDER BY ts",
                     (ids[k],),
                 ).fetchall()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-DB = OUT / "export_bench.sqlite3"
+DB = OUT / "export_bench_v4.sqlite3"  # v4: the paise layout (store/prices.py)
 sys.path.insert(0, str(ROOT))
 
 UNDERLYINGS = [
@@ -65,9 +65,10 @@ def build(path: Path, target: int) -> int:
     expiries = -(-target // (per_contract * contracts_per_expiry * len(UNDERLYINGS)))
     tmp = path.with_suffix(".building")
     tmp.unlink(missing_ok=True)
+    from expirytrack_desktop.store import open_database
+
+    open_database(tmp).close()  # the app's schema, every migration
     conn = sqlite3.connect(tmp)
-    migration = ROOT / "expirytrack_desktop/store/migrations/001_initial.sql"
-    conn.executescript(migration.read_text(encoding="utf-8"))
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     rng = np.random.default_rng(7)
@@ -118,10 +119,12 @@ def build(path: Path, target: int) -> int:
                 lo = np.maximum(1, np.minimum(o, c) - rng.integers(0, 4, n))
                 vol = rng.integers(0, 5000, n) * 25
                 oi = 100_000 + np.cumsum(rng.integers(-50, 51, n)) * 25
+                # the store's layout (store/prices.py): close in paise (a tick is 5 paise),
+                # open/high/low in paise relative to it
+                paise = [x.astype(np.int64) * 5 for x in (c, o - c, h - c, lo - c)]
                 rows.extend(zip(
-                    [cid] * n, [1] * n, keep.tolist(), (o / 20).tolist(), (h / 20).tolist(),
-                    (lo / 20).tolist(), (c / 20).tolist(), vol.tolist(), oi.tolist(),
-                    strict=True,
+                    [cid] * n, [1] * n, keep.tolist(), *(x.tolist() for x in paise),
+                    vol.tolist(), oi.tolist(), strict=True,
                 ))  # fmt: skip
             conn.executemany("INSERT INTO candle VALUES (?,?,?,?,?,?,?,?,?)", rows)
             total += len(rows)
@@ -151,7 +154,7 @@ def child(kind: str, db: Path, out: Path) -> dict:
                       k.open, k.high, k.low, k.close, k.volume, k.oi,
                       CASE WHEN u.instrument_key LIKE 'BSE%' THEN 'BFO' ELSE 'NFO' END
                         AS exchange
-               FROM candle k JOIN contract c ON c.id = k.contract_id
+               FROM candle_rupees k JOIN contract c ON c.id = k.contract_id
                JOIN expiry e ON e.id = c.expiry_id JOIN underlying u ON u.id = e.underlying_id
                WHERE k.interval = 1
                ORDER BY c.openalgo_symbol, k.ts""",

@@ -6,7 +6,8 @@ every 30-day window of NIFTY's last two expiries' 85 contracts over 4 months (47
 candles). No network and no rate limit.
 
 - raw: ``executemany("INSERT INTO candle VALUES (...)")`` of the already parsed rows (epoch
-  seconds, floats, ints, sorted), one transaction per window, same schema, same pragmas (WAL,
+  seconds, prices as the store keeps them: integer paise, sorted), one transaction per window,
+  same schema, same pragmas (WAL,
   synchronous=NORMAL), a fresh file.
 - ingest (the target measure, bytes -> committed rows): per window, the two calls the engine
   makes on an answer's bytes — ``decode_candles`` (msgspec typed decode + checks; the client
@@ -178,29 +179,22 @@ async def collector_run(windows, path: Path) -> tuple[float, int]:
 
 
 def parsed_rows(windows, ids) -> list[list[tuple]]:
-    """The same candles, pre-parsed to stored tuples (outside the timed part)."""
+    """The same candles, pre-parsed to stored tuples (outside the timed part): epoch seconds,
+    prices in the store's layout (``store/prices.py``: close in paise, the others relative)."""
+    from expirytrack_desktop.store.prices import stored_rows
     from expirytrack_desktop.timeutil import parse_ts
 
     out = []
     for key, _f, _t, body in windows:
         rows = json.loads(body)["data"]["candles"]
         cid = ids[key]
-        out.append(
-            sorted(
-                (
-                    cid,
-                    1,
-                    parse_ts(r[0]),
-                    float(r[1]),
-                    float(r[2]),
-                    float(r[3]),
-                    float(r[4]),
-                    int(r[5]),
-                    int(r[6]),
-                )
-                for r in rows
-            )
-        )
+        stored, exact = stored_rows(
+            (parse_ts(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]),
+             int(r[6]))
+            for r in rows
+        )  # fmt: skip
+        assert not exact
+        out.append(sorted((cid, 1, *r) for r in stored))
     return out
 
 

@@ -24,6 +24,16 @@ from typing import Any
 from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.settings import DEFAULT_RATE_LIMIT, Settings
 
+# Progress of a long migration when a database is opened (the CLI sets its bar here).
+_migrate_progress: Any = None
+
+
+def report_migrations(on_migrate: Any) -> None:
+    """``on_migrate(done, total)`` for every database this process opens through a Runtime."""
+    global _migrate_progress
+    _migrate_progress = on_migrate
+
+
 TOKEN_ENV = "EXPIRYTRACK_ACCESS_TOKEN"
 DEMO_API_BASE = "http://demo.expirytrack.invalid"
 DEMO_SEED = 7
@@ -187,6 +197,7 @@ class Runtime:
             check_writable=check_writable,
             busy_timeout_ms=ov.busy_timeout_ms or DEFAULT_BUSY_TIMEOUT_MS,
             max_page_count=ov.max_page_count,
+            on_migrate=_migrate_progress,
         )
         if check_pages:
             from expirytrack_desktop.store.health import check_database

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+from expirytrack_desktop.store import open_database
+from expirytrack_desktop.store.prices import ROW_INSERT, stored_rows
 from expirytrack_desktop.timeutil import IST
-
-MIGRATION = (
-    Path(__file__).resolve().parents[1] / "expirytrack_desktop/store/migrations/001_initial.sql"
-)
 
 UNDERLYINGS = [
     (1, "NSE_INDEX|Nifty 50", "NIFTY", "Nifty 50"),
@@ -78,8 +76,8 @@ def candles_of(c: C) -> list[tuple]:
 
 
 def build_db(path: Path) -> Path:
+    open_database(path).close()  # the app's schema, every migration
     with closing(sqlite3.connect(path)) as conn:
-        conn.executescript(MIGRATION.read_text(encoding="utf-8"))
         conn.executemany(
             "INSERT INTO underlying (id, instrument_key, symbol, name) VALUES (?,?,?,?)",
             UNDERLYINGS,
@@ -97,9 +95,11 @@ def build_db(path: Path) -> Path:
                 (c.id, f"{EXCHANGE_SEGMENT[uid[c.expiry_id]]}|{c.id}|x", c.expiry_id, c.kind,
                  c.strike, c.trading_symbol, c.lot, usym[uid[c.expiry_id]], c.symbol),
             )  # fmt: skip
-            conn.executemany("INSERT INTO candle VALUES (?,?,?,?,?,?,?,?,?)", candles_of(c))
+            rows, exact = stored_rows(r[2:] for r in candles_of(c))  # the store's price layout
+            assert not exact
+            conn.executemany(ROW_INSERT.format(cid=c.id, iv=1), rows)
         # a 5-minute candle that a 1-minute export must not pick up
-        conn.execute("INSERT INTO candle VALUES (100, 5, 1745293500, 1.0, 1.0, 1.0, 1.0, 1, 1)")
+        conn.execute("INSERT INTO candle VALUES (100, 5, 1745293500, 100, 0, 0, 0, 1, 1)")
         conn.commit()
     return path
 

@@ -98,7 +98,7 @@ def check_candles(app, expiries, db_path) -> None:
             want = ground_truth_rows(app.market, key, "1minute", f, t)
             assert len(want) == len(app.market.candles(key))  # the range holds the whole life
             got = con.execute(
-                "SELECT k.ts, k.open, k.high, k.low, k.close, k.volume, k.oi FROM candle k "
+                "SELECT k.ts, k.open, k.high, k.low, k.close, k.volume, k.oi FROM candle_rupees k "
                 "JOIN contract c ON c.id = k.contract_id "
                 "WHERE c.expired_key = ? AND k.interval = 1 ORDER BY k.ts",
                 (key,),

@@ -52,7 +52,7 @@ def db_rows(db: Path) -> list[tuple]:
     """Straight from the candle table: (symbol, ts, o, h, l, c, v, oi), export order."""
     with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute(
-            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle "
+            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees "
             "WHERE interval = 1"
         ).fetchall()
     out = [(SYMBOLS[cid], *rest) for cid, *rest in rows]
@@ -286,7 +286,12 @@ def test_runs_in_a_worker_thread(db, tmp_path):
 
 def test_computed_price_noise_is_not_printed(db, tmp_path):
     with closing(sqlite3.connect(db)) as conn, conn:  # closed, after the commit
-        conn.execute("UPDATE candle SET open = 2114.2999999999997, high = 0.1 + 0.2")
+        # prices that are not whole paise: kept as sent in the store's side table
+        conn.execute(
+            "INSERT INTO candle_exact SELECT contract_id, interval, ts, 2114.2999999999997, "
+            "0.1 + 0.2, low, close FROM candle_rupees"
+        )
+        conn.execute("UPDATE candle SET close = NULL, open = NULL, high = NULL, low = NULL")
     opts = ExportOptions(ALL[:1], contract_types=("FUT",))
     run_export(db, opts, tmp_path / "x.csv", record_history=False)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "x.csv").read_text())))

@@ -47,7 +47,8 @@ def db(tmp_path: Path) -> Path:
 def want_rows(db: Path, interval: int = 1, label: str = "1m") -> list[tuple]:
     conn = sqlite3.connect(db)
     rows = conn.execute(
-        "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle WHERE interval = ?",
+        "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees "
+        "WHERE interval = ?",
         (interval,),
     ).fetchall()
     conn.close()
@@ -129,8 +130,9 @@ def test_direct_load_upserts_every_row_once(db, tmp_path):
 def test_daily_candles_load_as_D(db, tmp_path):
     conn = sqlite3.connect(db)
     with conn:
-        conn.execute("INSERT INTO candle VALUES (105, 1440, 1745433000, 1.5, 2.5, 1.0, 2.0, 7, 3)")
-        conn.execute("INSERT INTO candle VALUES (100, 1440, 1745433000, 3.5, 4.5, 3.0, 4.0, 8, 4)")
+        # the store's layout: close in paise, open/high/low relative (O 1.5 H 2.5 L 1.0 C 2.0)
+        conn.execute("INSERT INTO candle VALUES (105, 1440, 1745433000, 200, -50, 50, -100, 7, 3)")
+        conn.execute("INSERT INTO candle VALUES (100, 1440, 1745433000, 400, -50, 50, -100, 8, 4)")
     conn.close()
     target = tmp_path / "h.duckdb"
     run_export(db, ExportOptions(ALL, format="historify", interval="day"), target)

@@ -46,7 +46,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 def db_rows(db: Path) -> list[Row]:
     with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute(
-            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle "
+            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees "
             "WHERE interval = 1"
         ).fetchall()
     return sorted((SYMBOL[cid], *rest, EXCHANGE[SYMBOL[cid]]) for cid, *rest in rows)

@@ -56,7 +56,7 @@ def contract(token: str, ctype: str = "CE", strike: float | None = 22000.0) -> C
         trading_symbol=f"NIFTY {strike} {ctype} 24 APR 25",
         exchange_token=token,
         lot_size=75,
-        tick_size=0.05,
+        tick_size=5.0,  # paise, as the API sends it
         freeze_quantity=1800.0,
         minimum_lot=75,
         weekly=False if ctype != "FUT" else None,
@@ -248,7 +248,7 @@ def test_contracts_keep_complete_metadata(db):
     ce = rows["NSE_FO|1|24-04-2025"]
     assert ce["contract_type"] == "CE"
     assert ce["strike_price"] == 22000.0
-    assert ce["lot_size"] == 75 and ce["tick_size"] == 0.05
+    assert ce["lot_size"] == 75 and ce["tick_size"] == 0.05  # rupees in the view (5 paise)
     assert ce["exchange_token"] == "1" and ce["freeze_quantity"] == 1800.0
     assert ce["minimum_lot"] == 75 and ce["weekly"] == 0
     assert ce["underlying_symbol"] == "NIFTY" and ce["openalgo_symbol"] == "OA-1"
@@ -371,21 +371,43 @@ def test_counts_and_kv(db):
 
 
 def test_jobs_persist_and_show_in_job_status(db):
-    jid = db.create_job("collect", {"a": 1}, underlyings="NIFTY", expiries="2025-04-24")
+    seeded(db)
+    bank = "NSE_INDEX|Nifty Bank"
+    params = {"underlyings": [KEY, bank], "expiries": [EXP.isoformat()], "interval": "1minute"}
+    jid = db.create_job("collect", params, underlyings="NIFTY, BANKNIFTY", expiries="2025-04-24")
     db.update_job(jid, status="completed", done_items=3, total_items=3)
     db.add_job_log(jid, "info", "done")
     rec = db.get_job(jid)
-    assert (rec.status, rec.params, rec.done_items) == ("completed", {"a": 1}, 3)
-    row = db.execute("SELECT * FROM job_status WHERE id = ?", (jid,))[0]
-    assert (row["job_type"], row["instrument_key"], row["expiry_date"], row["status"]) == (
-        "collect",
-        "NIFTY",
-        "2025-04-24",
-        "completed",
+    assert (rec.status, rec.params, rec.done_items) == ("completed", params, 3)
+    # one row per job x underlying x expiry, real keys and dates (BANKNIFTY: nothing stored)
+    rows = db.execute(
+        "SELECT job_type, instrument_key, expiry_date, status FROM job_status WHERE id = ? "
+        "ORDER BY instrument_key",
+        (jid,),
     )
+    assert [tuple(r) for r in rows] == [
+        ("collect", KEY, "2025-04-24", "completed"),
+        ("collect", bank, None, "completed"),
+    ]
     assert db.job_logs(jid)[0][1:] == ("info", "done")
     with pytest.raises(ValueError):
         db.update_job(jid, status="weird")
+
+
+def test_job_status_all_expiries_lists_each_stored_expiry(db):
+    seeded(db)
+    db.upsert_expiries(KEY, [date(2025, 5, 29), date(2025, 4, 30)])
+    everything = db.create_job("collect", {"underlyings": [KEY], "expiries": None})
+    odd = db.create_job("collect", {"note": "no selection"})
+    rows = db.execute(
+        "SELECT id, instrument_key, expiry_date FROM job_status ORDER BY id, expiry_date"
+    )
+    assert [tuple(r) for r in rows] == [
+        (everything, KEY, "2025-04-24"),
+        (everything, KEY, "2025-04-30"),
+        (everything, KEY, "2025-05-29"),
+        (odd, None, None),
+    ]
 
 
 def test_job_of_a_dead_process_shows_as_interrupted(db):

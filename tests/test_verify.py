@@ -152,7 +152,8 @@ def test_special_sessions_are_notes_not_failures(dbfile, capsys):
         weekday -= timedelta(days=1)
     saturday = EXPIRY - timedelta(days=(EXPIRY.weekday() + 2) % 7)
     assert saturday.weekday() == 5
-    row = "INSERT OR REPLACE INTO candle VALUES (?, 1, ?, 10, 11, 9, 10, 5, 5)"
+    # close 1000 paise, then open/high/low relative to it: O 10, H 11, L 9, C 10 rupees
+    row = "INSERT OR REPLACE INTO candle VALUES (?, 1, ?, 1000, 0, 100, -100, 5, 5)"
     sql(dbfile, row, (cid, ts(weekday, 18, 15)))  # Muhurat-like evening session
     sql(dbfile, row, (cid, ts(saturday, 10, 0)))  # a Saturday special session
     c = counts(dbfile)
@@ -165,7 +166,7 @@ def test_special_sessions_are_notes_not_failures(dbfile, capsys):
 def test_orphans_and_foreign_keys(dbfile, capsys):
     sql(
         dbfile,
-        "INSERT INTO candle VALUES (987654, 1, ?, 10, 11, 9, 10, 5, 5)",
+        "INSERT INTO candle VALUES (987654, 1, ?, 1000, 0, 100, -100, 5, 5)",
         (ts(EXPIRY, 10, 0),),
     )
     sql(

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Protocol
 
 from expirytrack_desktop.store import Database
+from expirytrack_desktop.store.prices import rupees_sql
 
 # last_ts, close, oi, volume of the day up to the minute, first OI of the day (None: no trade)
 QuoteRow = tuple[int, float, int, int, "int | None"]
@@ -50,8 +51,9 @@ class CandleSource(Protocol):
 
 
 # SQL expressions for a candle row's prices in rupees (the storage layout lives here only)
-_PRICES = "k.open, k.high, k.low, k.close"
-_CLOSE = "k.close"
+_RUPEES = rupees_sql("k")  # store/prices.py: integer paise underneath
+_PRICES = ", ".join(_RUPEES[c] for c in ("open", "high", "low", "close"))
+_CLOSE = _RUPEES["close"]
 
 
 class DayQuotes:

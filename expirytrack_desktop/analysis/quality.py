@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from expirytrack_desktop.store import Database
+from expirytrack_desktop.store.prices import rupees_sql
 from expirytrack_desktop.timeutil import IST_OFFSET_SECONDS
 
 SESSION_MINUTES = 375  # 09:15 ... 15:29
@@ -25,6 +26,11 @@ _OPEN = 9 * 3600 + 15 * 60
 _LAST = 15 * 3600 + 29 * 60
 _DAY = f"((k.ts + {IST_OFFSET_SECONDS}) / 86400)"
 _TOD = f"((k.ts + {IST_OFFSET_SECONDS}) % 86400)"
+_P = rupees_sql("k")  # store/prices.py: integer paise underneath
+_OHLC_BAD = (
+    f"({_P['low']} > {_P['high']} OR {_P['open']} > {_P['high']} OR {_P['open']} < {_P['low']} "
+    f"OR {_P['close']} > {_P['high']} OR {_P['close']} < {_P['low']})"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +88,7 @@ def expiry_quality(db: Database, underlying_key: str, expiry: date) -> list[Cont
         SELECT c.id, COALESCE(c.openalgo_symbol, c.trading_symbol, c.expired_key),
                c.contract_type, c.strike_price,
                count(k.ts), min(k.ts), max(k.ts), count(DISTINCT {_DAY}),
-               COALESCE(sum(k.low > k.high OR k.open > k.high OR k.open < k.low
-                            OR k.close > k.high OR k.close < k.low), 0),
+               COALESCE(sum({_OHLC_BAD}), 0),
                COALESCE(sum(k.volume < 0 OR k.oi < 0), 0),
                (SELECT count(*) FROM fetch_window w WHERE w.contract_id = c.id
                   AND w.state = 'failed')

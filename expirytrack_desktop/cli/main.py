@@ -91,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from expirytrack_desktop.cli.migrate_bar import MigrationBar
+    from expirytrack_desktop.runtime import report_migrations
+
+    report_migrations(MigrationBar(sys.stderr))
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

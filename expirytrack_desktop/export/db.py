@@ -12,6 +12,7 @@ from expirytrack_desktop.export.errors import DatabaseError
 from expirytrack_desktop.store import readonly as store_readonly
 
 DbSource = str | os.PathLike[str] | sqlite3.Connection
+CANDLE_RUPEES_SCHEMA = 4  # candles are read through the store's candle_rupees view from here
 
 
 def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -22,9 +23,16 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
         raise DatabaseError(f"database not found: {p}")
     try:
         conn = store_readonly.connect_readonly(p)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
         conn.execute("SELECT 1 FROM candle LIMIT 1").fetchall()
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot read database {p}: {exc}") from None
+    if version < CANDLE_RUPEES_SCHEMA:
+        conn.close()
+        raise DatabaseError(
+            f"{p} has the layout of an older version (schema {version}); "
+            "run `expirytrack status` once to update it, then export again"
+        )
     return conn
 
 

@@ -44,7 +44,7 @@ def candle_sql(*, limit: bool = False, contracts: int | None = None) -> str:
         cols = "contract_id, " + cols
         who, order = f"contract_id IN ({', '.join('?' * contracts)})", "contract_id, ts"
     sql = (
-        f"SELECT {cols} FROM candle"
+        f"SELECT {cols} FROM candle_rupees"
         f" WHERE {who} AND interval = ? AND ts >= ? AND ts < ? ORDER BY {order}"
     )
     return sql + " LIMIT ?" if limit else sql

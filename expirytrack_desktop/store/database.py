@@ -30,6 +30,7 @@ from pathlib import Path
 from expirytrack_desktop.store.base import _default_clock
 from expirytrack_desktop.store.catalog import CatalogStore
 from expirytrack_desktop.store.claims import ClaimStore
+from expirytrack_desktop.store.compact import MigrateProgress, copy_candles, resuming
 from expirytrack_desktop.store.errors import (
     StoreCorruptError,
     StoreError,
@@ -95,6 +96,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+# Migrations with a data step run before their SQL (resumable copies; see store/compact.py).
+DATA_STEPS: dict[int, Callable[[sqlite3.Connection, MigrateProgress | None], int]] = {
+    4: copy_candles,
+}
 
 
 class Database(CatalogStore, ReportStore, ClaimStore, UniverseStore):
@@ -113,6 +118,7 @@ def open_database(
     max_page_count: int | None = None,
     clock: Callable[[], datetime] = _default_clock,
     backup: bool = True,
+    on_migrate: MigrateProgress | None = None,
 ) -> Database:
     """Open (and create/migrate) an ExpiryTrack database. Raises a :class:`StoreError` subclass.
 
@@ -122,6 +128,9 @@ def open_database(
       before anything is written to it.
     - ``check_writable`` probes the write lock now (so "locked"/"read-only" is reported up front).
     - ``max_page_count`` caps the file size for this connection (simulates a full disk).
+    - ``on_migrate(done, total)``: progress of a long migration (candles copied, candles in
+      all); such a migration commits as it goes and, if stopped, continues where it stopped
+      when the file is next opened (its backup is the one made when it first started).
     """
     path = Path(path)
     if str(path) != ":memory:":
@@ -154,7 +163,15 @@ def open_database(
     conn.row_factory = sqlite3.Row
     try:
         db = _prepare(
-            conn, path, busy_timeout_ms, check_writable, max_page_count, clock, backup, read_only
+            conn,
+            path,
+            busy_timeout_ms,
+            check_writable,
+            max_page_count,
+            clock,
+            backup,
+            read_only,
+            on_migrate,
         )
     except BaseException:
         conn.close()
@@ -171,6 +188,7 @@ def _prepare(
     clock: Callable[[], datetime],
     backup: bool,
     read_only: bool = False,
+    on_migrate: MigrateProgress | None = None,
 ) -> Database:
     migrations = load_migrations()
     target = len(migrations)
@@ -202,10 +220,12 @@ def _prepare(
     except sqlite3.Error as exc:
         raise translate_error(exc, path, busy_timeout_ms) from exc
     if version < target:
-        if version > 0 and backup and str(path) != ":memory:":
+        if version > 0 and backup and str(path) != ":memory:" and not resuming(conn):
             _backup(conn, path, version, busy_timeout_ms)
         for number, name, sql in migrations[version:]:
             try:
+                if number in DATA_STEPS:
+                    DATA_STEPS[number](conn, on_migrate)
                 conn.executescript(
                     f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {number};\nCOMMIT;"
                 )

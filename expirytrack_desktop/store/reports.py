@@ -113,7 +113,7 @@ class ReportStore(WindowStore):
     ) -> list[tuple[int, float, float, float, float, int, int]]:
         """Stored candles of one contract, oldest first (tests, verification)."""
         rows = self._query(
-            "SELECT k.ts, k.open, k.high, k.low, k.close, k.volume, k.oi FROM candle k "
+            "SELECT k.ts, k.open, k.high, k.low, k.close, k.volume, k.oi FROM candle_rupees k "
             "JOIN contract c ON c.id = k.contract_id WHERE c.expired_key = ? AND k.interval = ? "
             "ORDER BY k.ts",
             (expired_key, interval_minutes(interval)),

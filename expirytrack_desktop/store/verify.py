@@ -192,7 +192,7 @@ class _Verifier:
             "weekend": ("candles on a Saturday or Sunday", NOTE),
         }
         sums = ", ".join(f"COALESCE(sum({c}), 0)" for c in conds.values())
-        base = "FROM candle k LEFT JOIN contract c ON c.id = k.contract_id"
+        base = "FROM candle_rupees k LEFT JOIN contract c ON c.id = k.contract_id"
         try:
             row = self.q(f"SELECT count(*), {sums} {base}{scope}", self.params)[0]
         except StoreError as exc:

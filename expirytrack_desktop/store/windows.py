@@ -5,18 +5,43 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from expirytrack_desktop.store.base import DatabaseBase
 from expirytrack_desktop.store.intervals import interval_minutes
+from expirytrack_desktop.store.prices import EXACT_INSERT, FAST_INSERT, ROW_INSERT, stored_rows
 from expirytrack_desktop.store.rows import StoredWindow, WindowRow
+from expirytrack_desktop.timeutil import day_start_epoch
 from expirytrack_desktop.upstox.candles import CandleRows, checked_rows
 from expirytrack_desktop.upstox.models import Candle
 
 # ISO text with an offset -> epoch seconds; NULL (refused by NOT NULL) if unreadable.
 # strftime('%s') where SQLite predates unixepoch (3.38): text, stored as INTEGER by affinity.
-_ISO_TS = "unixepoch(?)" if sqlite3.sqlite_version_info >= (3, 38, 0) else "strftime('%s', ?)"
+_ISO_TS = "unixepoch(?1)" if sqlite3.sqlite_version_info >= (3, 38, 0) else "strftime('%s', ?1)"
+
+
+def _store_rows(
+    c: sqlite3.Connection, cid: int, iv: int, candles: Sequence[Candle], f: date, t: date
+) -> None:
+    """Checked Python candles (epoch seconds, ascending, one per time) into the price layout
+    of ``store/prices.py``, side rows included, inside the caller's transaction."""
+    rows, exact = stored_rows(candles)
+    c.executemany(ROW_INSERT.format(cid=cid, iv=iv), rows)
+    if exact:
+        c.executemany(EXACT_INSERT.format(cid=cid, iv=iv), exact)
+    _drop_stale_exact(c, cid, iv, f, t)
+
+
+def _drop_stale_exact(c: sqlite3.Connection, cid: int, iv: int, f: date, t: date) -> None:
+    """Side rows of this window's times whose candle now holds its prices in paise."""
+    c.execute(
+        "DELETE FROM candle_exact WHERE contract_id = ? AND interval = ? AND ts >= ? AND ts < ? "
+        "AND EXISTS (SELECT 1 FROM candle k WHERE k.contract_id = candle_exact.contract_id "
+        "AND k.interval = candle_exact.interval AND k.ts = candle_exact.ts "
+        "AND k.close IS NOT NULL)",
+        (cid, iv, day_start_epoch(f), day_start_epoch(t + timedelta(days=1))),
+    )
 
 
 def _release(
@@ -78,12 +103,7 @@ class WindowStore(DatabaseBase):
         with self.transaction() as c:
             overlapped = self._overlaps(c, cid, iv, from_date, to_date)
             if candles:
-                # contract id and interval are ints inlined in the statement, so the rows go to
-                # executemany as they are (no per-row tuple building on the hot path)
-                c.executemany(
-                    f"INSERT OR REPLACE INTO candle VALUES ({cid}, {iv}, ?, ?, ?, ?, ?, ?, ?)",
-                    candles,
-                )
+                _store_rows(c, cid, iv, candles, from_date, to_date)
             self._mark_done(c, cid, iv, from_date, to_date, len(candles), job_id, attempts, claim)
         return StoredWindow(len(candles), overlapped)
 
@@ -107,6 +127,9 @@ class WindowStore(DatabaseBase):
         a time sent twice keeps its first occurrence (rows go in reversed: the API sends
         newest first, so the first occurrence is written last and ``OR REPLACE`` keeps it; and
         ascending time appends to the clustered index instead of splitting its pages).
+        Prices go in as whole paise converted by SQLite when the answer's text shows each is
+        one (``answer.paise``); otherwise each candle is checked in Python (``store/prices.py``:
+        exact, with a side row for a price that is not a whole number of paise).
         ValueError if a row's time of day cannot be read (SQLite's ``unixepoch`` gives NULL);
         nothing is written then.
         """
@@ -114,15 +137,19 @@ class WindowStore(DatabaseBase):
         cid = int(contract_id)
         kept = answer.in_days(from_date, to_date)
         n = len({r[0] for r in kept.rows})  # different times (one layout per answer)
-        ts = _ISO_TS if kept.iso else "?"
-        sql = f"INSERT OR REPLACE INTO candle VALUES ({cid}, {iv}, {ts}, ?, ?, ?, ?, ?, ?)"
         with self.transaction() as c:
             overlapped = self._overlaps(c, cid, iv, from_date, to_date)
-            try:
-                c.executemany(sql, reversed(kept.rows))
-            except sqlite3.IntegrityError:
-                checked_rows(kept.rows)  # says which candle and why
-                raise ValueError("a candle with an unreadable time") from None
+            if kept.iso and kept.paise:
+                try:
+                    c.executemany(
+                        FAST_INSERT.format(cid=cid, iv=iv, ts=_ISO_TS), reversed(kept.rows)
+                    )
+                except sqlite3.IntegrityError:
+                    checked_rows(kept.rows)  # says which candle and why
+                    raise ValueError("a candle with an unreadable time") from None
+                _drop_stale_exact(c, cid, iv, from_date, to_date)
+            elif kept.rows:
+                _store_rows(c, cid, iv, kept.candles(), from_date, to_date)
             self._mark_done(c, cid, iv, from_date, to_date, n, job_id, attempts, claim)
         return StoredWindow(n, overlapped)
 

@@ -16,6 +16,7 @@ that cannot be read at all raises :class:`CandleBodyError` and nothing is stored
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -29,6 +30,10 @@ from .models import Candle
 ISO_LENGTH = 25
 _OFFSET_END = b'+05:30"'  # the end of every time in the body
 _OFFSET_END_TEXT = _OFFSET_END.decode()
+
+# A price that is not a whole number of paise is written with a third decimal or an exponent;
+# without either, each price's decimal text is k/100 and the store keeps it as the integer k.
+_MORE_THAN_PAISE = re.compile(rb"\.[0-9]{3}")
 
 _Stamp = Annotated[str, msgspec.Meta(min_length=ISO_LENGTH, max_length=ISO_LENGTH)]
 
@@ -71,11 +76,14 @@ class CandleRows:
 
     ``iso``: every row's time is the canonical ``+05:30`` text (the store converts it with
     ``unixepoch``); otherwise every row is a checked :data:`Candle` (epoch seconds).
+    ``paise``: every price was written with at most two decimals and no exponent, so each is a
+    whole number of paise (the store converts them in SQL; otherwise it checks each price).
     """
 
     rows: list[tuple[Any, ...]]
     iso: bool
     days: frozenset[date] = frozenset()  # iso: the (IST) days the rows fall on
+    paise: bool = False
 
     def in_days(self, first: date, last: date) -> CandleRows:
         """Only the rows of days ``first``..``last`` (inclusive, IST)."""
@@ -84,7 +92,8 @@ class CandleRows:
                 return self
             lo, hi = first.isoformat(), (last + timedelta(days=1)).isoformat()
             rows = [r for r in self.rows if lo <= r[0] < hi]
-            return CandleRows(rows, True, frozenset(d for d in self.days if first <= d <= last))
+            days = frozenset(d for d in self.days if first <= d <= last)
+            return CandleRows(rows, True, days, self.paise)
         lo_ts = day_start_epoch(first)
         hi_ts = day_start_epoch(last + timedelta(days=1))
         return CandleRows([r for r in self.rows if lo_ts <= r[0] < hi_ts], False)
@@ -145,7 +154,21 @@ def decode_candles(body: bytes | str) -> CandleRows:
     days = _days({r[0][:10] for r in rows}) if ends == len(rows) else None
     if days is None:
         return CandleRows(checked_rows(rows), iso=False)  # another offset or layout: read each
-    return CandleRows(rows, True, days)
+    return CandleRows(rows, True, days, _whole_paise(body))
+
+
+def _whole_paise(body: bytes | str) -> bool:
+    """True if no number in this (exactly shaped) answer has a third decimal or an exponent
+    (searched between the candles' first ``[[`` and last ``]]``: memchr for the exponents)."""
+    raw = body if isinstance(body, bytes | bytearray) else body.encode()
+    start, end = raw.find(b"[["), raw.rfind(b"]]")
+    if start < 0 or end < start:
+        return False  # no candles, or written another way: the checked reading
+    return (
+        raw.find(b"e", start, end) < 0
+        and raw.find(b"E", start, end) < 0
+        and _MORE_THAN_PAISE.search(raw, start, end) is None
+    )
 
 
 def _days(texts: set[str]) -> frozenset[date] | None:
