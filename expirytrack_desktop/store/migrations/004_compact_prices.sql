@@ -85,3 +85,83 @@ SELECT j.id, j.job_type, i.instrument_key, i.expiry_date,
        j.status, j.started_at, j.completed_at, j.error_message, j.retry_count,
        j.total_items, j.done_items, j.failed_items, j.requests, j.candles
 FROM job j LEFT JOIN item i ON i.job_id = j.id;
+
+-- ---- Coverage summaries (status, dashboard: milliseconds at 150,000 contracts) ----
+-- Per expiry x target interval, the figures ReportStore.coverage() reports, and per expiry the
+-- candles of its fetched windows (counts()). Triggers mark an expiry stale whenever anything
+-- its figures depend on changes (its windows, contracts, target, contract list flag); the
+-- next coverage() recomputes only stale expiries. 'stamp' changes at every mark, so a summary
+-- computed while a window was being written is not stored as current.
+CREATE TABLE coverage_summary (
+    expiry_id          INTEGER NOT NULL,
+    interval           INTEGER NOT NULL,      -- 0: no target yet (figures of 1-minute windows)
+    contracts          INTEGER NOT NULL,
+    complete           INTEGER NOT NULL,
+    no_trades          INTEGER NOT NULL,
+    failed             INTEGER NOT NULL,
+    candles            INTEGER NOT NULL,
+    covered            INTEGER NOT NULL,      -- 1 if any window is done
+    PRIMARY KEY (expiry_id, interval)
+) WITHOUT ROWID;
+CREATE TABLE expiry_candles (
+    expiry_id INTEGER PRIMARY KEY,
+    candles   INTEGER NOT NULL
+);
+CREATE TABLE coverage_stale (
+    expiry_id INTEGER PRIMARY KEY,
+    stamp     INTEGER NOT NULL
+);
+INSERT INTO coverage_stale(expiry_id, stamp) SELECT id, 1 FROM expiry;
+
+CREATE TRIGGER window_added_stale AFTER INSERT ON fetch_window BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp)
+    SELECT expiry_id, 1 FROM contract WHERE id = NEW.contract_id
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER window_changed_stale AFTER UPDATE ON fetch_window BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp)
+    SELECT expiry_id, 1 FROM contract WHERE id IN (NEW.contract_id, OLD.contract_id)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER window_removed_stale AFTER DELETE ON fetch_window BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp)
+    SELECT expiry_id, 1 FROM contract WHERE id = OLD.contract_id
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER contract_added_stale AFTER INSERT ON contract BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp) VALUES (NEW.expiry_id, 1)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER contract_changed_stale AFTER UPDATE OF expiry_id, contract_type ON contract BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp) VALUES (NEW.expiry_id, 1), (OLD.expiry_id, 1)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER contract_removed_stale AFTER DELETE ON contract BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp) VALUES (OLD.expiry_id, 1)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER target_added_stale AFTER INSERT ON coverage_target BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp) VALUES (NEW.expiry_id, 1)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER target_changed_stale AFTER UPDATE ON coverage_target BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp) VALUES (NEW.expiry_id, 1), (OLD.expiry_id, 1)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER target_removed_stale AFTER DELETE ON coverage_target BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp) VALUES (OLD.expiry_id, 1)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER expiry_added_stale AFTER INSERT ON expiry BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp) VALUES (NEW.id, 1)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER expiry_changed_stale AFTER UPDATE OF contracts_fetched ON expiry BEGIN
+    INSERT INTO coverage_stale(expiry_id, stamp) VALUES (NEW.id, 1)
+    ON CONFLICT(expiry_id) DO UPDATE SET stamp = stamp + 1;
+END;
+CREATE TRIGGER expiry_removed_summary AFTER DELETE ON expiry BEGIN
+    DELETE FROM coverage_summary WHERE expiry_id = OLD.id;
+    DELETE FROM expiry_candles WHERE expiry_id = OLD.id;
+    DELETE FROM coverage_stale WHERE expiry_id = OLD.id;
+END;
