@@ -3,7 +3,7 @@
 Rows: every 1-minute candle of NIFTY's last two expiries in the simulator (seed 7, today
 2025-06-01; 85 contracts, 471,530 candles over 4 months) and the 85 contracts.
 
-- ours: ``open_database`` (schema v1), contracts via ``store_contracts``, candles via
+- ours: ``open_database`` (the current schema), contracts via ``store_contracts``, candles via
   ``store_window`` (the engine's write: one window per contract), then VACUUM and a WAL
   checkpoint;
 - document: the product documentation's "Database Schema", reproduced below (instruments,
@@ -15,13 +15,17 @@ Rows: every 1-minute candle of NIFTY's last two expiries in the simulator (seed 
 Reported: whole file per candle, and candle storage alone (tables + indexes holding candles,
 from ``dbstat``). Target: ours <= 40% of the document's.
 
-    .venv/bin/python bench/bench_size.py
+    .venv/bin/python bench/bench_size.py [--breakdown]
+
+``--breakdown`` also writes the same candles in the layouts of LAYOUTS (schema 1's REAL
+rupees, whole paise, schema 4's paise relative to the close, minute times) and prints each.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -79,6 +83,54 @@ def dbstat(path: Path, names: tuple[str, ...]) -> int:
         )
     finally:
         con.close()
+
+
+# The same candles in other layouts (--breakdown): what each step of the paise layout saves.
+_KEY = "contract_id INTEGER NOT NULL, interval INTEGER NOT NULL, ts INTEGER NOT NULL"
+_TAIL = "volume INTEGER NOT NULL, oi INTEGER NOT NULL, PRIMARY KEY (contract_id, interval, ts)"
+LAYOUTS = {
+    "schema 1: REAL rupees": (
+        f"{_KEY}, open REAL, high REAL, low REAL, close REAL, {_TAIL}",
+        "contract_id, interval, ts, open, high, low, close, volume, oi",
+    ),
+    "integer paise, each price whole": (
+        f"{_KEY}, open INTEGER, high INTEGER, low INTEGER, close INTEGER, {_TAIL}",
+        "contract_id, interval, ts, round(open * 100), round(high * 100), round(low * 100), "
+        "round(close * 100), volume, oi",
+    ),
+    "schema 4: close in paise, open/high/low relative (kept)": (
+        f"{_KEY}, close INTEGER, open INTEGER, high INTEGER, low INTEGER, {_TAIL}",
+        "contract_id, interval, ts, round(close * 100), round((open - close) * 100), "
+        "round((high - close) * 100), round((low - close) * 100), volume, oi",
+    ),
+    "... and minutes since 2020 for the time (not kept)": (
+        f"{_KEY}, close INTEGER, open INTEGER, high INTEGER, low INTEGER, {_TAIL}",
+        "contract_id, interval, (ts - 1577836800) / 60, round(close * 100), "
+        "round((open - close) * 100), round((high - close) * 100), round((low - close) * 100), "
+        "volume, oi",
+    ),
+}
+
+
+def breakdown(ours: Path, n: int) -> None:
+    """Each layout of LAYOUTS in a copy of our file (same contracts and windows), vacuumed."""
+    print("  layouts (whole file after VACUUM, same rows):")
+    for name, (columns, select) in LAYOUTS.items():
+        path = ours.with_name("layout.sqlite3")
+        path.unlink(missing_ok=True)
+        shutil.copy(ours, path)
+        con = sqlite3.connect(str(path))
+        con.execute(f"CREATE TABLE k2 ({columns}) WITHOUT ROWID")
+        con.execute(f"INSERT INTO k2 SELECT {select} FROM candle_rupees")
+        con.execute("DROP VIEW historical_data")
+        con.execute("DROP VIEW historical_data_all")
+        con.execute("DROP VIEW candle_rupees")
+        con.execute("DROP TABLE candle")
+        con.commit()
+        con.execute("VACUUM")
+        con.close()
+        print(f"    {name}: {file_bytes(path) / n:.1f} B/candle")
+        path.unlink()
 
 
 def main() -> int:
@@ -158,8 +210,8 @@ def main() -> int:
     print(
         f"target ours <= 40% of the document's (whole file): {'PASS' if ratio <= 0.4 else 'FAIL'}"
     )
-    import shutil
-
+    if "--breakdown" in sys.argv:
+        breakdown(ours, n)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ratio <= 0.4 else 1
 

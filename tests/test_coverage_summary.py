@@ -54,8 +54,8 @@ def test_summary_follows_every_change(db):
         got = (db.coverage(), db.counts().candles)
         assert db.execute("SELECT count(*) FROM coverage_stale")[0][0] == 0
         assert got == from_scratch(db)
-    states = {(r.expiry_date, r.state) for r in db.coverage()}
-    assert states == {(EXP, "partial"), (date(2025, 5, 29), "no_data")}
+    states = {(r.instrument_key, r.symbol, r.expiry_date, r.state) for r in db.coverage()}
+    assert states == {(KEY, "NIFTY", EXP, "partial"), (KEY, "NIFTY", date(2025, 5, 29), "no_data")}
 
 
 def test_a_window_written_while_the_summary_is_computed_keeps_it_stale(db, monkeypatch):

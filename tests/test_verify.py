@@ -91,6 +91,8 @@ def run_verify(path, capsys, *extra: str) -> tuple[int, str]:
 
 
 def counts(path, **kw) -> dict[str, int]:
+    """Every check over everything (``full``: leaves no verified marks behind)."""
+    kw.setdefault("full", True)
     with open_database(path, create=False) as db:
         return {f.key: f.count for f in verify(db, **kw).findings}
 
@@ -273,3 +275,28 @@ def test_missing_database_and_bad_input(tmp_path, capsys):
     assert "no database" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite3").exists()
     assert main(["verify", "--db", str(tmp_path / "x"), "-e", "24-04-2025"]) == exitcodes.BAD_INPUT
+
+
+def test_incremental_verify_checks_what_changed_since_the_last_clean_run(dbfile, capsys):
+    code, _ = run_verify(dbfile, capsys)
+    assert code == exitcodes.OK
+    windows = len(fetched_windows(dbfile))
+    with open_database(dbfile, create=False) as db:
+        again = verify(db)
+        assert again.clean and again.stats["windows_checked"] == 0
+        assert again.stats["candles"] == 0  # nothing changed: no candle read again
+    # a candle damaged behind the app's back: only a full run reads it again
+    cid, _iv, f0, _t0, _n = fetched_windows(dbfile)[0]
+    first = sql(dbfile, "SELECT ts FROM candle WHERE contract_id = ? ORDER BY ts LIMIT 1", (cid,))
+    sql(dbfile, "UPDATE candle SET low = high + 5 WHERE contract_id = ? AND ts = ?",
+        (cid, first[0][0]))  # fmt: skip
+    assert counts(dbfile, full=False)["ohlc"] == 0
+    assert counts(dbfile)["ohlc"] == 1
+    # the window written again (as a collection does): the next incremental run reads it
+    sql(dbfile, "UPDATE fetch_window SET updated_at = '2099-01-01 00:00:00' "
+        "WHERE contract_id = ? AND from_date = ?", (cid, f0))  # fmt: skip
+    with open_database(dbfile, create=False) as db:
+        rep = verify(db)
+        assert rep.finding("ohlc").count == 1 and rep.stats["windows_checked"] == 1
+        assert not verify(db).clean  # an error marks nothing: reported until resolved
+    assert windows > 1

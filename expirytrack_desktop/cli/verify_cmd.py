@@ -36,6 +36,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--fix", action="store_true", help="re-mark inconsistent windows as not fetched")
     p.add_argument("--quick", action="store_true", help="PRAGMA quick_check (faster on big files)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="check every candle and window again (default: those written or changed since "
+        "the last verify that found no error)",
+    )
     p.add_argument("--examples", type=int, default=5, metavar="N", help="examples per finding")
     p.set_defaults(func=cmd_verify)
 
@@ -72,6 +78,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             types=types,
             quick=args.quick,
             examples=args.examples,
+            full=args.full,
         )
         print(render(report))
         if args.fix:
@@ -102,7 +109,13 @@ def render(report: Any) -> str:
         f"Database {report.db_path} — scope: {report.scope}",
         f"  {st.get('underlyings', 0)} underlyings, {st.get('expiries', 0)} expiries "
         f"({st.get('expiries_collected', 0)} collected), {st.get('contracts', 0):,} contracts, "
-        f"{st.get('windows', 0):,} windows, {st.get('candles', 0):,} candles",
+        f"{st.get('windows', 0):,} windows, {st.get('candles', 0):,} candles"
+        + (
+            f" checked ({st['windows_checked']:,} windows written or changed since the last "
+            "clean verify)"
+            if "windows_checked" in st
+            else ""
+        ),
         "",
         f"{'check':<48} {'kind':<10} {'found':>9}  result",
     ]

@@ -103,6 +103,16 @@ class DatabaseBase:
                     raise self._error(exc) from exc
                 raise
 
+    @contextlib.contextmanager
+    def temp(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the lock, for TEMP tables only (no write lock on the file, so
+        a read-only database can use them too); sqlite3 errors become StoreError."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
     def _error(self, exc: BaseException) -> StoreError:
         return translate_error(exc, self.path, self.busy_timeout_ms)
 

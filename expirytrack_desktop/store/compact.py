@@ -107,8 +107,12 @@ def copy_candles(
                 if found is None:
                     nxt = None
                     break
-                rows += conn.execute(_COPY, (found,)).rowcount
-                if conn.execute(_SIDE, (found,)).rowcount:
+                whole = conn.execute(_COPY, (found,)).rowcount
+                rows += whole
+                held = conn.execute(
+                    "SELECT count(*) FROM candle WHERE contract_id = ?", (found,)
+                ).fetchone()[0]
+                if held != whole and conn.execute(_SIDE, (found,)).rowcount:
                     rows += conn.execute(_SIDE_MAIN, (found,)).rowcount
                 last = found
             done += rows

@@ -69,11 +69,11 @@ class ReportStore(WindowStore):
             if not tlist:
                 tlist = [(iv_filter or 1, None, None)]
             for iv, t_from, t_to in tlist:
-                f = summary.get((eid, iv if t_from else 0))
+                slot = iv if t_from else 0
+                f = summary.get((eid, slot))
                 if f is None or (not t_from and iv != 1):
-                    f = self._expiry_figures(eid, {iv: (t_from, t_to)} if t_from else {}, iv)[0][
-                        iv if t_from else 0
-                    ]
+                    rng = {iv: (t_from, t_to)} if t_from and t_to else {}
+                    f = self._expiry_figures(eid, rng, iv)[0][slot]
                 if f.failed:
                     state = "failed"
                 elif cfetched and f.contracts and f.complete == f.contracts and t_from:
@@ -187,7 +187,10 @@ class ReportStore(WindowStore):
             "SELECT (SELECT count(*) FROM underlying), (SELECT count(*) FROM expiry), "
             "(SELECT count(*) FROM contract)"
         )[0]
-        stored = dict(self._query("SELECT expiry_id, candles FROM expiry_candles"))
+        stored = {
+            int(r[0]): int(r[1])
+            for r in self._query("SELECT expiry_id, candles FROM expiry_candles")
+        }
         stored.update({eid: total for eid, (_, total) in fresh.items()})
         size = 0
         for suffix in ("", "-wal"):

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from expirytrack_desktop.store.coverage import subtract_ranges
+from expirytrack_desktop.store.coverage import merge_ranges, subtract_ranges
 from expirytrack_desktop.store.database import Database, interval_name
 from expirytrack_desktop.store.errors import StoreError
-from expirytrack_desktop.timeutil import IST, IST_OFFSET_SECONDS
+from expirytrack_desktop.timeutil import IST, IST_OFFSET_SECONDS, day_start_epoch
 
 SESSION_START = 9 * 3600 + 15 * 60  # 09:15 IST, seconds after midnight
 SESSION_LAST = 15 * 3600 + 29 * 60  # 15:29 IST: the last 1-minute candle of the day
@@ -32,6 +32,15 @@ DAY = 1440  # interval minutes of daily candles
 EXAMPLES = 5
 
 ERROR, INCOMPLETE, NOTE = "error", "incomplete", "note"
+
+# Windows as they were when a verify last found no error (schema 4's verify_mark): a window
+# whose row still matches is not checked again by an incremental verify.
+_NOT_MARKED = (
+    "NOT EXISTS (SELECT 1 FROM verify_mark v WHERE v.contract_id = w.contract_id "
+    "AND v.interval = w.interval AND v.from_date = w.from_date AND v.to_date = w.to_date "
+    "AND v.state = w.state AND v.candles = w.candles AND v.updated_at = w.updated_at)"
+)
+_CHANGED = f"FROM fetch_window w WHERE w.state != 'failed' AND {_NOT_MARKED}"
 
 
 @dataclass(slots=True)
@@ -113,8 +122,10 @@ class _Verifier:
         quick: bool,
         examples: int,
         types: Sequence[str] | None = None,
+        incremental: bool = False,
     ) -> None:
         self.db = db
+        self.incremental = incremental
         self.types = tuple(types) if types else None
         self.quick = quick
         self.n = examples
@@ -193,6 +204,16 @@ class _Verifier:
         }
         sums = ", ".join(f"COALESCE(sum({c}), 0)" for c in conds.values())
         base = "FROM candle_rupees k LEFT JOIN contract c ON c.id = k.contract_id"
+        if self.incremental:
+            # only the candles of windows changed since the last clean verify (merged ranges)
+            del conds["orphan"]
+            report.findings.append(self._orphans())
+            base = (
+                "FROM temp.verify_range r JOIN candle_rupees k ON k.contract_id = r.contract_id "
+                "AND k.interval = r.interval AND k.ts >= r.lo AND k.ts < r.hi "
+                "LEFT JOIN contract c ON c.id = k.contract_id"
+            )
+            sums = ", ".join(f"COALESCE(sum({c}), 0)" for c in conds.values())
         try:
             row = self.q(f"SELECT count(*), {sums} {base}{scope}", self.params)[0]
         except StoreError as exc:
@@ -218,8 +239,47 @@ class _Verifier:
                     f"O {r[3]:g} H {r[4]:g} L {r[5]:g} C {r[6]:g} V {r[7]} OI {r[8]}"
                 )
 
+    def _orphans(self) -> Finding:
+        """Candles whose contract is gone: one index seek per stored contract id."""
+        f = Finding("orphan", "candles without a stored contract", ERROR)
+        known = {r[0] for r in self.q("SELECT id FROM contract")}
+        last = -(2**63)
+        while True:
+            row = self.q("SELECT min(contract_id) FROM candle WHERE contract_id > ?", (last,))
+            if row[0][0] is None:
+                return f
+            last = int(row[0][0])
+            if last not in known:
+                n = self.q("SELECT count(*) FROM candle WHERE contract_id = ?", (last,))[0][0]
+                f.count += n
+                if len(f.examples) < self.n:
+                    f.examples.append(f"contract #{last} (gone): {n} candle(s)")
+
+    def changed_windows(self, report: VerifyReport) -> None:
+        """Windows not verified clean as they are now -> ``temp.verify_range`` (their time
+        ranges merged per contract and interval)."""
+        rows = self.q(f"SELECT w.contract_id, w.interval, w.from_date, w.to_date {_CHANGED}")
+        report.stats["windows_checked"] = len(rows)
+        spans: dict[tuple[int, int], list[tuple[date, date]]] = {}
+        for cid, iv, f0, t0 in rows:
+            spans.setdefault((cid, iv), []).append((date.fromisoformat(f0), date.fromisoformat(t0)))
+        ranges = [
+            (cid, iv, day_start_epoch(a), day_start_epoch(b + timedelta(days=1)))
+            for (cid, iv), got in spans.items()
+            for a, b in merge_ranges(got)
+        ]
+        with self.db.temp() as c:
+            c.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS verify_range (contract_id INTEGER, "
+                "interval INTEGER, lo INTEGER, hi INTEGER)"
+            )
+            c.execute("DELETE FROM temp.verify_range")
+            c.executemany("INSERT INTO temp.verify_range VALUES (?, ?, ?, ?)", ranges)
+
     def window_checks(self, report: VerifyReport) -> None:
         scope = f" AND w.contract_id IN ({self.scope_contracts})" if self.scoped else ""
+        if self.incremental:
+            scope += f" AND {_NOT_MARKED}"
         off = IST_OFFSET_SECONDS
         actual = (
             "(SELECT count(*) FROM candle k WHERE k.contract_id = w.contract_id "
@@ -289,7 +349,11 @@ class _Verifier:
         failed = Finding("failed", "failed windows not fetched since", INCOMPLETE)
         report.findings += [no_list, no_window, gaps, failed]
         seen_expiry: set[int] = set()
+        nothing_missing = self._complete_expiries() if self.incremental else set()
         for eid, symbol, key, exp, cfetched, iv, t_from, t_to in targets:
+            if (eid, iv) in nothing_missing:
+                seen_expiry.add(eid)
+                continue
             name = f"{symbol or key} {exp}"
             if not cfetched:
                 if eid not in seen_expiry:
@@ -346,6 +410,32 @@ class _Verifier:
                 f.hint = f"the oldest ({oldest}) may soon leave Upstox's ~6-month archive"
         report.findings.append(f)
 
+    def _complete_expiries(self) -> set[tuple[int, int]]:
+        """(expiry, interval) pairs whose coverage summary (kept current by triggers, see
+        reports.py) has every contract complete and no failed window: nothing to report."""
+        self.db.coverage()  # brings stale summaries up to date
+        return {
+            (r[0], r[1])
+            for r in self.q(
+                "SELECT s.expiry_id, s.interval FROM coverage_summary s JOIN expiry e "
+                "ON e.id = s.expiry_id WHERE e.contracts_fetched = 1 AND s.interval > 0 "
+                "AND s.complete = s.contracts AND s.failed = 0"
+            )
+        }
+
+    def mark_clean(self) -> int:
+        """Remember every window as verified clean as it is now (after a run without
+        errors), so the next incremental verify checks only what changed."""
+        try:
+            with self.db.transaction() as c:
+                return c.execute(
+                    "INSERT OR REPLACE INTO verify_mark(contract_id, interval, from_date, "
+                    "to_date, state, candles, updated_at) SELECT w.contract_id, w.interval, "
+                    f"w.from_date, w.to_date, w.state, w.candles, w.updated_at {_CHANGED}"
+                ).rowcount
+        except StoreError:
+            return 0  # read-only or locked: the next run checks these windows again
+
     def stats(self, report: VerifyReport) -> None:
         def one(sql: str) -> int:
             return int(self.q(sql, self.params)[0][0])
@@ -369,10 +459,16 @@ def verify(
     types: Sequence[str] | None = None,
     quick: bool = False,
     examples: int = EXAMPLES,
+    full: bool = False,
 ) -> VerifyReport:
     """Run every check (scoped to one underlying / some expiries when given; the SQLite file
     checks always cover the whole file). ``types``: judge the coverage of these contract types
-    only (a collection of futures alone is complete without the options' candles)."""
+    only (a collection of futures alone is complete without the options' candles).
+
+    Unscoped and not ``full``: incremental — candles and windows are checked only for the
+    windows written or changed since the last verify that found no error (``verify_mark``),
+    coverage only for expiries not complete; a run without errors then remembers every
+    window as verified. Scoped or ``full``: everything in scope, as stored now."""
     exp = sorted(set(expiries)) if expiries else None
     scope = "all data"
     if instrument or exp:
@@ -383,12 +479,19 @@ def verify(
     if types:
         scope += f" (coverage of {', '.join(types)} only)"
     report = VerifyReport(str(db.path), scope)
-    v = _Verifier(db, instrument, exp, quick, examples, types)
+    incremental = not full and not (instrument or exp)
+    if incremental:
+        report.scope += " (windows changed since the last clean verify; --full: everything)"
+    v = _Verifier(db, instrument, exp, quick, examples, types, incremental)
     v.sqlite_checks(report)
     v.stats(report)
+    if incremental:
+        v.changed_windows(report)
     v.candle_checks(report)
     v.window_checks(report)
     v.coverage_checks(report)
+    if incremental and not any(f.severity == ERROR and not f.ok for f in report.findings):
+        report.stats["windows_marked"] = v.mark_clean()
     return report
 
 

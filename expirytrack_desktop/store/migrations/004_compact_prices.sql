@@ -165,3 +165,16 @@ CREATE TRIGGER expiry_removed_summary AFTER DELETE ON expiry BEGIN
     DELETE FROM expiry_candles WHERE expiry_id = OLD.id;
     DELETE FROM coverage_stale WHERE expiry_id = OLD.id;
 END;
+
+-- Windows as they were when `verify` last found no error: an incremental verify checks only
+-- the windows whose fetch_window row no longer matches (written again, or changed, since).
+CREATE TABLE verify_mark (
+    contract_id INTEGER NOT NULL,
+    interval    INTEGER NOT NULL,
+    from_date   TEXT NOT NULL,
+    to_date     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    candles     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (contract_id, interval, from_date)
+) WITHOUT ROWID;
