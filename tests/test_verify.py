@@ -300,3 +300,13 @@ def test_incremental_verify_checks_what_changed_since_the_last_clean_run(dbfile,
         assert rep.finding("ohlc").count == 1 and rep.stats["windows_checked"] == 1
         assert not verify(db).clean  # an error marks nothing: reported until resolved
     assert windows > 1
+
+
+def test_incremental_verify_of_a_big_file_samples_its_pages(dbfile, monkeypatch):
+    from expirytrack_desktop.store import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "FULL_CHECK_BYTES", 0)  # as if it were a big file
+    with open_database(dbfile, create=False) as db:
+        page = verify(db).finding("integrity")
+        assert page.ok and "sampled check" in page.title
+        assert "integrity_check" in verify(db, full=True).finding("integrity").title
