@@ -37,11 +37,16 @@ def noisy_db(db: Path) -> Path:
     keys = conn.execute("SELECT contract_id, ts FROM candle WHERE interval = 1").fetchall()
     with conn:
         for i, (cid, ts) in enumerate(keys):
+            # prices that are not whole paise live in the store's side table (store/prices.py)
             conn.execute(
-                "UPDATE candle SET open = ?, high = ?, low = ?, close = ?, volume = ?, oi = ?"
-                " WHERE contract_id = ? AND interval = 1 AND ts = ?",
-                (NOISY[i % len(NOISY)], NOISY[(i + 3) % len(NOISY)], NOISY[(i + 5) % len(NOISY)],
-                 NOISY[(i + 7) % len(NOISY)], -i, 2**62 + i, cid, ts),
+                "UPDATE candle SET open = NULL, high = NULL, low = NULL, close = NULL, "
+                "volume = ?, oi = ? WHERE contract_id = ? AND interval = 1 AND ts = ?",
+                (-i, 2**62 + i, cid, ts),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO candle_exact VALUES (?, 1, ?, ?, ?, ?, ?)",
+                (cid, ts, NOISY[i % len(NOISY)], NOISY[(i + 3) % len(NOISY)],
+                 NOISY[(i + 5) % len(NOISY)], NOISY[(i + 7) % len(NOISY)]),
             )  # fmt: skip
     conn.close()
     return db

@@ -27,7 +27,7 @@ def db(tmp_path: Path) -> Path:
 def db_rows(db: Path) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle"
+            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees"
             " WHERE interval = 1"
         ).fetchall()
     conn.close()
@@ -63,7 +63,8 @@ def test_mirror_is_exact_and_incremental(db, tmp_path):
     # a new candle for one contract, a corrected price in another expiry's contract
     conn = sqlite3.connect(db)
     with conn:
-        conn.execute("INSERT INTO candle VALUES (101, 1, 1745482500, 5, 6, 4, 5.5, 10, 20)")
+        # paise, open/high/low relative to the close: O 5 H 6 L 4 C 5.5
+        conn.execute("INSERT INTO candle VALUES (101, 1, 1745482500, 550, -50, 50, -150, 10, 20)")
     conn.close()
     third = update_mirror(db, ExportOptions(ALL), folder)
     assert third.written == [NIFTY_24] and third.unchanged == 3
@@ -74,7 +75,7 @@ def test_mirror_is_exact_and_incremental(db, tmp_path):
     }
     conn = sqlite3.connect(db)
     with conn:
-        conn.execute("UPDATE candle SET close = close + 0.05 WHERE contract_id = 106")
+        conn.execute("UPDATE candle SET close = close + 5 WHERE contract_id = 106")  # +5 paise
     conn.close()
     fourth = update_mirror(db, ExportOptions(ALL), folder)
     assert fourth.written == ["underlying=VEDL/expiry=2024-04-25"]

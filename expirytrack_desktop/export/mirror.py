@@ -61,7 +61,7 @@ def _fingerprints(
     sql = """
         SELECT contract_id, count(*), min(ts), max(ts), total(open + high + low + close),
                total(volume), total(oi)
-        FROM candle WHERE contract_id IN (SELECT value FROM json_each(?)) AND interval = ?
+        FROM candle_rupees WHERE contract_id IN (SELECT value FROM json_each(?)) AND interval = ?
           AND ts >= ? AND ts < ? GROUP BY contract_id"""
     ids = json.dumps([c.id for c in contracts])
     return {r[0]: list(r[1:]) for r in conn.execute(sql, (ids, iv, lo, hi))}
