@@ -117,12 +117,15 @@ def build(path: Path, scale: float) -> tuple[int, int]:
                 else:
                     ts = np.sort(rng.choice(grid, size=n_candles, replace=False))
                 n = ts.size
-                close = np.maximum(5, 20_000 + np.cumsum(rng.integers(-4, 5, n)) * 5)
+                close = np.maximum(20, 20_000 + np.cumsum(rng.integers(-4, 5, n)) * 5)
+                opened = rng.integers(-2, 3, n) * 5  # paise relative to the close
+                high = np.maximum(opened, 0) + rng.integers(0, 3, n) * 5
+                low = np.maximum(np.minimum(opened, 0) - rng.integers(0, 3, n) * 5, 5 - close)
+                oi = np.abs(100_000 + np.cumsum(rng.integers(-20, 21, n)) * 75)
                 rows = zip(
-                    [cid] * n, [1] * n, ts.tolist(), close.tolist(),
-                    (rng.integers(-2, 3, n) * 5).tolist(), (rng.integers(0, 3, n) * 5).tolist(),
-                    (-rng.integers(0, 3, n) * 5).tolist(), (rng.integers(0, 400, n) * 75).tolist(),
-                    (100_000 + np.cumsum(rng.integers(-20, 21, n)) * 75).tolist(), strict=True,
+                    [cid] * n, [1] * n, ts.tolist(), close.tolist(), opened.tolist(),
+                    high.tolist(), low.tolist(), (rng.integers(0, 400, n) * 75).tolist(),
+                    oi.tolist(), strict=True,
                 )  # fmt: skip
                 con.executemany("INSERT INTO candle VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 bounds = np.searchsorted(ts, cut_ts)
