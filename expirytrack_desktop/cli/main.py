@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "expirytrack_desktop.cli.verify_cmd",  # verify
     "expirytrack_desktop.cli.chain_cmd",  # chain
     "expirytrack_desktop.cli.underlyings_cmd",  # underlyings
+    "expirytrack_desktop.cli.watch_cmd",  # watch add/list/remove/run/schedule
 )
 
 

@@ -1,0 +1,153 @@
+"""Keep-complete watchlists at run time: which underlyings a watchlist means today, how
+complete it is, and the collection selection that fetches what is missing.
+
+A run is one collection job over every underlying of the watchlist with all the expiries
+the API offers (new ones included), planned from the database (only what is missing) and
+fetched deadline-first by the collect engine. An underlying the instrument master no longer
+lists stays in the watchlist: its expired contracts can still be fetched for months, so it
+is only noted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from expirytrack_desktop.collect.atrisk import DEFAULT_AT_RISK_DAYS, last_day, retention_days
+from expirytrack_desktop.collect.discovery import OfferedExpiries, check_selection
+from expirytrack_desktop.collect.instruments import display_name
+from expirytrack_desktop.collect.planning import plan_expiry
+from expirytrack_desktop.collect.selection import Selection, SelectionError
+from expirytrack_desktop.store import Database
+from expirytrack_desktop.store.underlyings import UniverseRow
+from expirytrack_desktop.store.watchlists import Watchlist
+
+_STRIKES_RE = re.compile(r"^(\d{1,3})$|^(\d{1,2}(?:\.\d+)?)%$")
+
+
+def parse_strikes(text: str | None) -> str | None:
+    """``"all"``/None -> None; ``"5"`` -> ±5 strikes; ``"10%"`` -> ±10 % of the price near
+    expiry. SelectionError otherwise."""
+    if text is None or text.strip().lower() in ("", "all"):
+        return None
+    value = text.strip()
+    m = _STRIKES_RE.match(value)
+    if not m or (m.group(1) and int(m.group(1)) < 1) or (m.group(2) and float(m.group(2)) <= 0):
+        raise SelectionError(
+            f"bad --strikes {text!r}: use all, a number of strikes each side (e.g. 5) "
+            "or a percentage of the price near expiry (e.g. 10%)"
+        )
+    return value
+
+
+def symbol_of(key: str, rows: Sequence[UniverseRow] = ()) -> str:
+    """The master's symbol of ``key`` (RELIANCE), else the built-in name or the key."""
+    return next((r.symbol for r in rows if r.instrument_key == key), None) or display_name(key)
+
+
+def what_text(wl: Watchlist, rows: Sequence[UniverseRow] = ()) -> str:
+    """``"NIFTY, RELIANCE: CE/PE/FUT, all strikes, 1minute, 3 month(s)"``."""
+    who = {
+        "indices": "all indices",
+        "stocks": "all stocks",
+        "everything": "all indices and stocks",
+    }.get(wl.kind) or ", ".join(symbol_of(k, rows) for k in wl.keys)
+    if wl.strikes is None:
+        strikes = "all strikes"
+    elif wl.strikes.endswith("%"):
+        strikes = f"strikes within ±{wl.strikes}"
+    else:
+        strikes = f"±{wl.strikes} strikes"
+    return f"{who}: {'/'.join(wl.types)}, {strikes}, {wl.interval}, {wl.months} month(s)"
+
+
+def watch_keys(wl: Watchlist, rows: Sequence[UniverseRow]) -> tuple[list[str], list[str]]:
+    """``(instrument keys, notes)``: the watchlist's underlyings today.
+
+    'indices' / 'stocks' / 'everything' take the stored F&O underlyings of that kind listed
+    by the cached master now; a 'list' keeps every key, noting those the master no longer
+    lists (or never listed, when a master is cached at all).
+    """
+    if wl.kind != "list":
+        kinds = {"indices": ("INDEX",), "stocks": ("EQUITY",)}.get(wl.kind, ("INDEX", "EQUITY"))
+        keys = [r.instrument_key for r in rows if r.in_fo and r.underlying_type in kinds]
+        empty = ["no instrument master cached yet: no underlyings to collect"]
+        return keys, [] if keys else empty
+    by_key = {r.instrument_key: r for r in rows}
+    notes: list[str] = []
+    if rows:
+        for key in wl.keys:
+            r = by_key.get(key)
+            if r is None or not r.in_fo:
+                since = f" (last listed {r.last_seen.isoformat()})" if r is not None else ""
+                notes.append(
+                    f"{symbol_of(key, rows)} is no longer listed by the instrument master{since}; "
+                    "kept: its expired contracts are collected while Upstox offers them"
+                )
+    return list(wl.keys), notes
+
+
+def selection_for(wl: Watchlist, keys: Sequence[str]) -> Selection:
+    """The collect selection of one run: every offered expiry of ``keys``."""
+    return Selection(keys, None, wl.interval, wl.months, wl.types)
+
+
+async def offered_expiries(
+    client: Any, selection: Selection
+) -> tuple[OfferedExpiries, list[str], list[str]]:
+    """Each underlying's live expiry list, checked one by one so one refused underlying does
+    not stop the others: ``(offered, keys kept, notes on the ones left out)``."""
+    offered = OfferedExpiries()
+    kept: list[str] = []
+    notes: list[str] = []
+    for key in selection.underlyings:
+        one = Selection([key], None, selection.interval, selection.months)
+        try:
+            got = await check_selection(client, one)
+        except SelectionError as exc:
+            notes.append(f"left out this run: {exc}")
+            continue
+        offered.update(got)
+        offered.errors.update(got.errors)
+        offered.requests += got.requests
+        kept.append(key)
+    return offered, kept, notes
+
+
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    """Expiries known for a watchlist's underlyings and how many hold everything it wants."""
+
+    complete: int
+    total: int
+    at_risk: int  # incomplete and vanishing from Upstox within the at-risk days
+
+
+def completeness(
+    db: Database,
+    wl: Watchlist,
+    keys: Sequence[str],
+    *,
+    today: date,
+    within_days: int = DEFAULT_AT_RISK_DAYS,
+) -> Completeness:
+    """From the database alone (run it on the writer thread): an expiry is complete when its
+    contracts are stored and nothing the watchlist wants of them is missing (the planner's
+    answer, the strike filter included)."""
+    if not keys:
+        return Completeness(0, 0, 0)
+    selection = selection_for(wl, keys)
+    edges = db.retention_edges()
+    complete = total = risky = 0
+    for key in keys:
+        days, _ = retention_days(edges.get(key))
+        for expiry, fetched, _weekly in db.known_expiries(key):
+            total += 1
+            if fetched and not plan_expiry(db, key, expiry, selection, None).tasks:
+                complete += 1
+            elif 0 <= (last_day(expiry, days) - today).days <= within_days:
+                risky += 1
+    return Completeness(complete, total, risky)
