@@ -51,6 +51,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     who.add_argument("--all-stocks", action="store_true", help="every stock in F&O")
     who.add_argument("--everything", action="store_true", help="every index and stock in F&O")
     a.add_argument("--types", default="CE,PE,FUT", metavar="LIST", help="default CE,PE,FUT")
+    a.add_argument(
+        "--strikes",
+        default="all",
+        metavar="all|N|X%",
+        help="options: all strikes (default), N strikes each side of the price near expiry, "
+        "or strikes within X%% of it (the expiry's future's last close; README)",
+    )
     a.add_argument("--interval", default=None, choices=INTERVALS, help="candle interval")
     a.add_argument("--months", type=int, default=None, help="history before each expiry")
     a.add_argument("--replace", action="store_true", help="overwrite a watchlist of this name")
@@ -98,11 +105,14 @@ def cmd_add(args: argparse.Namespace) -> int:
     interval = args.interval or rt.settings.default_interval
     months = rt.settings.history_months if args.months is None else args.months
     try:
+        from expirytrack_desktop.collect.watchlist import parse_strikes
+
         types = types_of(args.types)
+        strikes = parse_strikes(args.strikes)
         Selection(keys or ["NIFTY"], None, interval, months, types)  # the same checks as collect
     except (SelectionError, ValueError) as exc:
         return fail(exitcodes.BAD_INPUT, str(exc))
-    wl = Watchlist(args.name, kind, tuple(keys), types, None, interval, months)
+    wl = Watchlist(args.name, kind, tuple(keys), types, strikes, interval, months)
     try:
         db = rt.open_db()
     except StoreError as exc:

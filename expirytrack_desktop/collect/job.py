@@ -16,7 +16,7 @@ from typing import Any
 
 from expirytrack_desktop.collect.api_gate import ApiGate, RunStopped
 from expirytrack_desktop.collect.config import RunConfig
-from expirytrack_desktop.collect.discovery import Discovery
+from expirytrack_desktop.collect.discovery import Discovery, ExpiryWork
 from expirytrack_desktop.collect.events import (
     Counters,
     JobResult,
@@ -93,6 +93,7 @@ class CollectJob:
         self._cancel_requested = False
         self._pending_tasks: set[asyncio.Future[Any]] = set()
         self._beat_task: asyncio.Task[Any] | None = None
+        self._fetcher: WindowFetcher | None = None
 
     # ---- control --------------------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class CollectJob:
                 claim_poll=self.config.claim_poll,
                 note=self._note,
             )
+            self._fetcher = fetcher
             span = policy.cap_days(self.selection.interval)
             if failed_only:
                 prog.phase = Phase.CANDLES
@@ -251,6 +253,8 @@ class CollectJob:
         if self._gate.halted:
             raise asyncio.CancelledError
         self._progress.phase = Phase.CANDLES
+        if self.selection.strikes is not None:
+            await self._fetch_price_futures(work, span)
         tasks: list[WindowTask] = []
         for w in work:
             plan = await self._db.run(
@@ -259,8 +263,28 @@ class CollectJob:
             if plan.contracts == 0 and w.contracts_fetched:
                 types = "/".join(self.selection.contract_types)
                 self._note(f"{display_name(w.key)} {w.expiry}: no {types} contract listed")
+            if plan.note and "all strikes taken" in plan.note:
+                self._note(f"{display_name(w.key)} {plan.note}")
             tasks.extend(plan.tasks)
         return deadline_first(tasks)
+
+    async def _fetch_price_futures(self, work: list[ExpiryWork], span: int) -> None:
+        """Strike filter: the futures of every expiry first (their closes are the prices the
+        options are filtered by), whether or not the selection keeps futures."""
+        sel = self.selection
+        futures = Selection(sel.underlyings, sel.expiries, sel.interval, sel.months, ("FUT",))
+        tasks: list[WindowTask] = []
+        for w in work:
+            plan = await self._db.run(plan_expiry, self._db, w.key, w.expiry, futures, span)
+            tasks.extend(plan.tasks)
+        if tasks and self._fetcher is not None:
+            prog = self._progress
+            prog.total += len(tasks)
+            prog.count(windows_planned=len(tasks))
+            prog.emit(force=True)
+            await self._fetcher.fetch(deadline_first(tasks))
+            if self._gate.halted:
+                raise asyncio.CancelledError
 
     async def _end(self, reason: StopReason, message: str | None) -> JobResult:
         state = {

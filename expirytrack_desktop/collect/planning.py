@@ -22,6 +22,7 @@ from expirytrack_desktop.collect.plan import (
     target_range,
 )
 from expirytrack_desktop.collect.selection import Selection
+from expirytrack_desktop.collect.strikes import describe, filter_rows, price_near_expiry
 from expirytrack_desktop.store import Database
 
 Covered = dict[int, list[tuple[date, date, str]]]
@@ -29,11 +30,13 @@ Covered = dict[int, list[tuple[date, date, str]]]
 
 @dataclass(frozen=True, slots=True)
 class ExpiryPlan:
-    """What one expiry still needs: its windows, how many contracts it has, its row id."""
+    """What one expiry still needs: its windows, how many contracts it has, its row id, and
+    (with a strike filter) what the filter did or why it could not."""
 
     tasks: list[WindowTask]
     contracts: int
     expiry_id: int | None
+    note: str | None = None
 
 
 def _covered(db: Database, contract_ids: Iterable[int], interval: str) -> Covered:
@@ -54,6 +57,18 @@ def plan_expiry(
     expiry's coverage target (a run does; an estimate does not)."""
     eid = db.expiry_id(key, expiry)
     rows = db.contracts_for(key, expiry, selection.contract_types)
+    note = None
+    if selection.strikes is not None and any(r.contract_type != "FUT" for r in rows):
+        price, source = price_near_expiry(db, key, expiry)
+        if price is None:
+            note = f"{expiry}: no price near expiry ({source}); all strikes taken"
+        else:
+            kept = filter_rows(rows, selection.strikes, price)
+            note = (
+                f"{expiry}: {describe(selection.strikes)} around {price:g} ({source}): "
+                f"{len(kept)} of {len(rows)} contracts"
+            )
+            rows = kept
     f0, t0 = target_range(expiry, selection.months)
     if record and eid is not None:
         db.set_coverage_target(eid, selection.interval, f0, t0)
@@ -63,7 +78,7 @@ def plan_expiry(
     ]
     covered = _covered(db, [r.id for r in rows], selection.interval)
     tasks = plan_windows(targets, covered, selection.interval, span)
-    return ExpiryPlan(tasks, len(rows), eid)
+    return ExpiryPlan(tasks, len(rows), eid, note)
 
 
 def plan_failed(db: Database, job_id: int, interval: str, span: int | None) -> list[WindowTask]:

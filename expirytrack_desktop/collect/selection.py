@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from expirytrack_desktop.collect.instruments import resolve_instrument
+from expirytrack_desktop.collect.strikes import check_strikes
 from expirytrack_desktop.upstox.models import INTERVALS
 
 CONTRACT_TYPES = ("CE", "PE", "FUT")
@@ -26,6 +27,8 @@ class Selection:
     ``expiries``: the dates to collect; ``None`` = every expiry the API offers now.
     ``months``: history before each expiry; a contract's target window is
     ``[expiry - months, expiry]`` (inclusive dates).
+    ``strikes``: None = every strike; ``"N"`` / ``"X%"`` = only the options within ±N strikes
+    or ±X % of the price near expiry (:mod:`.strikes`; the futures are fetched first).
     """
 
     underlyings: tuple[str, ...]
@@ -33,6 +36,7 @@ class Selection:
     interval: str = "1minute"
     months: int = 3
     contract_types: tuple[str, ...] = CONTRACT_TYPES
+    strikes: str | None = None
 
     def __init__(
         self,
@@ -41,6 +45,7 @@ class Selection:
         interval: str = "1minute",
         months: int = 3,
         contract_types: Iterable[str] = CONTRACT_TYPES,
+        strikes: str | None = None,
     ) -> None:
         keys: list[str] = []
         for u in underlyings:
@@ -59,6 +64,10 @@ class Selection:
         if not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
             raise SelectionError(f"months must be between 1 and {MAX_MONTHS}, not {months!r}")
         types = checked_contract_types(contract_types)
+        try:
+            strike_filter = check_strikes(strikes)
+        except ValueError as exc:
+            raise SelectionError(str(exc)) from None
         exp = None if expiries is None else tuple(sorted(set(expiries)))
         if exp is not None and not exp:
             raise SelectionError("choose at least one expiry, or all expiries")
@@ -67,16 +76,20 @@ class Selection:
         object.__setattr__(self, "interval", interval)
         object.__setattr__(self, "months", months)
         object.__setattr__(self, "contract_types", types)
+        object.__setattr__(self, "strikes", strike_filter)
 
     def to_params(self) -> dict[str, Any]:
         """JSON-safe form stored in ``job.params_json`` (resume rebuilds the Selection from it)."""
-        return {
+        params: dict[str, Any] = {
             "underlyings": list(self.underlyings),
             "expiries": None if self.expiries is None else [d.isoformat() for d in self.expiries],
             "interval": self.interval,
             "months": self.months,
             "contract_types": list(self.contract_types),
         }
+        if self.strikes is not None:  # absent otherwise: earlier jobs' parameters still match
+            params["strikes"] = self.strikes
+        return params
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Selection:
@@ -87,6 +100,7 @@ class Selection:
             params.get("interval", "1minute"),
             int(params.get("months", 3)),
             params.get("contract_types", CONTRACT_TYPES),
+            params.get("strikes"),
         )
 
 

@@ -10,7 +10,6 @@ is only noted.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -21,26 +20,18 @@ from expirytrack_desktop.collect.discovery import OfferedExpiries, check_selecti
 from expirytrack_desktop.collect.instruments import display_name
 from expirytrack_desktop.collect.planning import plan_expiry
 from expirytrack_desktop.collect.selection import Selection, SelectionError
+from expirytrack_desktop.collect.strikes import check_strikes, describe
 from expirytrack_desktop.store import Database
 from expirytrack_desktop.store.underlyings import UniverseRow
 from expirytrack_desktop.store.watchlists import Watchlist
 
-_STRIKES_RE = re.compile(r"^(\d{1,3})$|^(\d{1,2}(?:\.\d+)?)%$")
-
 
 def parse_strikes(text: str | None) -> str | None:
-    """``"all"``/None -> None; ``"5"`` -> ±5 strikes; ``"10%"`` -> ±10 % of the price near
-    expiry. SelectionError otherwise."""
-    if text is None or text.strip().lower() in ("", "all"):
-        return None
-    value = text.strip()
-    m = _STRIKES_RE.match(value)
-    if not m or (m.group(1) and int(m.group(1)) < 1) or (m.group(2) and float(m.group(2)) <= 0):
-        raise SelectionError(
-            f"bad --strikes {text!r}: use all, a number of strikes each side (e.g. 5) "
-            "or a percentage of the price near expiry (e.g. 10%)"
-        )
-    return value
+    """``--strikes``: None for all, ``"N"`` or ``"X%"`` (:mod:`.strikes`); SelectionError."""
+    try:
+        return check_strikes(text)
+    except ValueError as exc:
+        raise SelectionError(str(exc).replace("bad strike filter", "bad --strikes")) from None
 
 
 def symbol_of(key: str, rows: Sequence[UniverseRow] = ()) -> str:
@@ -55,13 +46,9 @@ def what_text(wl: Watchlist, rows: Sequence[UniverseRow] = ()) -> str:
         "stocks": "all stocks",
         "everything": "all indices and stocks",
     }.get(wl.kind) or ", ".join(symbol_of(k, rows) for k in wl.keys)
-    if wl.strikes is None:
-        strikes = "all strikes"
-    elif wl.strikes.endswith("%"):
-        strikes = f"strikes within ±{wl.strikes}"
-    else:
-        strikes = f"±{wl.strikes} strikes"
-    return f"{who}: {'/'.join(wl.types)}, {strikes}, {wl.interval}, {wl.months} month(s)"
+    return (
+        f"{who}: {'/'.join(wl.types)}, {describe(wl.strikes)}, {wl.interval}, {wl.months} month(s)"
+    )
 
 
 def watch_keys(wl: Watchlist, rows: Sequence[UniverseRow]) -> tuple[list[str], list[str]]:
@@ -92,7 +79,7 @@ def watch_keys(wl: Watchlist, rows: Sequence[UniverseRow]) -> tuple[list[str], l
 
 def selection_for(wl: Watchlist, keys: Sequence[str]) -> Selection:
     """The collect selection of one run: every offered expiry of ``keys``."""
-    return Selection(keys, None, wl.interval, wl.months, wl.types)
+    return Selection(keys, None, wl.interval, wl.months, wl.types, wl.strikes)
 
 
 async def offered_expiries(
