@@ -261,3 +261,33 @@ def test_bad_input_one_error_line_and_exit_2(db_path, capsys):
 def test_selection_for_is_the_collect_selection():
     wl = Watchlist("w", "list", ("NSE_INDEX|Nifty 50",), ("FUT",), None, "day", 2)
     assert selection_for(wl, wl.keys) == Selection(["NIFTY"], None, "day", 2, ["FUT"])
+
+
+def test_watch_schedule_runs_the_watchlist(db_path, capsys):
+    from expirytrack_desktop.schedule import Schedule
+
+    app = make_app()
+    with serving(app):
+        assert run("watch", "add", "nf", "-i", "NIFTY", "--types", "FUT",
+                   "--interval", "day", "--months", "1") == exitcodes.OK  # fmt: skip
+        assert run("watch", "schedule", "nf", "--at", "16:30", "--no-install") == exitcodes.OK
+        out = capsys.readouterr().out
+        assert "Schedule watch-nf runs watchlist nf daily at 16:30" in out
+        assert run("watch", "schedule", "nope", "--at", "16:30") == exitcodes.BAD_INPUT
+        assert len(error_lines(capsys.readouterr().err)) == 1
+        assert run("watch", "list") == exitcodes.OK
+        assert "next run 20" in capsys.readouterr().out  # the schedule's next run, dated
+        assert main(["schedule", "run", "watch-nf"]) == exitcodes.OK, capsys.readouterr().err
+        capsys.readouterr()
+    nifty = key_of(app, "NIFTY")
+    with open_database(db_path) as db:
+        for e in app.market.expiries(nifty):
+            assert len(db.contracts_for(nifty, e, ("FUT",))) == len(
+                app.market.future_contracts(nifty, e)
+            )
+        wl = get_watchlist(db, "nf")
+        assert wl is not None and wl.last_result is not None
+        assert wl.last_result["summary"].startswith("scheduled: watch-nf: complete")
+    # A schedule stored before watchlists existed still loads (no 'watchlist' key).
+    old = Schedule.from_json({"name": "old", "instruments": ["NIFTY"], "times": ["09:00"]})
+    assert old.watchlist is None and old.validate().what_text().startswith("NIFTY")

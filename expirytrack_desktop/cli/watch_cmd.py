@@ -76,6 +76,17 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("--estimate-only", action="store_true", help="print the plan, fetch nothing")
     r.set_defaults(func=cmd_run)
 
+    sc = sub.add_parser(
+        "schedule",
+        parents=[common],
+        help="run a watchlist daily through the OS scheduler (schedule watch-NAME)",
+    )
+    sc.add_argument("name")
+    sc.add_argument("--at", action="append", required=True, metavar="HH:MM", help="local time")
+    sc.add_argument("--days", default="daily", help="daily (default), mon-fri, mon,wed,fri, ...")
+    sc.add_argument("--no-install", action="store_true", help="store it only; do not install")
+    sc.set_defaults(func=cmd_schedule)
+
 
 # ---- add / list / remove ---------------------------------------------------------------------
 
@@ -226,6 +237,55 @@ def cmd_remove(args: argparse.Namespace) -> int:
     finally:
         db.close()
     print(f"Watchlist {args.name} removed; the data it collected stays in the database.")
+    return exitcodes.OK
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from datetime import UTC
+
+    from expirytrack_desktop.schedule import Schedule, ScheduleError, parse_days
+    from expirytrack_desktop.schedule.manage import ScheduleManager
+    from expirytrack_desktop.store import StoreError, StoreMissingError
+    from expirytrack_desktop.store.watchlists import get_watchlist
+
+    rt = runtime_from(args)
+    try:
+        with rt.open_db(create=False, check_writable=False) as db:
+            wl = get_watchlist(db, args.name)
+    except StoreMissingError:
+        wl = None
+    except StoreError as exc:
+        return fail(exitcodes.STORAGE, str(exc))
+    if wl is None:
+        return fail(
+            exitcodes.BAD_INPUT, f"no watchlist named {args.name!r} (`expirytrack watch list`)"
+        )
+    try:
+        s = Schedule(
+            name=SCHEDULE_PREFIX + wl.name,
+            instruments=[],
+            times=list(args.at),
+            days=list(parse_days(args.days)),
+            db=args.db,
+            demo=args.demo,
+            api_base=args.api_base,
+            rate_limit=args.rate_limit,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            watchlist=wl.name,
+        ).validate()
+    except ScheduleError as exc:
+        return fail(exitcodes.BAD_INPUT, str(exc))
+    try:
+        done = ScheduleManager(rt.paths).add(s, install_it=not args.no_install)
+    except ScheduleError as exc:
+        return fail(exitcodes.ERROR, str(exc))
+    where = f"installed into {done.backend}" if done.backend else "stored, not installed"
+    print(f"Schedule {s.name} runs watchlist {wl.name} {s.when_text()} (local time); {where}.")
+    print("  it runs: " + " ".join(done.argv))
+    print(
+        "  note: the Upstox token expires at 03:30 IST daily: log in before the run "
+        "(a run without a valid token exits 3)."
+    )
     return exitcodes.OK
 
 

@@ -138,3 +138,34 @@ def completeness(
             elif 0 <= (last_day(expiry, days) - today).days <= within_days:
                 risky += 1
     return Completeness(complete, total, risky)
+
+
+async def watch_selection(
+    db: Database, wl: Watchlist, *, instruments_url: str, transport: Any = None
+) -> tuple[Selection | None, list[str]]:
+    """The selection of one run of ``wl`` after refreshing the universe (at most daily) and
+    the notes to show (cached master, underlyings the master no longer lists); None when it
+    names no underlying."""
+    from expirytrack_desktop.collect.universe import refresh_universe
+
+    status = await refresh_universe(db, instruments_url, transport=transport)
+    keys, notes = watch_keys(wl, await db.run(db.universe))
+    if status.note:
+        notes.insert(0, status.note)
+    return (selection_for(wl, keys) if keys else None), notes
+
+
+async def start_watch(
+    collector: Any, selection: Selection, *, on_progress: Any = None
+) -> tuple[Any, list[str]]:
+    """Check each underlying's expiries (a refused one is left out with a note) and start
+    the run's one job: ``(job or None when no underlying is left, notes)``."""
+    offered, kept, notes = await offered_expiries(collector.client, selection)
+    if not kept:
+        return None, notes
+    sel = Selection(
+        kept, None, selection.interval, selection.months, selection.contract_types,
+        selection.strikes,
+    )  # fmt: skip
+    job = await collector.start(sel, on_progress=on_progress, offered=offered)
+    return job, notes

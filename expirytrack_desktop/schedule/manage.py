@@ -157,6 +157,16 @@ class ScheduleManager:
 
 
 def chosen_everywhere(db: Any, paths: AppPaths) -> list[Chosen]:
-    """The selections the at-risk report watches: earlier collection jobs and every schedule."""
+    """The selections the at-risk report watches: earlier collection jobs, every schedule
+    and every keep-complete watchlist (its underlyings today, all their expiries)."""
+    from expirytrack_desktop.collect.watchlist import watch_keys
+    from expirytrack_desktop.store.watchlists import list_watchlists
+
     jobs = db.list_jobs(limit=10_000, job_type="collect")
-    return chosen_from_jobs(jobs) + ScheduleManager(paths).chosen()
+    watched: list[Chosen] = []
+    lists = list_watchlists(db)
+    if lists:
+        rows = db.universe()
+        for wl in lists:
+            watched += [Chosen(k) for k in watch_keys(wl, rows)[0]]
+    return chosen_from_jobs(jobs) + ScheduleManager(paths).chosen() + watched

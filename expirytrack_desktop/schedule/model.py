@@ -110,10 +110,11 @@ class Schedule:
     export_mirror: str | None = None  # after each run: bring this Parquet mirror up to date
     backend: str | None = None  # which OS scheduler it was installed into
     created_at: str = ""
+    watchlist: str | None = None  # run this keep-complete watchlist (collect.watchlist) instead
 
     def validate(self) -> Schedule:
         check_name(self.name)
-        if not self.instruments:
+        if not self.instruments and not self.watchlist:
             raise ScheduleError("a schedule needs at least one --instrument")
         if not self.times:
             raise ScheduleError("a schedule needs at least one --at HH:MM")
@@ -157,6 +158,8 @@ class Schedule:
         return f"{days_text(self.days)} at {', '.join(self.times)}"
 
     def what_text(self) -> str:
+        if self.watchlist:
+            return f"watchlist {self.watchlist}"
         exp = "all expiries" if self.expiries is None else ", ".join(self.expiries)
         extra = []
         if self.interval:

@@ -153,7 +153,11 @@ async def run_collection(
 
     report = RunReport(schedule, now(), db_path=str(rt.db_path))
     try:
-        selection = schedule.selection(rt.settings.default_interval, rt.settings.history_months)
+        selection = (
+            None
+            if schedule.watchlist
+            else schedule.selection(rt.settings.default_interval, rt.settings.history_months)
+        )
     except SelectionError as exc:
         report.reason, report.message = StopReason.BAD_INPUT, str(exc)
         report.finished_at = now()
@@ -164,14 +168,26 @@ async def run_collection(
         report.reason, report.message = StopReason.STORAGE, str(exc)
         report.finished_at = now()
         return report
+    if schedule.watchlist:
+        try:
+            selection = await _watch_selection(schedule.watchlist, rt, db, say)
+        except (SelectionError, StoreError) as exc:
+            db.close()
+            report.reason = (
+                StopReason.STORAGE if isinstance(exc, StoreError) else StopReason.BAD_INPUT
+            )
+            report.message = str(exc)
+            report.finished_at = now()
+            return report
     clock = asyncio.get_running_loop().time
     limit = max_run or schedule.max_hours * 3600.0
     deadline = clock() + limit
     try:
         for number in range(1, schedule.retries + 2):
             attempt = await _attempt(
-                rt, db, token, selection, number, on_progress, deadline - clock(), limit
-            )
+                rt, db, token, selection, number, on_progress, deadline - clock(), limit,
+                watch=bool(schedule.watchlist),
+            )  # fmt: skip
             report.attempts.append(attempt)
             report.reason, report.message = attempt.reason, attempt.message
             say(
@@ -188,10 +204,46 @@ async def run_collection(
             await sleep(delay)
         report.at_risk_days = rt.settings.at_risk_days
         report.at_risk = await db.run(_left_at_risk, db, selection, report.at_risk_days)
+        if schedule.watchlist:
+            await _record_watch(db, schedule.watchlist, report)
     finally:
         db.close()
     report.finished_at = now()
     return report
+
+
+async def _watch_selection(name: str, rt: Any, db: Any, say: Callable[[str], None]) -> Any:
+    """The selection a scheduled run of watchlist ``name`` collects (SelectionError if the
+    watchlist is gone or names nothing)."""
+    from expirytrack_desktop.collect.selection import SelectionError
+    from expirytrack_desktop.collect.watchlist import watch_selection
+    from expirytrack_desktop.store.watchlists import get_watchlist
+
+    wl = await db.run(get_watchlist, db, name)
+    if wl is None:
+        raise SelectionError(f"no watchlist named {name!r} in {rt.db_path}")
+    selection, notes = await watch_selection(
+        db, wl, instruments_url=rt.instruments_url, transport=rt.transport()
+    )
+    for note in notes:
+        say(f"note: {note}")
+    if selection is None:
+        raise SelectionError(f"watchlist {name} names no underlying to collect")
+    return selection
+
+
+async def _record_watch(db: Any, name: str, report: RunReport) -> None:
+    """The watchlist's last run and result, as ``watch list`` and the window show them."""
+    from expirytrack_desktop.store import StoreError
+    from expirytrack_desktop.store.watchlists import record_run
+
+    result = {
+        "state": OUTCOME_TEXT[report.reason],
+        "exit_code": report.exit_code,
+        "summary": f"scheduled: {report.summary_line()}",
+    }
+    with contextlib.suppress(StoreError):
+        await db.run(record_run, db, name, result)
 
 
 def _left_at_risk(db: Any, selection: Any, days: int) -> list[Any]:
@@ -216,6 +268,8 @@ async def _attempt(
     on_progress: Callable[[Any], None] | None,
     remaining: float,
     limit: float,
+    *,
+    watch: bool = False,
 ) -> Attempt:
     from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.store import StoreError
@@ -227,7 +281,14 @@ async def _attempt(
         return Attempt(number, StopReason.STORAGE, message=str(exc))
     try:
         collector = rt.make_collector(db, client)
-        job = await collector.start(selection, on_progress=on_progress)
+        if watch:  # one refused underlying does not stop the others
+            from expirytrack_desktop.collect.watchlist import start_watch
+
+            job, notes = await start_watch(collector, selection, on_progress=on_progress)
+            if job is None:
+                raise SelectionError("; ".join(notes) or "no underlying offers expiries")
+        else:
+            job = await collector.start(selection, on_progress=on_progress)
         try:
             result = await asyncio.wait_for(job.wait(), max(0.0, remaining))
         except TimeoutError:  # job.wait() is shielded: the job itself is still going
