@@ -142,13 +142,13 @@ def test_two_processes_never_both_take_the_last_slot(tmp_path):
 def test_ends_are_the_budget_already_used(tmp_path):
     """What an estimate starts from: the end of every send still inside a window, the
     answered ones at their answer, the one in flight no earlier than now."""
-    for ledger in (MemoryLedger(), SqliteLedger(tmp_path / "ends.sqlite3")):
-        a = ledger.reserve(100.0, [(10, 60.0)]).ticket
-        b = ledger.reserve(101.0, [(10, 60.0)]).ticket
-        ledger.reserve(102.0, [(10, 60.0)])  # still in flight
-        assert a is not None and b is not None
-        ledger.complete(a, 100.5)
-        ledger.complete(b, 101.2)
-        assert ledger.ends(110.0, 60.0) == pytest.approx([100.5, 101.2, 110.0])
-        assert ledger.ends(162.0, 60.0) == pytest.approx([162.0])  # the first two are out
-        ledger.close()
+    for make in (MemoryLedger, lambda: SqliteLedger(tmp_path / "ends.sqlite3")):
+        with closing(make()) as ledger:
+            a = ledger.reserve(100.0, [(10, 60.0)]).ticket
+            b = ledger.reserve(101.0, [(10, 60.0)]).ticket
+            ledger.reserve(102.0, [(10, 60.0)])  # still in flight
+            assert a is not None and b is not None
+            ledger.complete(a, 100.5)
+            ledger.complete(b, 101.2)
+            assert ledger.ends(110.0, 60.0) == pytest.approx([100.5, 101.2, 110.0])
+            assert ledger.ends(162.0, 60.0) == pytest.approx([162.0])  # the first two are out

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -68,19 +69,18 @@ def test_garbage_is_moved_aside_and_rebuilt_assuming_the_budget_spent(tmp_path, 
     data = garbage(path)
     with caplog.at_level(logging.WARNING, "expirytrack_desktop.upstox.ledger"):
         led = SqliteLedger(path)
-    (record,) = caplog.records
-    assert str(path) in record.getMessage() and "damaged" in record.getMessage()
-    assert "ratelimit.sqlite3.damaged" in record.getMessage()
-    assert (tmp_path / "ratelimit.sqlite3.damaged").read_bytes() == data  # kept, not deleted
-    # Its sends are unknown and it changed just now: every window counts as full.
-    refused = led.reserve(time.time(), WINDOWS)
-    assert refused.ticket is None and refused.wait > 1700
-    assert led.counts(time.time(), [1.0, 60.0, 1800.0]) == [2000, 2000, 2000]
-    led.close()
+    with closing(led):
+        (record,) = caplog.records
+        assert str(path) in record.getMessage() and "damaged" in record.getMessage()
+        assert "ratelimit.sqlite3.damaged" in record.getMessage()
+        assert (tmp_path / "ratelimit.sqlite3.damaged").read_bytes() == data  # kept
+        # Its sends are unknown and it changed just now: every window counts as full.
+        refused = led.reserve(time.time(), WINDOWS)
+        assert refused.ticket is None and refused.wait > 1700
+        assert led.counts(time.time(), [1.0, 60.0, 1800.0]) == [2000, 2000, 2000]
     # Another process opening the rebuilt file sees the same (the assumption is shared).
-    again = SqliteLedger(path)
-    assert again.reserve(time.time(), WINDOWS).ticket is None
-    again.close()
+    with closing(SqliteLedger(path)) as again:
+        assert again.reserve(time.time(), WINDOWS).ticket is None
 
 
 def test_old_garbage_costs_no_budget(tmp_path, caplog):
@@ -89,37 +89,33 @@ def test_old_garbage_costs_no_budget(tmp_path, caplog):
     garbage(path, age_s=3 * 3600)
     with caplog.at_level(logging.WARNING):
         led = SqliteLedger(path)
-    assert "counts as used" not in caplog.text
-    assert led.reserve(time.time(), WINDOWS).ticket is not None
-    led.close()
+    with closing(led):
+        assert "counts as used" not in caplog.text
+        assert led.reserve(time.time(), WINDOWS).ticket is not None
 
 
 def test_a_damaged_write_ahead_log_is_not_carried_into_the_new_ledger(tmp_path):
     path = tmp_path / "l.sqlite3"
     garbage(path, age_s=3 * 3600)
     Path(f"{path}-wal").write_bytes(b"not a wal either" * 100)
-    led = SqliteLedger(path)
-    assert led.reserve(time.time(), WINDOWS).ticket is not None
-    led.close()
-    with sqlite3.connect(path) as conn:
+    with closing(SqliteLedger(path)) as led:
+        assert led.reserve(time.time(), WINDOWS).ticket is not None
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT COUNT(*) FROM sent_requests").fetchone()[0] == 1
-    conn.close()
 
 
 def test_a_foreign_sqlite_file_is_not_used(tmp_path):
     """A valid SQLite file with another table of that name is refused, never altered."""
     path = tmp_path / "l.sqlite3"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("CREATE TABLE sent_requests (name TEXT)")
         conn.execute("INSERT INTO sent_requests VALUES ('mine')")
-    conn.close()
     with pytest.raises(LedgerError) as err:
         SqliteLedger(path)
     assert str(path) in str(err.value) and "remove the file" in str(err.value)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("SELECT name FROM sent_requests").fetchall() == [("mine",)]
-    conn.close()
 
 
 def test_a_folder_at_the_path(tmp_path):
@@ -180,35 +176,32 @@ def test_disk_fills_while_in_use(tiny_fs):
     """The real error, not "cannot rollback - no transaction is active"; no half-written
     send: what was granted before is still there."""
     path = tiny_fs / "ratelimit.sqlite3"
-    led = SqliteLedger(path)
-    fill(tiny_fs)
-    granted = 0
-    with pytest.raises(LedgerError) as err:
-        for i in range(100000):
-            r = led.reserve(1000.0 + i, ((10**9, 1.0),))
-            assert r.ticket is not None
-            granted += 1
+    with closing(SqliteLedger(path)) as led:
+        fill(tiny_fs)
+        granted = 0
+        with pytest.raises(LedgerError) as err:
+            for i in range(100000):
+                r = led.reserve(1000.0 + i, ((10**9, 1.0),))
+                assert r.ticket is not None
+                granted += 1
     assert "is full: free some space" in str(err.value) and str(path) in str(err.value)
-    led.close()
     (tiny_fs / "filler").unlink()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT COUNT(*) FROM sent_requests").fetchone()[0] == granted
-    conn.close()
 
 
 def test_page_limit_full_while_in_use(tmp_path):
     """The same path without root: SQLite's own page limit gives the same SQLITE_FULL."""
     path = tmp_path / "l.sqlite3"
-    led = SqliteLedger(path)
-    (pages,) = led._conn.execute("PRAGMA page_count").fetchone()
-    led._conn.execute(f"PRAGMA max_page_count = {pages}")
-    with pytest.raises(LedgerError) as err:
-        for i in range(100000):
-            led.reserve(1000.0 + i, ((10**9, 1.0),))
-    assert "is full" in str(err.value) and "cannot rollback" not in str(err.value)
-    led.complete(1, 2000.0)  # recording an answer never raises (it stays "in flight")
-    led.close()
+    with closing(SqliteLedger(path)) as led:
+        (pages,) = led._conn.execute("PRAGMA page_count").fetchone()
+        led._conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(LedgerError) as err:
+            for i in range(100000):
+                led.reserve(1000.0 + i, ((10**9, 1.0),))
+        assert "is full" in str(err.value) and "cannot rollback" not in str(err.value)
+        led.complete(1, 2000.0)  # recording an answer never raises (it stays "in flight")
 
 
 # ---- the real command ------------------------------------------------------------------------
@@ -304,14 +297,13 @@ def test_cli_disk_fills_mid_run_stops_with_exit_5_and_keeps_what_was_stored(tmp_
             f"error: the disk holding the rate-limit ledger {ledger} is full: "
             "free some space, then run again"
         ]
-        with sqlite3.connect(db) as conn:
+        with closing(sqlite3.connect(db)) as conn, conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             stored = conn.execute("SELECT count(*) FROM fetch_window").fetchone()[0]
             windows = "SELECT contract_id, sum(candles) FROM fetch_window GROUP BY 1"
             for cid, n in conn.execute(windows).fetchall():
                 count = "SELECT count(*) FROM candle WHERE contract_id = ?"
                 assert conn.execute(count, (cid,)).fetchone()[0] == n  # whole windows only
-        conn.close()
         assert stored >= 1, done.stderr  # it failed mid-run, after storing windows
     finally:
         subprocess.run(["umount", "-l", str(fs)], check=True)

@@ -25,7 +25,7 @@ MID_TS = 1700000000 + 60 * (PER // 2)  # a candle in the middle of each contract
 
 def make_db(path: Path, *, free_pages: bool = False) -> Path:
     open_database(path).close()
-    with sqlite3.connect(path, isolation_level=None) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn, conn:
         conn.execute("BEGIN")
         conn.execute("INSERT INTO underlying(id, instrument_key) VALUES (1, 'NSE_INDEX|Nifty 50')")
         conn.execute(
@@ -51,24 +51,22 @@ def make_db(path: Path, *, free_pages: bool = False) -> Path:
             conn.execute("DROP TABLE scratch")
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
     return path
 
 
 def pages_of(path: Path, table: str, kind: str = "leaf") -> list[int]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         rows = conn.execute(
             "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = ? ORDER BY pageno",
             (table, kind),
         ).fetchall()
-    conn.close()
     return [r[0] for r in rows]
 
 
 def leaf_read_by(path: Path, query: str, tmp: Path) -> int:
     """The candle leaf page that ``query`` reads: the one whose damage makes it fail (found
     by damaging copies; the leaves are tried in key order, around where it should be)."""
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         leaves = [
             r[0]
             for r in conn.execute(
@@ -76,7 +74,6 @@ def leaf_read_by(path: Path, query: str, tmp: Path) -> int:
                 "ORDER BY path"
             )
         ]
-    conn.close()
     for page in leaves:
         copy = tmp / f"probe-{page}.sqlite3"
         copy.write_bytes(path.read_bytes())
@@ -194,10 +191,9 @@ def test_collect_into_a_damaged_database_stops_with_exit_5_and_writes_nothing(tm
 
 def test_check_pages_on_a_bare_connection(tmp_path):
     path = make_db(tmp_path / "bare.sqlite3")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert check_pages(conn, path) == "full"
         assert check_pages(conn, path, full_check_bytes=0) == "sampled"
-    conn.close()
 
 
 def test_the_engine_checks_before_its_first_job(tmp_path):
