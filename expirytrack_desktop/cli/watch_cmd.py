@@ -155,21 +155,15 @@ def _universe_rows(rt: Runtime) -> list[Any]:
         return []
 
 
-def _next_runs(rt: Runtime) -> dict[str, datetime]:
+def next_runs(rt: Runtime) -> dict[str, datetime]:
     """Next scheduled run per watchlist name (schedules whose run is a watchlist)."""
     from expirytrack_desktop.schedule import ScheduleError
-    from expirytrack_desktop.schedule.manage import ScheduleManager
+    from expirytrack_desktop.schedule.manage import ScheduleManager, watchlist_next_runs
 
     try:
-        entries = ScheduleManager(rt.paths).entries()
+        return watchlist_next_runs(ScheduleManager(rt.paths).entries())
     except (ScheduleError, OSError, ValueError):
         return {}
-    out: dict[str, datetime] = {}
-    for e in entries:
-        name = getattr(e.schedule, "watchlist", None)
-        if name and e.next_run is not None and (name not in out or e.next_run < out[name]):
-            out[name] = e.next_run
-    return out
 
 
 def result_text(result: dict[str, Any] | None) -> str:
@@ -180,9 +174,8 @@ def result_text(result: dict[str, Any] | None) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from expirytrack_desktop.collect.universe import ist_today
-    from expirytrack_desktop.collect.watchlist import completeness, watch_keys, what_text
+    from expirytrack_desktop.collect.watchlist import summaries
     from expirytrack_desktop.store import StoreError, StoreMissingError
-    from expirytrack_desktop.store.watchlists import list_watchlists
 
     rt = runtime_from(args)
     try:
@@ -192,28 +185,24 @@ def cmd_list(args: argparse.Namespace) -> int:
         return exitcodes.OK
     except StoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
-    nexts = _next_runs(rt)
+    nexts = next_runs(rt)
     try:
-        lists = list_watchlists(db)
-        if not lists:
-            print("No watchlists yet: `expirytrack watch add NAME -i SYMBOL ...` saves one.")
-            return exitcodes.OK
-        rows = db.universe()
-        for wl in lists:
-            keys, _notes = watch_keys(wl, rows)
-            c = completeness(db, wl, keys, today=ist_today(), within_days=rt.settings.at_risk_days)
-            nxt = nexts.get(wl.name)
-            print(f"{wl.name}: {what_text(wl, rows)}")
-            print(
-                f"  {len(keys)} underlyings; expiries complete {c.complete}/{c.total}; "
-                f"at risk {c.at_risk}; last run {wl.last_run_at or '-'}: "
-                f"{result_text(wl.last_result)}; next run "
-                f"{nxt.strftime('%Y-%m-%d %H:%M') if nxt else '-'}"
-            )
+        found = summaries(db, today=ist_today(), within_days=rt.settings.at_risk_days)
     except StoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     finally:
         db.close()
+    if not found:
+        print("No watchlists yet: `expirytrack watch add NAME -i SYMBOL ...` saves one.")
+    for w in found:
+        c, nxt = w.completeness, nexts.get(w.watchlist.name)
+        print(f"{w.watchlist.name}: {w.what}")
+        print(
+            f"  {w.underlyings} underlyings; expiries complete {c.complete}/{c.total}; "
+            f"at risk {c.at_risk}; last run {w.watchlist.last_run_at or '-'}: "
+            f"{result_text(w.watchlist.last_result)}; next run "
+            f"{nxt.strftime('%Y-%m-%d %H:%M') if nxt else '-'}"
+        )
     return exitcodes.OK
 
 

@@ -23,7 +23,7 @@ from expirytrack_desktop.collect.selection import Selection, SelectionError
 from expirytrack_desktop.collect.strikes import check_strikes, describe
 from expirytrack_desktop.store import Database
 from expirytrack_desktop.store.underlyings import UniverseRow
-from expirytrack_desktop.store.watchlists import Watchlist
+from expirytrack_desktop.store.watchlists import Watchlist, list_watchlists
 
 
 def parse_strikes(text: str | None) -> str | None:
@@ -169,3 +169,26 @@ async def start_watch(
     )  # fmt: skip
     job = await collector.start(sel, on_progress=on_progress, offered=offered)
     return job, notes
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSummary:
+    """One watchlist as ``watch list`` and the window show it."""
+
+    watchlist: Watchlist
+    what: str
+    underlyings: int
+    completeness: Completeness
+
+
+def summaries(
+    db: Database, *, today: date, within_days: int = DEFAULT_AT_RISK_DAYS
+) -> list[WatchSummary]:
+    """Every stored watchlist with its completeness, from the database alone (writer thread)."""
+    rows = db.universe()
+    out: list[WatchSummary] = []
+    for wl in list_watchlists(db):
+        keys, _notes = watch_keys(wl, rows)
+        c = completeness(db, wl, keys, today=today, within_days=within_days)
+        out.append(WatchSummary(wl, what_text(wl, rows), len(keys), c))
+    return out

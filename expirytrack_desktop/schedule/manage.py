@@ -63,6 +63,16 @@ def next_run(s: Schedule, now: datetime) -> datetime | None:
     return None
 
 
+def watchlist_next_runs(entries: list[ScheduleEntry]) -> dict[str, datetime]:
+    """The soonest next run of each watchlist some schedule runs (``watch schedule``)."""
+    out: dict[str, datetime] = {}
+    for e in entries:
+        name = e.schedule.watchlist
+        if name and e.next_run is not None and (name not in out or e.next_run < out[name]):
+            out[name] = e.next_run
+    return out
+
+
 class ScheduleManager:
     def __init__(self, paths: AppPaths) -> None:
         self.paths = paths

@@ -1,4 +1,5 @@
-"""Schedules page: the scheduled collections — list, create, edit, remove, run now.
+"""Schedules page: the scheduled collections — list, create, edit, remove, run now — and the
+keep-complete watchlists (:mod:`.watchlists_panel`).
 
 The same :class:`schedule.manage.ScheduleManager` as ``expirytrack schedule``: a schedule made
 here is installed into the OS scheduler and runs without the window. "Run now" starts
@@ -19,6 +20,7 @@ from expirytrack_desktop.schedule.manage import ScheduleEntry, ScheduleManager
 from expirytrack_desktop.schedule.model import DAY_NAMES, days_text
 from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
+from expirytrack_desktop.ui.watchlists_panel import WatchlistsPanel
 from expirytrack_desktop.ui.widgets import rows_table
 
 if TYPE_CHECKING:
@@ -221,6 +223,8 @@ class SchedulesPage(QtWidgets.QWidget):
         lay.addLayout(buttons)
         lay.addWidget(self.note)
         lay.addWidget(self.table, 1)
+        self.watchlists = WatchlistsPanel(controller, self.manager.run_argv, self)
+        lay.addWidget(self.watchlists, 1)
         self.btn_new.clicked.connect(lambda: self.edit(None))
         self.btn_edit.clicked.connect(lambda: self.edit(self.selected()))
         self.btn_remove.clicked.connect(self.remove_selected)
@@ -253,6 +257,7 @@ class SchedulesPage(QtWidgets.QWidget):
             return
         current = self.selected()
         self.model.set_entries(entries, self.token_expiry())
+        self.watchlists.refresh(entries)
         if current is not None:
             for row, e in enumerate(entries):
                 if e.schedule.name == current.name:
