@@ -30,6 +30,7 @@ PAGES = (
     "wizard-2",
     "wizard-3",
     "wizard-4",
+    "wizard-search",
     "jobs",
     "dashboard",
     "export-1",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from expirytrack_desktop.collect import (
     KNOWN_UNDERLYINGS,
@@ -45,6 +48,24 @@ class Catalog:
     @staticmethod
     def symbol_for_key(key: str) -> str:
         return display_name(key)
+
+    async def universe_loader(self) -> Callable[[], tuple[list[Any], str]]:
+        """A blocking call for a worker thread (the master's parse must not hold the window's
+        thread): every F&O underlying of the instrument master, downloaded at most once a day,
+        and one line on where the list comes from."""
+        from expirytrack_desktop.collect.universe import load_universe
+        from expirytrack_desktop.settings import INSTRUMENT_MASTER_PATH
+
+        rt = await self.host.ready()
+        if rt.demo and rt.simulator is not None:
+            url, transport = rt.api_base + INSTRUMENT_MASTER_PATH, rt.simulator.transport()
+        else:
+            url, transport = self.services.settings.resolved_instruments_url(), None
+
+        def work() -> tuple[list[Any], str]:
+            return asyncio.run(load_universe(rt.db, url, transport=transport))
+
+        return work
 
     async def _states(self, key: str) -> dict[date, str]:
         rt = await self.host.ready()

@@ -198,6 +198,13 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
     if page == "jobs":
         await _jobs_mid_run(window)
         return save(window, path)
+    if page == "wizard-search":  # step 1 with a search typed: indices and stocks matching
+        wiz = await _wizard(window, 1)
+        search = wiz.underlyings_page.search  # type: ignore[attr-defined]
+        await wait_for(search.btn_all_stocks.isEnabled, timeout=60)
+        search.field.setText("bank")
+        await settle(0.4)
+        return save(wiz, path)
     if page.startswith("wizard-"):
         wiz = await _wizard(window, int(page[-1]))
         return save(wiz, path)
