@@ -148,3 +148,15 @@ def test_a_caller_connection_is_read_row_by_row(db, tmp_path):
     run_export(db, ExportOptions(ALL), tmp_path / "f.csv", record_history=False)
     assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "f.csv").read_bytes()
     assert io.BytesIO((tmp_path / "c.csv").read_bytes()).getvalue().count(b"\n") == 33
+
+
+def test_a_database_error_in_the_reader_is_one_line(db, tmp_path):
+    from expirytrack_desktop.export.api import DatabaseError
+
+    with reading(db) as conn:
+        contracts = select_contracts(conn, ExportOptions(ALL))
+    source = ArrowCandleSource(db, 1, TS_MIN, TS_MAX, 10)
+    db.write_bytes(b"not a database any more" * 100)  # damaged after planning
+    with pytest.raises(DatabaseError) as info:
+        list(source.groups(contracts))
+    assert str(info.value).startswith("cannot read the database") and "\n" not in str(info.value)

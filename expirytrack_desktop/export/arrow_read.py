@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from expirytrack_desktop.export.candles import CandleReader
+from expirytrack_desktop.export.errors import DatabaseError
 from expirytrack_desktop.export.query import SelectedContract, candle_sql
 from expirytrack_desktop.store.readonly import readonly_uri
 
@@ -54,6 +55,10 @@ class CandleGroup:
     @property
     def rows(self) -> int:
         return int(self.table.num_rows)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def adbc_available() -> bool:
@@ -151,6 +156,9 @@ class ArrowCandleSource:
                     table = cur.fetch_arrow_table()
                     if not put(_as_group(pa, group, table)):
                         return
+        except adbc.Error as exc:  # the driver's errors, as the export's own one-line error
+            put(DatabaseError(f"cannot read the database: {_first_line(exc)}"))
+            return
         except BaseException as exc:  # handed to the consumer, raised there
             put(exc)
             return

@@ -8,10 +8,12 @@ an Arrow source (a database file and the ADBC driver), else the row-by-row refer
 from __future__ import annotations
 
 import gzip
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from expirytrack_desktop.export.context import WriteContext
 from expirytrack_desktop.export.csv_fast import CsvFormatter
@@ -40,11 +42,52 @@ def write_rows(ctx: WriteContext, out: BinaryIO, contracts: Sequence[SelectedCon
     if fmt is None:
         fmt = ctx.csv_formatter = CsvFormatter(ctx.options.include_metadata)
     n = 0
-    for group in ctx.arrow.groups(contracts):
-        out.write(fmt.lines(group))
-        n += group.rows
-        ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+    with BackgroundWriter(out) as writer:  # the file writes overlap the next group's text
+        for group in ctx.arrow.groups(contracts):
+            writer.write(fmt.lines(group))
+            n += group.rows
+            ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
     return n
+
+
+class BackgroundWriter:
+    """Writes buffers to ``out`` in a thread, in order, at most two waiting (~25 MB).
+
+    ``out.write`` releases the GIL (and a gzip/zstd stream compresses there), so formatting
+    the next group goes on meanwhile. A write error is raised by the next :meth:`write` or
+    on leaving the block; leaving early (an error, a cancel) stops the thread first.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.queue: queue.Queue[Any] = queue.Queue(2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="export-writer", daemon=True)
+
+    def __enter__(self) -> BackgroundWriter:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.out.write(item)
+                except BaseException as exc:  # raised in the exporting thread
+                    self.error = exc
+
+    def write(self, data: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(data)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.error = self.error or RuntimeError("stopped")  # skip what is still queued
+        self.queue.put(None)
+        self.thread.join()
+        if exc_type is None and self.error is not None:
+            raise self.error
 
 
 def write_contract_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) -> int:
