@@ -168,11 +168,35 @@ class CandleItem(pg.GraphicsObject):  # type: ignore[misc]
 
 
 class BarsItem(CandleItem):
-    """Volume bars: the same drawing with open = 0, close = volume."""
+    """Volume bars: one path of vertical segments from 0, as wide as a slot when there is room."""
 
     def set_bars(self, x: np.ndarray, v: np.ndarray, width: float) -> None:
         zero = np.zeros_like(v)
         self.set_data(x, zero, v, zero, v, width)
+
+    def paint(self, p: QtGui.QPainter, *_args: object) -> None:
+        if not len(self.x):
+            return
+        view = self.getViewBox()
+        (x0, x1), _ = view.viewRange()
+        i0 = max(int(np.searchsorted(self.x, x0 - self.width)), 0)
+        i1 = min(int(np.searchsorted(self.x, x1 + self.width)) + 1, len(self.x))
+        if i1 <= i0:
+            return
+        x, v = self.x[i0:i1], self.h[i0:i1]
+        centre = x + self.width / 2
+        px_per_slot = view.width() / max(x1 - x0, 1e-9)
+        if px_per_slot * self.width < 2.0:  # several bars per pixel: the tallest per column
+            columns = max(int(view.width()), 1)
+            bins = ((centre - x0) / max(x1 - x0, 1e-9) * columns).astype(np.int64)
+            starts = np.concatenate(([0], np.flatnonzero(np.diff(bins)) + 1))
+            centre, v = centre[starts], np.maximum.reduceat(v, starts)
+        pen = QtGui.QPen(self.palette_text())
+        pen.setWidthF(max(px_per_slot * self.width * 0.7, 1.0))
+        pen.setCosmetic(True)
+        pen.setCapStyle(Qt.PenCapStyle.FlatCap)
+        p.setPen(pen)
+        p.drawPath(_pairs(centre, np.zeros_like(v), v))
 
 
 def _pairs(x: np.ndarray, y0: np.ndarray, y1: np.ndarray) -> QtGui.QPainterPath:
