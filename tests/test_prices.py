@@ -266,3 +266,20 @@ def test_migration_killed_mid_way_finishes_exactly_when_run_again(tmp_path, afte
         assert stored(db) == want
         assert db.integrity_check() == "ok"
     assert sorted(p.name for p in tmp_path.glob("*.bak")) == ["old.sqlite3.v3.bak"]
+
+
+def test_the_cli_shows_the_migration_progress(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old_database(path, contracts=3, per=50)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "expirytrack_desktop", "status", "--db", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Updating the database layout: 150/150 candles (100%)" in proc.stderr
+    assert "150 candles" in proc.stdout  # the status line, read from the new layout
