@@ -130,6 +130,14 @@ def test_collect_by_symbol_over_loopback(server, app, market, capsys, tmp_path):
     assert n == expected > 0
 
 
+def test_estimate_of_a_stock_never_seen_assumes_monthly_expiries(server, capsys):
+    args = ["collect", "-i", "M&M", "-i", "NIFTY", "--all-expiries", "--estimate-only"]
+    assert main(args) == exitcodes.OK
+    out = capsys.readouterr().out
+    assert "NSE_EQ|" in out and "expiries not known yet (6 assumed)" in out
+    assert "NIFTY: expiries not known yet (26 assumed)" in out
+
+
 def test_unknown_and_ambiguous_symbols_exit_2_with_closest_matches(server, capsys):
     assert main(["collect", "-i", "BAJAJ", "--all-expiries", "--estimate-only"]) == 2
     err = capsys.readouterr().err

@@ -21,10 +21,17 @@ from expirytrack_desktop.store import Database
 from expirytrack_desktop.store.coverage import chunk_range
 
 TYPICAL_CONTRACTS_PER_EXPIRY = 200  # estimate for expiries whose contracts are not known yet
-TYPICAL_EXPIRIES = 26  # per underlying whose expiries are not known yet
+TYPICAL_EXPIRIES = 26  # per index whose expiries are not known yet (weeklies and monthlies)
+TYPICAL_STOCK_EXPIRIES = 6  # per stock: monthly expiries only, about six months kept
 DEFAULT_LATENCY = 0.15  # seconds from a send to its answer, as the limiter sees it
 DEFAULT_MARGIN = 0.1  # the limiter's safety margin on every window (upstox/limiter.py)
 DAY = 86400.0
+
+
+def typical_expiries(instrument_key: str) -> int:
+    """Expiries to assume before the API lists them: stock F&O has monthly ones only."""
+    stock = instrument_key.split("|", 1)[0] in ("NSE_EQ", "BSE_EQ")
+    return TYPICAL_STOCK_EXPIRIES if stock else TYPICAL_EXPIRIES
 
 
 def wall_seconds(
@@ -100,14 +107,13 @@ async def estimate(
                 dates = list(selection.expiries)
             elif not known:
                 guessed = True
-                notes.append(
-                    f"{display_name(key)}: expiries not known yet ({TYPICAL_EXPIRIES} assumed)"
-                )
+                n = typical_expiries(key)
+                notes.append(f"{display_name(key)}: expiries not known yet ({n} assumed)")
                 per = len(chunk_range(target_range(date.today(), selection.months), span))
-                expiries += TYPICAL_EXPIRIES
-                contracts += TYPICAL_EXPIRIES * TYPICAL_CONTRACTS_PER_EXPIRY
-                windows += TYPICAL_EXPIRIES * TYPICAL_CONTRACTS_PER_EXPIRY * per
-                requests += TYPICAL_EXPIRIES * 2
+                expiries += n
+                contracts += n * TYPICAL_CONTRACTS_PER_EXPIRY
+                windows += n * TYPICAL_CONTRACTS_PER_EXPIRY * per
+                requests += n * 2
             fetched = {d for d, f, _ in known if f}
             for d in dates:
                 expiries += 1
