@@ -220,8 +220,12 @@ def test_all_stocks_follows_the_master_and_a_dropped_underlying_is_kept(db_path,
             db.replace_universe(entries, info.master_date + timedelta(days=1), "test")
             stocks = get_watchlist(db, "stocks")
             assert stocks is not None
-            keys, _ = watch_keys(stocks, db.universe())
-            assert keys == [key_of(app, "RELIANCE")]  # "all stocks" = stocks in F&O now
+            keys, notes = watch_keys(stocks, db.universe())
+            # "all stocks" = the stocks in F&O now, and those that left it within the retention
+            assert keys == [key_of(app, "RELIANCE"), mm]
+            assert notes and "left F&O" in notes[0] and "M&M" in notes[0]
+            gone = [r for r in db.universe() if r.instrument_key != mm]
+            assert watch_keys(stocks, gone)[0] == [key_of(app, "RELIANCE")]
         assert run("watch", "run", "mm") == exitcodes.OK
         out = capsys.readouterr().out
         assert "M&M is no longer listed by the instrument master" in out and "kept" in out
@@ -230,6 +234,12 @@ def test_all_stocks_follows_the_master_and_a_dropped_underlying_is_kept(db_path,
             assert wl is not None and wl.keys == (mm,)  # kept, not dropped
             assert any("no longer listed" in n for n in wl.last_result["notes"])
             assert db.contracts_for(mm, app.market.expiries(mm)[-1], ("FUT",))
+            # Half a year later M&M's expired contracts are gone: "all stocks" lets it go.
+            later = info.master_date + timedelta(days=200)
+            db.replace_universe(entries, later, "test")
+            stocks = get_watchlist(db, "stocks")
+            assert stocks is not None
+            assert watch_keys(stocks, db.universe()) == ([key_of(app, "RELIANCE")], [])
 
 
 def test_bad_input_one_error_line_and_exit_2(db_path, capsys):

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from expirytrack_desktop.collect.atrisk import DEFAULT_AT_RISK_DAYS, last_day, retention_days
+from expirytrack_desktop.collect.atrisk import (
+    DEFAULT_AT_RISK_DAYS,
+    DEFAULT_RETENTION_DAYS,
+    last_day,
+    retention_days,
+)
 from expirytrack_desktop.collect.discovery import OfferedExpiries, check_selection
 from expirytrack_desktop.collect.instruments import display_name
 from expirytrack_desktop.collect.planning import plan_expiry
@@ -54,17 +59,32 @@ def what_text(wl: Watchlist, rows: Sequence[UniverseRow] = ()) -> str:
 def watch_keys(wl: Watchlist, rows: Sequence[UniverseRow]) -> tuple[list[str], list[str]]:
     """``(instrument keys, notes)``: the watchlist's underlyings today.
 
-    'indices' / 'stocks' / 'everything' take the stored F&O underlyings of that kind listed
-    by the cached master now; a 'list' keeps every key, noting those the master no longer
-    lists (or never listed, when a master is cached at all).
+    'indices' / 'stocks' / 'everything' take the stored F&O underlyings of that kind the
+    cached master lists now, plus those that left F&O within the retention (about six months
+    before the master's day: their expired contracts are still offered, so they are kept
+    complete too). A 'list' keeps every key, noting those the master no longer lists.
     """
     if wl.kind != "list":
         kinds = {"indices": ("INDEX",), "stocks": ("EQUITY",)}.get(wl.kind, ("INDEX", "EQUITY"))
-        keys = [r.instrument_key for r in rows if r.in_fo and r.underlying_type in kinds]
-        empty = ["no instrument master cached yet: no underlyings to collect"]
-        return keys, [] if keys else empty
+        mine = [r for r in rows if r.underlying_type in kinds]
+        if not mine:
+            return [], ["no instrument master cached yet: no underlyings to collect"]
+        day = max(r.last_seen for r in mine)
+        keys = [r.instrument_key for r in mine if r.in_fo]
+        former = [
+            r for r in mine
+            if not r.in_fo and (day - r.last_seen).days <= DEFAULT_RETENTION_DAYS
+        ]  # fmt: skip
+        notes = []
+        if former:
+            keys += [r.instrument_key for r in former]
+            notes.append(
+                f"{len(former)} underlying(s) that left F&O are kept while Upstox still offers "
+                f"their expired contracts: {', '.join(r.symbol for r in former)}"
+            )
+        return keys, notes
     by_key = {r.instrument_key: r for r in rows}
-    notes: list[str] = []
+    notes = []
     if rows:
         for key in wl.keys:
             r = by_key.get(key)
