@@ -169,6 +169,7 @@ def test_add_run_list_remove_end_to_end(db_path, capsys):
         assert run("watch", "run", "core") == exitcodes.OK
         assert candle_requests(app) == first
         assert app.stats.requests - before == 2
+        assert f"Watchlist core: {total}/{total} expiries complete\n" in capsys.readouterr().out
         assert run("watch", "list") == exitcodes.OK
         out = capsys.readouterr().out
         assert f"expiries complete {total}/{total}" in out and "completed, 0 windows" in out

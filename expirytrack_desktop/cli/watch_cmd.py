@@ -378,9 +378,26 @@ async def run_watchlist(rt: Runtime, db: Any, wl: Any, token: str | None, args: 
         printer.close()
         code = _report(result, rt)
         await db.run(record_run, db, wl.name, _result_dict(result, notes, None, code))
+        await _say_completeness(rt, db, wl, list(selection.underlyings))
         return code
     finally:
         await client.aclose()
+
+
+async def _say_completeness(rt: Runtime, db: Any, wl: Any, keys: list[str]) -> None:
+    """One line after a run: how complete the watchlist is now and what is still at risk."""
+    from expirytrack_desktop.collect.universe import ist_today
+    from expirytrack_desktop.collect.watchlist import completeness
+
+    days = rt.settings.at_risk_days
+    c = await db.run(completeness, db, wl, keys, today=ist_today(), within_days=days)
+    risk = (
+        f"; {c.at_risk} incomplete expiries vanish from Upstox within {days} days "
+        "(`expirytrack status --at-risk`)"
+        if c.at_risk
+        else ""
+    )
+    print(f"Watchlist {wl.name}: {c.complete}/{c.total} expiries complete{risk}")
 
 
 def _result_dict(
