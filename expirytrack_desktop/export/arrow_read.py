@@ -33,7 +33,7 @@ from expirytrack_desktop.store.readonly import readonly_uri
 
 GROUP_CONTRACTS = 64  # contracts per query
 GROUP_ROWS = 100_000  # ... or fewer, once a group holds this many candles (default)
-AHEAD = 3  # groups read ahead of the writer
+AHEAD = 2  # groups read ahead of the formatter (memory: see bench/RESULTS.md)
 
 
 def candle_schema(pa: Any) -> Any:

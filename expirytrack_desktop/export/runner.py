@@ -57,7 +57,7 @@ def run_export(
     clock: Callable[[], datetime] = now_utc,
     record_history: bool = True,
     open_file: Opener = _open_binary,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = 50_000,
     unique: bool = False,
     arrow_reader: bool = True,
 ) -> ExportResult:
