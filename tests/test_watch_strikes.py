@@ -111,6 +111,17 @@ def test_strike_filter_run_fetches_only_the_kept_strikes(
                 expected += wanted
     assert filtered == expected  # one day window per kept contract, nothing else
 
+    # At risk: the complete filtered watchlist is not reported, though strikes were left out
+    # (all strikes of its oldest expiries, chosen directly, are incomplete and vanish soon).
+    from expirytrack_desktop.collect.atrisk import Chosen, at_risk
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.schedule.manage import chosen_everywhere
+
+    with open_database(db_path) as db:
+        chosen = chosen_everywhere(db, AppPaths.under(tmp_path / "app"))
+        assert at_risk(db, chosen, today=TODAY, within_days=60) == []
+        assert at_risk(db, [Chosen(key)], today=TODAY, within_days=60)
+
     # All strikes, for the ratio (a fresh database and simulator).
     monkeypatch.setenv("EXPIRYTRACK_DB", str(tmp_path / "all.sqlite3"))
     everything = stock_app()

@@ -57,12 +57,16 @@ def last_day(expiry: date, retention: int) -> date:
 
 
 def chosen_from_jobs(jobs: Iterable[Any]) -> list[Chosen]:
-    """What earlier collect jobs asked for (their stored selection parameters)."""
+    """What earlier collect jobs asked for (their stored selection parameters). A strike-
+    filtered job (a watchlist's run) is left to its watchlist, which judges completeness
+    without the strikes it leaves out."""
     out: list[Chosen] = []
     for job in jobs:
         if getattr(job, "job_type", None) != "collect":
             continue
         params = job.params or {}
+        if params.get("strikes") is not None:
+            continue
         exp = params.get("expiries")
         dates = None if exp is None else tuple(date.fromisoformat(d) for d in exp)
         out.extend(Chosen(str(key), dates) for key in params.get("underlyings", []))

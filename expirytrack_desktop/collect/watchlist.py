@@ -160,6 +160,22 @@ def completeness(
     return Completeness(complete, total, risky)
 
 
+def incomplete_expiries(db: Database, wl: Watchlist, keys: Sequence[str]) -> dict[str, list[date]]:
+    """Per underlying, the known expiries not complete by this watchlist's measure (its types
+    and strike filter): what the at-risk report should watch for it."""
+    if not keys:
+        return {}
+    selection = selection_for(wl, keys)
+    out: dict[str, list[date]] = {}
+    for key in keys:
+        out[key] = [
+            expiry
+            for expiry, fetched, _weekly in db.known_expiries(key)
+            if not fetched or plan_expiry(db, key, expiry, selection, None).tasks
+        ]
+    return out
+
+
 async def watch_selection(
     db: Database, wl: Watchlist, *, instruments_url: str, transport: Any = None
 ) -> tuple[Selection | None, list[str]]:

@@ -168,8 +168,10 @@ class ScheduleManager:
 
 def chosen_everywhere(db: Any, paths: AppPaths) -> list[Chosen]:
     """The selections the at-risk report watches: earlier collection jobs, every schedule
-    and every keep-complete watchlist (its underlyings today, all their expiries)."""
-    from expirytrack_desktop.collect.watchlist import watch_keys
+    and every keep-complete watchlist (its underlyings today, and of them the expiries not
+    complete by the watchlist's own measure: a strike-filtered one is complete without the
+    strikes it leaves out)."""
+    from expirytrack_desktop.collect.watchlist import incomplete_expiries, watch_keys
     from expirytrack_desktop.store.watchlists import list_watchlists
 
     jobs = db.list_jobs(limit=10_000, job_type="collect")
@@ -178,5 +180,6 @@ def chosen_everywhere(db: Any, paths: AppPaths) -> list[Chosen]:
     if lists:
         rows = db.universe()
         for wl in lists:
-            watched += [Chosen(k) for k in watch_keys(wl, rows)[0]]
+            missing = incomplete_expiries(db, wl, watch_keys(wl, rows)[0])
+            watched += [Chosen(k, tuple(dates)) for k, dates in missing.items() if dates]
     return chosen_from_jobs(jobs) + ScheduleManager(paths).chosen() + watched
