@@ -10,7 +10,7 @@ from expirytrack_desktop.collect.watchlist import completeness
 from expirytrack_desktop.schedule import Schedule
 from expirytrack_desktop.store.watchlists import Watchlist, record_run, save_watchlist
 from expirytrack_desktop.ui import watchlists_panel
-from expirytrack_desktop.ui.qt import Qt
+from expirytrack_desktop.ui.qt import Qt, QtWidgets
 from tests.test_ui_schedules import PY, page  # the fixture
 from tests.test_ui_support import TODAY, small_simulator
 
@@ -69,3 +69,59 @@ def test_watchlists_listed_with_completeness_next_run_and_run_now(qtbot, page, m
         [PY, "-m", "expirytrack_desktop", "watch", "run", "nf", "--db", db_path, "--demo"]
     ]
     assert "Started watchlist nf" in panel.note.text()
+
+
+def test_new_watchlist_dialog_bad_input_then_saved(qtbot, page):
+    from expirytrack_desktop.store.watchlists import get_watchlist, list_watchlists
+
+    page, _runner, controller = page
+    panel = page.watchlists
+    qtbot.waitUntil(lambda: panel.loaded > 0, timeout=5000)
+    db = controller.runtime.db
+    qtbot.mouseClick(panel.btn_new, Qt.MouseButton.LeftButton)
+    dialog = panel.dialog
+    buttons = dialog.findChild(QtWidgets.QDialogButtonBox)
+    save = buttons.button(buttons.StandardButton.Save)
+    for field, value, text in (
+        ("name", "bad name", "bad watchlist name"),
+        ("instruments", "NIFTEE", "instrument 'NIFTEE'"),  # no master cached: keys only
+        ("strikes", "0%", "bad --strikes"),
+        ("types", "XX", "contract types"),
+    ):
+        dialog.name.setText("mine")
+        dialog.instruments.setText("NIFTY")
+        dialog.strikes.setText("all")
+        dialog.types.setText("CE,PE,FUT")
+        getattr(dialog, field).setText(value)
+        qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+        assert dialog.isVisible() and text in dialog.error.text(), (field, dialog.error.text())
+        assert list_watchlists(db) == []  # nothing stored
+    dialog.types.setText("FUT")
+    dialog.strikes.setText("5%")
+    loaded = panel.loaded
+    qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=3000)
+    wl = get_watchlist(db, "mine")
+    assert wl is not None and (wl.kind, wl.keys, wl.types, wl.strikes) == (
+        "list",
+        (NIFTY,),
+        ("FUT",),
+        "5%",
+    )
+    qtbot.waitUntil(lambda: panel.loaded > loaded, timeout=5000)
+    assert panel.model.data(panel.model.index(0, 0)) == "mine"
+    assert "Saved watchlist mine" in panel.note.text()
+    # "All stocks" needs no underlyings; a second "mine" is refused (no --replace here).
+    qtbot.mouseClick(panel.btn_new, Qt.MouseButton.LeftButton)
+    dialog = panel.dialog
+    dialog.name.setText("mine")
+    dialog.kind.setCurrentIndex(2)
+    assert not dialog.instruments.isEnabled()
+    buttons = dialog.findChild(QtWidgets.QDialogButtonBox)
+    qtbot.mouseClick(buttons.button(buttons.StandardButton.Save), Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and "exists already" in dialog.error.text()
+    dialog.name.setText("stocks")
+    qtbot.mouseClick(buttons.button(buttons.StandardButton.Save), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=3000)
+    stocks = get_watchlist(db, "stocks")
+    assert stocks is not None and stocks.kind == "stocks" and stocks.keys == ()

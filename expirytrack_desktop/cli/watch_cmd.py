@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 import sys
 from datetime import datetime
 from typing import Any
@@ -23,7 +22,6 @@ from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.runtime import Runtime
 from expirytrack_desktop.upstox.models import INTERVALS
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,33}$")
 SCHEDULE_PREFIX = "watch-"  # the schedule that runs watchlist NAME is called watch-NAME
 
 
@@ -96,14 +94,17 @@ def cmd_add(args: argparse.Namespace) -> int:
     from expirytrack_desktop.collect.selection import Selection, SelectionError
     from expirytrack_desktop.collect.selection import parse_contract_types as types_of
     from expirytrack_desktop.store import StoreError
-    from expirytrack_desktop.store.watchlists import Watchlist, WatchlistError, save_watchlist
+    from expirytrack_desktop.store.watchlists import (
+        Watchlist,
+        WatchlistError,
+        check_watch_name,
+        save_watchlist,
+    )
 
-    if not NAME_RE.match(args.name):
-        return fail(
-            exitcodes.BAD_INPUT,
-            f"bad watchlist name {args.name!r}: use 1-34 letters, digits, '-' or '_' "
-            "(starting with a letter or digit)",
-        )
+    try:
+        check_watch_name(args.name)
+    except WatchlistError as exc:
+        return fail(exitcodes.BAD_INPUT, str(exc))
     rt = runtime_from(args)
     keys: list[str] = []
     kind = "indices" if args.all_indices else "stocks" if args.all_stocks else "everything"

@@ -9,6 +9,7 @@ worked out at run time (``collect.watchlist``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -55,7 +56,19 @@ class Watchlist:
 
 
 class WatchlistError(ValueError):
-    """Unknown or duplicate watchlist (one line for the user)."""
+    """Unknown or duplicate watchlist, or a bad name (one line for the user)."""
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,33}$")  # "watch-" + it names a schedule
+
+
+def check_watch_name(name: str) -> str:
+    if not _NAME_RE.match(name or ""):
+        raise WatchlistError(
+            f"bad watchlist name {name!r}: use 1-34 letters, digits, '-' or '_' "
+            "(starting with a letter or digit)"
+        )
+    return name
 
 
 def list_watchlists(db: DatabaseBase) -> list[Watchlist]:

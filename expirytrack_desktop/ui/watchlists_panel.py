@@ -84,6 +84,7 @@ class WatchlistsPanel(QtWidgets.QWidget):
         self.setObjectName("watchlistsPanel")
         self.model = WatchlistsModel(self)
         self.table = rows_table(self.model, "watchlistsTable")
+        self.btn_new = QtWidgets.QPushButton("New watch&list…")
         self.btn_run = QtWidgets.QPushButton("Run &watchlist now")
         self.note = QtWidgets.QLabel("")
         self.note.setObjectName("watchlistsNote")
@@ -92,6 +93,7 @@ class WatchlistsPanel(QtWidgets.QWidget):
         top = QtWidgets.QHBoxLayout()
         top.addWidget(title)
         top.addStretch(1)
+        top.addWidget(self.btn_new)
         top.addWidget(self.btn_run)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -99,6 +101,8 @@ class WatchlistsPanel(QtWidgets.QWidget):
         lay.addWidget(self.note)
         lay.addWidget(self.table, 1)
         self.btn_run.clicked.connect(self.run_selected)
+        self.btn_new.clicked.connect(self.new_watchlist)
+        self.next_runs: dict[str, datetime] = {}
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.runs: list[subprocess.Popen[bytes]] = []
         self.loaded = 0  # how many times the rows were loaded (tests wait on it)
@@ -106,7 +110,28 @@ class WatchlistsPanel(QtWidgets.QWidget):
 
     def refresh(self, entries: list[ScheduleEntry]) -> None:
         """Load the watchlists in the background (next runs from ``entries``)."""
-        self.controller.schedule(self._load(watchlist_next_runs(entries)), name="watchlists")
+        self.next_runs = watchlist_next_runs(entries)
+        self.controller.schedule(self._load(self.next_runs), name="watchlists")
+
+    def new_watchlist(self) -> None:
+        """The New watchlist dialog (non-blocking; it stays open on an error)."""
+        from expirytrack_desktop.ui.watchlist_dialog import WatchlistDialog
+
+        rt = self.controller.runtime
+        if rt is None:
+            self.note.setText("The database is not open yet.")
+            return
+        dialog = WatchlistDialog(self, rt.db, self.controller.services.settings, self._saved)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.dialog = dialog
+        dialog.open()
+
+    def _saved(self, wl: Any) -> None:
+        self.note.setText(
+            f"Saved watchlist {wl.name}; Run watchlist now collects it, "
+            f"`expirytrack watch schedule {wl.name} --at HH:MM` runs it daily."
+        )
+        self.controller.schedule(self._load(self.next_runs), name="watchlists")
 
     async def _load(self, next_runs: dict[str, datetime]) -> None:
         rt = await self.controller.host.ready()
@@ -125,7 +150,8 @@ class WatchlistsPanel(QtWidgets.QWidget):
                 "saves one; `expirytrack watch schedule NAME --at HH:MM` runs it daily."
             )
         else:
-            self.note.setText(f"{len(found)} watchlist(s); running now: {len(self.runs)}.")
+            if not self.note.text().startswith("Saved watchlist"):
+                self.note.setText(f"{len(found)} watchlist(s); running now: {len(self.runs)}.")
         self.loaded += 1
         self._update_buttons()
 
