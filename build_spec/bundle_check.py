@@ -9,7 +9,6 @@ into a temporary folder and never touches the user's keyring or data.
 from __future__ import annotations
 
 import importlib
-import sqlite3
 import sys
 import tempfile
 import traceback
@@ -49,17 +48,22 @@ def _resources(tmp: Path) -> str:
 
 @check("migrations")
 def _migrations(tmp: Path) -> str:
+    """Every migration, applied the way the app applies them (SQL files read through
+    importlib.resources, plus the Python steps some of them need), to a new database."""
     from importlib.resources import files
+
+    from expirytrack_desktop.store import latest_version, open_database
 
     folder = files("expirytrack_desktop.store") / "migrations"
     scripts = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
     if not scripts:
         raise FileNotFoundError(f"no *.sql in {folder}")
-    db = sqlite3.connect(":memory:")
-    for script in scripts:
-        db.executescript(script.read_text(encoding="utf-8"))
-    tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type IN ('table','view')")
-    return f"{len(scripts)} script(s) applied, {tables.fetchone()[0]} tables/views"
+    with open_database(tmp / "migrations.sqlite3") as db:
+        version = db.schema_version
+        tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type IN ('table','view')")
+    if version != latest_version():
+        raise RuntimeError(f"schema {version}, expected {latest_version()}")
+    return f"{len(scripts)} script(s) applied, schema {version}, {tables[0][0]} tables/views"
 
 
 @check("keyring")
