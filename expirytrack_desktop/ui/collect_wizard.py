@@ -15,11 +15,13 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.collect import Estimate
+from expirytrack_desktop.store.watchlists import Watchlist
 from expirytrack_desktop.ui.choices import ExpiryChoice, WizardSelection
 from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.models import describe_rate_limit, fmt_duration, waiting_text
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtWidgets, Signal
 from expirytrack_desktop.ui.underlyings_page import KeyRole, UnderlyingsPage
+from expirytrack_desktop.ui.watchlist_dialog import WatchlistDialog
 from expirytrack_desktop.ui.widgets import BusyIndicator
 from expirytrack_desktop.ui.wizard_common import (
     AppWizard,
@@ -341,7 +343,14 @@ class ReviewPage(WizardPage):
         self.summary.setOpenLinks(False)
         self.busy = BusyIndicator("Estimating requests and time…")
         self.busy.hide()
-        self.stack(self.busy, self.summary, main=self.summary)
+        self.keep = QtWidgets.QPushButton("&Keep this complete…")
+        self.keep.setObjectName("keepComplete")
+        self.keep.setToolTip(
+            "Save these underlyings as a watchlist: every expiry Upstox offers, now and later, "
+            "collected before it vanishes (expirytrack watch)"
+        )
+        self.keep.clicked.connect(self.keep_complete)
+        self.stack(self.busy, self.summary, self.keep, main=self.summary)
         self._estimating = False
         self.estimate: Estimate | None = None
         self._estimated = False
@@ -395,6 +404,27 @@ class ReviewPage(WizardPage):
         estimating = est is None and not self._estimated
         parts.append("<p>Estimating…</p>" if estimating else describe_estimate(est))
         return "".join(parts)
+
+    def keep_complete(self) -> None:
+        """A watchlist of the chosen underlyings with the wizard's interval and months."""
+        rt = self.controller.runtime
+        if rt is None:
+            return
+        wiz: CollectWizard = self.wizard()  # type: ignore[assignment]
+        sel = wiz.selection()
+        dialog = WatchlistDialog(self, rt.db, self.controller.services.settings, self._kept)
+        dialog.instruments.setText(", ".join(sel.labels.get(k, k) for k in sel.expiries))
+        dialog.months.setValue(sel.months)
+        dialog.interval = sel.interval
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.keep_dialog = dialog
+        dialog.open()
+
+    def _kept(self, wl: Watchlist) -> None:
+        self.message.info(
+            f"Saved watchlist {wl.name}: Schedules lists it; `expirytrack watch run {wl.name}` "
+            "or a daily schedule keeps it complete."
+        )
 
     def ready(self) -> bool:
         return not self._estimating

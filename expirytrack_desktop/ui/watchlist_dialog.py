@@ -39,6 +39,7 @@ class WatchlistDialog(QtWidgets.QDialog):
         self.settings = settings
         self.on_saved = on_saved
         self.setWindowTitle("New watchlist")
+        self.interval = str(settings.default_interval)  # the collection wizard passes its own
         self.name = QtWidgets.QLineEdit("")
         self.kind = QtWidgets.QComboBox()
         for label, value in KINDS:
@@ -90,7 +91,7 @@ class WatchlistDialog(QtWidgets.QDialog):
             keys = resolve_many(texts, self.db.universe())
         types = parse_contract_types(self.types.text())
         strikes = parse_strikes(self.strikes.text())
-        interval = str(self.settings.default_interval)
+        interval = self.interval
         months = self.months.value()
         Selection(keys or ["NIFTY"], None, interval, months, types)
         return Watchlist(name, kind, tuple(keys), types, strikes, interval, months)
