@@ -181,26 +181,34 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
             print(f"  note: {note}")
         if args.estimate_only:
             return exitcodes.OK
-        printer = _Printer(sys.stderr)
-        job = await collector.start(selection, on_progress=printer, offered=offered)
-        print(f"Job {job.id} ({rt.db_path})", file=sys.stderr)
-        try:
-            result = await job.wait()
-        except asyncio.CancelledError:  # Ctrl+C: asyncio.run cancels us
-            job.cancel()
-            with contextlib.suppress(BaseException):
-                async with asyncio.timeout(30):
-                    await job.wait()
-            printer.close()
+        result = await run_job(collector, selection, offered, rt)
+        if result is None:
             print(
                 "Cancelled; progress so far is kept. Run the same command to continue.",
                 file=sys.stderr,
             )
             return exitcodes.CANCELLED
-        printer.close()
         return _report(result, rt)
     finally:
         await client.aclose()
+
+
+async def run_job(collector: Any, selection: Any, offered: Any, rt: Runtime) -> JobResult | None:
+    """Start the job with the progress bar on stderr and wait for it; ``None`` when Ctrl+C
+    cancelled it (it was asked to stop and given 30 s to record where it got to)."""
+    printer = _Printer(sys.stderr)
+    job = await collector.start(selection, on_progress=printer, offered=offered)
+    print(f"Job {job.id} ({rt.db_path})", file=sys.stderr)
+    try:
+        return await job.wait()
+    except asyncio.CancelledError:  # Ctrl+C: asyncio.run cancels us
+        job.cancel()
+        with contextlib.suppress(BaseException):
+            async with asyncio.timeout(30):
+                await job.wait()
+        return None
+    finally:
+        printer.close()
 
 
 def _report(result: JobResult, rt: Runtime) -> int:

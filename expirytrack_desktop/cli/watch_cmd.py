@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 from datetime import datetime
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
-from expirytrack_desktop.cli.collect_cmd import _duration, _Printer, _report, _token
+from expirytrack_desktop.cli.collect_cmd import _duration, _report, _token, run_job
 from expirytrack_desktop.cli.context import runtime_from
 from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.runtime import Runtime
@@ -360,23 +359,13 @@ async def run_watchlist(rt: Runtime, db: Any, wl: Any, token: str | None, args: 
             print(f"  note: {note}")
         if args.estimate_only:
             return exitcodes.OK
-        printer = _Printer(sys.stderr)
-        job = await collector.start(selection, on_progress=printer, offered=offered)
-        print(f"Job {job.id} ({rt.db_path})", file=sys.stderr)
-        try:
-            result = await job.wait()
-        except asyncio.CancelledError:
-            job.cancel()
-            with contextlib.suppress(BaseException):
-                async with asyncio.timeout(30):
-                    await job.wait()
-            printer.close()
+        result = await run_job(collector, selection, offered, rt)
+        if result is None:
             await asyncio.shield(
                 db.run(record_run, db, wl.name, _result_dict(None, notes, "cancelled"))
             )
             print("Cancelled; progress so far is kept. Run it again to continue.", file=sys.stderr)
             return exitcodes.CANCELLED
-        printer.close()
         code = _report(result, rt)
         await db.run(record_run, db, wl.name, _result_dict(result, notes, None, code))
         await _say_completeness(rt, db, wl, list(selection.underlyings))

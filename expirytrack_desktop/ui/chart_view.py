@@ -118,17 +118,25 @@ class CandleItem(pg.GraphicsObject):  # type: ignore[misc]
             return None, None
         return float(self.l[i0:i1].min()), float(self.h[i0:i1].max())
 
-    def paint(self, p: QtGui.QPainter, *_args: object) -> None:
+    def visible(self) -> tuple[slice, float, float, float] | None:
+        """The candles in view (a slice), the view's x range and pixels per slot."""
         if not len(self.x):
-            return
+            return None
         view = self.getViewBox()
         (x0, x1), _ = view.viewRange()
         i0 = max(int(np.searchsorted(self.x, x0 - self.width)), 0)
         i1 = min(int(np.searchsorted(self.x, x1 + self.width)) + 1, len(self.x))
         if i1 <= i0:
+            return None
+        return slice(i0, i1), x0, x1, view.width() / max(x1 - x0, 1e-9)
+
+    def paint(self, p: QtGui.QPainter, *_args: object) -> None:
+        seen = self.visible()
+        if seen is None:
             return
-        x, o, h, lo, c = (a[i0:i1] for a in (self.x, self.o, self.h, self.l, self.c))
-        px_per_slot = view.width() / max(x1 - x0, 1e-9)
+        part, x0, x1, px_per_slot = seen
+        view = self.getViewBox()
+        x, o, h, lo, c = (a[part] for a in (self.x, self.o, self.h, self.l, self.c))
         centre = x + self.width / 2
         if px_per_slot * self.width < 2.0:  # several candles per pixel: the envelope
             columns = max(int(view.width()), 1)
@@ -175,17 +183,13 @@ class BarsItem(CandleItem):
         self.set_data(x, zero, v, zero, v, width)
 
     def paint(self, p: QtGui.QPainter, *_args: object) -> None:
-        if not len(self.x):
+        seen = self.visible()
+        if seen is None:
             return
+        part, x0, x1, px_per_slot = seen
         view = self.getViewBox()
-        (x0, x1), _ = view.viewRange()
-        i0 = max(int(np.searchsorted(self.x, x0 - self.width)), 0)
-        i1 = min(int(np.searchsorted(self.x, x1 + self.width)) + 1, len(self.x))
-        if i1 <= i0:
-            return
-        x, v = self.x[i0:i1], self.h[i0:i1]
+        x, v = self.x[part], self.h[part]
         centre = x + self.width / 2
-        px_per_slot = view.width() / max(x1 - x0, 1e-9)
         if px_per_slot * self.width < 2.0:  # several bars per pixel: the tallest per column
             columns = max(int(view.width()), 1)
             bins = ((centre - x0) / max(x1 - x0, 1e-9) * columns).astype(np.int64)
