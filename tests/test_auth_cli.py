@@ -50,9 +50,16 @@ def redirect(sim):
 
 @pytest.fixture
 def browser(monkeypatch):
-    """Replaces the system browser: follows the dialog's redirect in a thread."""
-    pages: list[httpx.Response] = []
+    """Replaces the system browser: follows the dialog's redirect in a thread. The page
+    arrives after the CLI returns (it is answered once the token is stored): ``.join()``."""
     threads: list[threading.Thread] = []
+
+    class Pages(list[httpx.Response]):
+        def join(self) -> None:
+            for t in threads:
+                t.join(10)
+
+    pages = Pages()
 
     def open_(url: str) -> bool:
         def run() -> None:
@@ -66,8 +73,7 @@ def browser(monkeypatch):
 
     monkeypatch.setattr(webbrowser, "open", open_)
     yield pages
-    for t in threads:
-        t.join(10)
+    pages.join()
 
 
 def stdin(monkeypatch, text: str) -> None:
@@ -109,6 +115,7 @@ def test_login_whoami_logout(monkeypatch, api, redirect, browser, memory_keyring
     out = capsys.readouterr().out
     assert "Logged in: Demo Trader (DEMO01), token valid until" in out
     assert api + "/v2/login/authorization/dialog?" in out
+    browser.join()
     assert browser[0].status_code == 200 and "Login complete" in browser[0].text
     token = memory_keyring.store[(SERVICE, ACCESS_TOKEN)]
     assert token not in out
