@@ -65,7 +65,9 @@ async def test_a_running_jobs_concurrency_is_fixed_when_it_starts(tmp_path):
         assert ra.state == rb.state == "completed"
         assert ra.counters.windows_planned > 8 and rb.counters.windows_planned > 8
         assert job_a.config.concurrency == 2 and job_b.config.concurrency == 8
-        assert client.peak[first.isoformat()] == 2  # not 8: the running job kept its own
+        # never above its own 2 (the old code re-read the collector's value: up to 8); how
+        # often two of its requests overlap is up to the scheduler, so 1 is possible too
+        assert 1 <= client.peak[first.isoformat()] <= 2
         assert client.peak[second.isoformat()] > 2
         assert col.concurrency == 3  # the collector's default is untouched too
     finally:
