@@ -26,7 +26,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "parity). A minute outside the session or on a holiday shows the nearest earlier trading "
         "minute, said on stderr.",
     )
-    p.add_argument("--instrument", "-i", required=True, metavar="KEY|SYMBOL", help="underlying")
+    p.add_argument(
+        "--instrument",
+        "-i",
+        required=True,
+        metavar="KEY|SYMBOL",
+        help="underlying: a key, an index symbol or a symbol from the instrument master",
+    )
     p.add_argument("--expiry", "-e", required=True, metavar="YYYY-MM-DD")
     p.add_argument("--at", required=True, metavar='"YYYY-MM-DD HH:MM"', help="IST wall time")
     p.add_argument("--format", choices=("table", "csv"), default="table")
@@ -55,13 +61,12 @@ def cmd_chain(args: argparse.Namespace) -> int:
     from expirytrack_desktop.analysis.candles import DbCandleSource
     from expirytrack_desktop.analysis.chain import ChainError, build_chain
     from expirytrack_desktop.analysis.chain_table import snapshot_rows, write_csv
-    from expirytrack_desktop.collect.instruments import resolve_instrument
-    from expirytrack_desktop.runtime import Runtime
+    from expirytrack_desktop.cli.context import runtime_from
+    from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments
     from expirytrack_desktop.store import StoreError, StoreMissingError
 
-    rt = Runtime.create(db=args.db, api_base=args.api_base, demo=args.demo)
+    rt = runtime_from(args)
     try:
-        key = resolve_instrument(args.instrument)
         expiry = date.fromisoformat(args.expiry)
         at = parse_at(args.at)
         rate = args.rate if args.rate is not None else rt.settings.risk_free_rate
@@ -69,6 +74,10 @@ def cmd_chain(args: argparse.Namespace) -> int:
             raise ValueError(f"--rate {rate}: give a decimal such as 0.065 (6.5 %)")
     except ValueError as exc:
         return fail(exitcodes.BAD_INPUT, str(exc))
+    keys, code = resolve_instruments(rt, [args.instrument])  # symbols as -i takes them
+    if keys is None:
+        return code
+    key = keys[0]
     try:
         db = rt.open_db(create=False, check_writable=False)
     except StoreMissingError:
