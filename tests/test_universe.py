@@ -129,6 +129,17 @@ def test_collect_by_symbol_over_loopback(server, app, market, capsys, tmp_path):
         )
     assert n == expected > 0
 
+    # verify takes the same symbols as collect (the master is cached for the day by now)
+    assert main(["verify", "-i", "M&M", "-e", exp]) == exitcodes.OK
+    out = capsys.readouterr().out
+    assert f"scope: {key} {exp}" in out and "11 contracts" in out
+    assert "Result: no problems found." in out
+    assert main(["verify", "-i", "RELIANC"]) == exitcodes.BAD_INPUT
+    assert "did you mean RELIANCE" in capsys.readouterr().err
+    assert main(["verify", "--db", str(tmp_path / "none.sqlite3")]) == exitcodes.BAD_INPUT
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite3").exists()
+
 
 def test_estimate_of_a_stock_never_seen_assumes_monthly_expiries(server, capsys):
     args = ["collect", "-i", "M&M", "-i", "NIFTY", "--all-expiries", "--estimate-only"]

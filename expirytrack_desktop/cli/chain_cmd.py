@@ -61,9 +61,9 @@ def cmd_chain(args: argparse.Namespace) -> int:
     from expirytrack_desktop.analysis.candles import DbCandleSource
     from expirytrack_desktop.analysis.chain import ChainError, build_chain
     from expirytrack_desktop.analysis.chain_table import snapshot_rows, write_csv
-    from expirytrack_desktop.cli.context import runtime_from
+    from expirytrack_desktop.cli.context import open_existing, runtime_from
     from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments
-    from expirytrack_desktop.store import StoreError, StoreMissingError
+    from expirytrack_desktop.store import StoreError
 
     rt = runtime_from(args)
     try:
@@ -78,12 +78,9 @@ def cmd_chain(args: argparse.Namespace) -> int:
     if keys is None:
         return code
     key = keys[0]
-    try:
-        db = rt.open_db(create=False, check_writable=False)
-    except StoreMissingError:
-        return fail(exitcodes.BAD_INPUT, f"no database at {rt.db_path}")
-    except StoreError as exc:
-        return fail(exitcodes.STORAGE, str(exc))
+    db, code = open_existing(rt, f"no database at {rt.db_path}")
+    if db is None:
+        return code
     try:
         snap = build_chain(DbCandleSource(db), key, expiry, at, rate=rate)
     except ChainError as exc:

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any, TextIO
 
 from expirytrack_desktop.cli import exitcodes
-from expirytrack_desktop.cli.context import runtime_from
+from expirytrack_desktop.cli.context import open_existing, runtime_from
 from expirytrack_desktop.cli.failure import error, fail
 from expirytrack_desktop.cli.passphrase import cli_passphrase
 from expirytrack_desktop.collect.events import JobResult, Phase, Progress, StopReason
@@ -288,16 +288,16 @@ class _Printer:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.store import StoreError, StoreMissingError
+    from expirytrack_desktop.store import StoreError
 
     rt = runtime_from(args)
-    try:
-        db = rt.open_db(create=False, check_writable=False)
-    except StoreMissingError:
-        print(f"No database yet at {rt.db_path}: run `expirytrack collect` first.")
-        return exitcodes.OK
-    except StoreError as exc:
-        return fail(exitcodes.STORAGE, str(exc))
+    db, code = open_existing(
+        rt,
+        f"No database yet at {rt.db_path}: run `expirytrack collect` first.",
+        missing_code=exitcodes.OK,
+    )
+    if db is None:
+        return code
     try:
         if args.at_risk:
             from expirytrack_desktop.cli.atrisk_report import print_at_risk
@@ -351,16 +351,9 @@ def _print_jobs(jobs: list[Any]) -> None:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.store import StoreError, StoreMissingError
-
-    rt = runtime_from(args)
-    try:
-        db = rt.open_db(create=False, check_writable=False)
-    except StoreMissingError:
-        print("No jobs yet.")
-        return exitcodes.OK
-    except StoreError as exc:
-        return fail(exitcodes.STORAGE, str(exc))
+    db, code = open_existing(runtime_from(args), "No jobs yet.", missing_code=exitcodes.OK)
+    if db is None:
+        return code
     try:
         _print_jobs(db.list_jobs(limit=args.limit))
     finally:

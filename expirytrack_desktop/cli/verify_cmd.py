@@ -47,25 +47,28 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.collect.instruments import resolve_instrument
+    from expirytrack_desktop.cli.context import open_existing, runtime_from
+    from expirytrack_desktop.cli.underlyings_cmd import resolve_instruments
     from expirytrack_desktop.collect.selection import parse_contract_types
-    from expirytrack_desktop.runtime import Runtime
-    from expirytrack_desktop.store import StoreError, StoreMissingError
+    from expirytrack_desktop.store import StoreError
     from expirytrack_desktop.store.verify import fix, verify
 
-    rt = Runtime.create(db=args.db, api_base=args.api_base, demo=args.demo)
+    rt = runtime_from(args)
     try:
-        key = resolve_instrument(args.instrument) if args.instrument else None
         expiries = [date.fromisoformat(e) for e in args.expiry or []]
         types = parse_contract_types(args.types) if args.types is not None else None
     except ValueError as exc:
         return fail(exitcodes.BAD_INPUT, str(exc))
-    try:
-        db = rt.open_db(create=False, check_writable=args.fix)
-    except StoreMissingError:
-        return fail(exitcodes.BAD_INPUT, f"no database at {rt.db_path}")
-    except StoreError as exc:
-        return fail(exitcodes.STORAGE, str(exc))
+    db, code = open_existing(rt, f"no database at {rt.db_path}", check_writable=args.fix)
+    if db is None:
+        return code
+    key = None
+    if args.instrument:  # a symbol from the master (RELIANCE, M&M) as well as a key
+        keys, code = resolve_instruments(rt, [args.instrument])
+        if keys is None:
+            db.close()
+            return code
+        key = keys[0]
     try:
         print(
             f"Verifying {rt.db_path} ({'quick' if args.quick else 'full'} check)...",

@@ -16,7 +16,7 @@ from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.collect_cmd import _duration, _report, _token, run_job
-from expirytrack_desktop.cli.context import runtime_from
+from expirytrack_desktop.cli.context import open_existing, runtime_from
 from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.runtime import Runtime
 from expirytrack_desktop.upstox.models import INTERVALS
@@ -175,16 +175,16 @@ def result_text(result: dict[str, Any] | None) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from expirytrack_desktop.collect.universe import ist_today
     from expirytrack_desktop.collect.watchlist import summaries
-    from expirytrack_desktop.store import StoreError, StoreMissingError
+    from expirytrack_desktop.store import StoreError
 
     rt = runtime_from(args)
-    try:
-        db = rt.open_db(create=False, check_writable=False)
-    except StoreMissingError:
-        print("No watchlists yet: `expirytrack watch add NAME -i SYMBOL ...` saves one.")
-        return exitcodes.OK
-    except StoreError as exc:
-        return fail(exitcodes.STORAGE, str(exc))
+    db, code = open_existing(
+        rt,
+        "No watchlists yet: `expirytrack watch add NAME -i SYMBOL ...` saves one.",
+        missing_code=exitcodes.OK,
+    )
+    if db is None:
+        return code
     nexts = next_runs(rt)
     try:
         found = summaries(db, today=ist_today(), within_days=rt.settings.at_risk_days)
@@ -207,16 +207,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.store import StoreError, StoreMissingError
+    from expirytrack_desktop.store import StoreError
     from expirytrack_desktop.store.watchlists import WatchlistError, delete_watchlist
 
-    rt = runtime_from(args)
-    try:
-        db = rt.open_db(create=False)
-    except StoreMissingError:
-        return fail(exitcodes.BAD_INPUT, f"no watchlist named {args.name!r} (no database yet)")
-    except StoreError as exc:
-        return fail(exitcodes.STORAGE, str(exc))
+    db, code = open_existing(
+        runtime_from(args),
+        f"no watchlist named {args.name!r} (no database yet)",
+        check_writable=True,
+    )
+    if db is None:
+        return code
     try:
         delete_watchlist(db, args.name)
     except WatchlistError as exc:
@@ -282,7 +282,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.store import StoreError, StoreMissingError
+    from expirytrack_desktop.store import StoreError
     from expirytrack_desktop.store.watchlists import get_watchlist
 
     rt = runtime_from(args)
@@ -292,12 +292,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         rt.check_rate_limit()
     except ValueError as exc:
         return fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
-    try:
-        db = rt.open_db(create=False, check_pages=True)
-    except StoreMissingError:
-        return fail(exitcodes.BAD_INPUT, f"no watchlist named {args.name!r} (no database yet)")
-    except StoreError as exc:
-        return fail(exitcodes.STORAGE, str(exc))
+    db, code = open_existing(
+        rt,
+        f"no watchlist named {args.name!r} (no database yet)",
+        check_writable=True,
+        check_pages=True,
+    )
+    if db is None:
+        return code
     try:
         wl = get_watchlist(db, args.name)
         if wl is None:
