@@ -21,7 +21,7 @@ from expirytrack_desktop.schedule.model import DAY_NAMES, days_text
 from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
 from expirytrack_desktop.ui.watchlists_panel import WatchlistsPanel
-from expirytrack_desktop.ui.widgets import rows_table
+from expirytrack_desktop.ui.widgets import form_dialog_layout, rows_table
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -135,20 +135,7 @@ class ScheduleDialog(QtWidgets.QDialog):
         form.addRow("Contract &types", self.types)
         form.addRow("&Months of history", self.months)
         form.addRow("E-&mail", self.email)
-        self.error = QtWidgets.QLabel("")
-        self.error.setObjectName("scheduleError")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #c0392b")
-        buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Save
-            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(buttons)
+        self.error = form_dialog_layout(self, form, "scheduleError")
         self.original = s
 
     def accept(self) -> None:

@@ -15,6 +15,7 @@ from expirytrack_desktop.collect.universe import resolve_many
 from expirytrack_desktop.collect.watchlist import parse_strikes
 from expirytrack_desktop.store.watchlists import Watchlist, check_watch_name, save_watchlist
 from expirytrack_desktop.ui.qt import QtWidgets
+from expirytrack_desktop.ui.widgets import form_dialog_layout
 
 KINDS = (
     ("These underlyings", "list"),
@@ -64,20 +65,7 @@ class WatchlistDialog(QtWidgets.QDialog):
         form.addRow("Contract &types", self.types)
         form.addRow("&Strikes", self.strikes)
         form.addRow("&Months before each expiry", self.months)
-        self.error = QtWidgets.QLabel("")
-        self.error.setObjectName("watchlistError")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #c0392b")
-        buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Save
-            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(buttons)
+        self.error = form_dialog_layout(self, form, "watchlistError")
 
     def watchlist(self) -> Watchlist:
         """What was typed, checked like ``watch add`` (ValueError with one line if not)."""

@@ -108,6 +108,28 @@ def rows_table(model: QtCore.QAbstractItemModel, name: str) -> QtWidgets.QTableV
     return table
 
 
+def form_dialog_layout(
+    dialog: QtWidgets.QDialog, form: QtWidgets.QFormLayout, error_name: str
+) -> QtWidgets.QLabel:
+    """Lay out an edit dialog as the app's dialogs are: the form, a red line for what is
+    wrong with it (returned; empty until accept() finds a problem), Save and Cancel."""
+    error = QtWidgets.QLabel("")
+    error.setObjectName(error_name)
+    error.setWordWrap(True)
+    error.setStyleSheet("color: #c0392b")
+    buttons = QtWidgets.QDialogButtonBox(
+        QtWidgets.QDialogButtonBox.StandardButton.Save
+        | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+    )
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    lay = QtWidgets.QVBoxLayout(dialog)
+    lay.addLayout(form)
+    lay.addWidget(error)
+    lay.addWidget(buttons)
+    return error
+
+
 def hline() -> QtWidgets.QFrame:
     line = QtWidgets.QFrame()
     line.setFrameShape(QtWidgets.QFrame.Shape.HLine)
