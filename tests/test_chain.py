@@ -254,7 +254,11 @@ def test_cli_chain_csv_equals_the_snapshot(chain_db, capsys):
         (["--at", "2025-09-23"], "YYYY-MM-DD HH:MM"),
         (["--at", "2025-09-23 25:00"], "YYYY-MM-DD HH:MM"),
         (["--at", "2025-09-23 10:30", "-e", "2025-09-31"], "day is out of range"),
-        (["--at", "2025-09-23 10:30", "-e", "2024-01-25"], "no expiry 2024-01-25"),
+        (
+            ["--at", "2025-09-23 10:30", "-e", "2024-01-25"],
+            "no expiry 2024-01-25 of NSE_INDEX|Nifty 50 in the database; collect it first: "
+            "expirytrack collect -i 'NIFTY' -e 2024-01-25",
+        ),
         (["--at", "2025-09-23 10:30", "--rate", "6.5"], "decimal"),
         (["--at", "2025-09-23 10:30", "-i", "NSE_FO|1"], "segment"),
     ],

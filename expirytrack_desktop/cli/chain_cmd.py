@@ -84,13 +84,17 @@ def cmd_chain(args: argparse.Namespace) -> int:
     try:
         snap = build_chain(DbCandleSource(db), key, expiry, at, rate=rate)
     except ChainError as exc:
-        return fail(exitcodes.BAD_INPUT, str(exc))
+        hint = f"expirytrack collect -i {args.instrument!r} -e {expiry}"
+        return fail(exitcodes.BAD_INPUT, f"{exc}; collect it first: {hint}")
     except StoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     finally:
         db.close()
     if snap.empty:
-        return fail(exitcodes.BAD_INPUT, f"{key} {expiry}: {snap.when.note}; collect it first")
+        hint = f"expirytrack collect -i {args.instrument!r} -e {expiry}"
+        return fail(
+            exitcodes.BAD_INPUT, f"{key} {expiry}: {snap.when.note}; collect it first: {hint}"
+        )
     print(header(snap), file=sys.stderr)
     rows = snapshot_rows(snap)
     if args.format == "csv":
