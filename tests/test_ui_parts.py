@@ -11,7 +11,7 @@ import pytest
 
 from expirytrack_desktop.collect import Estimate, JobState, Phase, Progress
 from expirytrack_desktop.ui import engine_messages as m
-from expirytrack_desktop.ui.collect_wizard import describe_estimate
+from expirytrack_desktop.ui.estimate_text import describe_estimate
 from expirytrack_desktop.ui.exports_page import describe_selection
 from expirytrack_desktop.ui.models import describe_rate_limit, fmt_per
 from expirytrack_desktop.ui.tasks import TaskManager

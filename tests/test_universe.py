@@ -145,7 +145,7 @@ def test_estimate_of_a_stock_never_seen_assumes_monthly_expiries(server, capsys)
     args = ["collect", "-i", "M&M", "-i", "NIFTY", "--all-expiries", "--estimate-only"]
     assert main(args) == exitcodes.OK
     out = capsys.readouterr().out
-    assert "NSE_EQ|" in out and "expiries not known yet (6 assumed)" in out
+    assert "M&M: expiries not known yet (6 assumed)" in out and "NSE_EQ|" not in out
     assert "NIFTY: expiries not known yet (26 assumed)" in out
 
 

@@ -179,6 +179,8 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
         )
         for note in est.notes:
             print(f"  note: {note}")
+        for warning in est.warnings:  # expiries this plan would reach after they vanish
+            print(f"  WARNING: {warning}")
         if args.estimate_only:
             return exitcodes.OK
         result = await run_job(collector, selection, offered, rt)

@@ -359,6 +359,8 @@ async def run_watchlist(rt: Runtime, db: Any, wl: Any, token: str | None, args: 
         )
         for note in est.notes:
             print(f"  note: {note}")
+        for warning in est.warnings:  # expiries this plan would reach after they vanish
+            print(f"  WARNING: {warning}")
         if args.estimate_only:
             return exitcodes.OK
         result = await run_job(collector, selection, offered, rt)

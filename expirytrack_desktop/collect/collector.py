@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from expirytrack_desktop.collect.config import RunConfig, openalgo_symbol
@@ -111,18 +111,24 @@ class Collector:
         return await self.caps.policy()
 
     async def estimate(
-        self, selection: Selection | Sequence[Selection], *, concurrency: int | None = None
+        self,
+        selection: Selection | Sequence[Selection],
+        *,
+        concurrency: int | None = None,
+        now: datetime | None = None,
     ) -> Estimate:
         """Requests and seconds still needed for ``selection`` (or several, run as one job
         each, together) under the limiter's rate windows and the budget already used.
 
         Uses expiries and contracts already stored; when some are not known yet, typical
-        counts stand in and ``is_estimate`` is True. Makes no API request.
+        counts stand in and ``is_estimate`` is True. ``late`` lists the expiries the plan
+        would reach after they vanish (walked deadline-first from ``now``, default the wall
+        clock). Makes no API request.
         """
         selections = [selection] if isinstance(selection, Selection) else list(selection)
         config = self.config.with_concurrency(concurrency)
         return await estimate(
-            self.db, self.client, self.caps, selections, concurrency=config.concurrency
+            self.db, self.client, self.caps, selections, concurrency=config.concurrency, now=now
         )
 
     async def check_selection(self, selection: Selection) -> OfferedExpiries:
@@ -132,7 +138,8 @@ class Collector:
         Runs before a job row exists, so bad input leaves the job history untouched. Other
         failures (login, plan, network) are left to the job, which reports them resumably.
         """
-        return await check_selection(self.client, selection)
+        names = await self.db.run(self.db.underlying_names, selection.underlyings)
+        return await check_selection(self.client, selection, names)
 
     async def start(
         self,
@@ -163,11 +170,12 @@ class Collector:
         if job_id is None and resume_matching:
             job_id = await self.db.run(matching_job, self.db, params)
         if job_id is None:
+            names = await self.db.run(self.db.underlying_names, selection.underlyings)
             job_id = await self.db.run(
                 self.db.create_job,
                 "collect",
                 params,
-                underlyings=", ".join(display_name(k) for k in selection.underlyings),
+                underlyings=", ".join(display_name(k, names) for k in selection.underlyings),
                 expiries=(
                     "all"
                     if selection.expiries is None

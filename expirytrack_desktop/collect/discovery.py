@@ -58,17 +58,22 @@ class ExpiryWork:
     contracts_fetched: bool
 
 
-def _not_offered(key: str, missing: list[date], available: list[date]) -> str:
+def _not_offered(
+    key: str, missing: list[date], available: list[date], names: dict[str, str] | None = None
+) -> str:
     near = ", ".join(d.isoformat() for d in available[-3:])
     return (
-        f"{display_name(key)}: expiry {', '.join(d.isoformat() for d in missing)}"
+        f"{display_name(key, names)}: expiry {', '.join(d.isoformat() for d in missing)}"
         f" is not offered by the API (latest offered: {near})"
     )
 
 
-async def check_selection(client: Any, selection: Selection) -> OfferedExpiries:
+async def check_selection(
+    client: Any, selection: Selection, names: dict[str, str] | None = None
+) -> OfferedExpiries:
     """The live expiry list of each underlying; :class:`SelectionError` (one line, all
-    problems) when an instrument key is refused or a chosen expiry is not offered."""
+    problems) when an instrument key is refused or a chosen expiry is not offered.
+    ``names``: trading symbols to name underlyings by (``db.underlying_names``)."""
     offered = OfferedExpiries()
     sent0 = int(getattr(client, "requests_sent", 0))
     bad: list[str] = []
@@ -88,7 +93,7 @@ async def check_selection(client: Any, selection: Selection) -> OfferedExpiries:
         offered[key] = available
         missing = [d for d in selection.expiries or () if d not in set(available)]
         if missing:
-            bad.append(_not_offered(key, missing, available))
+            bad.append(_not_offered(key, missing, available, names))
     if bad:
         raise SelectionError("; ".join(bad))
     offered.requests = int(getattr(client, "requests_sent", 0)) - sent0
@@ -122,6 +127,11 @@ class Discovery:
         self._offered = dict(offered)
         self._openalgo = openalgo
         self._concurrency = concurrency
+        self._names: dict[str, str] = {}
+
+    def name(self, key: str) -> str:
+        """The underlying's trading symbol (the store's), else its key."""
+        return display_name(key, self._names)
 
     async def expiries(self) -> list[ExpiryWork]:
         """The chosen expiries of each underlying (stored), oldest first across underlyings;
@@ -130,8 +140,9 @@ class Discovery:
         prog.phase = Phase.DISCOVERY
         work: list[ExpiryWork] = []
         bad: list[str] = []
+        self._names = await self._db.run(self._db.underlying_names, self._selection.underlyings)
         for key in self._selection.underlyings:
-            what = f"expiries of {display_name(key)}"
+            what = f"expiries of {self.name(key)}"
             prog.doing(what)
             await self._db.run(self._db.upsert_underlying, key, symbol=symbol_for_key(key))
             try:
@@ -159,7 +170,7 @@ class Discovery:
             if self._selection.expiries is not None:
                 missing = [d for d in self._selection.expiries if d not in ids]
                 if missing:
-                    bad.append(_not_offered(key, missing, available))
+                    bad.append(_not_offered(key, missing, available, self._names))
                     prog.error(bad[-1])
                 chosen = [d for d in self._selection.expiries if d in ids]
             known = {d: f for d, f, _ in await self._db.run(self._db.known_expiries, key)}
@@ -182,7 +193,7 @@ class Discovery:
                 if self._gate.halted:
                     return
                 self._gate.enter_scope(w.expiry.toordinal())
-                what = f"contracts of {display_name(w.key)} {w.expiry.isoformat()}"
+                what = f"contracts of {self.name(w.key)} {w.expiry.isoformat()}"
                 prog.doing(what)
                 try:
                     options = await self._gate.call(

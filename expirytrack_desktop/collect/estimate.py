@@ -8,9 +8,11 @@ starting from the budget the ledger says is already used. Makes no API request.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from expirytrack_desktop.collect.atrisk import DEFAULT_RETENTION_DAYS
+from expirytrack_desktop.collect.deadline_check import ExpiryLoad, finish_times, late_expiries
 from expirytrack_desktop.collect.events import Estimate
 from expirytrack_desktop.collect.instruments import display_name
 from expirytrack_desktop.collect.plan import WindowTask, target_range
@@ -19,6 +21,7 @@ from expirytrack_desktop.collect.selection import Selection
 from expirytrack_desktop.collect.span_caps import SpanCaps
 from expirytrack_desktop.store import Database
 from expirytrack_desktop.store.coverage import chunk_range
+from expirytrack_desktop.timeutil import IST
 
 TYPICAL_CONTRACTS_PER_EXPIRY = 200  # estimate for expiries whose contracts are not known yet
 TYPICAL_EXPIRIES = 26  # per index whose expiries are not known yet (weeklies and monthlies)
@@ -52,20 +55,15 @@ def wall_seconds(
     """
     if requests <= 0:
         return 0.0
-    ends = sorted(min(0.0, e) for e in used)
-    n0 = len(ends)
-    limits = [(limit, seconds + margin) for limit, seconds in windows]
-    cap = max(1, concurrency)
-    send = 0.0
-    for k in range(requests):
-        if k >= cap:
-            send = max(send, ends[n0 + k - cap])
-        for limit, span in limits:
-            i = n0 + k - limit
-            if i >= 0:
-                send = max(send, ends[i] + span)
-        ends.append(send + latency)
-    return send + latency
+    return finish_times(
+        requests,
+        [requests],
+        windows,
+        concurrency=concurrency,
+        latency=latency,
+        margin=margin,
+        used=used,
+    )[0]
 
 
 def describe_days(seconds: float) -> str | None:
@@ -87,15 +85,27 @@ async def estimate(
     *,
     concurrency: int,
     latency: float = DEFAULT_LATENCY,
+    now: datetime | None = None,
 ) -> Estimate:
     """Behind :meth:`Collector.estimate`: ``selections`` run as one job each, concurrently,
-    on ``client``'s limiter (``concurrency`` requests in flight per job)."""
+    on ``client``'s limiter (``concurrency`` requests in flight per job). ``now`` (aware; default
+    the wall clock) dates the walk that finds expiries reached after they vanish."""
     policy = await caps.policy()
+    now = now or datetime.now(IST)
+    today = now.astimezone(IST).date()
     notes: list[str] = []
     underlyings: set[str] = set()
     requests = expiries = contracts = windows = 0
     guessed = False
     planned: list[WindowTask] = []
+    owners: list[tuple[str, date]] = []  # (underlying, expiry) of each planned window
+    loads: list[ExpiryLoad] = []
+    keys = sorted({k for s in selections for k in s.underlyings})
+    names = await db.run(db.underlying_names, keys)
+
+    def name(key: str) -> str:
+        return names.get(key) or display_name(key)
+
     for selection in selections:
         span = policy.cap_days(selection.interval)
         requests += len(selection.underlyings)  # one expiry list each
@@ -108,12 +118,13 @@ async def estimate(
             elif not known:
                 guessed = True
                 n = typical_expiries(key)
-                notes.append(f"{display_name(key)}: expiries not known yet ({n} assumed)")
-                per = len(chunk_range(target_range(date.today(), selection.months), span))
+                notes.append(f"{name(key)}: expiries not known yet ({n} assumed)")
+                per = len(chunk_range(target_range(today, selection.months), span))
                 expiries += n
                 contracts += n * TYPICAL_CONTRACTS_PER_EXPIRY
                 windows += n * TYPICAL_CONTRACTS_PER_EXPIRY * per
                 requests += n * 2
+                loads += _assumed_loads(key, n, TYPICAL_CONTRACTS_PER_EXPIRY * per, today)
             fetched = {d for d, f, _ in known if f}
             for d in dates:
                 expiries += 1
@@ -123,11 +134,14 @@ async def estimate(
                     per = len(chunk_range(target_range(d, selection.months), span))
                     contracts += TYPICAL_CONTRACTS_PER_EXPIRY
                     windows += TYPICAL_CONTRACTS_PER_EXPIRY * per
+                    loads.append(ExpiryLoad(key, d, d, TYPICAL_CONTRACTS_PER_EXPIRY * per))
                     continue
                 plan = await db.run(plan_expiry, db, key, d, selection, span)
                 contracts += plan.contracts
                 windows += len(plan.tasks)
                 planned += plan.tasks
+                owners += [(key, d)] * len(plan.tasks)
+    held: dict[int, int] = {}
     if planned:
         held = await db.run(db.claimed_elsewhere, [t.claim_key for t in planned])
         if held:
@@ -137,6 +151,10 @@ async def estimate(
                 f"{len(held)} more window(s) of this selection are being fetched by job {jobs} "
                 "now: left to it, never fetched twice"
             )
+    per_expiry: dict[tuple[str, date], int] = {}
+    for i, owner in enumerate(owners):
+        per_expiry[owner] = per_expiry.get(owner, 0) + (i not in held)
+    loads += [ExpiryLoad(k, d, d, n) for (k, d), n in per_expiry.items()]
     if guessed and any(s.expiries is not None for s in selections):
         notes.append(
             f"contracts of some expiries are not known yet: {TYPICAL_CONTRACTS_PER_EXPIRY} "
@@ -149,10 +167,17 @@ async def estimate(
                 "days per request assumed (more requests if the API allows less)"
             )
             guessed = True
+    before = requests  # expiry and contract lists: sent ahead of any window
     requests += windows
-    seconds, spent = _time(client, requests, concurrency * max(1, len(selections)), latency)
-    if spent:
-        notes.append(f"{spent:,} request(s) already sent still count against the rate limits")
+    timing = _timing(client, concurrency * max(1, len(selections)), latency)
+    edges = await db.run(db.retention_edges)
+    late, seconds = late_expiries(
+        loads, before=before, finish=timing, now=now, edges=edges, name=name
+    )
+    if timing.spent:
+        notes.append(
+            f"{timing.spent:,} request(s) already sent still count against the rate limits"
+        )
     days = describe_days(seconds)
     if days:
         notes.append(days)
@@ -165,11 +190,50 @@ async def estimate(
         seconds=seconds,
         is_estimate=guessed,
         notes=tuple(notes),
+        late=tuple(late),
     )
 
 
-def _time(client: Any, requests: int, concurrency: int, latency: float) -> tuple[float, int]:
-    """(seconds for ``requests`` on ``client``'s limiter, requests already in its windows)."""
+def _assumed_loads(key: str, n: int, each: int, today: date) -> list[ExpiryLoad]:
+    """``n`` expiries not known yet, assumed spread over the retention period (their places
+    in the deadline order; never reported themselves)."""
+    step = DEFAULT_RETENTION_DAYS / max(1, n)
+    start = today - timedelta(days=DEFAULT_RETENTION_DAYS)
+    return [
+        ExpiryLoad(key, None, start + timedelta(days=round(step * (i + 1))), each) for i in range(n)
+    ]
+
+
+class _Timing:
+    """Seconds until the first m of n requests are answered on one limiter (its windows, its
+    margin, and the budget its ledger says is already used)."""
+
+    def __init__(
+        self,
+        windows: list[tuple[int, float]],
+        used: list[float],
+        concurrency: int,
+        latency: float,
+        margin: float,
+    ) -> None:
+        self.windows, self.used = windows, used
+        self.concurrency, self.latency, self.margin = concurrency, latency, margin
+        self.spent = len(used)
+
+    def __call__(self, requests: int, marks: Sequence[int]) -> list[float]:
+        return finish_times(
+            requests,
+            marks,
+            self.windows,
+            concurrency=self.concurrency,
+            latency=self.latency,
+            margin=self.margin,
+            used=self.used,
+        )
+
+
+def _timing(client: Any, concurrency: int, latency: float) -> _Timing:
+    """The timing of ``client``'s limiter, from now."""
     limiter = getattr(client, "limiter", None)
     spec_windows = list(getattr(getattr(limiter, "spec", None), "windows", ()) or ())
     used: list[float] = []
@@ -178,7 +242,4 @@ def _time(client: Any, requests: int, concurrency: int, latency: float) -> tuple
         longest = max(s for _, s in spec_windows) + float(limiter.margin)
         used = [e - now for e in limiter.ledger.ends(now, longest)]
     margin = float(getattr(limiter, "margin", DEFAULT_MARGIN))
-    seconds = wall_seconds(
-        requests, spec_windows, concurrency=concurrency, latency=latency, margin=margin, used=used
-    )
-    return seconds, len(used)
+    return _Timing(spec_windows, used, concurrency, latency, margin)

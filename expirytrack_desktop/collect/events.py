@@ -8,6 +8,7 @@ state change, so a consumer never needs its own throttle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 
@@ -80,6 +81,24 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class LateExpiry:
+    """An expiry the plan would finish only after it vanishes from Upstox."""
+
+    instrument_key: str
+    name: str
+    expiry: date
+    vanishes: date  # the first day it can no longer be fetched
+    reaches: date  # the day the plan would fetch its last window (IST)
+
+    def describe(self) -> str:
+        return (
+            f"{self.name} {self.expiry.isoformat()}: vanishes {self.vanishes.isoformat()}, "
+            f"this plan reaches it about {self.reaches.isoformat()} — collect it on its own "
+            "first / narrow the selection"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Estimate:
     """Cost of a selection before running it, at the configured rate limits.
 
@@ -95,6 +114,12 @@ class Estimate:
     seconds: float
     is_estimate: bool
     notes: tuple[str, ...] = ()
+    late: tuple[LateExpiry, ...] = ()  # expiries this plan would reach after they vanish
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """One line per expiry the plan would lose: shown before a run starts."""
+        return tuple(x.describe() for x in self.late)
 
 
 @dataclass(frozen=True, slots=True)

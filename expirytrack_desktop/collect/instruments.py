@@ -6,6 +6,7 @@ One table for the CLI (``--instrument NIFTY``) and the UI's instrument picker.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # symbol -> (instrument_key, display name)
 KNOWN_UNDERLYINGS: dict[str, tuple[str, str]] = {
@@ -60,6 +61,7 @@ def symbol_for_key(instrument_key: str) -> str | None:
     return _SYMBOL_BY_KEY.get(instrument_key)
 
 
-def display_name(instrument_key: str) -> str:
-    """Short label for lists and logs: the symbol when known, else the key."""
-    return symbol_for_key(instrument_key) or instrument_key
+def display_name(instrument_key: str, names: Mapping[str, str] | None = None) -> str:
+    """Short label for lists and logs: the trading symbol (``names``: the store's, from
+    ``db.underlying_names``, so stocks read 'RELIANCE'; else the index table), else the key."""
+    return (names or {}).get(instrument_key) or symbol_for_key(instrument_key) or instrument_key

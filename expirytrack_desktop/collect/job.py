@@ -25,7 +25,6 @@ from expirytrack_desktop.collect.events import (
     Progress,
     StopReason,
 )
-from expirytrack_desktop.collect.instruments import display_name
 from expirytrack_desktop.collect.plan import WindowTask, deadline_first
 from expirytrack_desktop.collect.planning import plan_expiry, plan_failed
 from expirytrack_desktop.collect.progress import JobProgress, ProgressCallback
@@ -262,9 +261,9 @@ class CollectJob:
             )
             if plan.contracts == 0 and w.contracts_fetched:
                 types = "/".join(self.selection.contract_types)
-                self._note(f"{display_name(w.key)} {w.expiry}: no {types} contract listed")
+                self._note(f"{discovery.name(w.key)} {w.expiry}: no {types} contract listed")
             if plan.note and "all strikes taken" in plan.note:
-                self._note(f"{display_name(w.key)} {plan.note}")
+                self._note(f"{discovery.name(w.key)} {plan.note}")
             tasks.extend(plan.tasks)
         return deadline_first(tasks)
 

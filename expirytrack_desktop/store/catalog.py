@@ -30,13 +30,14 @@ class CatalogStore(DatabaseBase):
         with self.transaction() as c:
             c.execute(
                 "INSERT INTO underlying(instrument_key, symbol, name, exchange, segment, "
-                "underlying_type) VALUES (?, ?, ?, ?, ?, ?) "
+                "underlying_type) VALUES (?, COALESCE(?, (SELECT f.symbol FROM fo_underlying f "
+                "WHERE f.instrument_key = ?)), ?, ?, ?, ?) "
                 "ON CONFLICT(instrument_key) DO UPDATE SET "
                 "symbol = COALESCE(excluded.symbol, symbol), name = COALESCE(excluded.name, name), "
                 "exchange = COALESCE(excluded.exchange, exchange), "
                 "segment = COALESCE(excluded.segment, segment), "
                 "underlying_type = COALESCE(excluded.underlying_type, underlying_type)",
-                (instrument_key, symbol, name, exchange, segment, underlying_type),
+                (instrument_key, symbol, instrument_key, name, exchange, segment, underlying_type),
             )
             uid = c.execute(
                 "SELECT id FROM underlying WHERE instrument_key = ?", (instrument_key,)

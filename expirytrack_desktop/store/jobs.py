@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from expirytrack_desktop.store.base import DatabaseBase
 from expirytrack_desktop.store.errors import StoreLockedError, StoreUnwritableError
 from expirytrack_desktop.store.rows import JobRecord
+from expirytrack_desktop.store.underlyings import read_underlying_names
 
 JOB_STATUSES = (
     "pending",
@@ -99,7 +101,7 @@ class JobStore(DatabaseBase):
     def get_job(self, job_id: int) -> JobRecord | None:
         dead = self._dead_jobs()
         rows = self._query("SELECT * FROM job WHERE id = ?", (job_id,))
-        return self._job(rows[0], dead) if rows else None
+        return self._named([self._job(rows[0], dead)])[0] if rows else None
 
     def list_jobs(self, limit: int = 100, job_type: str | None = None) -> list[JobRecord]:
         """Newest first; dead 'running' jobs are reported (and stored) as 'interrupted'."""
@@ -110,7 +112,32 @@ class JobStore(DatabaseBase):
             )
         else:
             rows = self._query("SELECT * FROM job ORDER BY id DESC LIMIT ?", (limit,))
-        return [self._job(r, dead) for r in rows]
+        return self._named([self._job(r, dead) for r in rows])
+
+    def _named(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """Summaries stored with instrument keys (stocks collected before their trading symbol
+        was known) read by symbol: 'NSE_EQ|INE002A01018' -> 'RELIANCE' wherever jobs are shown."""
+        keyed = [
+            j
+            for j in jobs
+            if j.job_type == "collect"
+            and "|" in (j.underlyings or "")
+            and j.params.get("underlyings")
+        ]
+        if not keyed:
+            return jobs
+        names = read_underlying_names(
+            self._query, {str(k) for j in keyed for k in j.params["underlyings"]}
+        )
+        if not names:
+            return jobs
+        fixed = {
+            j.id: replace(
+                j, underlyings=", ".join(names.get(str(k), str(k)) for k in j.params["underlyings"])
+            )
+            for j in keyed
+        }
+        return [fixed.get(j.id, j) for j in jobs]
 
     def _dead_jobs(self) -> set[int]:
         """Mark dead jobs interrupted; report them even if the file cannot be written now

@@ -8,9 +8,10 @@ expired contracts can still be collected for about six months.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from expirytrack_desktop.store.base import DatabaseBase
 
@@ -33,6 +34,29 @@ def record_retention_edge(
         "INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)",
         (_KV_EDGE + instrument_key, f"{seen.isoformat()}|{oldest.isoformat()}"),
     )
+
+
+def read_underlying_names(
+    query: Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]], keys: Iterable[str] | None
+) -> dict[str, str]:
+    """``{instrument key: trading symbol}`` for the user to read: the instrument master's
+    symbol, else the one stored with the underlying's contracts. Keys with neither are left
+    out (callers show the key). ``keys`` None: all."""
+    wanted = None if keys is None else set(keys)
+    if wanted is not None and not wanted:
+        return {}
+    out: dict[str, str] = {}
+    for table in ("underlying", "fo_underlying"):  # the master's symbol wins
+        sql = f"SELECT instrument_key, symbol FROM {table} WHERE symbol IS NOT NULL"
+        if wanted is not None and len(wanted) <= 500:
+            marks = ",".join("?" * len(wanted))
+            rows = query(f"{sql} AND instrument_key IN ({marks})", sorted(wanted))
+        else:
+            rows = query(sql, ())
+        for key, symbol in rows:
+            if symbol and symbol != key and (wanted is None or key in wanted):
+                out[key] = symbol
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +154,15 @@ class UniverseStore(DatabaseBase):
                     for e in rows
                 ],
             )  # fmt: skip
+            # Underlyings collected before their symbol was known (stocks by ISIN key) are
+            # named from now on: job summaries, coverage and at-risk lists read this symbol.
+            c.execute(
+                "UPDATE underlying SET symbol = (SELECT f.symbol FROM fo_underlying f "
+                "WHERE f.instrument_key = underlying.instrument_key), name = COALESCE(name, "
+                "(SELECT f.name FROM fo_underlying f WHERE f.instrument_key = "
+                "underlying.instrument_key)) WHERE (symbol IS NULL OR symbol = instrument_key) "
+                "AND instrument_key IN (SELECT instrument_key FROM fo_underlying)"
+            )
             if prev_day is None or day >= prev_day:
                 for key, value in ((_KV_DATE, day), (_KV_SOURCE, source),
                                    (_KV_FETCHED, self.now_text())):  # fmt: skip
@@ -150,6 +183,10 @@ class UniverseStore(DatabaseBase):
             except ValueError:
                 continue
         return out
+
+    def underlying_names(self, keys: Iterable[str] | None = None) -> dict[str, str]:
+        """``{instrument key: trading symbol}`` ('NSE_EQ|INE002A01018' -> 'RELIANCE')."""
+        return read_underlying_names(self._query, keys)
 
     def universe(
         self,

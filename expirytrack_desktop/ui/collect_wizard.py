@@ -18,7 +18,8 @@ from expirytrack_desktop.collect import Estimate
 from expirytrack_desktop.store.watchlists import Watchlist
 from expirytrack_desktop.ui.choices import ExpiryChoice, WizardSelection
 from expirytrack_desktop.ui.errors import describe_error
-from expirytrack_desktop.ui.models import describe_rate_limit, fmt_duration, waiting_text
+from expirytrack_desktop.ui.estimate_text import describe_estimate, late_summary
+from expirytrack_desktop.ui.models import describe_rate_limit, waiting_text
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtWidgets, Signal
 from expirytrack_desktop.ui.underlyings_page import KeyRole, UnderlyingsPage
 from expirytrack_desktop.ui.watchlist_dialog import WatchlistDialog
@@ -313,22 +314,6 @@ class OptionsPage(WizardPage):
 
 
 # ---------------------------------------------------------------------------------- page 4
-def describe_estimate(est: Estimate | None) -> str:
-    """The estimate of the underlyings' jobs together, as one HTML paragraph (and its notes)."""
-    if est is None:
-        return "<p>Nothing to do.</p>"
-    text = (
-        f"<p>{'About ' if est.is_estimate else ''}<b>{est.requests:,}</b> API requests "
-        f"({est.contracts:,} contracts, {est.windows:,} candle windows still missing), "
-        f"about <b>{fmt_duration(est.seconds) or '0s'}</b> at the configured rate limits and "
-        "the budget already used.</p>"
-    )
-    if est.notes:
-        items = "".join(f"<li>{html.escape(n)}</li>" for n in dict.fromkeys(est.notes))
-        text += f"<ul>{items}</ul>"
-    return text + "<p>One job is created per underlying; they share one rate limiter.</p>"
-
-
 class ReviewPage(WizardPage):
     estimated = Signal()
 
@@ -375,6 +360,9 @@ class ReviewPage(WizardPage):
             self.estimate = await self.controller.catalog.estimate(sel)
             self._estimated = True
             self.summary.setHtml(self._html(sel, self.estimate))
+            late = late_summary(self.estimate)
+            if late:
+                self.message.error(late)
         except Exception as exc:
             self.message.error("Could not estimate: " + describe_error(exc))
         finally:

@@ -83,7 +83,7 @@ class JobsService:
             self.model.upsert(
                 JobRow(
                     id=job.id,
-                    underlyings=display_name(key),
+                    underlyings=sel.labels.get(key) or display_name(key),
                     expiries=", ".join(d.isoformat() for d in sorted(expiries)),
                     status="running",
                     started_at=utc_now_text(),
