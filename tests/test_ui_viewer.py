@@ -15,6 +15,7 @@ from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.store import open_database
 from expirytrack_desktop.timeutil import IST
 from expirytrack_desktop.ui.qt import Qt, QtCore
+from expirytrack_desktop.ui.quality_page import gap_lines
 from tests.analysis_helpers import MONTHLY, NIFTY, collect_chain_db
 from tests.test_ui_support import close_app, make_window, small_simulator
 
@@ -163,18 +164,22 @@ def test_quality_page_lists_contracts_gaps_and_opens_the_chart(qtbot, viewer, co
     window.tabs.setCurrentWidget(page)
     qtbot.waitUntil(lambda: page.model.rowCount() > 0, timeout=10000)
     with open_database(collected, create=False, check_writable=False) as db:
-        from expirytrack_desktop.analysis.quality import expiry_quality, gap_runs
+        from expirytrack_desktop.analysis.quality import contract_timeline, expiry_quality
 
         expected = expiry_quality(db, NIFTY, MONTHLY)
         option = next(q for q in expected if q.contract_type != "FUT" and q.missing_minutes)
-        runs = gap_runs(db, option.contract_id)
+        timeline = contract_timeline(db, option.contract_id)
     assert page.model.rows == expected
     assert "contracts" in page.summary.text() and "session minutes" in page.summary.text()
     row = expected.index(option)
+    page.tabs.setCurrentWidget(page.table)
     page.table.selectRow(row)
-    qtbot.waitUntil(lambda: page.gaps.count() == min(len(runs), 200), timeout=5000)
-    longest = max(runs, key=lambda r: (r.minutes, -r.start_ts))
-    assert page.gaps.item(0).text().endswith(f"— {longest.minutes} min")
+    qtbot.waitUntil(lambda: page.shown == timeline, timeout=5000)
+    # the timeline marks the minutes the table counts as missing, run by run
+    assert [s.run for s in page.timeline.spans] == timeline.runs
+    assert timeline.missing_minutes == option.missing_minutes
+    longest = max(timeline.runs, key=lambda r: (r.minutes, -r.start_ts))
+    assert f"the longest {gap_lines([longest])[0]}" in page.timeline_title.text()
     index = page.model.index(row, 0)
     page.table.doubleClicked.emit(index)
     chart = window.chart_page

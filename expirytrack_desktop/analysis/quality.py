@@ -194,3 +194,39 @@ def gap_runs(db: Database, contract_id: int, trading_days: list[int] | None = No
                 runs.append(GapRun(start, (ts - start) // 60))
                 start = None
     return runs
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """What the gaps timeline draws for one contract: its expiry's trading days (IST day
+    numbers), the contract's first and last stored day, and its runs of missing minutes on
+    the expiry's trading days in that span (the minutes :class:`ContractQuality` counts)."""
+
+    contract_id: int
+    days: list[int]
+    span: tuple[int, int] | None
+    runs: list[GapRun]
+
+    @property
+    def missing_minutes(self) -> int:
+        return sum(r.minutes for r in self.runs)
+
+
+def contract_timeline(db: Database, contract_id: int) -> Timeline:
+    days = [
+        int(r[0])
+        for r in db.execute(
+            f"SELECT DISTINCT {_DAY} FROM candle k JOIN contract c ON c.id = k.contract_id "
+            "WHERE c.expiry_id = (SELECT expiry_id FROM contract WHERE id = ?) "
+            f"AND k.interval = 1 AND {_TOD} BETWEEN ? AND ? ORDER BY 1",
+            (contract_id, _OPEN, _LAST),
+        )
+    ]
+    ends = db.execute(
+        "SELECT min(ts), max(ts) FROM candle WHERE contract_id = ? AND interval = 1",
+        (contract_id,),
+    )[0]
+    if ends[0] is None:
+        return Timeline(contract_id, days, None, [])
+    span = tuple((int(t) + IST_OFFSET_SECONDS) // 86400 for t in ends)
+    return Timeline(contract_id, days, (span[0], span[1]), gap_runs(db, contract_id, days))

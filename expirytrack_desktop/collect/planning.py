@@ -70,6 +70,8 @@ def plan_expiry(
             )
             rows = kept
     f0, t0 = target_range(expiry, selection.months)
+    if selection.windows is not None:  # only these ranges of these contracts (no new target)
+        return _plan_windows_of(db, rows, expiry, selection, span, eid)
     if record and eid is not None:
         db.set_coverage_target(eid, selection.interval, f0, t0)
     targets = [
@@ -79,6 +81,27 @@ def plan_expiry(
     covered = _covered(db, [r.id for r in rows], selection.interval)
     tasks = plan_windows(targets, covered, selection.interval, span)
     return ExpiryPlan(tasks, len(rows), eid, note)
+
+
+def _plan_windows_of(
+    db: Database,
+    rows: list[Any],
+    expiry: date,
+    selection: Selection,
+    span: int | None,
+    eid: int | None,
+) -> ExpiryPlan:
+    """``selection.windows`` of this expiry's contracts, less what is stored by now."""
+    by_key = {r.expired_key: r for r in rows}
+    ranges = []
+    for key, first, last in selection.windows or ():
+        r = by_key.get(key)
+        if r is not None:
+            label = r.openalgo_symbol or r.expired_key
+            ranges.append((ContractTarget(r.id, key, first, last, label, expiry), first, last))
+    covered = _covered(db, {t.contract_id for t, _, _ in ranges}, selection.interval)
+    tasks = plan_ranges(ranges, covered, selection.interval, span)
+    return ExpiryPlan(tasks, len({t.contract_id for t, _, _ in ranges}), eid)
 
 
 def plan_failed(db: Database, job_id: int, interval: str, span: int | None) -> list[WindowTask]:

@@ -29,6 +29,9 @@ class Selection:
     ``[expiry - months, expiry]`` (inclusive dates).
     ``strikes``: None = every strike; ``"N"`` / ``"X%"`` = only the options within ±N strikes
     or ±X % of the price near expiry (:mod:`.strikes`; the futures are fetched first).
+    ``windows``: None = each contract's whole target window; else only these date ranges of
+    these contracts, ``(expired key, first day, last day)`` -- "Collect missing" of a data
+    quality finding, which must fetch exactly what the finding names (and asks no new history).
     """
 
     underlyings: tuple[str, ...]
@@ -37,6 +40,7 @@ class Selection:
     months: int = 3
     contract_types: tuple[str, ...] = CONTRACT_TYPES
     strikes: str | None = None
+    windows: tuple[tuple[str, date, date], ...] | None = None
 
     def __init__(
         self,
@@ -46,6 +50,7 @@ class Selection:
         months: int = 3,
         contract_types: Iterable[str] = CONTRACT_TYPES,
         strikes: str | None = None,
+        windows: Iterable[tuple[str, date, date]] | None = None,
     ) -> None:
         keys: list[str] = []
         for u in underlyings:
@@ -77,6 +82,7 @@ class Selection:
         object.__setattr__(self, "months", months)
         object.__setattr__(self, "contract_types", types)
         object.__setattr__(self, "strikes", strike_filter)
+        object.__setattr__(self, "windows", None if windows is None else checked_windows(windows))
 
     def to_params(self) -> dict[str, Any]:
         """JSON-safe form stored in ``job.params_json`` (resume rebuilds the Selection from it)."""
@@ -89,11 +95,14 @@ class Selection:
         }
         if self.strikes is not None:  # absent otherwise: earlier jobs' parameters still match
             params["strikes"] = self.strikes
+        if self.windows is not None:  # likewise
+            params["windows"] = [[k, a.isoformat(), b.isoformat()] for k, a, b in self.windows]
         return params
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Selection:
         exp = params.get("expiries")
+        win = params.get("windows")
         return cls(
             params["underlyings"],
             None if exp is None else [date.fromisoformat(d) for d in exp],
@@ -101,7 +110,23 @@ class Selection:
             int(params.get("months", 3)),
             params.get("contract_types", CONTRACT_TYPES),
             params.get("strikes"),
+            None
+            if win is None
+            else [(str(k), date.fromisoformat(a), date.fromisoformat(b)) for k, a, b in win],
         )
+
+
+def checked_windows(
+    windows: Iterable[tuple[str, date, date]],
+) -> tuple[tuple[str, date, date], ...]:
+    """Sorted and deduplicated; SelectionError for none, or a range ending before it starts."""
+    out = tuple(sorted(set(windows)))
+    if not out:
+        raise SelectionError("choose at least one window to collect")
+    for key, first, last in out:
+        if last < first:
+            raise SelectionError(f"{key}: window {first}..{last} ends before it starts")
+    return out
 
 
 def checked_contract_types(types: Iterable[str]) -> tuple[str, ...]:

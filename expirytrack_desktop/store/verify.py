@@ -36,6 +36,26 @@ EXAMPLES = 5
 
 ERROR, INCOMPLETE, NOTE = "error", "incomplete", "note"
 
+_TOD = f"((k.ts + {IST_OFFSET_SECONDS}) % 86400)"
+_WEEKDAY = f"(((k.ts + {IST_OFFSET_SECONDS}) / 86400 + 3) % 7)"  # 1970-01-01: Thursday
+# The candle checks as SQL conditions over ``candle_rupees k LEFT JOIN contract c`` (the
+# window's scoped checks, store/findings.py, use the same ones).
+CANDLE_CHECKS = {
+    "ohlc": "(k.low > k.high OR k.open > k.high OR k.open < k.low "
+    "OR k.close > k.high OR k.close < k.low)",
+    "negative": "(k.volume < 0 OR k.oi < 0)",
+    "orphan": "(c.id IS NULL)",
+    "hours": f"(k.interval != {DAY} AND {_TOD} NOT BETWEEN {SESSION_START} AND {SESSION_LAST})",
+    "weekend": f"({_WEEKDAY} >= 5)",
+}
+CANDLE_TITLES = {
+    "ohlc": ("candles: low <= open, close <= high", ERROR),
+    "negative": ("candles: volume and open interest >= 0", ERROR),
+    "orphan": ("candles without a stored contract", ERROR),
+    "hours": ("candles outside 09:15-15:29 IST", NOTE),
+    "weekend": ("candles on a Saturday or Sunday", NOTE),
+}
+
 # Windows as they were when a verify last found no error (schema 4's verify_mark): a window
 # whose row still matches is not checked again by an incremental verify.
 _NOT_MARKED = (
@@ -197,24 +217,8 @@ class _Verifier:
 
     def candle_checks(self, report: VerifyReport) -> None:
         scope = f" WHERE k.contract_id IN ({self.scope_contracts})" if self.scoped else ""
-        tod = f"((k.ts + {IST_OFFSET_SECONDS}) % 86400)"
-        weekday = f"(((k.ts + {IST_OFFSET_SECONDS}) / 86400 + 3) % 7)"  # 1970-01-01: Thursday
-        conds = {
-            "ohlc": "(k.low > k.high OR k.open > k.high OR k.open < k.low "
-            "OR k.close > k.high OR k.close < k.low)",
-            "negative": "(k.volume < 0 OR k.oi < 0)",
-            "orphan": "(c.id IS NULL)",
-            "hours": f"(k.interval != {DAY} AND {tod} NOT BETWEEN {SESSION_START} AND "
-            f"{SESSION_LAST})",
-            "weekend": f"({weekday} >= 5)",
-        }
-        titles = {
-            "ohlc": ("candles: low <= open, close <= high", ERROR),
-            "negative": ("candles: volume and open interest >= 0", ERROR),
-            "orphan": ("candles without a stored contract", ERROR),
-            "hours": ("candles outside 09:15-15:29 IST", NOTE),
-            "weekend": ("candles on a Saturday or Sunday", NOTE),
-        }
+        conds = dict(CANDLE_CHECKS)
+        titles = CANDLE_TITLES
         sums = ", ".join(f"COALESCE(sum({c}), 0)" for c in conds.values())
         base = "FROM candle_rupees k LEFT JOIN contract c ON c.id = k.contract_id"
         if self.incremental:

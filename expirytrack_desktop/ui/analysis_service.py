@@ -12,10 +12,20 @@ from datetime import date, datetime
 
 from expirytrack_desktop.analysis.candles import Candle, ContractInfo, DbCandleSource
 from expirytrack_desktop.analysis.chain import ChainSnapshot, build_chain
-from expirytrack_desktop.analysis.quality import ContractQuality, GapRun, expiry_quality, gap_runs
+from expirytrack_desktop.analysis.quality import (
+    ContractQuality,
+    GapRun,
+    Timeline,
+    contract_timeline,
+    expiry_quality,
+    gap_runs,
+)
 from expirytrack_desktop.analysis.series import StraddlePoint, aggregate, straddle_series
 from expirytrack_desktop.collect.atrisk import AtRiskExpiry, at_risk
 from expirytrack_desktop.schedule.manage import chosen_everywhere
+from expirytrack_desktop.store.findings import ScopedFinding, ScopedReport, repairs, scoped_verify
+from expirytrack_desktop.store.intervals import interval_name
+from expirytrack_desktop.store.verify import VerifyReport, fix
 from expirytrack_desktop.timeutil import IST
 from expirytrack_desktop.ui.catalog import COVERAGE_STATE
 from expirytrack_desktop.ui.choices import WizardSelection
@@ -153,6 +163,36 @@ class AnalysisService:
     async def gaps(self, contract_id: int) -> list[GapRun]:
         rt = await self.host.ready()
         return await rt.db.run(gap_runs, rt.db, contract_id)
+
+    async def timeline(self, contract_id: int) -> Timeline:
+        rt = await self.host.ready()
+        return await rt.db.run(contract_timeline, rt.db, contract_id)
+
+    async def verify_scope(self, key: str, expiries: list[date]) -> ScopedReport:
+        """verify's logical checks of ``key``'s ``expiries`` (all of them when empty), on the
+        database's thread: the window stays responsive however long it takes."""
+        rt = await self.host.ready()
+        return await rt.db.run(scoped_verify, rt.db, key, expiries)
+
+    async def collect_missing(self, findings: list[ScopedFinding]) -> list[int]:
+        """ "Collect missing" of findings: one job per expiry and interval fetching exactly
+        the date ranges they name (windows whose candles do not match their done mark lose
+        it first, as ``verify --fix``). Returns the job ids."""
+        rt = await self.host.ready()
+        jobs = []
+        for r in repairs(findings):
+            if r.unmark:
+                stale = VerifyReport(str(rt.db.path), r.instrument_key, fixable=list(r.unmark))
+                await rt.db.run(fix, rt.db, stale)
+            selection = WizardSelection(
+                expiries={r.instrument_key: [r.expiry]},
+                interval=interval_name(r.interval),
+                months=r.months,
+                concurrency=self.services.settings.concurrency,
+                windows=r.windows,
+            )
+            jobs.append(await self.jobs.start_collection(selection))
+        return jobs
 
     async def collect(self, key: str, expiries: list[date]) -> int:
         """ "Collect it" / "Collect missing": a job for these expiries with the default options.

@@ -134,11 +134,17 @@ class ChartPage(QtWidgets.QWidget):
             combo.blockSignals(False)
         await self.draw()
 
-    async def show_contract(self, key: str, expiry: Any, contract_id: int) -> None:
-        """Open a contract from elsewhere (coverage, quality): select it and draw."""
+    async def show_contract(
+        self, key: str, expiry: Any, contract_id: int, at: int | None = None
+    ) -> None:
+        """Open a contract from elsewhere (coverage, quality): select it and draw; ``at``
+        (epoch seconds, a gap on the quality page): show the two hours around it."""
         await self.picker.select(key, expiry)  # loads its contracts
         self.contract.setCurrentIndex(max(self.contract.findData(contract_id), 0))
         await self.draw()
+        if at is not None and self.chart is not None and self.chart.series:
+            slot = self.chart.axis.slot(at)
+            self.chart.price.setXRange(slot - 60, slot + 60, padding=0)
 
     # --- drawing ------------------------------------------------------------------------
     async def draw(self) -> None:

@@ -35,7 +35,10 @@ class WizardSelection:
     interval: str = "1minute"
     months: int = 3
     concurrency: int = 8
+    # only these (expired key, first day, last day) ranges: "Collect missing" of a finding
+    windows: tuple[tuple[str, date, date], ...] | None = None
 
     def params_for(self, key: str, expiries: list[date]) -> dict[str, Any]:
         """The engine's selection for one underlying, as the parameters a job stores."""
-        return Selection([key], expiries, self.interval, self.months).to_params()
+        sel = Selection([key], expiries, self.interval, self.months, windows=self.windows)
+        return sel.to_params()
