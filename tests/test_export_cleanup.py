@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,13 +75,11 @@ def test_parse_size():
 
 
 def test_history_rows_with_other_paths_untouched(db, tmp_path):
-    conn = sqlite3.connect(db)
-    with conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute(
             "INSERT INTO export_history (created_at, format, selection, path, rows, bytes)"
             " VALUES ('2000-01-01 00:00:00', 'csv', '{}', ?, 1, 1)",
             (str(tmp_path / "missing.csv"),),
         )
-    conn.close()
     result = clean_exports(db, older_than_days=1)
     assert result.removed == [] and result.kept_changed == []

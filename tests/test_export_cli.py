@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -146,10 +147,9 @@ def test_progress_bar_on_a_terminal():
             return True
 
     stream = Tty()
-    rep = _Reporter(stream, quiet=False)
-    rep(ExportProgress("counting", 0, 1000, 0, 3))
-    rep(ExportProgress("writing", 600, 1000, 2, 3, "NIFTY24APR25FUT"))
-    rep(ExportProgress("writing", 1000, 1000, 3, 3))
-    assert rep.bar.n == 1000
-    rep.close()
+    with closing(_Reporter(stream, quiet=False)) as rep:
+        rep(ExportProgress("counting", 0, 1000, 0, 3))
+        rep(ExportProgress("writing", 600, 1000, 2, 3, "NIFTY24APR25FUT"))
+        rep(ExportProgress("writing", 1000, 1000, 3, 3))
+        assert rep.bar.n == 1000
     assert "1.00k/1.00k" in stream.getvalue()

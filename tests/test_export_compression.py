@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -47,11 +48,8 @@ def test_zstd_csv_reads_in_pandas_and_duckdb(db, tmp_path):
         data = zstandard.ZstdDecompressor().stream_reader(f).read()
     assert data == plain(db, tmp_path)
     assert len(pd.read_csv(out)) == 32
-    con = duckdb.connect()
-    try:
+    with closing(duckdb.connect()) as con:
         assert con.execute("SELECT count(*) FROM read_csv(?)", [str(out)]).fetchone() == (32,)
-    finally:
-        con.close()
 
 
 def test_per_contract_files_compressed(db, tmp_path):

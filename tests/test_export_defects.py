@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -256,10 +257,10 @@ def test_wal_database_on_read_only_media_exports_and_verifies(tmp_path):
 
     with scratch_mount(tmp_path) as media:
         db = build_db(media / "export.sqlite3")
-        conn = sqlite3.connect(db)
-        assert conn.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
-        conn.close()
-        open_database(media / "app.sqlite3").close()  # a real app database, WAL
+        with closing(sqlite3.connect(db)) as conn:
+            assert conn.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+        with closing(open_database(media / "app.sqlite3")):  # a real app database, WAL
+            pass
         assert sorted(p.name for p in media.iterdir()) == ["app.sqlite3", "export.sqlite3"]
         with made_read_only(media):
             out = tmp_path / "x.csv"

@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,8 @@ def db(tmp_path: Path) -> Path:
 
 
 def noisy_db(db: Path) -> Path:
-    conn = sqlite3.connect(db)
-    keys = conn.execute("SELECT contract_id, ts FROM candle WHERE interval = 1").fetchall()
-    with conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
+        keys = conn.execute("SELECT contract_id, ts FROM candle WHERE interval = 1").fetchall()
         for i, (cid, ts) in enumerate(keys):
             # prices that are not whole paise live in the store's side table (store/prices.py)
             conn.execute(
@@ -49,7 +49,6 @@ def noisy_db(db: Path) -> Path:
                 (cid, ts, NOISY[i % len(NOISY)], NOISY[(i + 3) % len(NOISY)],
                  NOISY[(i + 5) % len(NOISY)], NOISY[(i + 7) % len(NOISY)]),
             )  # fmt: skip
-    conn.close()
     return db
 
 
@@ -128,10 +127,10 @@ def test_groups_come_in_export_order(db):
 def test_reading_stops_when_the_writer_stops(db):
     with reading(db) as conn:
         contracts = select_contracts(conn, ExportOptions(ALL))
-    groups = ArrowCandleSource(db, 1, TS_MIN, TS_MAX, 1).groups(contracts)
-    first = next(groups)
-    assert first.rows > 0
-    groups.close()  # the reader thread is told to stop and joined
+    # closing: the reader thread is told to stop and joined, whatever the assert says
+    with closing(ArrowCandleSource(db, 1, TS_MIN, TS_MAX, 1).groups(contracts)) as groups:
+        first = next(groups)
+        assert first.rows > 0
 
 
 @settings(max_examples=300, deadline=None)
@@ -146,11 +145,8 @@ def test_price_text_matches_for_any_float(values):
 
 
 def test_a_caller_connection_is_read_row_by_row(db, tmp_path):
-    conn = sqlite3.connect(db)
-    try:
+    with closing(sqlite3.connect(db)) as conn:
         run_export(conn, ExportOptions(ALL), tmp_path / "c.csv", record_history=False)
-    finally:
-        conn.close()
     run_export(db, ExportOptions(ALL), tmp_path / "f.csv", record_history=False)
     assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "f.csv").read_bytes()
     assert io.BytesIO((tmp_path / "c.csv").read_bytes()).getvalue().count(b"\n") == 33

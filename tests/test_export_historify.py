@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -45,45 +46,40 @@ def db(tmp_path: Path) -> Path:
 
 
 def want_rows(db: Path, interval: int = 1, label: str = "1m") -> list[tuple]:
-    conn = sqlite3.connect(db)
-    rows = conn.execute(
-        "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees "
-        "WHERE interval = ?",
-        (interval,),
-    ).fetchall()
-    conn.close()
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees "
+            "WHERE interval = ?",
+            (interval,),
+        ).fetchall()
     return sorted((SYMBOL[cid], EXCHANGE[cid], label, *rest) for cid, *rest in rows)
 
 
 def market_data(path: Path, where: str = "") -> list[tuple]:
-    con = duckdb.connect(str(path))
-    try:
+    with closing(duckdb.connect(str(path))) as con:
         return sorted(
             con.execute(
                 "SELECT symbol, exchange, interval, timestamp, open, high, low, close, volume, oi"
                 f" FROM market_data {where}"
             ).fetchall()
         )
-    finally:
-        con.close()
 
 
 def historify_db(path: Path) -> Path:
     """A Historify database as OpenAlgo leaves it: its table, one stock's candle, and a stale
     row for one of our keys (to be replaced, not duplicated)."""
-    con = duckdb.connect(str(path))
-    con.execute(HISTORIFY_SCHEMA)
-    con.execute(
-        "INSERT INTO market_data VALUES ('SBIN', 'NSE', '1m', 1745293500, 1, 2, 0.5, 1.5, 10, 0,"
-        " DEFAULT)"
-    )
     first = want_rows_first()
-    con.execute(
-        "INSERT INTO market_data (symbol, exchange, interval, timestamp, open, high, low, close,"
-        " volume) VALUES (?, ?, '1m', ?, 9, 9, 9, 9, 9)",
-        [first[0], first[1], first[3]],
-    )
-    con.close()
+    with closing(duckdb.connect(str(path))) as con:
+        con.execute(HISTORIFY_SCHEMA)
+        con.execute(
+            "INSERT INTO market_data VALUES ('SBIN', 'NSE', '1m', 1745293500, 1, 2, 0.5, 1.5, 10,"
+            " 0, DEFAULT)"
+        )
+        con.execute(
+            "INSERT INTO market_data (symbol, exchange, interval, timestamp, open, high, low,"
+            " close, volume) VALUES (?, ?, '1m', ?, 9, 9, 9, 9, 9)",
+            [first[0], first[1], first[3]],
+        )
     return path
 
 
@@ -104,21 +100,21 @@ def test_direct_load_upserts_every_row_once(db, tmp_path):
     assert market_data(target, "WHERE symbol = 'SBIN'")[0][:4] == ("SBIN", "NSE", "1m", 1745293500)
     run_export(db, ExportOptions(ALL, format="historify"), target)  # again: harmless
     assert market_data(target, ours) == want
-    con = duckdb.connect(str(target))
-    (total, distinct) = con.execute(
-        "SELECT count(*), count(DISTINCT (symbol, exchange, interval, timestamp)) FROM market_data"
-    ).fetchone()
+    with closing(duckdb.connect(str(target))) as con:
+        (total, distinct) = con.execute(
+            "SELECT count(*), count(DISTINCT (symbol, exchange, interval, timestamp))"
+            " FROM market_data"
+        ).fetchone()
+        catalog = con.execute(
+            "SELECT symbol, exchange, interval, first_timestamp, last_timestamp, record_count"
+            " FROM data_catalog ORDER BY symbol"
+        ).fetchall()
+        ids = [r[0] for r in con.execute("SELECT id FROM data_catalog").fetchall()]
+        meta = con.execute(
+            "SELECT exchange, expiry, strike, lotsize, instrumenttype FROM symbol_metadata"
+            " WHERE symbol = 'VEDL25APR24292.5CE'"
+        ).fetchall()
     assert total == distinct == 33
-    catalog = con.execute(
-        "SELECT symbol, exchange, interval, first_timestamp, last_timestamp, record_count"
-        " FROM data_catalog ORDER BY symbol"
-    ).fetchall()
-    ids = [r[0] for r in con.execute("SELECT id FROM data_catalog").fetchall()]
-    meta = con.execute(
-        "SELECT exchange, expiry, strike, lotsize, instrumenttype FROM symbol_metadata"
-        " WHERE symbol = 'VEDL25APR24292.5CE'"
-    ).fetchall()
-    con.close()
     assert len(ids) == len(set(ids)) == len(catalog) == 6  # contracts with candles
     for sym, exch, iv, first, last, n in catalog:
         mine = [r for r in want if r[0] == sym]
@@ -128,12 +124,10 @@ def test_direct_load_upserts_every_row_once(db, tmp_path):
 
 
 def test_daily_candles_load_as_D(db, tmp_path):
-    conn = sqlite3.connect(db)
-    with conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
         # the store's layout: close in paise, open/high/low relative (O 1.5 H 2.5 L 1.0 C 2.0)
         conn.execute("INSERT INTO candle VALUES (105, 1440, 1745433000, 200, -50, 50, -100, 7, 3)")
         conn.execute("INSERT INTO candle VALUES (100, 1440, 1745433000, 400, -50, 50, -100, 8, 4)")
-    conn.close()
     target = tmp_path / "h.duckdb"
     run_export(db, ExportOptions(ALL, format="historify", interval="day"), target)
     assert market_data(target) == want_rows(db, 1440, "D")
@@ -174,27 +168,26 @@ def test_files_import_exactly_as_historify_reads_them(db, tmp_path):
     with open(out / "manifest.csv", encoding="utf-8", newline="") as f:
         manifest = list(csv.DictReader(f))
     assert len(manifest) == len(CONTRACTS) == result.files - 1
-    con = duckdb.connect(str(tmp_path / "imported.duckdb"))
-    con.execute(HISTORIFY_SCHEMA)
-    for entry in manifest:
-        df = pd.read_parquet(out / entry["file"])
-        assert list(df.columns) == ["timestamp", "open", "high", "low", "close", "volume", "oi"]
-        assert str(df["timestamp"].dtype) == "int64"
-        assert int(entry["rows"]) == len(df)
-        for r in df.itertuples(index=False):
+    with closing(duckdb.connect(str(tmp_path / "imported.duckdb"))) as con:
+        con.execute(HISTORIFY_SCHEMA)
+        for entry in manifest:
+            df = pd.read_parquet(out / entry["file"])
+            assert list(df.columns) == ["timestamp", "open", "high", "low", "close", "volume", "oi"]
+            assert str(df["timestamp"].dtype) == "int64"
+            assert int(entry["rows"]) == len(df)
+            for r in df.itertuples(index=False):
+                con.execute(
+                    "INSERT INTO market_data (symbol, exchange, interval, timestamp, open, high,"
+                    " low, close, volume, oi) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [entry["symbol"], entry["exchange"], entry["interval"], int(r.timestamp),
+                     r.open, r.high, r.low, r.close, int(r.volume), int(r.oi)],
+                )  # fmt: skip
+        got = sorted(
             con.execute(
-                "INSERT INTO market_data (symbol, exchange, interval, timestamp, open, high, low,"
-                " close, volume, oi) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [entry["symbol"], entry["exchange"], entry["interval"], int(r.timestamp),
-                 r.open, r.high, r.low, r.close, int(r.volume), int(r.oi)],
-            )  # fmt: skip
-    got = sorted(
-        con.execute(
-            "SELECT symbol, exchange, interval, timestamp, open, high, low, close, volume, oi"
-            " FROM market_data"
-        ).fetchall()
-    )
-    con.close()
+                "SELECT symbol, exchange, interval, timestamp, open, high, low, close, volume, oi"
+                " FROM market_data"
+            ).fetchall()
+        )
     assert got == want_rows(db)
     assert (out / "BFO" / "SENSEX5024APR25FUT.parquet").is_file()
 

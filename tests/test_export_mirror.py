@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -25,18 +26,16 @@ def db(tmp_path: Path) -> Path:
 
 
 def db_rows(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute(
             "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees"
             " WHERE interval = 1"
         ).fetchall()
-    conn.close()
     return sorted((SYMBOL[cid], *rest) for cid, *rest in rows)
 
 
 def mirror_rows(folder: Path) -> list[tuple]:
-    con = duckdb.connect()
-    try:
+    with closing(duckdb.connect()) as con:
         return sorted(
             con.execute(
                 "SELECT openalgo_symbol, epoch_ms(timestamp) // 1000, open, high, low, close,"
@@ -44,8 +43,6 @@ def mirror_rows(folder: Path) -> list[tuple]:
                 [str(folder / "*" / "*" / "*.parquet")],
             ).fetchall()
         )
-    finally:
-        con.close()
 
 
 def inodes(folder: Path) -> dict[str, int]:
@@ -61,11 +58,9 @@ def test_mirror_is_exact_and_incremental(db, tmp_path):
     again = update_mirror(db, ExportOptions(ALL), folder)
     assert again.written == [] and again.unchanged == 4 and inodes(folder) == before
     # a new candle for one contract, a corrected price in another expiry's contract
-    conn = sqlite3.connect(db)
-    with conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
         # paise, open/high/low relative to the close: O 5 H 6 L 4 C 5.5
         conn.execute("INSERT INTO candle VALUES (101, 1, 1745482500, 550, -50, 50, -150, 10, 20)")
-    conn.close()
     third = update_mirror(db, ExportOptions(ALL), folder)
     assert third.written == [NIFTY_24] and third.unchanged == 3
     after = inodes(folder)
@@ -73,10 +68,8 @@ def test_mirror_is_exact_and_incremental(db, tmp_path):
     assert {k: v for k, v in after.items() if k != NIFTY_24} == {
         k: v for k, v in before.items() if k != NIFTY_24
     }
-    conn = sqlite3.connect(db)
-    with conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("UPDATE candle SET close = close + 5 WHERE contract_id = 106")  # +5 paise
-    conn.close()
     fourth = update_mirror(db, ExportOptions(ALL), folder)
     assert fourth.written == ["underlying=VEDL/expiry=2024-04-25"]
     assert mirror_rows(folder) == db_rows(db)

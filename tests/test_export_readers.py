@@ -116,8 +116,7 @@ def scan_polars(out: Path) -> list[Row]:
 def read_duckdb(out: Path) -> list[Row]:
     import duckdb
 
-    con = duckdb.connect()
-    try:
+    with closing(duckdb.connect()) as con:
         typ = con.execute(
             "SELECT typeof(timestamp) FROM read_parquet(?, hive_partitioning = true) LIMIT 1",
             [glob_of(out)],
@@ -128,8 +127,6 @@ def read_duckdb(out: Path) -> list[Row]:
             " volume, oi, exchange FROM read_parquet(?, hive_partitioning = true)",
             [glob_of(out)],
         ).fetchall()
-    finally:
-        con.close()
     return sorted(rows)
 
 

@@ -32,7 +32,8 @@ def s3(monkeypatch):
         import urllib.request
 
         reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(reset, timeout=10).close()  # a clean server for each test
+        with urllib.request.urlopen(reset, timeout=10):  # a clean server for each test
+            pass
         for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
             monkeypatch.delenv(k, raising=False)
         monkeypatch.setenv("EXPIRYTRACK_S3_ENDPOINT", endpoint)

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.export.errors import InvalidOptionsError
-from expirytrack_desktop.export.options import ExportOptions
+from expirytrack_desktop.export.options import ALL_CSV_COLUMNS, ExportOptions, parse_csv_columns
 from expirytrack_desktop.export.presets import (
     Preset,
     delete_preset,
@@ -112,6 +112,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--compression-level", type=int, metavar="N", help="gzip 1-9, zstd 1-22, brotli 0-11"
     )
     p.add_argument(
+        "--columns",
+        metavar="LIST",
+        help="csv/zip: the columns to write, in this order, comma-separated, each once; from "
+        + ", ".join(ALL_CSV_COLUMNS)
+        + " (default: the first eleven; --metadata adds the rest)",
+    )
+    p.add_argument(
         "--preset", metavar="NAME", help="start from a saved preset; other flags override it"
     )
     p.add_argument(
@@ -164,6 +171,8 @@ def _options(args: argparse.Namespace, db: Any, base: ExportOptions | None) -> E
         "compression": args.compression, "compression_level": args.compression_level,
     }  # fmt: skip
     changes.update({k: v for k, v in flags.items() if v is not None})
+    if args.columns is not None:
+        changes["csv_columns"] = parse_csv_columns(args.columns)
     if base is None:
         return ExportOptions(**changes)
     return replace(base, **changes)

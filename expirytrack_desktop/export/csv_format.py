@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from expirytrack_desktop.export.context import WriteContext
+from expirytrack_desktop.export.csv_columns import ColumnFormatter
 from expirytrack_desktop.export.csv_fast import CsvFormatter
 from expirytrack_desktop.export.csv_text import CSV_COLUMNS as CSV_COLUMNS
-from expirytrack_desktop.export.csv_text import header, line_suffix
+from expirytrack_desktop.export.csv_text import line_suffix, options_header
 from expirytrack_desktop.export.query import SelectedContract
 
 
@@ -35,16 +36,26 @@ def write_reference_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) 
 
 
 def write_rows(ctx: WriteContext, out: BinaryIO, contracts: Sequence[SelectedContract]) -> int:
-    """Append the lines of ``contracts`` (in order) to an open CSV stream; returns rows."""
-    if ctx.arrow is None:
+    """Append the lines of ``contracts`` (in order) to an open CSV stream; returns rows.
+
+    Custom columns (``options.csv_columns``): :mod:`.csv_columns`, on the Arrow groups of
+    the fast reader (or of ``sqlite3`` rows without one); the default columns: :mod:`.csv_fast`
+    or, without the fast reader, the row-by-row reference.
+    """
+    if ctx.options.custom_columns:
+        lines = ColumnFormatter(ctx.options.columns_in_force).lines
+        groups = ctx.groups(contracts)
+    elif ctx.arrow is None:
         return sum(write_reference_rows(ctx, out, c) for c in contracts)
-    fmt = ctx.csv_formatter
-    if fmt is None:
-        fmt = ctx.csv_formatter = CsvFormatter(ctx.options.include_metadata)
+    else:
+        fmt = ctx.csv_formatter
+        if fmt is None:
+            fmt = ctx.csv_formatter = CsvFormatter(ctx.options.include_metadata)
+        lines, groups = fmt.lines, ctx.arrow.groups(contracts)
     n = 0
     with BackgroundWriter(out) as writer:  # the file writes overlap the next group's text
-        for group in ctx.arrow.groups(contracts):
-            writer.write(fmt.lines(group))
+        for group in groups:
+            writer.write(lines(group))
             n += group.rows
             ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
     return n
@@ -116,5 +127,5 @@ def compressed(ctx: WriteContext, raw: BinaryIO) -> Iterator[BinaryIO]:
 def write_csv(ctx: WriteContext, contracts: Sequence[SelectedContract], path: Path) -> None:
     """One CSV holding ``contracts`` in the given (symbol) order (compressed if asked)."""
     with ctx.open(path) as raw, compressed(ctx, raw) as out:
-        out.write(header(ctx.options.include_metadata))
+        out.write(options_header(ctx.options))
         write_rows(ctx, out, contracts)

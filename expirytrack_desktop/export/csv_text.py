@@ -8,22 +8,23 @@ adds the contract columns after that.
 
 from __future__ import annotations
 
+from expirytrack_desktop.export.options import DEFAULT_CSV_COLUMNS as CSV_COLUMNS
+from expirytrack_desktop.export.options import EXCHANGE_COLUMN as EXCHANGE_COLUMN
+from expirytrack_desktop.export.options import META_CSV_COLUMNS as META_COLUMNS
+from expirytrack_desktop.export.options import ExportOptions, default_csv_columns
 from expirytrack_desktop.export.query import SelectedContract
 from expirytrack_desktop.export.symbols import format_strike
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "openalgo_symbol", "date", "time", "timestamp",
-    "open", "high", "low", "close", "volume", "oi",
-)  # fmt: skip
-EXCHANGE_COLUMN = "exchange"
-META_COLUMNS: tuple[str, ...] = (
-    "underlying", "expiry", "strike", "option_type", "trading_symbol", "lot_size",
-)  # fmt: skip
+__all__ = ["CSV_COLUMNS", "EXCHANGE_COLUMN", "META_COLUMNS", "header", "options_header"]
 
 
 def header(include_metadata: bool) -> bytes:
-    cols = (*CSV_COLUMNS, EXCHANGE_COLUMN) + (META_COLUMNS if include_metadata else ())
-    return (",".join(cols) + "\n").encode()
+    return (",".join(default_csv_columns(include_metadata)) + "\n").encode()
+
+
+def options_header(options: ExportOptions) -> bytes:
+    """The header line of an export: its custom columns, or the default ones."""
+    return (",".join(options.columns_in_force) + "\n").encode()
 
 
 def field(value: object) -> str:

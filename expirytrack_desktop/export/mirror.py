@@ -100,10 +100,11 @@ def update_mirror(
     clock: Callable[[], datetime] = now_utc,
 ) -> MirrorResult:
     """Bring the mirror at ``folder`` in step with the selection ``options`` (its format,
-    per-contract and partition flags are ignored: a mirror is always the hive dataset)."""
+    per-contract, partition and CSV column choices are ignored: a mirror is always the
+    hive dataset)."""
     options = replace(
         options, format="parquet", per_contract=False, parquet_partitioned=True,
-        include_metadata=True,
+        include_metadata=True, csv_columns=None,
     )  # fmt: skip
     options.validate()
     root = Path(folder)

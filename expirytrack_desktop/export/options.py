@@ -24,6 +24,52 @@ COMPRESSIONS: dict[str, tuple[str, ...]] = {
 CSV_SUFFIX = {"none": "", "gzip": ".gz", "zstd": ".zst"}
 LEVELS = {"gzip": (1, 9), "zstd": (1, 22), "brotli": (0, 11)}  # codecs that take a level
 
+# CSV columns. The export document's ten, unchanged in name and order, then OpenAlgo's
+# exchange (NFO / BFO), then the contract's metadata columns (``include_metadata``).
+DEFAULT_CSV_COLUMNS: tuple[str, ...] = (
+    "openalgo_symbol", "date", "time", "timestamp",
+    "open", "high", "low", "close", "volume", "oi",
+)  # fmt: skip
+EXCHANGE_COLUMN = "exchange"
+META_CSV_COLUMNS: tuple[str, ...] = (
+    "underlying", "expiry", "strike", "option_type", "trading_symbol", "lot_size",
+)  # fmt: skip
+ALL_CSV_COLUMNS: tuple[str, ...] = (*DEFAULT_CSV_COLUMNS, EXCHANGE_COLUMN, *META_CSV_COLUMNS)
+CsvColumns = tuple[str, ...]
+"""A custom CSV column list: names from :data:`ALL_CSV_COLUMNS`, each once, in the order
+they are written. ``ExportOptions.csv_columns = None`` means the default columns."""
+
+
+def default_csv_columns(include_metadata: bool) -> CsvColumns:
+    """The columns written when no custom list is given (today's header, byte for byte)."""
+    return (*DEFAULT_CSV_COLUMNS, EXCHANGE_COLUMN) + (META_CSV_COLUMNS if include_metadata else ())
+
+
+def parse_csv_columns(text: str) -> CsvColumns:
+    """``"openalgo_symbol, Date,time"`` -> a checked tuple (:func:`check_csv_columns`)."""
+    names = (n.strip().lower() for n in text.split(","))
+    return check_csv_columns(tuple(n for n in names if n))
+
+
+def check_csv_columns(columns: CsvColumns) -> CsvColumns:
+    """Raise :class:`InvalidOptionsError` on an empty list, an unknown name (the message
+    lists the valid ones) or a name given twice; returns ``columns`` unchanged."""
+    if not columns:
+        raise InvalidOptionsError(
+            "no CSV column chosen; choose from: " + ", ".join(ALL_CSV_COLUMNS)
+        )
+    unknown = [c for c in columns if c not in ALL_CSV_COLUMNS]
+    if unknown:
+        raise InvalidOptionsError(
+            f"unknown CSV column {unknown[0]!r}; the columns are: " + ", ".join(ALL_CSV_COLUMNS)
+        )
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            raise InvalidOptionsError(f"CSV column {name!r} is given twice")
+        seen.add(name)
+    return columns
+
 
 @dataclass(frozen=True, slots=True)
 class ExportOptions:
@@ -41,6 +87,10 @@ class ExportOptions:
     - ``format="historify"``: OpenAlgo Historify's layout (see :mod:`.historify`).
     - ``parquet_partitioned``: a hive-style folder
       ``underlying=X/expiry=YYYY-MM-DD/part-0.parquet``.
+    - ``csv_columns``: CSV (and ZIP member) columns in the order written, any of
+      :data:`ALL_CSV_COLUMNS` once each; ``None`` = the default columns (plus the metadata
+      ones with ``include_metadata``). A custom list names metadata columns itself, so it
+      does not go with ``include_metadata``.
     """
 
     underlyings: tuple[str, ...]
@@ -58,6 +108,7 @@ class ExportOptions:
     parquet_partitioned: bool = False
     compression: str | None = None  # None: the format's default (COMPRESSIONS)
     compression_level: int | None = None  # None: the codec's default
+    csv_columns: CsvColumns | None = None  # None: default_csv_columns(include_metadata)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # UI notes; not used
 
     @property
@@ -119,6 +170,7 @@ class ExportOptions:
         if self.format == "parquet" and self.parquet_partitioned and self.per_contract:
             raise InvalidOptionsError("choose per-contract files or a partitioned dataset")
         self._validate_compression()
+        self._validate_columns()
         if self.format == "historify" and self.interval not in ("1minute", "day"):
             raise InvalidOptionsError(
                 f"Historify stores only 1-minute and daily candles, not {self.interval!r}"
@@ -142,6 +194,32 @@ class ExportOptions:
             if not lo <= self.compression_level <= hi:
                 raise InvalidOptionsError(f"{self.codec} level is {lo}..{hi}")
 
+    def _validate_columns(self) -> None:
+        if self.csv_columns is None:
+            return
+        if self.format not in ("csv", "zip"):
+            raise InvalidOptionsError(
+                f"custom columns are for CSV and ZIP exports, not {self.format}"
+            )
+        if self.include_metadata:
+            raise InvalidOptionsError(
+                "with custom columns, name the metadata columns among them instead of"
+                " asking for metadata: " + ", ".join(META_CSV_COLUMNS)
+            )
+        check_csv_columns(self.csv_columns)
+
+    @property
+    def columns_in_force(self) -> CsvColumns:
+        """The CSV columns this export writes, in order."""
+        if self.csv_columns is not None:
+            return self.csv_columns
+        return default_csv_columns(self.include_metadata)
+
+    @property
+    def custom_columns(self) -> bool:
+        """True when the CSV columns differ from the default ones (another writer is used)."""
+        return self.csv_columns is not None and self.csv_columns != default_csv_columns(False)
+
     def date_range(self, today: date) -> tuple[date | None, date | None]:
         """Inclusive IST dates (None = open end); ``today`` is the IST date of the clock."""
         if self.last_days is not None:
@@ -159,6 +237,8 @@ class ExportOptions:
                 d[k] = d[k].isoformat()
         d["underlyings"] = list(self.underlyings)
         d["contract_types"] = list(self.contract_types)
+        if self.csv_columns is not None:
+            d["csv_columns"] = list(self.csv_columns)
         return d
 
 
@@ -176,6 +256,8 @@ def options_from_json(d: dict[str, Any]) -> ExportOptions:
                 kw[k] = date.fromisoformat(kw[k])
         if "contract_types" in kw:
             kw["contract_types"] = tuple(kw["contract_types"])
+        if kw.get("csv_columns") is not None:
+            kw["csv_columns"] = tuple(kw["csv_columns"])
         options = ExportOptions(**kw)
     except (TypeError, ValueError) as exc:
         raise InvalidOptionsError(f"not a valid export selection: {exc}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from expirytrack_desktop.export.context import WriteContext
 from expirytrack_desktop.export.csv_format import write_contract_rows
-from expirytrack_desktop.export.csv_text import header
+from expirytrack_desktop.export.csv_text import options_header
 from expirytrack_desktop.export.json_format import contract_head, document_metadata
 from expirytrack_desktop.export.query import SelectedContract
 
@@ -27,7 +27,7 @@ def write_zip(ctx: WriteContext, contracts: Sequence[SelectedContract], path: Pa
                 name = f"{c.symbol}_{c.id}.csv"
             used.add(name)
             with zf.open(name, "w", force_zip64=True) as member:
-                member.write(header(ctx.options.include_metadata))
+                member.write(options_header(ctx.options))
                 rows = write_contract_rows(ctx, member, c)  # type: ignore[arg-type]
             head = contract_head(c, include_metadata=True)
             entries.append({"file": name, **head, "rows": rows})
