@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from expirytrack_desktop.collect.events import StopReason
+from expirytrack_desktop.collect.waiting import LoginWatch, NetworkWatch
 from expirytrack_desktop.upstox.errors import AuthError, PlanRequiredError, ServerError
 from expirytrack_desktop.upstox.limiter import SEND_SCOPE, SendScope
 
@@ -26,10 +27,11 @@ DRAIN_POLL = 0.01  # seconds between looks at the requests still in flight after
 class RunStopped(Exception):
     """End the run now with this reason (raised inside workers, caught by the job)."""
 
-    def __init__(self, reason: StopReason, message: str) -> None:
+    def __init__(self, reason: StopReason, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.code = code  # the API's error code, when one was sent
 
 
 def network_stop(detail: str) -> RunStopped:
@@ -43,11 +45,25 @@ def network_stop(detail: str) -> RunStopped:
 class ApiGate:
     """Pause, stop and the guarded calls of one run.
 
-    ``net_failure_limit``: consecutive transport failures that stop the run as "network";
-    ``drain_timeout``: the longest wait, after a stop, for requests already sent.
+    ``net_failure_limit``: consecutive transport failures that stop the run as "network"
+    (when it does not wait for the network); ``drain_timeout``: the longest wait, after a
+    stop, for requests already sent. ``network`` / ``login``: wait for the network / a new
+    token instead of stopping (:meth:`request`); ``token_in_use``: the client's token now.
     """
 
-    def __init__(self, *, net_failure_limit: int, drain_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        net_failure_limit: int,
+        drain_timeout: float,
+        network: NetworkWatch | None = None,
+        login: LoginWatch | None = None,
+        token_in_use: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self._network = network
+        self._login = login
+        self._token_in_use = token_in_use
+        self._ever_answered = False
         self._open = asyncio.Event()
         self._open.set()
         self._halted = False
@@ -83,6 +99,16 @@ class ApiGate:
     def halt(self) -> None:
         self._halted = True
         self._open.set()
+        for watch in (self._network, self._login):
+            if watch is not None:
+                watch.cancel()
+
+    @property
+    def waits_for_network(self) -> bool:
+        """A transport failure makes this run wait for the network instead of stopping: it
+        may (a probe is possible and waiting is on) and the API has answered it before (a
+        run that never got through has a wrong address or no network at all: it stops)."""
+        return self._network is not None and self._ever_answered
 
     async def wait_open(self) -> None:
         """Return when the run is not paused."""
@@ -148,6 +174,7 @@ class ApiGate:
                 StopReason.NEEDS_LOGIN,
                 f"the access token was rejected or has expired ({exc.code or 'HTTP 401'}); "
                 "log in again and rerun: collected data is kept",
+                exc.code or "HTTP 401",
             ) from None
         except PlanRequiredError:
             raise RunStopped(
@@ -157,16 +184,53 @@ class ApiGate:
         except ServerError as exc:
             if exc.status is None and exc.code is None:
                 self._net_failures += 1
-                if self._net_failures >= self._net_failure_limit:
+                if self._net_failures >= self._net_failure_limit and not self.waits_for_network:
                     raise network_stop(exc.message) from None
             raise
         if answered:
             self.answered()
         return result
 
+    async def request(
+        self, make: Callable[[], Coroutine[Any, Any, T]], *, answered: bool = True
+    ) -> T:
+        """:meth:`call` of ``make()``, but a request that fails because the network is down or
+        the token expired waits (see ``collect/waiting.py``) and is then sent again, instead
+        of failing its item or stopping the run. New requests are held back while a wait is
+        on. A request that fails at the transport level while the API answers probes is
+        sent once more, then fails its item as before."""
+        alone = 0  # transport failures of this request while the API answered probes
+        while True:
+            await self._waits_over()
+            token = self._token_in_use()
+            try:
+                return await self.call(make(), answered=answered)
+            except ServerError as exc:
+                if not _transport(exc) or not self.waits_for_network or alone >= 1:
+                    raise
+                assert self._network is not None
+                outages = self._network.outages
+                await self._network.confirm(exc.message)
+                if self._network.outages == outages:
+                    alone += 1
+            except RunStopped as stop:
+                if stop.reason != StopReason.NEEDS_LOGIN or self._login is None:
+                    raise
+                if self._token_in_use() == token:  # not replaced since this request was sent
+                    await self._login.new_token(token, stop.code or "HTTP 401")
+            if self._halted:
+                raise asyncio.CancelledError
+
+    async def _waits_over(self) -> None:
+        for watch in (self._network, self._login):
+            if watch is not None and watch.waiting:
+                await watch.clear()
+        await self._open.wait()
+
     def answered(self) -> None:
         """The API answered: the network is up."""
         self._net_failures = 0
+        self._ever_answered = True
 
     async def gather(self, coros: list[Coroutine[Any, Any, None]]) -> None:
         """Run coroutines as tasks; the first exception (RunStopped, StoreError, cancel) stops
@@ -187,6 +251,11 @@ class ApiGate:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _transport(exc: ServerError) -> bool:
+    """The request got no HTTP answer at all (refused, reset, timed out)."""
+    return exc.status is None and exc.code is None
 
 
 async def given(value: Any) -> Any:

@@ -75,6 +75,7 @@ class Collector:
         pid: int | None = None,
         claim_poll: float = 2.0,
         drain_timeout: float = 5.0,
+        **waiting: Any,
     ) -> None:
         self.db = db
         self.client = client
@@ -89,6 +90,7 @@ class Collector:
             drain_timeout=drain_timeout,
             openalgo=openalgo,
         )
+        config = replace(config, **waiting)
         self.config = config if pid is None else replace(config, pid=pid)
         self.caps = SpanCaps(db, span_policy)
         self.jobs: dict[int, CollectJob] = {}

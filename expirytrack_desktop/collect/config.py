@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from expirytrack_desktop.store.database import HEARTBEAT_INTERVAL
 from expirytrack_desktop.upstox.models import Contract
@@ -35,6 +36,14 @@ class RunConfig:
     (None: ``max(6, 2 * concurrency)``); ``claim_poll``: seconds between looks at windows another
     live job is fetching; ``drain_timeout``: after a stop, the longest wait for requests already
     sent so their answers are committed; ``pid``: recorded on the job row.
+
+    Long runs (README "Long runs"): ``network_wait``: seconds a run waits for the network
+    after the API stopped answering, probing every ``probe_first`` .. ``probe_max`` seconds,
+    before it stops as "network" (``None``: for ever; 0: stop at once, the old way);
+    ``token_source``: where a new token comes from after the token was rejected (polled every
+    ``token_poll`` s, at most ``login_wait`` s, ``None``: for ever); without one an expired
+    token stops the run as "needs login". ``how_to_login``: the hint shown while waiting;
+    ``wall``: local wall time for "since HH:MM".
     """
 
     concurrency: int = 8
@@ -47,10 +56,22 @@ class RunConfig:
     drain_timeout: float = 5.0
     pid: int = field(default_factory=os.getpid)
     openalgo: Callable[[Contract], str | None] = openalgo_symbol
+    network_wait: float | None = 0.0
+    probe_first: float = 1.0
+    probe_max: float = 60.0
+    token_source: Callable[[], str | None] | None = None
+    login_wait: float | None = None
+    token_poll: float = 2.0
+    how_to_login: str = "log in again"
+    wall: Callable[[], datetime] = datetime.now
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
+        for name in ("network_wait", "login_wait"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be >= 0 seconds or None (for ever)")
 
     @property
     def net_failure_limit(self) -> int:

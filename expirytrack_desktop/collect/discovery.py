@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,14 +148,19 @@ class Discovery:
             await self._db.run(self._db.upsert_underlying, key, symbol=symbol_for_key(key))
             try:
                 cached = self._offered.pop(key, None)
-                aw = given(cached) if cached is not None else self._client.get_expiries(key)
-                available: list[date] = await self._gate.call(aw)
+                if cached is not None:
+                    available: list[date] = await self._gate.call(given(cached))
+                else:
+                    available = await self._gate.request(
+                        functools.partial(self._client.get_expiries, key)
+                    )
             except BadInputError as exc:
                 bad.append(f"{key}: {exc.message}")
                 prog.error(bad[-1])
                 continue
             except ServerError as exc:
-                if exc.status is None and exc.code is None and self._gate.net_failures:
+                transport = exc.status is None and exc.code is None
+                if transport and self._gate.net_failures and not self._gate.waits_for_network:
                     raise network_stop(exc.message) from None
                 prog.failed += 1
                 prog.error(f"{what}: {exc.message}")
@@ -196,12 +202,12 @@ class Discovery:
                 what = f"contracts of {self.name(w.key)} {w.expiry.isoformat()}"
                 prog.doing(what)
                 try:
-                    options = await self._gate.call(
-                        self._client.get_option_contracts(w.key, w.expiry)
+                    options = await self._gate.request(
+                        lambda: self._client.get_option_contracts(w.key, w.expiry)
                     )
                     prog.count(contract_requests=1)
-                    futures = await self._gate.call(
-                        self._client.get_future_contracts(w.key, w.expiry)
+                    futures = await self._gate.request(
+                        lambda: self._client.get_future_contracts(w.key, w.expiry)
                     )
                     prog.count(contract_requests=1)
                 except SendWithheld:

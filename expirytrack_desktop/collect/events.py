@@ -74,6 +74,10 @@ class Progress:
     errors: int
     last_error: str | None
     elapsed: float = 0.0
+    # While the run waits instead of stopping (README "Long runs"): "network" or "login",
+    # and the line to show, e.g. "waiting for the network since 14:02, next try in 8 s".
+    waiting_for: str | None = None
+    waiting: str | None = None
 
     @property
     def fraction(self) -> float:

@@ -30,6 +30,7 @@ from expirytrack_desktop.collect.planning import plan_expiry, plan_failed
 from expirytrack_desktop.collect.progress import JobProgress, ProgressCallback
 from expirytrack_desktop.collect.selection import Selection
 from expirytrack_desktop.collect.span_caps import CapSaver, SpanCaps
+from expirytrack_desktop.collect.waiting import LoginWatch, NetworkWatch
 from expirytrack_desktop.collect.window_fetch import WindowFetcher
 from expirytrack_desktop.store import Database, StoreError
 from expirytrack_desktop.upstox.ledger import LedgerError
@@ -75,7 +76,11 @@ class CollectJob:
             requests_before = int(getattr(client, "requests_sent", 0))
         self._offered = dict(offered or {})
         self._gate = ApiGate(
-            net_failure_limit=config.net_failure_limit, drain_timeout=config.drain_timeout
+            net_failure_limit=config.net_failure_limit,
+            drain_timeout=config.drain_timeout,
+            network=self._network_watch(client, config),
+            login=self._login_watch(client, config),
+            token_in_use=lambda: getattr(client, "access_token", None),
         )
         self._progress = JobProgress(
             job_id,
@@ -93,6 +98,50 @@ class CollectJob:
         self._pending_tasks: set[asyncio.Future[Any]] = set()
         self._beat_task: asyncio.Task[Any] | None = None
         self._fetcher: WindowFetcher | None = None
+
+    # ---- waiting instead of stopping (README "Long runs") -------------------------------------
+
+    def _network_watch(self, client: Any, config: RunConfig) -> NetworkWatch | None:
+        probe = getattr(client, "probe", None)
+        if config.network_wait == 0 or not callable(probe):
+            return None
+        return NetworkWatch(
+            probe,
+            limit=config.network_wait,
+            first=config.probe_first,
+            cap=config.probe_max,
+            notify=self._waiting,
+            wall=config.wall,
+            mono=config.clock,
+        )
+
+    def _login_watch(self, client: Any, config: RunConfig) -> LoginWatch | None:
+        if config.token_source is None or not callable(getattr(client, "set_access_token", None)):
+            return None
+        return LoginWatch(
+            config.token_source,
+            client.set_access_token,
+            limit=config.login_wait,
+            poll=config.token_poll,
+            notify=self._waiting,
+            mono=config.clock,
+            how_to_login=config.how_to_login,
+        )
+
+    def _waiting(self, kind: str | None, text: str | None) -> None:
+        """The run waits for ``kind`` (or no longer waits): progress at once, and the job log
+        when a wait starts or ends (the job row stays 'running': its process is alive)."""
+        prog = self._progress
+        before = prog.waiting_for
+        if kind == before and text == prog.waiting:
+            return
+        prog.waiting_for, prog.waiting = kind, text
+        prog.emit(force=True)
+        if kind != before:
+            back = {"network": "the API answers again", "login": "a new login is in use"}
+            line = text if kind is not None else f"{back.get(before or '', 'done')}: continuing"
+            if before is not None or kind is not None:
+                self._spawn(self._db.run(self._db.add_job_log, self.id, "info", line))
 
     # ---- control --------------------------------------------------------------------------------
 

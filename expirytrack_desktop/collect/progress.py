@@ -51,6 +51,8 @@ class JobProgress:
         self.state = JobState.PENDING
         self.phase = Phase.DISCOVERY
         self.current = ""  # what the run is doing now (progress text)
+        self.waiting_for: str | None = None  # "network" / "login" while the run waits
+        self.waiting: str | None = None
         self.total = self.done = self.failed = 0
         self.counters = Counters()
         self.errors: list[str] = []
@@ -114,6 +116,8 @@ class JobProgress:
             errors=self.error_count,
             last_error=self.last_error,
             elapsed=now - self._t0,
+            waiting_for=self.waiting_for,
+            waiting=self.waiting,
         )
 
     def emit(self, force: bool = False) -> None:

@@ -203,12 +203,14 @@ class WindowFetcher:
                 raise _Halted
 
         try:
-            await self._gate.call(
-                fetch_window(
+            # Sent again after a network outage or a new login: from the first day not yet
+            # written, so what was committed is not asked again.
+            await self._gate.request(
+                lambda: fetch_window(
                     self._client,
                     task.expired_key,
                     task.interval,
-                    task.from_date,
+                    got.cursor or task.from_date,
                     task.to_date,
                     self._policy,
                     raw=self._row_ingest,

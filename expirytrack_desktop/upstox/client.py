@@ -324,6 +324,24 @@ class UpstoxClient:
     async def logout(self) -> None:
         await self._call("DELETE", "/v2/logout")
 
+    async def probe(self, timeout: float = 15.0) -> bool:
+        """Is the API reachable? One request (``GET /v2/user/profile``, through the limiter,
+        no retry): True when any HTTP answer arrives (a 401 too), False when none does within
+        ``timeout`` seconds. A run waiting for the network asks this (``collect/waiting.py``)."""
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        permit = await self.limiter.acquire()
+        self.requests_sent += 1
+        try:
+            async with asyncio.timeout(min(timeout, self.deadline)):
+                response = await self._http.get("/v2/user/profile", headers=headers)
+            await response.aclose()
+            return True
+        except (*_TRANSIENT, TimeoutError) as exc:
+            log.debug("probe: %s", self._scrub(type(exc).__name__))
+            return False
+        finally:
+            permit.release()
+
     # ---- machinery -------------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
