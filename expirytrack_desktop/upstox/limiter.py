@@ -153,7 +153,7 @@ class Permit:
     def release(self) -> None:
         if not self._released:
             self._released = True
-            self._limiter.ledger.complete(self.ticket, self._limiter.clock())
+            self._limiter.ledger.complete(self.ticket, self._limiter.now())
             if self._on_answer is not None:
                 self._on_answer()
 
@@ -192,11 +192,25 @@ class RateLimiter:
             weakref.WeakKeyDictionary()
         )
         self._arrivals = itertools.count()
+        self._last_now = float("-inf")
+        self._skew = 0.0  # added to clock() since the clock was set back
         self.acquired = 0
         self.waited_s = 0.0
         # While the head of the queue sleeps for budget: when it expects to send (clock time).
         # Read by whoever reports progress (the window says "waiting for API budget until").
         self.waiting_until: float | None = None
+
+    def now(self) -> float:
+        """``clock()``, but never going back. When the wall clock is set back (NTP, a machine
+        resumed with a wrong clock) time goes on from where it was: the sends already made
+        keep counting for their true age, and no wait lasts as long as the jump. A jump
+        forward (suspend) is time that really passed: the windows slide by it."""
+        t = self.clock() + self._skew
+        if t < self._last_now:
+            self._skew += self._last_now - t
+            t = self._last_now
+        self._last_now = t
+        return t
 
     def _queue(self) -> _Queue:
         loop = asyncio.get_running_loop()
@@ -224,7 +238,7 @@ class RateLimiter:
                     continue
                 if scope is not None and scope.may_send is not None and not scope.may_send():
                     raise SendWithheld("the sender stopped: request not sent")
-                now = self.clock()
+                now = self.now()
                 ticket, wait, on_inflight = self.ledger.reserve(now, self._effective)
                 if ticket is not None:
                     self.acquired += 1
@@ -247,7 +261,7 @@ class RateLimiter:
     def usage(self) -> list[tuple[float, int, int]]:
         """``[(window_seconds, used, limit), ...]`` over the nominal windows, for a status bar."""
         spans = [seconds for _, seconds in self.spec.windows]
-        used = self.ledger.counts(self.clock(), spans)
+        used = self.ledger.counts(self.now(), spans)
         return [
             (seconds, n, limit) for (limit, seconds), n in zip(self.spec.windows, used, strict=True)
         ]
