@@ -261,7 +261,13 @@ class Runtime:
             **options,
         )
 
-    def make_collector(self, db: Any, client: Any, *, concurrency: int | None = None) -> Any:
+    def make_collector(
+        self, db: Any, client: Any, *, concurrency: int | None = None, **waiting: Any
+    ) -> Any:
+        """A Collector on ``db``/``client``; ``waiting``: its long-run keywords
+        (``network_wait``, ``token_source``, ...: ``collect/config.py``)."""
         from expirytrack_desktop.collect import Collector
 
-        return Collector(db, client, concurrency=concurrency or self.settings.concurrency)
+        return Collector(
+            db, client, concurrency=concurrency or self.settings.concurrency, **waiting
+        )

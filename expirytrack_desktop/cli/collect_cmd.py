@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from datetime import date
@@ -18,10 +19,16 @@ from typing import Any, TextIO
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.context import open_existing, runtime_from
 from expirytrack_desktop.cli.failure import error, fail
+from expirytrack_desktop.cli.long_run import (
+    COLLECT_LOGIN_WAIT,
+    COLLECT_NETWORK_WAIT,
+    add_wait_options,
+    waiting_options,
+)
 from expirytrack_desktop.cli.passphrase import cli_passphrase
 from expirytrack_desktop.collect.events import JobResult, Phase, Progress, StopReason
 from expirytrack_desktop.collect.instruments import KNOWN_UNDERLYINGS
-from expirytrack_desktop.runtime import Runtime
+from expirytrack_desktop.runtime import TOKEN_ENV, Runtime
 from expirytrack_desktop.upstox.models import INTERVALS
 
 
@@ -60,6 +67,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--concurrency", type=int, default=None, metavar="N", help="parallel requests")
     p.add_argument("--estimate-only", action="store_true", help="print the estimate, fetch nothing")
+    add_wait_options(p, network=COLLECT_NETWORK_WAIT, login=COLLECT_LOGIN_WAIT)
     p.set_defaults(func=cmd_collect)
 
     s = subparsers.add_parser(
@@ -88,10 +96,17 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     r.set_defaults(func=cmd_retry)
 
 
-def _token(rt: Runtime) -> tuple[str | None, str | None]:
-    """(token, error message)."""
+def _token(rt: Runtime, args: Any = None) -> tuple[str | None, str | None]:
+    """(token, error message). With ``args``, the secret store it was read from is kept on
+    them, so a run waiting for a new login reads that same store (one passphrase prompt)."""
     try:
-        token = rt.access_token(passphrase=cli_passphrase)
+        if args is not None and not rt.demo and not os.environ.get(TOKEN_ENV, "").strip():
+            from expirytrack_desktop.auth.token import load_access_token
+
+            args.secret_store = rt.secret_store(cli_passphrase)
+            token = load_access_token(args.secret_store)
+        else:
+            token = rt.access_token(passphrase=cli_passphrase)
     except Exception as exc:  # SecretStoreError and keyring trouble: one line, no secrets
         return None, f"cannot read the stored token: {exc}"
     if not token:
@@ -143,7 +158,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         return fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
     token = None
     if not args.estimate_only:
-        token, problem = _token(rt)
+        token, problem = _token(rt, args)
         if problem:
             return fail(exitcodes.NEEDS_LOGIN, problem)
     try:
@@ -161,7 +176,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
 async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args: Any) -> int:
     client = rt.make_client(token)
     try:
-        collector = rt.make_collector(db, client, concurrency=args.concurrency)
+        collector = rt.make_collector(
+            db,
+            client,
+            concurrency=args.concurrency,
+            **waiting_options(rt, args, cli_passphrase),
+        )
         offered = None
         if not args.estimate_only:
             from expirytrack_desktop.collect.selection import SelectionError
@@ -244,6 +264,12 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+_WAIT_OVER = {
+    "network": "the API answers again: continuing",
+    "login": "new login found: continuing",
+}
+
+
 class _Printer:
     """tqdm bar on a terminal; otherwise a plain line at most every 5 s and on state changes."""
 
@@ -253,8 +279,12 @@ class _Printer:
         self.bar: Any = None
         self._last = 0.0
         self._state: tuple[str, str] | None = None
+        self._waiting: str | None = None
 
     def __call__(self, p: Progress) -> None:
+        if p.waiting_for != self._waiting:  # one line when a wait starts and when it ends
+            before, self._waiting = self._waiting, p.waiting_for
+            self._say(p.waiting if p.waiting_for else _WAIT_OVER.get(before or "", "continuing"))
         if self.tty:
             self._bar(p)
             return
@@ -282,6 +312,14 @@ class _Printer:
         desc = p.phase.value if p.phase != Phase.CANDLES else "candles"
         self.bar.set_description(desc if p.state.value == "running" else p.state.value)
         self.bar.set_postfix(req=p.requests, rps=f"{p.rate:.1f}", fail=p.items_failed)
+
+    def _say(self, line: str | None) -> None:
+        if not line:
+            return
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -18,6 +18,8 @@ from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.collect_cmd import _duration, _report, _token, run_job
 from expirytrack_desktop.cli.context import open_existing, runtime_from
 from expirytrack_desktop.cli.failure import fail
+from expirytrack_desktop.cli.long_run import add_wait_options, waiting_options
+from expirytrack_desktop.cli.passphrase import cli_passphrase
 from expirytrack_desktop.runtime import Runtime
 from expirytrack_desktop.upstox.models import INTERVALS
 
@@ -71,6 +73,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("name")
     r.add_argument("--concurrency", type=int, default=None, metavar="N", help="parallel requests")
     r.add_argument("--estimate-only", action="store_true", help="print the plan, fetch nothing")
+    add_wait_options(r, network=None, login=None)  # a days-long backfill waits for ever
     r.set_defaults(func=cmd_run)
 
     sc = sub.add_parser(
@@ -309,7 +312,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         token = None
         if not args.estimate_only:
-            token, problem = _token(rt)
+            token, problem = _token(rt, args)
             if problem:
                 return fail(exitcodes.NEEDS_LOGIN, problem)
         return asyncio.run(run_watchlist(rt, db, wl, token, args))
@@ -335,7 +338,12 @@ async def run_watchlist(rt: Runtime, db: Any, wl: Any, token: str | None, args: 
         return fail(exitcodes.BAD_INPUT, f"watchlist {wl.name} names no underlying to collect")
     client = rt.make_client(token)
     try:
-        collector = rt.make_collector(db, client, concurrency=args.concurrency)
+        collector = rt.make_collector(
+            db,
+            client,
+            concurrency=args.concurrency,
+            **waiting_options(rt, args, cli_passphrase),
+        )
         selection = selection_for(wl, keys)
         offered = None
         if not args.estimate_only:

@@ -280,7 +280,9 @@ async def _attempt(
     except LedgerError as exc:  # the rate-limit ledger file cannot be used
         return Attempt(number, StopReason.STORAGE, message=str(exc))
     try:
-        collector = rt.make_collector(db, client)
+        # waits through a network outage (bounded by the run's limit); an expired token
+        # stops it (exit 3, e-mailed): nobody is there to log in (README "Long runs")
+        collector = rt.make_collector(db, client, network_wait=None)
         if watch:  # one refused underlying does not stop the others
             from expirytrack_desktop.collect.watchlist import start_watch
 
