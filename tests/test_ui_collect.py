@@ -186,6 +186,12 @@ def test_expired_token_pauses_and_login_resumes(qtbot, app_window):
     qtbot.waitUntil(lambda: status(model, job_id) == "completed", timeout=30000)
     assert model.job(job_id).failed == 0
     assert controller.auth.logged_in()
+    # the same run waited and went on (README "Long runs"), it was not stopped and restarted
+    logs = controller.schedule(controller.jobs.log(job_id))
+    qtbot.waitUntil(logs.done, timeout=5000)
+    messages = [m for _, _, m in logs.result().entries]
+    assert "a new login is in use: continuing" in messages
+    assert not any("rerun" in m for m in messages)
 
 
 def test_collection_runs_in_the_engine_process(qtbot, qloop, tmp_path):

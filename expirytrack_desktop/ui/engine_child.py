@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from expirytrack_desktop.collect import CollectJob, Collector, Progress, Selection
+from expirytrack_desktop.collect.waiting import window_waits
 from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.runtime import Runtime, override
 from expirytrack_desktop.store.database import Database
@@ -52,7 +53,9 @@ def build_engine(config: dict[str, Any]) -> tuple[Database, UpstoxClient, Collec
         db = rt.open_db()
         token = rt.access_token() if rt.demo else config.get("token")
         client = rt.make_client(token)
-    collector = rt.make_collector(db, client, concurrency=int(config.get("concurrency", 8)))
+    collector = rt.make_collector(
+        db, client, concurrency=int(config.get("concurrency", 8)), **window_waits(client)
+    )
     return db, client, collector
 
 

@@ -54,6 +54,12 @@ def job_row_from_record(r: JobRecord) -> JobRow:
     )
 
 
+def live_status(p: Progress) -> str:
+    """A running job's status in the jobs table: "needs_login" while it waits for a login
+    (shown "paused: log in again"), else its state."""
+    return "needs_login" if p.waiting_for == "login" else str(p.state)
+
+
 class JobsService:
     def __init__(
         self,
@@ -67,6 +73,7 @@ class JobsService:
         self.signals = signals
         self.model = model
         self.handles: dict[int, JobHandle] = {}
+        self._asked_login: set[int] = set()  # jobs waiting for a login the user was told of
 
     # --- start -----------------------------------------------------------------------------
     async def start_collection(self, sel: WizardSelection) -> int:
@@ -124,10 +131,20 @@ class JobsService:
             )
 
     def on_progress(self, p: Progress) -> None:
-        """Engine event (window's loop): record only; the jobs page timer repaints."""
+        """Engine event (window's loop): record only; the jobs page timer repaints. A run
+        that starts waiting for a login (its token expired) asks for one, once per wait."""
+        if p.waiting_for == "login" and p.job_id not in self._asked_login:
+            self._asked_login.add(p.job_id)
+            self.signals.loginNeeded.emit(
+                "The Upstox access token has expired (it does daily at 03:30 IST). Log in "
+                "again: the running collections wait and then continue by themselves."
+            )
+        elif p.waiting_for != "login":
+            self._asked_login.discard(p.job_id)
 
         def apply(row: JobRow) -> None:
-            row.status = str(p.state)
+            row.status = live_status(p)
+            row.extra["waiting"] = p.waiting if p.waiting_for == "network" else None
             row.total = p.items_total
             row.done = p.items_done
             row.failed = p.items_failed
@@ -171,7 +188,8 @@ class JobsService:
                 self.model.drop_pending(rec.id)  # a late event of an ended run
             p = None if h is None or h.done() else h.last_progress
             if h is not None and p is not None:
-                row.status = str(h.state)
+                row.status = live_status(p)
+                row.extra["waiting"] = p.waiting if p.waiting_for == "network" else None
                 row.total, row.done, row.failed = p.items_total, p.items_done, p.items_failed
                 row.requests, row.candles = p.requests, p.candles
                 row.rate, row.eta = p.rate, p.eta_seconds
@@ -216,6 +234,10 @@ class JobsService:
     async def resume(self, job_id: int) -> None:
         h = self.handles.get(job_id)
         if h is not None and not h.done():
+            p = h.last_progress
+            if p is not None and p.waiting_for == "login":  # it goes on once logged in
+                self.signals.loginNeeded.emit("Log in again: the collection then continues.")
+                return
             self.host.require_api().unpause(h)
             self._show_status(job_id, "running")
             return

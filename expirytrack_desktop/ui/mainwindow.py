@@ -107,6 +107,7 @@ class MainWindow(QtWidgets.QMainWindow):
         controller.authChanged.connect(self.refresh_status)
         controller.authChanged.connect(self._update_actions)
         controller.loginNeeded.connect(self._on_login_needed)
+        controller.loginNeeded.connect(self.notify)  # the tray too: a long run may be unattended
         controller.engineFailed.connect(self._on_engine_failed)
         controller.databaseChanged.connect(self.dashboard_page.schedule_refresh)
         controller.databaseChanged.connect(controller.analysis.refresh)

@@ -252,6 +252,8 @@ class JobsModel(RowsTableModel):
                 return "interrupted (resumable)"
             if row.status == "needs_login":
                 return "paused: log in again"
+            if row.extra.get("waiting"):
+                return str(row.extra["waiting"])  # "waiting for the network since 14:02, ..."
             if self._waiting(row) is not None and self.budget_until is not None:
                 return waiting_text(self.budget_until)  # running, held back
             return row.status

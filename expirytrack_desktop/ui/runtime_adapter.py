@@ -16,6 +16,7 @@ from typing import Any
 from expirytrack_desktop.auth.secrets import SecretStore
 from expirytrack_desktop.auth.token import TokenManager
 from expirytrack_desktop.collect import Collector
+from expirytrack_desktop.collect.waiting import window_waits
 from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.runtime import Runtime, demo_app
 from expirytrack_desktop.store.database import open_database
@@ -91,7 +92,9 @@ def build_runtime(
         database = rt.open_db()
         demo_token = rt.access_token() if demo else None  # the window loads real tokens itself
         client = rt.make_client(demo_token)
-        collector = rt.make_collector(database, client, concurrency=concurrency)
+        collector = rt.make_collector(
+            database, client, concurrency=concurrency, **window_waits(client)
+        )
         sim = None
         if demo:
             sim = demo_app()
@@ -124,7 +127,7 @@ def build_runtime(
     client = make_client(
         api_base, token, limiter=limiter, transport=transport, **(client_options or {})
     )
-    collector = Collector(database, client, concurrency=concurrency)
+    collector = Collector(database, client, concurrency=concurrency, **window_waits(client))
     return UiRuntime(
         db=database,
         client=client,
