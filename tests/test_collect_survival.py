@@ -176,3 +176,27 @@ async def test_token_expiry_without_a_token_source_stops_resumably(opened, tmp_p
         again = await collector.run(sel)
     assert again.state == JobState.COMPLETED and again.counters.windows_refetched == 0
     assert log.twice() == []
+
+
+async def test_cancel_while_waiting_for_the_network(opened, tmp_path):
+    """Ctrl+C / Cancel during a wait ends the run at once as 'cancelled', progress kept."""
+    app = make_app()
+    expiry = app.market.expiries(NIFTY)[-1]
+    log = CandleLog(app, hold_after=3)
+    db_path = tmp_path / "t.sqlite3"
+    db = opened.db(tmp_path)
+    waits = Waits()
+    with SwitchableServer(app) as server:
+        client = _client(opened, server.base, app.issue_token())
+        collector = make_collector(db, client, network_wait=None, probe_first=60, probe_max=60)
+        job = await collector.start(Selection([NIFTY], [expiry], months=2), on_progress=waits)
+        await _until(lambda: log.holding.is_set() and windows_done(db_path) >= log.total())
+        log.cut()
+        await asyncio.to_thread(server.down)
+        await waits.started["network"].wait()
+        job.cancel()
+        result = await job.wait()
+        log.release()
+    assert (result.state, result.reason) == (JobState.CANCELLED, StopReason.CANCELLED)
+    assert windows_done(db_path) == log.total() >= 3
+    assert (await db.run(db.get_job, job.id)).status == "cancelled"
