@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from expirytrack_desktop.export.api import ExportOptions, run_export
 from expirytrack_desktop.export.arrow_read import ArrowCandleSource, adbc_available, python_groups
 from expirytrack_desktop.export.candles import CandleReader, price_text
-from expirytrack_desktop.export.csv_fast import CsvFormatter
 from expirytrack_desktop.export.db import reading
 from expirytrack_desktop.export.query import TS_MAX, TS_MIN, select_contracts
 from tests._export_db import build_db
@@ -133,15 +132,91 @@ def test_reading_stops_when_the_writer_stops(db):
         assert first.rows > 0
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.floats(allow_nan=False), min_size=1, max_size=40))
-def test_price_text_matches_for_any_float(values):
-    import pyarrow as pa
+def _group(paise, volume, oi, ts, exact=None, contract=None):
+    import numpy as np
 
-    fmt = CsvFormatter(include_metadata=False)
-    rupees, frac = fmt._prices(pa.array(values, pa.float64()))
-    got = [a + b for a, b in zip(rupees.to_pylist(), frac.to_pylist(), strict=True)]
-    assert got == [price_text(v) + "," for v in values]
+    from expirytrack_desktop.export.arrow_read import CandleGroup
+    from expirytrack_desktop.export.query import SelectedContract
+
+    c = contract or SelectedContract(
+        7, "NIFTY24APR2520400CE", "NSE_INDEX|Nifty 50", "NIFTY", "Nifty_50", "2025-04-24",
+        "CE", 20400.0, 'NIFTY 20400 CE, "24 APR"', 75, "NFO",
+    )  # fmt: skip
+    n = len(ts)
+    return CandleGroup(
+        [c], [n], np.array(ts, np.int64), np.array(paise, np.int64).reshape(4, n),
+        np.array(volume, np.int64), np.array(oi, np.int64), dict(exact or {}),
+    )  # fmt: skip
+
+
+def _reference_lines(group, columns):
+    """Row by row with the reference writer's own pieces, for any column order."""
+    from expirytrack_desktop.export.csv_fast import PRICE_INDEX, contract_field
+    from expirytrack_desktop.timeutil import ist_iso
+
+    c = group.contracts[0]
+    out = []
+    for r in range(group.rows):
+        iso = ist_iso(int(group.ts[r]))
+        cells = []
+        for name in columns:
+            if name in PRICE_INDEX:
+                i = PRICE_INDEX[name]
+                v = group.exact[r][i] if r in group.exact else int(group.paise[i][r]) / 100
+                cells.append(price_text(v))
+            elif name in ("volume", "oi"):
+                cells.append(str(int(getattr(group, name)[r])))
+            elif name in ("date", "time", "timestamp"):
+                cells.append({"date": iso[:10], "time": iso[11:19], "timestamp": iso}[name])
+            else:
+                cells.append(contract_field(name, c))
+        out.append(",".join(cells) + "\n")
+    return "".join(out).encode()
+
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+PAISE = st.one_of(st.integers(0, 10**9), st.integers(-(10**15), 10**15), INT64)
+TS = st.one_of(st.integers(1_600_000_000, 1_800_000_000), st.integers(-(2**34), 2**37))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_csv_text_matches_the_reference_for_any_values(data):
+    """Any whole paise (negative, huge: through price_text), prices not in whole paise (any
+    float), any volume/oi and times from 1425 to 6325: the reference's text, in any order."""
+    from expirytrack_desktop.export.csv_fast import (
+        CONTRACT_COLUMNS,
+        ROW_COLUMNS,
+        CsvFormatter,
+        default_columns,
+    )
+
+    n = data.draw(st.integers(1, 30))
+    rows = st.lists(st.tuples(PAISE, PAISE, PAISE, PAISE, INT64, INT64, TS), min_size=n,
+                    max_size=n)  # fmt: skip
+    values = data.draw(rows)
+    exact = data.draw(
+        st.dictionaries(st.integers(0, n - 1), st.tuples(*[st.floats(allow_nan=False)] * 4))
+    )
+    paise = [[v[i] for v in values] for i in range(4)]
+    group = _group(paise, [v[4] for v in values], [v[5] for v in values],
+                   [v[6] for v in values], exact)  # fmt: skip
+    names = list(ROW_COLUMNS + CONTRACT_COLUMNS)
+    columns = data.draw(
+        st.one_of(
+            st.sampled_from([default_columns(False), default_columns(True)]),
+            st.lists(st.sampled_from(names), min_size=1, max_size=20),
+        )
+    )
+    got = bytes(CsvFormatter(columns).lines(group))
+    assert got == _reference_lines(group, columns)
+
+
+def test_unknown_csv_columns_are_refused():
+    from expirytrack_desktop.export.csv_fast import CsvFormatter
+
+    with pytest.raises(ValueError, match="unknown CSV column 'bid'"):
+        CsvFormatter(["openalgo_symbol", "bid"])
 
 
 def test_a_caller_connection_is_read_row_by_row(db, tmp_path):

@@ -1,4 +1,4 @@
-"""Candles as Arrow tables, a group of contracts at a time: the fast path of CSV and Parquet.
+"""Candles as numpy/Arrow columns, a group of contracts at a time: the fast path of every format.
 
 Reading SQLite row by row in Python (a tuple and seven objects per candle) was the ceiling
 of every export. The ADBC SQLite driver (``adbc-driver-sqlite``, a C library) steps SQLite
@@ -6,11 +6,18 @@ and fills Arrow columns itself, so Python only sees one table per group of contr
 DuckDB's SQLite reader would do the same but downloads its extension at run time; ADBC is
 an ordinary wheel. Measured in bench/RESULTS.md ("Exports, Arrow path").
 
+The reader reads the stored integer columns (:func:`~.query.stored_candle_sql`: close in
+paise, open/high/low relative to it; store/prices.py), not the ``candle_rupees`` view: SQLite
+then decodes integers and computes nothing, and the CSV/JSON text is made from whole paise
+(:mod:`.text_views`). A row whose prices are NULL there (not whole paise) takes its four
+prices from ``candle_exact`` (:attr:`CandleGroup.exact`). :attr:`CandleGroup.table` gives the
+rupee floats the view would (``paise / 100.0``, the same division in double precision).
+
 A group is up to :data:`GROUP_CONTRACTS` consecutive contracts (in the export's order) with
-increasing ids, read by ONE query (``contract_id IN (...)``, rows by contract id then time,
-:func:`~.query.candle_sql`), so its rows need no reordering. A reader thread runs the
-queries ahead of the writer (SQLite and the driver release the GIL), at most :data:`AHEAD`
-groups in memory.
+increasing ids, read by ONE query (``contract_id IN (...)``, rows by contract id then time),
+so its rows need no reordering. :data:`READERS` threads, each with its own connection, read
+alternate groups ahead of the writer (SQLite and the driver release the GIL), at most
+:data:`AHEAD` groups each in memory; the groups still come out in order.
 
 :func:`python_groups` gives the same groups from an ``sqlite3`` connection (a connection
 handed in by the caller, or no ADBC driver installed).
@@ -19,21 +26,26 @@ handed in by the caller, or no ADBC driver installed).
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.errors import DatabaseError
-from expirytrack_desktop.export.query import SelectedContract, candle_sql
+from expirytrack_desktop.export.query import SelectedContract, exact_candle_sql, stored_candle_sql
+from expirytrack_desktop.store.prices import paise
 from expirytrack_desktop.store.readonly import readonly_uri
 
 GROUP_CONTRACTS = 64  # contracts per query
-GROUP_ROWS = 100_000  # ... or fewer, once a group holds this many candles (default)
-AHEAD = 2  # groups read ahead of the formatter (memory: see bench/RESULTS.md)
+GROUP_ROWS = 50_000  # ... or fewer, once a group holds this many candles (default)
+AHEAD = 2  # groups each reader keeps ready (memory: see bench/RESULTS.md)
+READERS = 2  # reader threads (connections), reading alternate groups
+
+PRICES = ("open", "high", "low", "close")
 
 
 def candle_schema(pa: Any) -> Any:
@@ -46,15 +58,43 @@ def candle_schema(pa: Any) -> Any:
 
 @dataclass(slots=True)
 class CandleGroup:
-    """Candles of ``contracts`` (export order); ``counts[i]`` rows belong to contract i."""
+    """Candles of ``contracts`` (export order); ``counts[i]`` rows belong to contract i.
+
+    ``paise``: ``(4, rows)`` int64, absolute open/high/low/close in paise; on a row listed in
+    ``exact`` (row index -> its four rupee floats, as sent) the paise are 0 and meaningless.
+    """
 
     contracts: list[SelectedContract]
     counts: list[int]
-    table: Any  # pyarrow.Table with candle_schema's columns
+    ts: Any  # int64 numpy arrays, one value per row
+    paise: Any
+    volume: Any
+    oi: Any
+    exact: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
+    _table: Any = None
 
     @property
     def rows(self) -> int:
-        return int(self.table.num_rows)
+        return len(self.ts)
+
+    def rupees(self, i: int) -> Any:
+        """Price ``i`` (0 open .. 3 close) in rupees, as float64: what candle_rupees gives."""
+        out = self.paise[i] / 100.0
+        for row, prices in self.exact.items():
+            out[row] = prices[i]
+        return out
+
+    @property
+    def table(self) -> Any:
+        """pyarrow.Table with :func:`candle_schema`'s columns (rupee floats)."""
+        if self._table is None:
+            import pyarrow as pa
+
+            cols = [self.ts, *(self.rupees(i) for i in range(4)), self.volume, self.oi]
+            self._table = pa.Table.from_arrays(
+                [pa.array(c) for c in cols], schema=candle_schema(pa)
+            )
+        return self._table
 
 
 def _first_line(exc: BaseException) -> str:
@@ -91,53 +131,101 @@ def _chunks(
         yield group
 
 
-def _as_group(pa: Any, group: list[SelectedContract], table: Any) -> CandleGroup:
+def _column(table: Any, name: str) -> Any:
+    """An int64 column as numpy (NULL -> 0; the caller looks at the nulls itself)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table.column(name)
+    if col.null_count:
+        col = pc.fill_null(col, 0)
+    return col.cast(pa.int64()).to_numpy()
+
+
+def _as_group(
+    group: list[SelectedContract], table: Any, exact: list[tuple[Any, ...]]
+) -> CandleGroup:
     """Rows come by contract id, which is the group's order: count each contract's run."""
     import numpy as np
 
-    ids = table.column("contract_id").to_numpy()
-    table = table.drop_columns(["contract_id"]).cast(candle_schema(pa))
+    ids = _column(table, "contract_id")
     wanted = np.array([c.id for c in group], dtype=np.int64)
     counts = np.searchsorted(ids, wanted, side="right") - np.searchsorted(ids, wanted)
-    return CandleGroup(group, counts.tolist(), table)
+    close = _column(table, "close")
+    paise = np.stack([close + _column(table, n) for n in PRICES[:3]] + [close])
+    found: dict[int, tuple[float, float, float, float]] = {}
+    if table.column("close").null_count:
+        ts = _column(table, "ts")
+        nulls = np.flatnonzero(table.column("close").is_null().to_numpy(zero_copy_only=False))
+        where = {(int(ids[i]), int(ts[i])): int(i) for i in nulls}
+        for cid, t, o, h, lo, c in exact:
+            row = where.get((cid, t))
+            if row is not None:
+                found[row] = (o, h, lo, c)
+        if len(found) != len(nulls):
+            raise DatabaseError("cannot read the database: a candle without prices")
+    return CandleGroup(
+        group, counts.tolist(), _column(table, "ts"), paise,
+        _column(table, "volume"), _column(table, "oi"), found,
+    )  # fmt: skip
 
 
 class ArrowCandleSource:
     """Groups of candles read through ADBC from the database file at ``path``."""
 
-    def __init__(self, path: Path, iv: int, lo: int, hi: int, group_rows: int = GROUP_ROWS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        iv: int,
+        lo: int,
+        hi: int,
+        group_rows: int = GROUP_ROWS,
+        readers: int = READERS,
+    ) -> None:
         self.uri = readonly_uri(path)
         self.iv, self.lo, self.hi = iv, lo, hi
         self.group_rows = group_rows
+        self.readers = max(1, readers)
 
     def groups(self, contracts: Sequence[SelectedContract]) -> Iterator[CandleGroup]:
-        """Groups in export order, read ahead by a thread; stops it when not consumed."""
-        out: queue.Queue[CandleGroup | BaseException | None] = queue.Queue(AHEAD)
+        """Groups in export order, read ahead by threads; stops them when not consumed."""
+        chunks = list(_chunks(contracts, self.group_rows))
+        n = min(self.readers, len(chunks)) or 1
+        outs: list[queue.Queue[CandleGroup | BaseException | None]] = [
+            queue.Queue(AHEAD) for _ in range(n)
+        ]
         stop = threading.Event()
-        worker = threading.Thread(
-            target=self._read, args=(list(contracts), out, stop), name="export-reader"
-        )
-        worker.start()
+        workers = [
+            threading.Thread(
+                target=self._read, args=(chunks[k::n], outs[k], stop), name=f"export-reader-{k}"
+            )
+            for k in range(n)
+        ]
+        for w in workers:
+            w.start()
         try:
-            while (item := out.get()) is not None:
+            for i in range(len(chunks)):
+                item = outs[i % n].get()
                 if isinstance(item, BaseException):
                     raise item
+                assert item is not None  # each reader sends its groups before its None
                 yield item
         finally:
             stop.set()
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    out.get_nowait()  # let a blocked put() see the stop
-            worker.join()
+            for out in outs:
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        out.get_nowait()  # let a blocked put() see the stop
+            for w in workers:
+                w.join()
 
     def _read(
         self,
-        contracts: list[SelectedContract],
+        chunks: list[list[SelectedContract]],
         out: queue.Queue[CandleGroup | BaseException | None],
         stop: threading.Event,
     ) -> None:
         import adbc_driver_sqlite.dbapi as adbc
-        import pyarrow as pa
 
         def put(item: CandleGroup | BaseException | None) -> bool:
             while not stop.is_set():
@@ -148,13 +236,18 @@ class ArrowCandleSource:
 
         try:
             with adbc.connect(self.uri) as conn, conn.cursor() as cur:
-                for group in _chunks(contracts, self.group_rows):
+                for group in chunks:
                     if stop.is_set():
                         return
                     ids = [c.id for c in group]
-                    cur.execute(candle_sql(contracts=len(ids)), (*ids, self.iv, self.lo, self.hi))
+                    params = (*ids, self.iv, self.lo, self.hi)
+                    cur.execute(stored_candle_sql(len(ids)), params)
                     table = cur.fetch_arrow_table()
-                    if not put(_as_group(pa, group, table)):
+                    exact: list[tuple[Any, ...]] = []
+                    if table.column("close").null_count:
+                        cur.execute(exact_candle_sql(len(ids)), params)
+                        exact = [tuple(r) for r in cur.fetchall()]
+                    if not put(_as_group(group, table, exact)):
                         return
         except adbc.Error as exc:  # the driver's errors, as the export's own one-line error
             put(DatabaseError(f"cannot read the database: {_first_line(exc)}"))
@@ -165,22 +258,44 @@ class ArrowCandleSource:
         put(None)
 
 
+def _paise(price: float) -> int | None:
+    """Whole paise of a rupee float as the store keeps it, else None (kept as a float)."""
+    k = paise(price)
+    if k is None or abs(k) >= 10**15 or (k == 0 and math.copysign(1.0, price) < 0):
+        return None
+    return k
+
+
 def python_groups(
     reader: CandleReader, contracts: Sequence[SelectedContract], group_rows: int = GROUP_ROWS
 ) -> Iterator[CandleGroup]:
-    """The same groups from ``sqlite3`` rows (slower: every value passes through Python)."""
-    import pyarrow as pa
+    """The same groups from ``sqlite3`` rows of candle_rupees (slower: every value passes
+    through Python); a row with a price that is not whole paise keeps its floats."""
+    import numpy as np
 
-    schema = candle_schema(pa)
     for group in _chunks(contracts, group_rows):
         counts = []
-        parts: list[list[Any]] = [[] for _ in range(7)]
+        ts: list[int] = []
+        prices: list[list[int]] = [[], [], [], []]
+        volume: list[int] = []
+        oi: list[int] = []
+        exact: dict[int, tuple[float, float, float, float]] = {}
         for c in group:
             n = 0
             for rows in reader.raw_chunks(c):
-                for part, values in zip(parts, zip(*rows, strict=True), strict=True):
-                    part.extend(values)
+                for t, o, h, lo, cl, v, i in rows:
+                    ks = [_paise(o), _paise(h), _paise(lo), _paise(cl)]
+                    if None in ks:
+                        exact[len(ts)] = (o, h, lo, cl)
+                        ks = [0, 0, 0, 0]
+                    for col, k in zip(prices, ks, strict=True):
+                        col.append(k)  # type: ignore[arg-type]
+                    ts.append(t)
+                    volume.append(v)
+                    oi.append(i)
                 n += len(rows)
             counts.append(n)
-        arrays = [pa.array(p, f.type) for p, f in zip(parts, schema, strict=True)]
-        yield CandleGroup(group, counts, pa.Table.from_arrays(arrays, schema=schema))
+        yield CandleGroup(
+            group, counts, np.array(ts, np.int64), np.array(prices, np.int64).reshape(4, -1),
+            np.array(volume, np.int64), np.array(oi, np.int64), exact,
+        )  # fmt: skip

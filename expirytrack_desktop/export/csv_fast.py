@@ -1,101 +1,242 @@
-"""CSV lines of a whole :class:`~.arrow_read.CandleGroup` at once, made by Arrow kernels.
+"""CSV lines of a whole :class:`~.arrow_read.CandleGroup` at once, gathered as binary views.
 
 The text is byte for byte what the row-by-row writer (``candles.CandleReader.csv_chunks``,
-kept as the reference the tests compare with) prints:
+kept as the reference the tests compare with) prints. Each line is a few pieces per column
+(:mod:`.text_views`), every piece but the first starting with its comma:
 
-- prices: a price that is a whole number of paise below 1e13 (every exchange price) is
-  printed from its integer paise, ``rupees + FRACTION[paise % 100]`` (``2114.3``,
-  ``2115.0``, ``0.05``), which equals ``price_text``'s 15-digit text for such values; any
-  other value (computed noise, negative zero, sub-paisa) goes through ``price_text`` itself;
-- timestamps: ``date,time,ISO`` from the reference's memo table, per distinct minute;
-- symbol, exchange and metadata: each contract's own text, repeated over its rows.
+- prices: from whole paise, ``rupees + FRACTION[paise % 100]`` (``2114.3``, ``2115.0``,
+  ``0.05``), which equals ``price_text``'s 15-digit text of ``paise / 100``; a row whose
+  prices are not whole paise, and any price that does not fit, goes through ``price_text``;
+- volume, oi: decimal digits (a negative or huge value through ``str``);
+- date, time, timestamp: per-day and per-second-of-day tables (``ts_text``'s text);
+- the contract's own columns (symbol, exchange, metadata): its text, once per contract.
 
-Every piece carries its trailing comma, so one ``binary_join_element_wise`` with an empty
-separator makes each line, and the lines leave as one buffer.
+:class:`CsvFormatter` takes the list of columns (:func:`default_columns`, or any order of
+those names): ``ExportOptions.csv_columns``, the custom CSV columns, go through it too.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.export.arrow_read import CandleGroup
-from expirytrack_desktop.export.candles import price_text, ts_text
-from expirytrack_desktop.export.csv_text import line_suffix
+from expirytrack_desktop.export.candles import price_text
+from expirytrack_desktop.export.csv_text import (
+    EXCHANGE_COLUMN,
+    META_COLUMNS,
+    field,
+    meta_values,
+)
+from expirytrack_desktop.export.options import default_csv_columns
+from expirytrack_desktop.export.query import SelectedContract
+from expirytrack_desktop.timeutil import IST_OFFSET_SECONDS
 
-MAX_EXACT = 1e13  # 13 digits of rupees + 2 of paise = the 15 digits price_text keeps
+if TYPE_CHECKING:  # numpy is imported when an export formats, not when the app starts
+    from expirytrack_desktop.export.text_views import Buffers, Piece
+
+PRICE_INDEX = {"open": 0, "high": 1, "low": 2, "close": 3}
+NUMBER_COLUMNS = ("volume", "oi")
+TIME_COLUMNS = ("date", "time", "timestamp")
+ROW_COLUMNS = (*TIME_COLUMNS, *PRICE_INDEX, *NUMBER_COLUMNS)
+CONTRACT_COLUMNS = ("openalgo_symbol", EXCHANGE_COLUMN, *META_COLUMNS)
+MAX_DIGITS = 12  # = text_views.MAX_DIGITS
+MAX_PAISE = 10 ** (MAX_DIGITS + 2)  # rupees below 10**12
+INLINE = 12
+DAY = 86_400
+_EPOCH = date(1970, 1, 1)
+
+
+def default_columns(include_metadata: bool) -> tuple[str, ...]:
+    """The export document's ten columns, ``exchange``, then the metadata if asked."""
+    return default_csv_columns(include_metadata)
+
+
+def contract_field(name: str, c: SelectedContract) -> str:
+    """A contract column's CSV text (the symbol as the reference prints it: unquoted)."""
+    if name == "openalgo_symbol":
+        return c.symbol
+    if name == EXCHANGE_COLUMN:
+        return field(c.exchange)
+    return field(meta_values(c)[META_COLUMNS.index(name)])
+
+
+def _fractions(np: Any) -> tuple[Any, Any]:
+    """paise % 100 -> its text after the rupees (``.0``, ``.05``, ``.5``): bytes and length."""
+    texts = [b".0"] + [("." + f"{i:02d}".rstrip("0")).encode() for i in range(1, 100)]
+    lo = np.array([int.from_bytes(t, "little") for t in texts], np.uint64)
+    return lo, np.array([len(t) for t in texts])
+
+
+def _clock_texts(np: Any) -> Any:
+    """Second of the day -> ``HH:MM:SS`` as 8 bytes in a uint64, for all 86,400."""
+    s = np.arange(DAY)
+    two = np.array([int.from_bytes(f"{i:02d}".encode(), "little") for i in range(100)], np.uint64)
+    colon = np.uint64(ord(":"))
+    return (
+        two[s // 3600]
+        | (colon << np.uint64(16))
+        | (two[s // 60 % 60] << np.uint64(24))
+        | (colon << np.uint64(40))
+        | (two[s % 60] << np.uint64(48))
+    )
 
 
 class CsvFormatter:
-    """Formats groups; holds the memo tables and the fraction table between groups."""
+    """Formats groups; holds the per-day and per-second tables between groups."""
 
-    def __init__(self, include_metadata: bool) -> None:
-        import pyarrow as pa
-
-        self.pa = pa
-        self.include_metadata = include_metadata
-        self.ts_memo: dict[int, str] = {}
-        fractions = [".0,"] + [("." + f"{i:02d}").rstrip("0") + "," for i in range(1, 100)]
-        self.fraction = pa.array(fractions, pa.string())
-
-    def _prices(self, column: Any) -> tuple[Any, Any]:
-        """(rupees text, ``.paise,`` text) columns; the second is the whole text for the rest."""
+    def __init__(self, columns: Sequence[str]) -> None:
         import numpy as np
-        import pyarrow.compute as pc
 
-        pa = self.pa
-        p = column.to_numpy()
-        with np.errstate(invalid="ignore", over="ignore"):
-            paise = np.rint(p * 100)
-            exact = (paise / 100 == p) & (np.abs(p) < MAX_EXACT) & ~np.signbit(p)
-        paise = np.where(exact, paise, 0).astype(np.int64)
-        rupees = pa.array(paise // 100).cast(pa.string())
-        frac = self.fraction.take(pa.array(paise % 100))
-        if not exact.all():
-            odd = ~exact
-            texts = [price_text(v) + "," for v in p[odd].tolist()]
-            mask = pa.array(odd)
-            rupees = pc.replace_with_mask(rupees, mask, pa.array([""] * len(texts), pa.string()))
-            frac = pc.replace_with_mask(frac, mask, pa.array(texts, pa.string()))
-        return rupees, frac
+        from expirytrack_desktop.export import text_views
 
-    def _timestamps(self, column: Any) -> Any:
-        import pyarrow.compute as pc
+        self.tv = text_views
+        unknown = [c for c in columns if c not in ROW_COLUMNS + CONTRACT_COLUMNS]
+        if unknown or not columns:
+            raise ValueError(f"unknown CSV column {unknown[0] if unknown else None!r}")
+        self.np = np
+        self.columns = tuple(columns)
+        self.frac_lo, self.frac_n = _fractions(np)
+        self.clock = _clock_texts(np)
+        self.day_texts: dict[int, bytes] = {}
+        # the steps of a line: runs of contract columns, and each row column
+        self.steps: list[tuple[str, tuple[str, ...]]] = []
+        for name in self.columns:
+            kind = "contract" if name in CONTRACT_COLUMNS else name
+            if kind == "contract" and self.steps and self.steps[-1][0] == "contract":
+                self.steps[-1] = ("contract", (*self.steps[-1][1], name))
+            else:
+                self.steps.append((kind, (name,)))
 
-        pa = self.pa
-        distinct = pc.unique(column)
-        memo = self.ts_memo
-        if len(memo) > 200_000:
+    @classmethod
+    def for_options(cls, include_metadata: bool) -> CsvFormatter:
+        return cls(default_columns(include_metadata))
+
+    # ---- pieces ------------------------------------------------------------------------
+
+    def _comma(self, p: Piece, first: bool) -> Piece:
+        """``,`` + ``p`` (nothing for the line's first column)."""
+        if first:
+            return p
+        np = self.np
+        u8 = np.uint64(8)
+        lo = (p.lo << u8) | np.uint64(ord(","))
+        return self.tv.Piece(lo, (p.hi << u8) | (p.lo >> np.uint64(56)), p.n + 1)
+
+    def _put(self, views: Any, k: int, p: Piece, odd: Any, texts: Any, buffers: Buffers) -> None:
+        """Views of piece ``p`` into column ``k``; the rows in ``odd`` get ``texts(rows)``."""
+        np = self.np
+        odd = odd | (p.n > INLINE)
+        self.tv.inline_views(p, views[k])
+        if odd.any():
+            rows = np.flatnonzero(odd)
+            views[k][rows] = self.tv.views_of(texts(rows), buffers)
+
+    def _price(self, group: CandleGroup, i: int, first: bool) -> tuple[Piece, Any, Any]:
+        np = self.np
+        p = group.paise[i]
+        ok = (p >= 0) & (p < MAX_PAISE)
+        rupees, frac = np.divmod(np.where(ok, p, 0), 100)
+        text = self._comma(self.tv.digits(rupees), first) + self.tv.Piece(
+            self.frac_lo[frac], np.zeros(len(p), np.uint64), self.frac_n[frac]
+        )
+        odd = ~ok
+        if group.exact:
+            odd[list(group.exact)] = True
+        sep = "" if first else ","
+
+        def texts(rows: Any) -> list[bytes]:
+            out = []
+            for r in rows.tolist():
+                value = group.exact[r][i] if r in group.exact else int(p[r]) / 100
+                out.append((sep + price_text(value)).encode())
+            return out
+
+        return text, odd, texts
+
+    def _number(self, values: Any, first: bool) -> tuple[Piece, Any, Any]:
+        np = self.np
+        ok = (values >= 0) & (values < 10**MAX_DIGITS)
+        text = self._comma(self.tv.digits(np.where(ok, values, 0)), first)
+        sep = "" if first else ","
+        return text, ~ok, lambda rows: [f"{sep}{v}".encode() for v in values[rows].tolist()]
+
+    def _days(self, ts: Any) -> tuple[Any, list[bytes]]:
+        """(index of each row's IST day in the list, ``YYYY-MM-DD`` of those days)."""
+        np = self.np
+        day = (ts + IST_OFFSET_SECONDS) // DAY
+        lo, hi = int(day.min()), int(day.max())
+        if hi - lo < 4096:
+            index, days = day - lo, range(lo, hi + 1)
+        else:
+            uniq, index = np.unique(day, return_inverse=True)
+            days = uniq.tolist()
+        memo = self.day_texts
+        if len(memo) > 100_000:
             memo.clear()
         texts = []
-        for ts in distinct.to_pylist():
-            text = memo.get(ts)
+        for d in days:
+            text = memo.get(d)
             if text is None:
-                text = memo[ts] = ts_text(ts) + ","
+                text = memo[d] = (_EPOCH + timedelta(days=d)).isoformat().encode()
             texts.append(text)
-        return pa.array(texts, pa.string()).take(pc.index_in(column, distinct))
+        return index, texts
 
     def lines(self, group: CandleGroup) -> Any:
         """The group's CSV lines as one pyarrow Buffer (or ``b""`` for no rows)."""
-        import numpy as np
-        import pyarrow.compute as pc
-
-        pa = self.pa
-        if not group.rows:
+        np = self.np
+        n = group.rows
+        if not n:
             return b""
-        t = group.table.combine_chunks()
-        which = pa.array(np.repeat(np.arange(len(group.contracts)), group.counts))
-        heads = pa.array([c.symbol + "," for c in group.contracts], pa.string()).take(which)
-        tails = pa.array(
-            [line_suffix(c, self.include_metadata)[1:] + "\n" for c in group.contracts],
-            pa.string(),
-        ).take(which)
-        parts = [heads, self._timestamps(t.column("ts").chunk(0))]
-        for name in ("open", "high", "low", "close"):
-            parts.extend(self._prices(t.column(name).chunk(0)))
-        comma = pa.scalar(",", pa.string())
-        volume = t.column("volume").chunk(0).cast(pa.string())
-        oi = t.column("oi").chunk(0).cast(pa.string())
-        line = pc.binary_join_element_wise(*parts, volume, comma, oi, comma, tails, "")
-        offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)
-        start, end = int(offsets[line.offset]), int(offsets[line.offset + len(line)])
-        return line.buffers()[2][start:end]
+        last_is_row = self.steps[-1][0] != "contract"
+        width = sum(3 if k == "timestamp" else 1 for k, _ in self.steps) + last_is_row
+        views = np.empty((width, n, 2), np.uint64)
+        buffers = self.tv.Buffers()
+        none = np.zeros(n, bool)
+        which = None
+        day_index = day_texts = second = None
+        k = 0
+        for s, (kind, names) in enumerate(self.steps):
+            first = s == 0
+            sep = b"" if first else b","
+            if kind == "contract":
+                end = b"\n" if s == len(self.steps) - 1 else b""
+                texts = [
+                    sep + ",".join(contract_field(m, c) for m in names).encode() + end
+                    for c in group.contracts
+                ]
+                if which is None:
+                    which = np.repeat(np.arange(len(group.contracts)), group.counts)
+                np.take(self.tv.views_of(texts, buffers), which, axis=0, out=views[k])
+                k += 1
+            elif kind in TIME_COLUMNS:
+                if day_index is None:
+                    day_index, day_texts = self._days(group.ts)
+                    second = (group.ts + IST_OFFSET_SECONDS) % DAY
+                assert day_texts is not None
+                if kind in ("date", "timestamp"):
+                    tail = b"T" if kind == "timestamp" else b""
+                    table = self.tv.views_of([sep + t + tail for t in day_texts], buffers)
+                    np.take(table, day_index, axis=0, out=views[k])
+                    k += 1
+                if kind in ("time", "timestamp"):
+                    clock = self.clock[second]
+                    lead = 0 if kind == "timestamp" else (0 if first else 1)
+                    p = self.tv.Piece(clock, np.zeros(n, np.uint64), np.full(n, 8))
+                    p = p if lead == 0 else self._comma(p, False)
+                    self.tv.inline_views(p, views[k])
+                    k += 1
+                if kind == "timestamp":
+                    views[k] = self.tv.views_of([b"+05:30"], buffers)[0]
+                    k += 1
+            else:
+                if kind in PRICE_INDEX:
+                    p, odd, texts_of = self._price(group, PRICE_INDEX[kind], first)
+                else:
+                    p, odd, texts_of = self._number(getattr(group, kind), first)
+                self._put(views, k, p, odd | none, texts_of, buffers)
+                k += 1
+        if last_is_row:
+            views[k] = self.tv.views_of([b"\n"], buffers)[0]
+        return self.tv.gather(views, buffers)

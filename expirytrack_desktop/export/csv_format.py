@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from expirytrack_desktop.export.context import WriteContext
-from expirytrack_desktop.export.csv_columns import ColumnFormatter
 from expirytrack_desktop.export.csv_fast import CsvFormatter
 from expirytrack_desktop.export.csv_text import CSV_COLUMNS as CSV_COLUMNS
 from expirytrack_desktop.export.csv_text import line_suffix, options_header
@@ -38,20 +37,16 @@ def write_reference_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) 
 def write_rows(ctx: WriteContext, out: BinaryIO, contracts: Sequence[SelectedContract]) -> int:
     """Append the lines of ``contracts`` (in order) to an open CSV stream; returns rows.
 
-    Custom columns (``options.csv_columns``): :mod:`.csv_columns`, on the Arrow groups of
-    the fast reader (or of ``sqlite3`` rows without one); the default columns: :mod:`.csv_fast`
-    or, without the fast reader, the row-by-row reference.
+    Any columns (``options.columns_in_force``): :mod:`.csv_fast`, on the groups of the fast
+    reader (or of ``sqlite3`` rows without one, for custom columns); the default columns
+    without the fast reader: the row-by-row reference.
     """
-    if ctx.options.custom_columns:
-        lines = ColumnFormatter(ctx.options.columns_in_force).lines
-        groups = ctx.groups(contracts)
-    elif ctx.arrow is None:
+    if ctx.arrow is None and not ctx.options.custom_columns:
         return sum(write_reference_rows(ctx, out, c) for c in contracts)
-    else:
-        fmt = ctx.csv_formatter
-        if fmt is None:
-            fmt = ctx.csv_formatter = CsvFormatter(ctx.options.include_metadata)
-        lines, groups = fmt.lines, ctx.arrow.groups(contracts)
+    fmt = ctx.csv_formatter
+    if fmt is None:
+        fmt = ctx.csv_formatter = CsvFormatter(ctx.options.columns_in_force)
+    lines, groups = fmt.lines, ctx.groups(contracts)
     n = 0
     with BackgroundWriter(out) as writer:  # the file writes overlap the next group's text
         for group in groups:

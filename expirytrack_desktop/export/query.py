@@ -50,6 +50,32 @@ def candle_sql(*, limit: bool = False, contracts: int | None = None) -> str:
     return sql + " LIMIT ?" if limit else sql
 
 
+def _contracts_where(contracts: int) -> str:
+    ids = ", ".join("?" * contracts)
+    return (
+        f"contract_id IN ({ids}) AND interval = ? AND ts >= ? AND ts < ? ORDER BY contract_id, ts"
+    )
+
+
+def stored_candle_sql(contracts: int) -> str:
+    """The fast readers' query (export/arrow_read.py): the STORED columns of ``contracts``
+    contracts, rows by contract id then time -- ``contract_id, ts, close`` (paise), ``open,
+    high, low`` (paise relative to close), ``volume, oi``; NULL prices: see
+    :func:`exact_candle_sql`. Layout: store/prices.py. Parameters: the ids, then interval,
+    lo, hi. SQLite only decodes integers here (no division, no view), the cheapest read
+    there is; the tests check the result against :func:`candle_sql`'s view.
+    """
+    cols = "contract_id, ts, close, open, high, low, volume, oi"
+    return f"SELECT {cols} FROM candle WHERE {_contracts_where(contracts)}"
+
+
+def exact_candle_sql(contracts: int) -> str:
+    """``contract_id, ts, open, high, low, close`` (rupee floats) of the candles whose prices
+    are not whole paise (candle_exact); parameters as :func:`stored_candle_sql`."""
+    cols = "contract_id, ts, open, high, low, close"
+    return f"SELECT {cols} FROM candle_exact WHERE {_contracts_where(contracts)}"
+
+
 @dataclass(frozen=True, slots=True)
 class UnderlyingInfo:
     instrument_key: str
@@ -262,6 +288,22 @@ def count_per_contract(
         GROUP BY contract_id"""
     ids = json.dumps([c.id for c in contracts])
     return {cid: (n, a, b) for cid, n, a, b in conn.execute(sql, (ids, iv, lo, hi))}
+
+
+def rows_per_contract(
+    conn: sqlite3.Connection, contracts: Sequence[SelectedContract], iv: int, lo: int, hi: int
+) -> dict[int, int]:
+    """contract id -> candles in ``[lo, hi)`` (contracts with none are left out).
+
+    The planning count of every export: half the time of :func:`count_per_contract`, since
+    SQLite only counts index entries and decodes no ``ts`` for a min/max."""
+    sql = """
+        SELECT contract_id, count(*) FROM candle
+        WHERE contract_id IN (SELECT value FROM json_each(?)) AND interval = ?
+          AND ts >= ? AND ts < ?
+        GROUP BY contract_id"""
+    ids = json.dumps([c.id for c in contracts])
+    return dict(conn.execute(sql, (ids, iv, lo, hi)).fetchall())
 
 
 def count_rows(db: DbSource, options: ExportOptions, *, clock: Clock = now_utc) -> int:

@@ -31,7 +31,7 @@ from expirytrack_desktop.export.parquet_format import write_parquet, write_parqu
 from expirytrack_desktop.export.progress import ExportProgress, ExportResult
 from expirytrack_desktop.export.query import (
     SelectedContract,
-    count_per_contract,
+    rows_per_contract,
     select_contracts,
     ts_bounds,
 )
@@ -167,8 +167,8 @@ def _plan(
 ) -> tuple[list[SelectedContract], int, int]:
     contracts = select_contracts(conn, options)
     lo, hi = ts_bounds(options, clock)
-    counts = count_per_contract(conn, contracts, options.interval_minutes, lo, hi)
-    rows_total = sum(n for n, _, _ in counts.values())
+    counts = rows_per_contract(conn, contracts, options.interval_minutes, lo, hi)
+    rows_total = sum(counts.values())
     if rows_total == 0:
         raise NoDataError(
             f"no {options.interval} candles for the {len(contracts)} selected contracts"
@@ -176,7 +176,7 @@ def _plan(
         )
     tracker.rows_total = rows_total
     tracker.contracts_total = len(contracts)
-    sized = [replace(c, rows=counts[c.id][0]) if c.id in counts else c for c in contracts]
+    sized = [replace(c, rows=counts[c.id]) if c.id in counts else c for c in contracts]
     return sized, lo, hi
 
 
