@@ -51,9 +51,11 @@ def noisy_db(db: Path) -> Path:
     return db
 
 
-def both(db: Path, opts: ExportOptions, tmp_path: Path, name: str) -> tuple[Path, Path]:
+def both(
+    db: Path, opts: ExportOptions, tmp_path: Path, name: str, group_rows: int = 5
+) -> tuple[Path, Path]:
     fast, ref = tmp_path / f"fast_{name}", tmp_path / f"ref_{name}"
-    run_export(db, opts, fast, record_history=False, chunk_rows=5)
+    run_export(db, opts, fast, record_history=False, chunk_rows=group_rows)
     run_export(db, opts, ref, record_history=False, arrow_reader=False, chunk_rows=5)
     return fast, ref
 
@@ -75,13 +77,51 @@ def folder_bytes(path: Path) -> dict[str, bytes]:
     ],
     ids=["csv", "csv-metadata", "per-contract", "subset"],
 )
-def test_fast_csv_is_byte_identical_to_the_reference(db, tmp_path, opts, noisy):
+@pytest.mark.parametrize("group_rows", [5, 50_000])
+def test_fast_csv_is_byte_identical_to_the_reference(db, tmp_path, opts, noisy, group_rows):
     if noisy:
         noisy_db(db)
-    fast, ref = both(db, opts, tmp_path, "x.csv" if not opts.per_contract else "d")
+    name = "x.csv" if not opts.per_contract else "d"
+    fast, ref = both(db, opts, tmp_path, name, group_rows)
     got, want = folder_bytes(fast), folder_bytes(ref)
     assert got == want
     assert sum(len(v) for v in want.values()) > 500
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        ExportOptions(ALL, format="json"),
+        ExportOptions(ALL, format="json", include_metadata=True),
+        ExportOptions(ALL, format="json", per_contract=True),
+        ExportOptions(ALL[:1], format="json", contract_types=("CE",)),
+    ],
+    ids=["json", "json-metadata", "per-contract", "one-underlying"],
+)
+@pytest.mark.parametrize("group_rows", [5, 50_000])
+def test_fast_json_is_byte_identical_to_the_reference(db, tmp_path, opts, noisy, group_rows):
+    """Empty contracts (NIFTY24APR2520450CE) between others and at a group's end included."""
+    from datetime import UTC, datetime
+
+    if noisy:
+        noisy_db(db)
+    clock = lambda: datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # noqa: E731  exported_at
+    fast, ref = tmp_path / "fast", tmp_path / "ref"
+    for path, arrow in ((fast, True), (ref, False)):
+        run_export(db, opts, path, record_history=False, arrow_reader=arrow,
+                   chunk_rows=group_rows, clock=clock)  # fmt: skip
+
+    def read(p):
+        return (
+            {str(q.relative_to(p)): q.read_bytes() for q in sorted(p.rglob("*"))}
+            if p.is_dir()
+            else {"": p.read_bytes()}
+        )
+
+    got, want = read(fast), read(ref)
+    assert got == want
+    assert all(json.loads(v) for v in want.values())
 
 
 def test_fast_zip_members_are_byte_identical(db, tmp_path):

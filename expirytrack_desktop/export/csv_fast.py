@@ -115,7 +115,7 @@ class CsvFormatter:
 
     # ---- pieces ------------------------------------------------------------------------
 
-    def _comma(self, p: Piece, first: bool) -> Piece:
+    def comma(self, p: Piece, first: bool) -> Piece:
         """``,`` + ``p`` (nothing for the line's first column)."""
         if first:
             return p
@@ -124,7 +124,7 @@ class CsvFormatter:
         lo = (p.lo << u8) | np.uint64(ord(","))
         return self.tv.Piece(lo, (p.hi << u8) | (p.lo >> np.uint64(56)), p.n + 1)
 
-    def _put(self, views: Any, k: int, p: Piece, odd: Any, texts: Any, buffers: Buffers) -> None:
+    def put(self, views: Any, k: int, p: Piece, odd: Any, texts: Any, buffers: Buffers) -> None:
         """Views of piece ``p`` into column ``k``; the rows in ``odd`` get ``texts(rows)``."""
         np = self.np
         odd = odd | (p.n > INLINE)
@@ -133,12 +133,12 @@ class CsvFormatter:
             rows = np.flatnonzero(odd)
             views[k][rows] = self.tv.views_of(texts(rows), buffers)
 
-    def _price(self, group: CandleGroup, i: int, first: bool) -> tuple[Piece, Any, Any]:
+    def price(self, group: CandleGroup, i: int, first: bool) -> tuple[Piece, Any, Any]:
         np = self.np
         p = group.paise[i]
         ok = (p >= 0) & (p < MAX_PAISE)
         rupees, frac = np.divmod(np.where(ok, p, 0), 100)
-        text = self._comma(self.tv.digits(rupees), first) + self.tv.Piece(
+        text = self.comma(self.tv.digits(rupees), first) + self.tv.Piece(
             self.frac_lo[frac], np.zeros(len(p), np.uint64), self.frac_n[frac]
         )
         odd = ~ok
@@ -155,14 +155,14 @@ class CsvFormatter:
 
         return text, odd, texts
 
-    def _number(self, values: Any, first: bool) -> tuple[Piece, Any, Any]:
+    def number(self, values: Any, first: bool) -> tuple[Piece, Any, Any]:
         np = self.np
         ok = (values >= 0) & (values < 10**MAX_DIGITS)
-        text = self._comma(self.tv.digits(np.where(ok, values, 0)), first)
+        text = self.comma(self.tv.digits(np.where(ok, values, 0)), first)
         sep = "" if first else ","
         return text, ~ok, lambda rows: [f"{sep}{v}".encode() for v in values[rows].tolist()]
 
-    def _days(self, ts: Any) -> tuple[Any, list[bytes]]:
+    def days(self, ts: Any) -> tuple[Any, list[bytes]]:
         """(index of each row's IST day in the list, ``YYYY-MM-DD`` of those days)."""
         np = self.np
         day = (ts + IST_OFFSET_SECONDS) // DAY
@@ -212,7 +212,7 @@ class CsvFormatter:
                 k += 1
             elif kind in TIME_COLUMNS:
                 if day_index is None:
-                    day_index, day_texts = self._days(group.ts)
+                    day_index, day_texts = self.days(group.ts)
                     second = (group.ts + IST_OFFSET_SECONDS) % DAY
                 assert day_texts is not None
                 if kind in ("date", "timestamp"):
@@ -224,7 +224,7 @@ class CsvFormatter:
                     clock = self.clock[second]
                     lead = 0 if kind == "timestamp" else (0 if first else 1)
                     p = self.tv.Piece(clock, np.zeros(n, np.uint64), np.full(n, 8))
-                    p = p if lead == 0 else self._comma(p, False)
+                    p = p if lead == 0 else self.comma(p, False)
                     self.tv.inline_views(p, views[k])
                     k += 1
                 if kind == "timestamp":
@@ -232,10 +232,10 @@ class CsvFormatter:
                     k += 1
             else:
                 if kind in PRICE_INDEX:
-                    p, odd, texts_of = self._price(group, PRICE_INDEX[kind], first)
+                    p, odd, texts_of = self.price(group, PRICE_INDEX[kind], first)
                 else:
-                    p, odd, texts_of = self._number(getattr(group, kind), first)
-                self._put(views, k, p, odd | none, texts_of, buffers)
+                    p, odd, texts_of = self.number(getattr(group, kind), first)
+                self.put(views, k, p, odd | none, texts_of, buffers)
                 k += 1
         if last_is_row:
             views[k] = self.tv.views_of([b"\n"], buffers)[0]

@@ -7,6 +7,11 @@
 UNDERLYING is the instrument's name with ``_`` (``Nifty_50``), EXPIRY ``YYYY-MM-DD``; a
 CANDLE is ``{"timestamp", "open", "high", "low", "close", "volume", "oi"}``. Each contract also
 names its OpenAlgo ``exchange`` (NFO, BFO).
+
+Two ways to the same bytes: with an Arrow source (a database file and the ADBC driver) the
+candles of a group of contracts are made at once (:class:`JsonCandles`, the pieces of
+:mod:`.csv_fast`); else row by row (``CandleReader.json_chunks``), the reference the tests
+compare the fast path with, byte for byte.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from expirytrack_desktop.export.context import WriteContext
 from expirytrack_desktop.export.query import SelectedContract
-from expirytrack_desktop.timeutil import IST
+from expirytrack_desktop.timeutil import IST, IST_OFFSET_SECONDS
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.export.arrow_read import CandleGroup
 
 
 def strike_json(strike: float | None) -> int | float | None:
@@ -53,38 +61,147 @@ def json_order(contracts: Sequence[SelectedContract]) -> list[SelectedContract]:
     return sorted(contracts, key=lambda c: (c.underlying_label, c.expiry, c.symbol, c.id))
 
 
+class _Glue:
+    """The document's text between the candles: brackets, keys and each contract's head."""
+
+    def __init__(self, include_metadata: bool) -> None:
+        self.include_metadata = include_metadata
+        self.last_u: str | None = None
+        self.last_e: str | None = None
+
+    def before(self, c: SelectedContract) -> bytes:
+        """Everything from the previous contract's end up to this one's first candle."""
+        parts = []
+        if c.underlying_label != self.last_u:
+            if self.last_u is not None:
+                parts.append(b"]}, ")
+            parts.append(json.dumps(c.underlying_label).encode() + b": {")
+            self.last_u, self.last_e = c.underlying_label, None
+        if c.expiry != self.last_e:
+            if self.last_e is not None:
+                parts.append(b"], ")
+            parts.append(json.dumps(c.expiry).encode() + b": [")
+            self.last_e = c.expiry
+        else:
+            parts.append(b", ")
+        head = json.dumps(contract_head(c, self.include_metadata), ensure_ascii=False)
+        parts.append(head[:-1].encode() + b', "historical_data": [')
+        return b"".join(parts)
+
+    AFTER = b"]}"  # after a contract's candles
+
+    def end(self) -> bytes:
+        return (b"]}" if self.last_u is not None else b"") + b"}}\n"
+
+
+class JsonCandles:
+    """A group's candles (and the glue between its contracts) as JSON, made at once.
+
+    Each candle ``{"timestamp":"…","open":…,…,"oi":…}`` is 16 pieces (:mod:`.text_views`);
+    a contract's first candle starts with the glue before it, its last ends with ``]}``.
+    """
+
+    def __init__(self) -> None:
+        from expirytrack_desktop.export.csv_fast import CsvFormatter
+
+        self.pieces = CsvFormatter(["open"])  # its number, price, day and clock pieces
+
+    def text(self, group: CandleGroup, before: list[bytes]) -> list[Any]:
+        """Buffers to write in order: the candles of the group, then any glue left over
+        (contracts without candles at the end of the group)."""
+        import numpy as np
+
+        f, tv = self.pieces, self.pieces.tv
+        pending = b""
+        leads: list[bytes] = []
+        for pre, n in zip(before, group.counts, strict=True):
+            if n:
+                leads.append(pending + pre + b'{"timestamp":"')
+                pending = b""
+            else:
+                pending += pre + _Glue.AFTER
+        n = group.rows
+        if not n:
+            return [pending]
+        counts = np.array(group.counts)
+        ends = np.cumsum(counts)
+        firsts = (ends - counts)[counts > 0]
+        views = np.empty((16, n, 2), np.uint64)
+        buffers = tv.Buffers()
+        none = np.zeros(n, bool)
+
+        def const(k: int, text: bytes) -> None:
+            views[k] = tv.views_of([text], buffers)[0]
+
+        const(0, b',{"timestamp":"')
+        views[0][firsts] = tv.views_of(leads, buffers)
+        day_index, day_texts = f.days(group.ts)
+        np.take(
+            tv.views_of([t + b"T" for t in day_texts], buffers), day_index, axis=0, out=views[1]
+        )
+        second = (group.ts + IST_OFFSET_SECONDS) % 86_400
+        tv.inline_views(tv.Piece(f.clock[second], np.zeros(n, np.uint64), np.full(n, 8)), views[2])
+        const(3, b'+05:30","open":')
+        k = 4
+        for i, key in enumerate((b"high", b"low", b"close", None)):
+            f.put(views, k, *_odd(f.price(group, i, True), none), buffers)
+            if key is not None:
+                const(k + 1, b',"' + key + b'":')
+            k += 2
+        const(11, b',"volume":')
+        f.put(views, 12, *_odd(f.number(group.volume, True), none), buffers)
+        const(13, b',"oi":')
+        f.put(views, 14, *_odd(f.number(group.oi, True), none), buffers)
+        const(15, b"}")
+        views[15][ends[counts > 0] - 1] = tv.views_of([b"}" + _Glue.AFTER], buffers)[0]
+        return [tv.gather(views, buffers), pending]
+
+
+def _odd(made: tuple[Any, Any, Any], none: Any) -> tuple[Any, Any, Any]:
+    piece, odd, texts = made
+    return piece, odd | none, texts
+
+
 def write_json(ctx: WriteContext, contracts: Sequence[SelectedContract], path: Path) -> None:
     instruments = list(ctx.options.underlyings)  # as selected, in the order chosen
-    dumps = json.dumps
     with ctx.open(path) as out:
-        w = out.write
-        meta = dumps(document_metadata(ctx, instruments), ensure_ascii=False)
-        w(b'{"metadata": ' + meta.encode() + b', "data": {')
-        last_u = last_e = None
-        for c in json_order(contracts):
-            if c.underlying_label != last_u:
-                if last_u is not None:
-                    w(b"]}, ")
-                w(dumps(c.underlying_label).encode() + b": {")
-                last_u, last_e = c.underlying_label, None
-            if c.expiry != last_e:
-                if last_e is not None:
-                    w(b"], ")
-                w(dumps(c.expiry).encode() + b": [")
-                last_e = c.expiry
-            else:
-                w(b", ")
-            head = dumps(contract_head(c, ctx.options.include_metadata), ensure_ascii=False)
-            w(head[:-1].encode() + b', "historical_data": [')
-            first = True
-            for text, rows in ctx.reader.json_chunks(c):
-                if not first:
-                    w(b",")
-                w(text)
-                first = False
-                ctx.tracker.add_rows(rows, c.symbol)
-            w(b"]}")
-            ctx.tracker.contract_done(c.symbol)
-        if last_u is not None:
-            w(b"]}")
-        w(b"}}\n")
+        meta = json.dumps(document_metadata(ctx, instruments), ensure_ascii=False)
+        out.write(b'{"metadata": ' + meta.encode() + b', "data": {')
+        glue = _Glue(ctx.options.include_metadata)
+        if ctx.arrow is not None:
+            _write_fast(ctx, out, json_order(contracts), glue)
+        else:
+            _write_reference(ctx, out, json_order(contracts), glue)
+        out.write(glue.end())
+
+
+def _write_fast(
+    ctx: WriteContext, out: BinaryIO, contracts: list[SelectedContract], glue: _Glue
+) -> None:
+    from expirytrack_desktop.export.csv_format import BackgroundWriter
+
+    assert ctx.arrow is not None
+    candles = JsonCandles()
+    with BackgroundWriter(out) as writer:
+        for group in ctx.arrow.groups(contracts):
+            for buf in candles.text(group, [glue.before(c) for c in group.contracts]):
+                writer.write(buf)
+            ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+
+
+def _write_reference(
+    ctx: WriteContext, out: BinaryIO, contracts: list[SelectedContract], glue: _Glue
+) -> None:
+    """Row by row in Python: the reference the tests compare the fast path with."""
+    w = out.write
+    for c in contracts:
+        w(glue.before(c))
+        first = True
+        for text, rows in ctx.reader.json_chunks(c):
+            if not first:
+                w(b",")
+            w(text)
+            first = False
+            ctx.tracker.add_rows(rows, c.symbol)
+        w(glue.AFTER)
+        ctx.tracker.contract_done(c.symbol)
