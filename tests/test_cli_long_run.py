@@ -76,7 +76,8 @@ def _wait_until(check, proc: subprocess.Popen) -> None:
     event = threading.Event()
     while not check():
         if proc.poll() is not None:
-            raise AssertionError("the run ended before the test's moment")
+            out, err = proc.communicate() if proc.stdout else ("", "")
+            raise AssertionError(f"the run ended before the test's moment: {out} {err}")
         event.wait(0.05)
 
 
@@ -184,6 +185,63 @@ def test_collect_waits_for_a_new_login_then_finishes(tmp_path, capsys):
     assert log.twice() == []
     with open_database(db_path) as db:
         assert stored(db, NIFTY, exp) == reference
+
+
+@posix_only
+def test_watch_run_kill_9_then_rerun_fetches_every_window_once(tmp_path):
+    """The same for `watch run` (a days-long backfill): killed mid-run, run again, done."""
+    from expirytrack_desktop.cli.main import main
+    from expirytrack_desktop.collect import target_range
+    from tests.collect_helpers import ground_truth_rows
+
+    app = make_app()
+    log = CandleLog(app, hold_after=10)
+    db_path = tmp_path / "watch.sqlite3"
+    common = ["--db", str(db_path)]
+    add = ["watch", "add", "nf", "-i", "NIFTY", "--months", "1", *common]
+    assert main(add) == exitcodes.OK
+
+    def child(base: str) -> subprocess.Popen:
+        env = dict(os.environ)
+        env.update(
+            EXPIRYTRACK_ACCESS_TOKEN=DEMO_ACCESS_TOKEN,
+            EXPIRYTRACK_RATE_LIMIT="100000/1",
+            PYTHONUNBUFFERED="1",
+        )
+        argv = ["watch", "run", "nf", "--concurrency", "2", *common, "--api-base", base]
+        return subprocess.Popen(
+            [sys.executable, "-m", "expirytrack_desktop.cli.main", *argv],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    with serve(app) as base:
+        try:
+            proc = child(base)
+            _wait_until(lambda: log.holding.is_set() and windows_done(db_path) >= 10, proc)
+            proc.send_signal(signal.SIGKILL)
+            log.cut()
+            proc.communicate(timeout=60)
+            log.release()
+            proc = child(base)
+            out, err = proc.communicate(timeout=300)
+        finally:
+            log.release()
+    assert proc.returncode == exitcodes.OK, err
+    assert "0 re-fetched" in out
+    assert log.twice() == [] and log.total() == windows_done(db_path) > 10
+    with open_database(db_path) as db:
+        checked = 0
+        for exp in app.market.expiries(NIFTY):
+            f, t = target_range(exp, 1)
+            for c in db.contracts_for(NIFTY, exp):
+                rows = ground_truth_rows(app.market, c.expired_key, "1minute", f, t)
+                assert db.candle_rows(c.expired_key) == rows
+                checked += 1
+        assert checked == log.total()
+        assert db.list_jobs()[0].status == "completed"
 
 
 def test_wait_option_values():

@@ -93,6 +93,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     r.add_argument("job_id", type=int)
     r.add_argument("--concurrency", type=int, default=None, metavar="N")
+    add_wait_options(r, network=COLLECT_NETWORK_WAIT, login=COLLECT_LOGIN_WAIT)
     r.set_defaults(func=cmd_retry)
 
 
@@ -409,7 +410,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         rt.check_rate_limit()
     except ValueError as exc:
         return fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
-    token, problem = _token(rt)
+    token, problem = _token(rt, args)
     if problem:
         return fail(exitcodes.NEEDS_LOGIN, problem)
     try:
@@ -430,7 +431,12 @@ def cmd_retry(args: argparse.Namespace) -> int:
 async def _retry(rt: Runtime, db: Any, token: str | None, args: Any) -> int:
     client = rt.make_client(token)
     try:
-        collector = rt.make_collector(db, client, concurrency=args.concurrency)
+        collector = rt.make_collector(
+            db,
+            client,
+            concurrency=args.concurrency,
+            **waiting_options(rt, args, cli_passphrase),
+        )
         printer = _Printer(sys.stderr)
         job = await collector.retry_failed(args.job_id, on_progress=printer)
         result = await job.wait()
