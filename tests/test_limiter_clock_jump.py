@@ -13,11 +13,15 @@ class FakeTime:
     def __init__(self, start: float) -> None:
         self.clock_at = start
         self.true = 0.0
+        self.limiter: RateLimiter | None = None
+        self.until_ahead: list[float] = []  # limiter.waiting_until - clock() at each sleep
 
     def clock(self) -> float:
         return self.clock_at
 
     async def sleep(self, seconds: float) -> None:
+        if self.limiter is not None and self.limiter.waiting_until is not None:
+            self.until_ahead.append(self.limiter.waiting_until - self.clock_at)
         self.clock_at += seconds
         self.true += seconds
 
@@ -41,10 +45,13 @@ async def test_clock_set_back_an_hour_neither_hangs_nor_lets_a_burst_through():
         (await limiter.acquire()).release()
         sends.append(t.true)
     t.jump(-3600, real=False)  # NTP correction: no time passed
+    t.limiter = limiter
     for _ in range(20):
         (await limiter.acquire()).release()
         sends.append(t.true)
     assert worst_window(sends, 60.0) <= 20 and worst_window(sends, 1.0) <= 5
+    # "waiting for API budget until" (the window's status) is on the clock it reads
+    assert t.until_ahead and all(0 <= a <= 61 for a in t.until_ahead)
     # the 21st send waited for the minute window only, not for the hour of the jump
     assert sends[20] - sends[0] <= 60.0 + 2 * limiter.margin + 1.0
 

@@ -246,7 +246,7 @@ class RateLimiter:
                     if scope is not None and scope.on_send is not None:
                         scope.on_send()
                     return Permit(self, ticket, scope.on_answer if scope is not None else None)
-                self.waiting_until = now + wait  # at the latest
+                self.waiting_until = now - self._skew + wait  # at the latest, on clock()
                 if on_inflight:
                     wait = min(wait, self.poll)
                 self.waited_s += wait
