@@ -275,3 +275,29 @@ def _reference(tmp_path, exp: date) -> dict:
 
 def _windows(db_path) -> int:
     return windows_done(db_path)
+
+
+def test_a_run_that_outlasts_the_token_says_when_it_will_pause():
+    import argparse
+    from datetime import timedelta
+
+    from expirytrack_desktop.auth.secrets import SecretStore
+    from expirytrack_desktop.auth.token import TokenManager
+    from expirytrack_desktop.cli.long_run import token_expiry_note
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.timeutil import IST
+    from expirytrack_desktop.upstox.models import TokenGrant
+
+    store = SecretStore.for_paths(AppPaths.default())
+    issued = datetime(2026, 12, 7, 20, 0, tzinfo=IST)  # valid until 03:30 IST tomorrow
+    TokenManager(store).save_grant(TokenGrant("t" * 32, "AB1", "Asha"), issued)
+    args = argparse.Namespace(secret_store=store, login_wait=3600.0)
+    now = issued + timedelta(hours=1)
+    assert token_expiry_note(args, 3600, now) is None  # done by 22:00
+    note = token_expiry_note(args, 10 * 3600, now)
+    assert note is not None and "2026-12-08 03:30 IST" in note and "for at most 60m" in note
+    args.login_wait = None
+    assert "for at most" not in (token_expiry_note(args, 10 * 3600, now) or "x for at most")
+    args.login_wait = 0
+    assert "stops then (exit 3)" in (token_expiry_note(args, 10 * 3600, now) or "")
+    assert token_expiry_note(argparse.Namespace(), 10 * 3600, now) is None  # env/demo token

@@ -23,6 +23,7 @@ from expirytrack_desktop.cli.long_run import (
     COLLECT_LOGIN_WAIT,
     COLLECT_NETWORK_WAIT,
     add_wait_options,
+    token_expiry_note,
     waiting_options,
 )
 from expirytrack_desktop.cli.passphrase import cli_passphrase
@@ -200,6 +201,9 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
         )
         for note in est.notes:
             print(f"  note: {note}")
+        expiring = token_expiry_note(args, est.seconds)
+        if expiring:
+            print(f"  note: {expiring}")
         for warning in est.warnings:  # expiries this plan would reach after they vanish
             print(f"  WARNING: {warning}")
         if args.estimate_only:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from expirytrack_desktop.runtime import TOKEN_ENV, Runtime
@@ -91,4 +92,31 @@ def waiting_options(rt: Runtime, args: Any, passphrase: Any) -> dict[str, Any]:
     return options
 
 
-__all__ = ["add_wait_options", "parse_wait", "waiting_options"]
+def token_expiry_note(args: Any, seconds: float, now: datetime | None = None) -> str | None:
+    """When the run is likely to outlast the stored token (it expires at 03:30 IST): one line
+    saying when the run will pause for a login, or None."""
+    store = getattr(args, "secret_store", None)
+    if store is None or getattr(args, "estimate_only", False):
+        return None
+    from expirytrack_desktop.auth.token import TokenManager
+    from expirytrack_desktop.timeutil import IST
+
+    try:
+        info = TokenManager(store).info()
+    except Exception:  # unreadable now: the run itself says so if it matters
+        return None
+    now = now or datetime.now(IST)
+    if info is None or not info.is_valid(now) or now + timedelta(seconds=seconds) < info.expires_at:
+        return None
+    until = info.expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+    login_wait = getattr(args, "login_wait", COLLECT_LOGIN_WAIT)
+    how = (
+        "it stops then (exit 3)"
+        if login_wait == 0
+        else "it pauses then until you log in (`expirytrack login` in another terminal)"
+        + ("" if login_wait is None else f", for at most {_shown(login_wait)}")
+    )
+    return f"the access token expires at {until}, before this run ends: {how}"
+
+
+__all__ = ["add_wait_options", "parse_wait", "token_expiry_note", "waiting_options"]

@@ -18,7 +18,11 @@ from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.collect_cmd import _duration, _report, _token, run_job
 from expirytrack_desktop.cli.context import open_existing, runtime_from
 from expirytrack_desktop.cli.failure import fail
-from expirytrack_desktop.cli.long_run import add_wait_options, waiting_options
+from expirytrack_desktop.cli.long_run import (
+    add_wait_options,
+    token_expiry_note,
+    waiting_options,
+)
 from expirytrack_desktop.cli.passphrase import cli_passphrase
 from expirytrack_desktop.runtime import Runtime
 from expirytrack_desktop.upstox.models import INTERVALS
@@ -367,6 +371,9 @@ async def run_watchlist(rt: Runtime, db: Any, wl: Any, token: str | None, args: 
         )
         for note in est.notes:
             print(f"  note: {note}")
+        expiring = token_expiry_note(args, est.seconds)
+        if expiring:
+            print(f"  note: {expiring}")
         for warning in est.warnings:  # expiries this plan would reach after they vanish
             print(f"  WARNING: {warning}")
         if args.estimate_only:
