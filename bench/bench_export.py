@@ -24,7 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,7 +169,10 @@ def child(kind: str, db: Path, out: Path) -> dict:
         fmt, _, variant = kind.partition("-")
         opts = ExportOptions(keys, format=fmt, parquet_partitioned="partitioned" in variant)  # type: ignore[arg-type]
         arrow = "rowbyrow" not in variant  # the row-by-row reader (the "before" figure)
-        rows = run_export(db, opts, out, record_history=False, arrow_reader=arrow).rows
+        exported_at = lambda: datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # noqa: E731 (JSON: same)
+        rows = run_export(
+            db, opts, out, record_history=False, arrow_reader=arrow, clock=exported_at
+        ).rows
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -183,12 +186,14 @@ def measure(kind: str, out: Path) -> dict:
 
         shutil.rmtree(out)
     out.unlink(missing_ok=True)
+    load = os.getloadavg()[0]
     res = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--out", str(out)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     data = json.loads(res.stdout.strip().splitlines()[-1])
     # the same figure from the parent's side: max RSS of waited-for children (Linux: KiB)
+    data["load"] = (load, os.getloadavg()[0])  # 1-minute load average before / after
     data["children_maxrss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     data["bytes"] = (
         sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -236,6 +241,7 @@ def main() -> None:
         "parquet-rowbyrow": OUT / "engine_rowbyrow.parquet",
         "parquet": OUT / "engine.parquet",
         "parquet-partitioned": OUT / "engine_dataset",
+        "json-rowbyrow": OUT / "engine_rowbyrow.json",
         "json": OUT / "engine.json",
         "zip": OUT / "engine.zip",
     }
@@ -249,11 +255,14 @@ def main() -> None:
             f"{kind:>20}: {r['rows']:>10,} rows in {r['seconds']:6.1f} s = "
             f"{r['rows'] / r['seconds']:>9,.0f} rows/s (CPU {r['cpu']:5.1f} s = "
             f"{r['rows'] / r['cpu']:>9,.0f} rows/s); peak RSS {r['peak_rss'] / 2**20:5.0f} MiB;"
-            f" output {r['bytes'] / 2**20:4.0f} MiB"
+            f" output {r['bytes'] / 2**20:4.0f} MiB; load {r['load'][0]:.1f} -> {r['load'][1]:.1f}"
         )  # fmt: skip
     if "csv-rowbyrow" in results and "csv" in results:
         same = sha256(kinds["csv-rowbyrow"]) == sha256(kinds["csv"])
         print(f"CSV (Arrow path) byte-identical to the row-by-row writer: {same}")
+    if "json-rowbyrow" in results and "json" in results:
+        same = sha256(kinds["json-rowbyrow"]) == sha256(kinds["json"])
+        print(f"JSON (Arrow path) byte-identical to the row-by-row writer: {same}")
     if "baseline" in results and "csv" in results:
         b, c = results["baseline"], results["csv"]
         same = sha256(kinds["baseline"]) == sha256(kinds["csv"])

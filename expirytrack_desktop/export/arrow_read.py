@@ -42,7 +42,7 @@ from expirytrack_desktop.store.readonly import readonly_uri
 
 GROUP_CONTRACTS = 64  # contracts per query
 GROUP_ROWS = 50_000  # ... or fewer, once a group holds this many candles (default)
-AHEAD = 2  # groups each reader keeps ready (memory: see bench/RESULTS.md)
+AHEAD = 1  # groups each reader keeps ready: READERS x AHEAD in all (memory: RESULTS.md)
 READERS = 2  # reader threads (connections), reading alternate groups
 
 PRICES = ("open", "high", "low", "close")

@@ -138,9 +138,13 @@ class CsvFormatter:
         p = group.paise[i]
         ok = (p >= 0) & (p < MAX_PAISE)
         rupees, frac = np.divmod(np.where(ok, p, 0), 100)
-        text = self.comma(self.tv.digits(rupees), first) + self.tv.Piece(
-            self.frac_lo[frac], np.zeros(len(p), np.uint64), self.frac_n[frac]
-        )
+        fraction = self.tv.Piece(self.frac_lo[frac], None, self.frac_n[frac])
+        if int(rupees.max()) < 10**8:
+            text = self.tv.decimal8(rupees, b"" if first else b",", fraction)
+        else:
+            zero = np.zeros(len(p), np.uint64)
+            fraction.hi = zero
+            text = self.comma(self.tv.digits(rupees), first) + fraction
         odd = ~ok
         if group.exact:
             odd[list(group.exact)] = True
@@ -158,7 +162,11 @@ class CsvFormatter:
     def number(self, values: Any, first: bool) -> tuple[Piece, Any, Any]:
         np = self.np
         ok = (values >= 0) & (values < 10**MAX_DIGITS)
-        text = self.comma(self.tv.digits(np.where(ok, values, 0)), first)
+        clean = np.where(ok, values, 0)
+        if int(clean.max()) < 10**8:
+            text = self.tv.decimal8(clean, b"" if first else b",")
+        else:
+            text = self.comma(self.tv.digits(clean), first)
         sep = "" if first else ","
         return text, ~ok, lambda rows: [f"{sep}{v}".encode() for v in values[rows].tolist()]
 
