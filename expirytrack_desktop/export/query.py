@@ -50,30 +50,33 @@ def candle_sql(*, limit: bool = False, contracts: int | None = None) -> str:
     return sql + " LIMIT ?" if limit else sql
 
 
-def _contracts_where(contracts: int) -> str:
-    ids = ", ".join("?" * contracts)
+def _contracts_where(ids: Sequence[int], iv: int, lo: int, hi: int) -> str:
+    """The contracts and range as integer literals (``int()`` each: nothing else can get
+    into the text), for a statement run without bound parameters."""
+    who = ", ".join(str(int(i)) for i in ids)
     return (
-        f"contract_id IN ({ids}) AND interval = ? AND ts >= ? AND ts < ? ORDER BY contract_id, ts"
+        f"contract_id IN ({who}) AND interval = {int(iv)} AND ts >= {int(lo)}"
+        f" AND ts < {int(hi)} ORDER BY contract_id, ts"
     )
 
 
-def stored_candle_sql(contracts: int) -> str:
-    """The fast readers' query (export/arrow_read.py): the STORED columns of ``contracts``
-    contracts, rows by contract id then time -- ``contract_id, ts, close`` (paise), ``open,
+def stored_candle_sql(ids: Sequence[int], iv: int, lo: int, hi: int) -> str:
+    """The fast readers' query (export/arrow_read.py): the STORED columns of the contracts
+    ``ids``, rows by contract id then time -- ``contract_id, ts, close`` (paise), ``open,
     high, low`` (paise relative to close), ``volume, oi``; NULL prices: see
-    :func:`exact_candle_sql`. Layout: store/prices.py. Parameters: the ids, then interval,
-    lo, hi. SQLite only decodes integers here (no division, no view), the cheapest read
-    there is; the tests check the result against :func:`candle_sql`'s view.
+    :func:`exact_candle_sql`. Layout: store/prices.py. SQLite only decodes integers here
+    (no division, no view), the cheapest read there is; the tests check the result against
+    :func:`candle_sql`'s view.
     """
     cols = "contract_id, ts, close, open, high, low, volume, oi"
-    return f"SELECT {cols} FROM candle WHERE {_contracts_where(contracts)}"
+    return f"SELECT {cols} FROM candle WHERE {_contracts_where(ids, iv, lo, hi)}"
 
 
-def exact_candle_sql(contracts: int) -> str:
+def exact_candle_sql(ids: Sequence[int], iv: int, lo: int, hi: int) -> str:
     """``contract_id, ts, open, high, low, close`` (rupee floats) of the candles whose prices
-    are not whole paise (candle_exact); parameters as :func:`stored_candle_sql`."""
+    are not whole paise (candle_exact); arguments as :func:`stored_candle_sql`."""
     cols = "contract_id, ts, open, high, low, close"
-    return f"SELECT {cols} FROM candle_exact WHERE {_contracts_where(contracts)}"
+    return f"SELECT {cols} FROM candle_exact WHERE {_contracts_where(ids, iv, lo, hi)}"
 
 
 @dataclass(frozen=True, slots=True)
