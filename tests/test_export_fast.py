@@ -216,7 +216,8 @@ def _reference_lines(group, columns):
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 PAISE = st.one_of(st.integers(0, 10**9), st.integers(-(10**15), 10**15), INT64)
-TS = st.one_of(st.integers(1_600_000_000, 1_800_000_000), st.integers(-(2**34), 2**37))
+MINUTES = st.integers(29_000_000, 29_000_000 + 1440 * 70).map(lambda m: m * 60)  # IST minutes
+TS = st.one_of(st.integers(1_600_000_000, 1_800_000_000), st.integers(-(2**34), 2**37), MINUTES)
 
 
 @settings(max_examples=300, deadline=None)
@@ -232,7 +233,8 @@ def test_csv_text_matches_the_reference_for_any_values(data):
     )
 
     n = data.draw(st.integers(1, 30))
-    rows = st.lists(st.tuples(PAISE, PAISE, PAISE, PAISE, INT64, INT64, TS), min_size=n,
+    ts = data.draw(st.sampled_from([TS, MINUTES]))  # all whole minutes: one piece per row
+    rows = st.lists(st.tuples(PAISE, PAISE, PAISE, PAISE, INT64, INT64, ts), min_size=n,
                     max_size=n)  # fmt: skip
     values = data.draw(rows)
     exact = data.draw(

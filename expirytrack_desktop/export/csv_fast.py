@@ -100,6 +100,7 @@ class CsvFormatter:
         self.frac_lo, self.frac_n = _fractions(np)
         self.clock = _clock_texts(np)
         self.day_texts: dict[int, bytes] = {}
+        self.minute_tables: dict[tuple[int, bytes], tuple[bytes, Any]] = {}
         # the steps of a line: runs of contract columns, and each row column
         self.steps: list[tuple[str, tuple[str, ...]]] = []
         for name in self.columns:
@@ -180,16 +181,60 @@ class CsvFormatter:
         else:
             uniq, index = np.unique(day, return_inverse=True)
             days = uniq.tolist()
-        memo = self.day_texts
-        if len(memo) > 100_000:
-            memo.clear()
-        texts = []
-        for d in days:
-            text = memo.get(d)
-            if text is None:
-                text = memo[d] = (_EPOCH + timedelta(days=d)).isoformat().encode()
-            texts.append(text)
-        return index, texts
+        return index, [self.day_text(d) for d in days]
+
+    def day_text(self, day: int) -> bytes:
+        """``YYYY-MM-DD`` of an IST day number (days since 1970-01-01), memoised."""
+        text = self.day_texts.get(day)
+        if text is None:
+            if len(self.day_texts) > 100_000:
+                self.day_texts.clear()
+            text = self.day_texts[day] = (_EPOCH + timedelta(days=day)).isoformat().encode()
+        return text
+
+    def minute_table(self, day: int, sep: bytes) -> tuple[bytes, Any]:
+        """``sep + date,time,timestamp`` of each minute of ``day``: 1,440 texts of one
+        length in one block, and their out-of-line views (buffer index 0; the caller sets
+        it), memoised: a day's minutes are shared by every contract trading that day."""
+        hit = self.minute_tables.get((day, sep))
+        if hit is not None:
+            return hit
+        np = self.np
+        if len(self.minute_tables) > 256:  # ~30 MB
+            self.minute_tables.clear()
+        d = self.day_text(day)
+        template = sep + d + b",00:00:00," + d + b"T00:00:00+05:30"
+        width = len(template)
+        block = np.empty((1440, width), np.uint8)
+        block[:] = np.frombuffer(template, np.uint8)
+        clock = self.clock[np.arange(1440) * 60].view(np.uint8).reshape(1440, 8)
+        at = len(sep) + 11  # after "sep + YYYY-MM-DD,"
+        block[:, at : at + 8] = clock
+        block[:, at + 20 : at + 28] = clock  # after "HH:MM:SS,YYYY-MM-DDT"
+        views = np.empty((1440, 2), np.uint64)
+        head = int.from_bytes(template[:4], "little")
+        views[:, 0] = np.uint64(width) | (np.uint64(head) << np.uint64(32))
+        views[:, 1] = (np.arange(1440, dtype=np.uint64) * np.uint64(width)) << np.uint64(32)
+        made = self.minute_tables[(day, sep)] = (block.tobytes(), views)
+        return made
+
+    def minutes(self, ts: Any, sep: bytes, buffers: Buffers) -> Any:
+        """Views of ``sep + date,time,timestamp`` for each row when every ``ts`` is a whole
+        minute within 64 days (one piece instead of five), else None."""
+        np = self.np
+        local = ts + IST_OFFSET_SECONDS
+        if (local % 60).any():
+            return None
+        day = local // DAY
+        lo, hi = int(day.min()), int(day.max())
+        if hi - lo >= 64:
+            return None
+        tables = []
+        for d in range(lo, hi + 1):
+            block, views = self.minute_table(d, sep)
+            index = np.uint64(buffers.add(block))
+            tables.append(views | np.array([0, index], np.uint64))
+        return np.concatenate(tables)[(day - lo) * 1440 + local % DAY // 60]
 
     def lines(self, group: CandleGroup) -> Any:
         """The group's CSV lines as one pyarrow Buffer (or ``b""`` for no rows)."""
@@ -199,8 +244,17 @@ class CsvFormatter:
             return b""
         last_is_row = self.steps[-1][0] != "contract"
         width = sum(3 if k == "timestamp" else 1 for k, _ in self.steps) + last_is_row
-        views = np.empty((width, n, 2), np.uint64)
         buffers = self.tv.Buffers()
+        kinds = [k for k, _ in self.steps]
+        merged, at = None, -1  # date,time,timestamp side by side: one piece per row
+        for i in range(len(kinds) - 2):
+            if kinds[i : i + 3] == ["date", "time", "timestamp"]:
+                merged = self.minutes(group.ts, b"" if i == 0 else b",", buffers)
+                at = i
+                break
+        if merged is not None:
+            width -= 4
+        views = np.empty((width, n, 2), np.uint64)
         none = np.zeros(n, bool)
         which = None
         day_index = day_texts = second = None
@@ -208,7 +262,11 @@ class CsvFormatter:
         for s, (kind, names) in enumerate(self.steps):
             first = s == 0
             sep = b"" if first else b","
-            if kind == "contract":
+            if merged is not None and at <= s < at + 3:
+                if s == at:
+                    views[k] = merged
+                    k += 1
+            elif kind == "contract":
                 end = b"\n" if s == len(self.steps) - 1 else b""
                 texts = [
                     sep + ",".join(contract_field(m, c) for m in names).encode() + end
