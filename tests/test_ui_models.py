@@ -78,6 +78,50 @@ def test_jobs_model_labels_resumable_states():
     assert model.job(1).resumable and model.job(2).resumable
 
 
+def test_jobs_table_shows_what_a_long_run_waits_for():
+    """A running job waiting for the network shows the engine's line; one waiting for a login
+    shows "paused: log in again" (README "Long runs")."""
+    from expirytrack_desktop.collect import JobState, Phase, Progress
+    from expirytrack_desktop.ui.jobs_service import live_status
+
+    def progress(kind: str | None, text: str | None) -> Progress:
+        return Progress(1, JobState.RUNNING, Phase.CANDLES, 10, 4, 0, 9, 100, 0.0, None, "", 0,
+                        None, waiting_for=kind, waiting=text)  # fmt: skip
+
+    net = "waiting for the network since 14:02, next try in 8 s"
+    model = JobsModel()
+    model.set_rows(
+        [
+            JobRow(id=1, status=live_status(progress("network", net)), extra={"waiting": net}),
+            JobRow(id=2, status=live_status(progress("login", "needs login: ..."))),
+            JobRow(id=3, status=live_status(progress(None, None))),
+        ]
+    )
+    assert model.data(model.index(0, 3)) == net
+    assert model.data(model.index(1, 3)) == "paused: log in again"
+    assert model.data(model.index(2, 3)) == "running"
+
+
+def test_a_job_waiting_for_a_login_asks_for_it_once_per_wait(qtbot):
+    from expirytrack_desktop.collect import JobState, Phase, Progress
+    from expirytrack_desktop.ui.jobs_service import JobsService
+    from expirytrack_desktop.ui.signals import ControllerSignals
+
+    def progress(kind: str | None) -> Progress:
+        return Progress(7, JobState.RUNNING, Phase.CANDLES, 10, 4, 0, 9, 100, 0.0, None, "", 0,
+                        None, waiting_for=kind, waiting=kind and f"{kind} ...")  # fmt: skip
+
+    service = JobsService(None, None, ControllerSignals(), JobsModel())  # type: ignore[arg-type]
+    asked: list[str] = []
+    service.signals.loginNeeded.connect(asked.append)
+    for _ in range(3):  # progress events while it waits
+        service.on_progress(progress("login"))
+    assert len(asked) == 1 and "continue by themselves" in asked[0]
+    service.on_progress(progress(None))  # logged in: it goes on
+    service.on_progress(progress("login"))  # the next day's expiry
+    assert len(asked) == 2
+
+
 def test_coverage_months_model_passes_the_model_tester_and_keeps_each_axis(qtmodeltester):
     from datetime import date
 
