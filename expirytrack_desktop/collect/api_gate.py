@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from expirytrack_desktop.collect.events import StopReason
+from expirytrack_desktop.collect.stopped import RunStopped
 from expirytrack_desktop.collect.waiting import LoginWatch, NetworkWatch
 from expirytrack_desktop.upstox.errors import AuthError, PlanRequiredError, ServerError
 from expirytrack_desktop.upstox.limiter import SEND_SCOPE, SendScope
@@ -22,16 +23,6 @@ from expirytrack_desktop.upstox.limiter import SEND_SCOPE, SendScope
 T = TypeVar("T")
 
 DRAIN_POLL = 0.01  # seconds between looks at the requests still in flight after a stop
-
-
-class RunStopped(Exception):
-    """End the run now with this reason (raised inside workers, caught by the job)."""
-
-    def __init__(self, reason: StopReason, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.code = code  # the API's error code, when one was sent
 
 
 def network_stop(detail: str) -> RunStopped:

@@ -5,7 +5,7 @@ there, then goes on with the very requests that failed (nothing stored is asked 
 One watch per run and cause: however many requests fail at once, one task probes (network)
 or polls the token source (login) and every failed request waits for its outcome. Both are
 bounded (``limit`` seconds, ``None`` = for ever); past it the run stops as before
-(:class:`~expirytrack_desktop.collect.api_gate.RunStopped`, exit 6 / exit 3), resumably.
+(:class:`~expirytrack_desktop.collect.stopped.RunStopped`, exit 6 / exit 3), resumably.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from expirytrack_desktop.collect.events import StopReason
+from expirytrack_desktop.collect.stopped import RunStopped
 
 Notify = Callable[[str | None, str | None], None]
 """``notify(kind, text)``: the run now waits for ``kind`` ("network" / "login") saying
@@ -98,8 +99,6 @@ class NetworkWatch(_Watch):
         await self._shared(lambda: self._watch(detail))
 
     async def _watch(self, detail: str) -> None:
-        from expirytrack_desktop.collect.api_gate import RunStopped
-
         if await self._probe():
             return  # the API answers: that request failed on its own
         self.outages += 1
@@ -168,8 +167,6 @@ class LoginWatch(_Watch):
         return token if token and token != rejected else None
 
     async def _watch(self, rejected: str | None, code: str) -> None:
-        from expirytrack_desktop.collect.api_gate import RunStopped
-
         started = self._mono()
         try:
             while True:
