@@ -301,3 +301,38 @@ def test_a_run_that_outlasts_the_token_says_when_it_will_pause():
     args.login_wait = 0
     assert "stops then (exit 3)" in (token_expiry_note(args, 10 * 3600, now) or "")
     assert token_expiry_note(argparse.Namespace(), 10 * 3600, now) is None  # env/demo token
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["plain", "terminal"])
+def test_the_printer_says_each_wait_once(tty):
+    """Progress events keep coming while a run waits: its line is printed once, then once
+    when the wait ends (plain lines, or above the progress bar on a terminal)."""
+    import io
+
+    from expirytrack_desktop.cli.collect_cmd import _Printer
+    from expirytrack_desktop.collect import JobState, Phase, Progress
+
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    def progress(kind: str | None, text: str | None = None) -> Progress:
+        return Progress(1, JobState.RUNNING, Phase.CANDLES, 10, 4, 0, 9, 100, 0.0, None, "", 0,
+                        None, waiting_for=kind, waiting=text)  # fmt: skip
+
+    net = "waiting for the network since 14:02, next try in 1 s"
+    stream = Stream()
+    printer = _Printer(stream)
+    printer(progress(None))
+    for n in (1, 2, 4):
+        printer(progress("network", net if n == 1 else net.replace("1 s", f"{n} s")))
+    printer(progress(None))
+    printer(progress("login", "needs login: run `expirytrack login` in another terminal"))
+    printer(progress("login", "needs login: run `expirytrack login` in another terminal"))
+    printer(progress(None))
+    printer.close()
+    out = stream.getvalue()
+    assert out.count("waiting for the network since") == 1
+    assert out.count("the API answers again: continuing") == 1
+    assert out.count("needs login: run") == 1
+    assert out.count("new login found: continuing") == 1

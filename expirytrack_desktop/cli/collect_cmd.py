@@ -315,7 +315,11 @@ class _Printer:
             self.bar.total = p.items_total
         self.bar.n = p.items_done + p.items_failed
         desc = p.phase.value if p.phase != Phase.CANDLES else "candles"
-        self.bar.set_description(desc if p.state.value == "running" else p.state.value)
+        if p.waiting_for:
+            desc = "needs login" if p.waiting_for == "login" else "waiting for the network"
+        elif p.state.value != "running":
+            desc = p.state.value
+        self.bar.set_description(desc)
         self.bar.set_postfix(req=p.requests, rps=f"{p.rate:.1f}", fail=p.items_failed)
 
     def _say(self, line: str | None) -> None:
