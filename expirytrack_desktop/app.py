@@ -33,6 +33,7 @@ PAGES = (
     "wizard-search",
     "jobs",
     "dashboard",
+    "atrisk",
     "export-1",
     "export-2",
     "export-3",

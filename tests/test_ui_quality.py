@@ -227,3 +227,47 @@ def test_every_expiry_of_the_underlying_and_notes_without_a_fix(qtbot, quality, 
     assert leaf.text(3).startswith("none: special sessions")
     assert not page.collect_button.isEnabled()
     assert "every expiry of the underlying" in page.summary.text()
+
+
+def test_the_demo_watchlist_puts_the_oldest_expiries_at_risk(qtbot, qloop, tmp_path):
+    """--screenshot's demo seed: a watchlist of the demo's underlyings, of which only the newest
+    expiries were collected, so the At risk panel shows the oldest (vanishing within days)."""
+    from expirytrack_desktop.collect.atrisk import at_risk
+    from expirytrack_desktop.schedule.manage import chosen_everywhere
+    from expirytrack_desktop.store.watchlists import list_watchlists
+    from expirytrack_desktop.ui.choices import WizardSelection
+    from expirytrack_desktop.ui.screenshots import DEMO_WATCH, ensure_demo_watchlist
+    from tests.test_ui_support import TODAY, small_simulator
+
+    window, controller = make_window(tmp_path, small_simulator())
+    window.show()
+    controller.schedule(controller.start(), name="start")
+    qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
+    try:
+        key = "NSE_INDEX|Nifty 50"
+
+        async def seed() -> None:  # as ensure_demo_data: the newest expiry, one month
+            choices = await controller.catalog.list_expiries(key)
+            sel = WizardSelection(expiries={key: [choices[-1].expiry]}, months=1)
+            await controller.jobs.wait(await controller.jobs.start_collection(sel))
+            await ensure_demo_watchlist(window)
+            await ensure_demo_watchlist(window)  # once only
+
+        done = controller.schedule(seed())
+        qtbot.waitUntil(done.done, timeout=60000)
+        assert done.exception() is None
+        db = controller.runtime.db
+        assert [wl.name for wl in list_watchlists(db)] == [DEMO_WATCH]
+        controller.analysis.today = lambda: TODAY  # the simulated market's today
+        page = window.dashboard_page
+        window.tabs.setCurrentWidget(page)
+        done = controller.schedule(page.refresh())
+        qtbot.waitUntil(done.done, timeout=10000)
+        panel = page.at_risk
+        expected = at_risk(db, chosen_everywhere(db, controller.services.paths), today=TODAY)
+        assert panel.found == expected and len(expected) >= 1
+        assert all(r.instrument_key == key and r.days_left <= 14 for r in expected)
+        assert panel.list.count() == len(expected) and panel.collect_button.isVisibleTo(panel)
+        assert "Nothing at risk" not in panel.summary.text()
+    finally:
+        close_app(qtbot, qloop, window, controller)

@@ -37,6 +37,12 @@ class FindingsTree(QtWidgets.QTreeWidget):
         self.report: ScopedReport | None = None
         self.bad = QtGui.QBrush(QtGui.QColor(220, 50, 50, 70))
         self.warn = QtGui.QBrush(QtGui.QColor(230, 170, 20, 70))
+        self.itemExpanded.connect(lambda _item: self.fit_columns())
+
+    def fit_columns(self) -> None:
+        """Fit the columns but the last (the fix) to what is shown (opening a node adds)."""
+        for col in range(len(COLUMNS) - 1):
+            self.resizeColumnToContents(col)
 
     def set_report(self, report: ScopedReport | None) -> None:
         """Show ``report`` (None: nothing checked yet); expiries with findings open, the
@@ -60,8 +66,7 @@ class FindingsTree(QtWidgets.QTreeWidget):
                     self._leaf(parent, f)
             exp_node.setExpanded(True)
         top.setExpanded(True)
-        for col in range(len(COLUMNS) - 1):
-            self.resizeColumnToContents(col)
+        self.fit_columns()
 
     def _node(
         self,

@@ -2,9 +2,10 @@
 
 One horizontal strip; each trading day of the expiry is a segment of 375 session minutes
 (09:15-15:29 IST; nights, weekends and holidays left out, as on the chart's axis). Minutes
-with a candle are tinted, runs of missing minutes are red, days outside the contract's stored
-span are grey. Hovering a red run shows its span; clicking one emits :attr:`GapTimeline.spanClicked`
-with its first minute (the page opens the chart there).
+with a candle are tinted; each pixel column is as red as the share of its minutes missing, so
+a thin option's scattered gaps read as a density and a missing hour as solid red; days
+outside the contract's stored span are grey. Hovering a run shows its span; clicking one
+emits :attr:`GapTimeline.spanClicked` with its first minute (the page charts it there).
 """
 
 from __future__ import annotations
@@ -90,9 +91,9 @@ class GapTimeline(QtWidgets.QWidget):
         return MARGIN + width * slot / self._total()
 
     def span_rect(self, span: Span) -> QtCore.QRectF:
-        """Where ``span`` is drawn (at least 2 px wide, so one minute stays visible)."""
+        """Where ``span`` is drawn (at least 1 px wide, so one minute stays visible)."""
         x0, x1 = self._x(span.first), self._x(span.first + span.run.minutes)
-        return QtCore.QRectF(x0, BAR_TOP, max(x1 - x0, 2.0), BAR_HEIGHT)
+        return QtCore.QRectF(x0, BAR_TOP, max(x1 - x0, 1.0), BAR_HEIGHT)
 
     def span_at(self, x: float) -> Span | None:
         """The run under ``x`` (the nearest within 2 px, so thin runs can be hovered)."""
@@ -107,6 +108,21 @@ class GapTimeline(QtWidgets.QWidget):
             if s.first - tolerance <= slot <= s.first + s.run.minutes + tolerance:
                 best = s
         return best
+
+    def missing_columns(self) -> list[tuple[int, float]]:
+        """``(x, share)`` of each pixel column holding missing minutes: the share of its
+        minutes missing (a thin option misses most minutes; dense runs read as solid red)."""
+        width = max(self.width() - 2 * MARGIN, 1)
+        per_px = self._total() / width  # minutes per pixel column
+        shares: dict[int, float] = {}
+        for s in self.spans:
+            a, b = s.first, s.first + s.run.minutes
+            col = int(a / per_px)
+            while col * per_px < b:
+                lo, hi = max(a, col * per_px), min(b, (col + 1) * per_px)
+                shares[col] = shares.get(col, 0.0) + (hi - lo) / per_px
+                col += 1
+        return [(MARGIN + c, min(v, 1.0)) for c, v in sorted(shares.items())]
 
     # --- painting and the mouse ----------------------------------------------------------
     def paintEvent(self, _event: QtGui.QPaintEvent) -> None:
@@ -126,8 +142,10 @@ class GapTimeline(QtWidgets.QWidget):
             x0, x1 = self._x(i * SESSION_MINUTES), self._x((i + 1) * SESSION_MINUTES)
             colour = stored if first <= day <= last else outside
             p.fillRect(QtCore.QRectF(x0, BAR_TOP, x1 - x0, BAR_HEIGHT), colour)
-        for s in self.spans:
-            p.fillRect(self.span_rect(s), MISSING)
+        for col_x, share in self.missing_columns():
+            red = QtGui.QColor(MISSING)
+            red.setAlphaF(0.25 + 0.75 * share)  # any missing minute shows; all missing: solid
+            p.fillRect(QtCore.QRectF(col_x, BAR_TOP, 1.0, BAR_HEIGHT), red)
         # day boundaries, and a date under the first session of each week (or every day)
         p.setPen(QtGui.QPen(pal.color(QtGui.QPalette.ColorRole.Base), 1))
         for i in range(1, len(self.days)):

@@ -171,6 +171,8 @@ class QualityPage(QtWidgets.QWidget):
         """The expiry's contracts now, verify's findings when they are ready."""
         key, expiry = self.picker.key, self.picker.chosen
         rows = await self.controller.analysis.quality(key, expiry) if key and expiry else []
+        if (key, expiry) != (self.picker.key, self.picker.chosen):
+            return  # another expiry was picked meanwhile: its own load shows it
         self.model.set_rows(rows)
         self.table.resizeColumnsToContents()
         self.rows_summary = summary_text(rows)
@@ -188,12 +190,13 @@ class QualityPage(QtWidgets.QWidget):
             return
         self.check_button.setEnabled(False)
         self.summary.setText(f"{self.rows_summary} Checking…")
+        every = bool(self.scope.currentData())
         try:
-            every = bool(self.scope.currentData())
             report = await self.controller.analysis.verify_scope(key, [] if every else [expiry])
         finally:
             self.check_button.setEnabled(True)
-        self._set_report(report)
+        if (key, expiry, every) == (self.picker.key, self.picker.chosen, self.scope.currentData()):
+            self._set_report(report)  # else the pick changed meanwhile: its own check follows
 
     def _set_report(self, report: ScopedReport | None) -> None:
         self.report = report

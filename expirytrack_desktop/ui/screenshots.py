@@ -1,10 +1,11 @@
 """``--screenshot PATH --page NAME``: drive the app to a page and save it as PNG via ``grab()``.
 
-Pages: main, wizard-1..4, jobs (a collection mid-run), dashboard, export-1..4, settings,
-waiting (a collection held back by the rate limiter), quit (the question Ctrl+Q asks while
-collections run).
+Pages: main, wizard-1..4, jobs (a collection mid-run), dashboard, atrisk (the dashboard's At
+risk panel), export-1..4, settings, waiting (a collection held back by the rate limiter), quit
+(the question Ctrl+Q asks while collections run), chart, chain, quality.
 In demo mode an empty demo database is first filled with a small collection, so tables are
-not empty in the pictures.
+not empty in the pictures, and a keep-complete watchlist of NIFTY and BANKNIFTY is saved: their
+oldest expiries, never collected, vanish from the simulated Upstox within days (At risk).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expirytrack_desktop.store.coverage import months_before
 from expirytrack_desktop.ui.choices import WizardSelection
 from expirytrack_desktop.ui.qt import Qt, QtGui, QtWidgets
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEMO_SEED = {"NSE_INDEX|Nifty 50": 2, "NSE_INDEX|Nifty Bank": 1}  # underlying -> expiries
+DEMO_WATCH = "demo-indices"  # keeps NIFTY and BANKNIFTY complete: the oldest are at risk
 
 
 async def settle(seconds: float = 0.3) -> None:
@@ -66,6 +69,34 @@ async def ensure_demo_data(window: MainWindow) -> None:
         job_id = await c.jobs.start_collection(sel)
         await c.jobs.wait(job_id)
     await c.jobs.reload()
+
+
+async def ensure_demo_watchlist(window: MainWindow) -> None:
+    """Demo: a keep-complete watchlist of NIFTY and BANKNIFTY (1 month of history). The demo
+    collected only their newest expiries; the oldest ones the simulated Upstox still lists
+    vanish within days, so the dashboard's At risk panel has something to show."""
+    from expirytrack_desktop.store.watchlists import Watchlist, list_watchlists, save_watchlist
+
+    rt = await window.controller.host.ready()
+    if await rt.db.run(list_watchlists, rt.db):
+        return
+    wl = Watchlist(DEMO_WATCH, "list", tuple(DEMO_SEED), months=1)
+    await rt.db.run(save_watchlist, rt.db, wl)
+
+
+async def _wider_history(window: MainWindow) -> tuple[str, Any]:
+    """Demo: NIFTY's newest expiry as a two-month collection stopped before its first window
+    leaves it (the target recorded, the windows not fetched): every contract misses its first
+    month, which the data quality page finds."""
+    c = window.controller
+    key = "NSE_INDEX|Nifty 50"
+    expiry = (await c.analysis.expiries(key))[0]
+    rt = await c.host.ready()
+    eid = await rt.db.run(rt.db.expiry_id, key, expiry)
+    if eid is not None:
+        first = months_before(expiry, 2)
+        await rt.db.run(rt.db.set_coverage_target, eid, "1minute", first, expiry)
+    return key, expiry
 
 
 async def _walk(
@@ -183,10 +214,11 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
         return 1
     if c.services.demo:
         await ensure_demo_data(window)
+        await ensure_demo_watchlist(window)
     window.refresh_all()
     await settle(0.6)
-    if page in ("main", "jobs", "dashboard") and page != "jobs":
-        if page == "dashboard":
+    if page in ("main", "dashboard", "atrisk"):
+        if page in ("dashboard", "atrisk"):
             window.tabs.setCurrentWidget(window.dashboard_page)
             await window.dashboard_page.refresh()
         else:
@@ -254,7 +286,50 @@ async def _viewer(window: MainWindow, page: str, path: Path) -> int:
         chart = window.chart_page
         chart.overlay.setChecked(True)
         await chart.draw()
-    if page == "quality" and window.quality_page.model.rowCount():
-        window.quality_page.table.selectRow(1)
+    if page == "quality":
+        await _quality(window)
     await settle(0.6)
     return save(window, path)
+
+
+async def _quality(window: MainWindow) -> None:
+    """Findings of a stopped collection, half of them fixed by "Collect missing"; the most
+    traded option still with a finding opened, its gaps timeline drawn."""
+    page = window.quality_page
+
+    async def checked() -> None:
+        await wait_for(
+            lambda: (
+                page.report is not None
+                and page.report.expiries == (page.picker.chosen,)
+                and page.check_button.isEnabled()
+            )
+        )
+        await settle(0.5)
+
+    if window.controller.services.demo:
+        key, expiry = await _wider_history(window)
+        await page.show_expiry(key, expiry)
+        await checked()
+        found = [f for f in page.report.findings if f.collectable] if page.report else []
+        if len(found) > 1:
+            await page.collect_missing(found[: len(found) // 2])
+    await checked()
+    tree, report = page.tree, page.report
+    with_finding = {f.contract_id: f for f in (report.findings if report is not None else [])}
+    options = [
+        q
+        for q in page.model.rows
+        if q.contract_type != "FUT" and q.candles and q.contract_id in with_finding
+    ]
+    best = min(options, key=lambda q: q.missing_pct or 100.0, default=None)
+    if best is None:
+        return
+    f = with_finding[best.contract_id]
+    node = tree.find_item(f.symbol, f.expiry.isoformat(), f.contract)
+    if node is not None:
+        node.setExpanded(True)
+        leaf = node.child(0)
+        tree.setCurrentItem(leaf if leaf is not None else node)
+        tree.scrollToItem(node)
+    await page.load_timeline(best.contract_id)
