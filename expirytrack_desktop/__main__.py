@@ -6,15 +6,15 @@ import sys
 
 
 def main() -> int:
-    from expirytrack_desktop.cli.main import build_parser
-
     args = sys.argv[1:]
     if not args or (args[0].startswith("-") and args[0] not in ("--help", "-h", "--version")):
-        # The window (its own flags): skip building the CLI parser, which imports every
+        # The window (its own flags): skip the CLI's modules and parser, which import every
         # command module (the simulator pulls in numpy) and would slow the start-up.
         from expirytrack_desktop.app import main as app_main
 
         return app_main(args)
+    from expirytrack_desktop.cli.main import build_parser
+
     commands: set[str] = set()
     for action in build_parser()._subparsers._group_actions:  # type: ignore[union-attr]
         commands.update(getattr(action, "choices", {}) or {})

@@ -125,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
+    # httpx imports its command-line client (click, pygments, rich: 60+ ms here) whenever those
+    # happen to be installed; the window never uses it. A None entry makes that optional
+    # import fail at once, as where they are not installed (httpx then keeps a stub `main`).
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
     paths = AppPaths.default()
     _setup_logging(args.verbose, None if (args.smoke_test or args.screenshot) else paths.log_dir)
     _install_excepthook()

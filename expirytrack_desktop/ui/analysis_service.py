@@ -3,29 +3,16 @@
 Every read runs on the database's own thread (``db.run``), never on the Qt thread. One cached
 :class:`DbCandleSource` serves the option chain's minute steps (the day's candles in memory);
 :meth:`refresh` drops it when the database changed (a collection finished).
+The analysis engine, at-risk and schedule modules are imported by the first call that needs
+them (the window's cold start does not pay for them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from expirytrack_desktop.analysis.candles import Candle, ContractInfo, DbCandleSource
-from expirytrack_desktop.analysis.chain import ChainSnapshot, build_chain
-from expirytrack_desktop.analysis.quality import (
-    ContractQuality,
-    GapRun,
-    Timeline,
-    contract_timeline,
-    expiry_quality,
-    gap_runs,
-)
-from expirytrack_desktop.analysis.series import StraddlePoint, aggregate, straddle_series
-from expirytrack_desktop.collect.atrisk import AtRiskExpiry, at_risk
-from expirytrack_desktop.schedule.manage import chosen_everywhere
-from expirytrack_desktop.store.findings import ScopedFinding, ScopedReport, repairs, scoped_verify
-from expirytrack_desktop.store.intervals import interval_name
-from expirytrack_desktop.store.verify import VerifyReport, fix
 from expirytrack_desktop.timeutil import IST
 from expirytrack_desktop.ui.catalog import COVERAGE_STATE
 from expirytrack_desktop.ui.choices import WizardSelection
@@ -33,6 +20,14 @@ from expirytrack_desktop.ui.coverage_view import ExpiryChip
 from expirytrack_desktop.ui.engine_host import EngineHost
 from expirytrack_desktop.ui.jobs_service import JobsService
 from expirytrack_desktop.ui.services import Services
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.analysis.candles import Candle, ContractInfo, DbCandleSource
+    from expirytrack_desktop.analysis.chain import ChainSnapshot
+    from expirytrack_desktop.analysis.quality import ContractQuality, GapRun, Timeline
+    from expirytrack_desktop.analysis.series import StraddlePoint
+    from expirytrack_desktop.collect.atrisk import AtRiskExpiry
+    from expirytrack_desktop.store.findings import ScopedFinding, ScopedReport
 
 
 class AnalysisService:
@@ -44,6 +39,8 @@ class AnalysisService:
         self.today: Callable[[], date] = lambda: datetime.now(IST).date()  # tests move it
 
     async def _db_source(self) -> DbCandleSource:
+        from expirytrack_desktop.analysis.candles import DbCandleSource
+
         rt = await self.host.ready()
         if self._source is None or self._source.db is not rt.db:
             self._source = DbCandleSource(rt.db, cache=True)
@@ -78,6 +75,9 @@ class AnalysisService:
         today = self.today()
 
         def find() -> list[AtRiskExpiry]:
+            from expirytrack_desktop.collect.atrisk import at_risk
+            from expirytrack_desktop.schedule.manage import chosen_everywhere
+
             return at_risk(rt.db, chosen_everywhere(rt.db, paths), today=today, within_days=days)
 
         return await rt.db.run(find)
@@ -110,6 +110,8 @@ class AnalysisService:
         return await rt.db.run(source.contracts, key, expiry) or []
 
     async def candles(self, contract_id: int, minutes: int = 1) -> list[Candle]:
+        from expirytrack_desktop.analysis.series import aggregate
+
         source = await self._db_source()
         rt = await self.host.ready()
         one_minute = await rt.db.run(source.candles, contract_id)
@@ -122,6 +124,8 @@ class AnalysisService:
         at: datetime,
         previous: ChainSnapshot | None = None,
     ) -> ChainSnapshot:
+        from expirytrack_desktop.analysis.chain import build_chain
+
         source = await self._db_source()
         rt = await self.host.ready()
         rate = self.services.settings.risk_free_rate
@@ -148,6 +152,8 @@ class AnalysisService:
         ce_strike: float | None = None,
         pe_strike: float | None = None,
     ) -> list[StraddlePoint]:
+        from expirytrack_desktop.analysis.series import straddle_series
+
         source = await self._db_source()
         rt = await self.host.ready()
         rate = self.services.settings.risk_free_rate
@@ -157,20 +163,28 @@ class AnalysisService:
         )  # fmt: skip
 
     async def quality(self, key: str, expiry: date) -> list[ContractQuality]:
+        from expirytrack_desktop.analysis.quality import expiry_quality
+
         rt = await self.host.ready()
         return await rt.db.run(expiry_quality, rt.db, key, expiry)
 
     async def gaps(self, contract_id: int) -> list[GapRun]:
+        from expirytrack_desktop.analysis.quality import gap_runs
+
         rt = await self.host.ready()
         return await rt.db.run(gap_runs, rt.db, contract_id)
 
     async def timeline(self, contract_id: int) -> Timeline:
+        from expirytrack_desktop.analysis.quality import contract_timeline
+
         rt = await self.host.ready()
         return await rt.db.run(contract_timeline, rt.db, contract_id)
 
     async def verify_scope(self, key: str, expiries: list[date]) -> ScopedReport:
         """verify's logical checks of ``key``'s ``expiries`` (all of them when empty), on the
         database's thread: the window stays responsive however long it takes."""
+        from expirytrack_desktop.store.findings import scoped_verify
+
         rt = await self.host.ready()
         return await rt.db.run(scoped_verify, rt.db, key, expiries)
 
@@ -178,6 +192,10 @@ class AnalysisService:
         """ "Collect missing" of findings: one job per expiry and interval fetching exactly
         the date ranges they name (windows whose candles do not match their done mark lose
         it first, as ``verify --fix``). Returns the job ids."""
+        from expirytrack_desktop.store.findings import repairs
+        from expirytrack_desktop.store.intervals import interval_name
+        from expirytrack_desktop.store.verify import VerifyReport, fix
+
         rt = await self.host.ready()
         jobs = []
         for r in repairs(findings):

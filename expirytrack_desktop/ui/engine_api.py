@@ -24,7 +24,6 @@ from typing import Any, cast
 
 from expirytrack_desktop.collect import CollectJob, Estimate, JobResult, Progress, Selection
 from expirytrack_desktop.ui import engine_messages as m
-from expirytrack_desktop.ui.engine_child import child_main
 from expirytrack_desktop.ui.engine_protocol import EngineApi, JobHandle, ProgressSink
 from expirytrack_desktop.ui.engine_thread import EngineThread
 from expirytrack_desktop.ui.runtime_adapter import UiRuntime
@@ -150,7 +149,7 @@ class ProcessEngineApi(EngineApi):
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(
-            target=child_main, args=(child, self.config), name="expirytrack-engine", daemon=True
+            target=_child_main, args=(child, self.config), name="expirytrack-engine", daemon=True
         )
         self._proc.start()
         child.close()
@@ -325,3 +324,11 @@ class ProcessEngineApi(EngineApi):
             self._conn.close()
         self._proc = None
         self._pool.shutdown(wait=False)
+
+
+def _child_main(conn: Any, config: dict[str, Any]) -> None:
+    """The engine process's entry point, imported there only (its modules stay out of the
+    window's start-up)."""
+    from expirytrack_desktop.ui.engine_child import child_main
+
+    child_main(conn, config)

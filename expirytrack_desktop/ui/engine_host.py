@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +51,13 @@ class EngineHost:
         self.engine = EngineThread()
         self.gui_loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
+        self._prepared: Future[UiRuntime] | None = None
+
+    def prepare(self) -> None:
+        """Begin opening the database and building the client now, on a worker thread, so
+        that work overlaps the window's construction; :meth:`start` takes the result."""
+        if self._prepared is None and self.runtime is None:
+            self._prepared = self.tasks.submit_blocking(self._build_runtime)
 
     async def start(self, on_progress: ProgressSink) -> bool:
         """Open the database, build client and collector (off the loop), start the engine API.
@@ -59,7 +67,11 @@ class EngineHost:
         self.gui_loop = asyncio.get_running_loop()
         try:
             self.engine.start()
-            self.runtime = await self.tasks.run_blocking(self._build_runtime)
+            prepared, self._prepared = self._prepared, None
+            if prepared is not None:
+                self.runtime = await asyncio.wrap_future(prepared)
+            else:
+                self.runtime = await self.tasks.run_blocking(self._build_runtime)
         except Exception as exc:
             self.engine_error = describe_error(exc)
             log.error("Could not open the engine: %s", self.engine_error)
@@ -176,6 +188,10 @@ class EngineHost:
 
     async def aclose(self) -> None:
         """Close the engine API (its process), the runtime's client and database, the thread."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:  # prepared, never started (the window failed to build)
+            with contextlib.suppress(Exception):
+                (await asyncio.wrap_future(prepared)).db.close()
         if self.api is not None:
             with contextlib.suppress(Exception):
                 await self.api.close()

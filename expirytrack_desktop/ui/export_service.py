@@ -1,7 +1,8 @@
 """Exports for the window: what can be exported, a preview, the export itself, the history.
 
 The export engine is blocking (SQLite reads, file writing), so it runs in worker threads:
-queries on the task manager's pool, the export on its own single thread.
+queries on the task manager's pool, the export on its own single thread. The export engine
+is imported by the first call that needs it (the history alone at start-up).
 """
 
 from __future__ import annotations
@@ -12,24 +13,22 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from expirytrack_desktop.export.api import (
-    ExpiryInfo,
-    ExportHistoryEntry,
-    ExportOptions,
-    ExportPreview,
-    ExportProgress,
-    ExportResult,
-    UnderlyingInfo,
-    available_expiries,
-    available_underlyings,
-    list_export_history,
-    preview,
-    run_export,
-)
 from expirytrack_desktop.ui.engine_host import EngineHost
 from expirytrack_desktop.ui.services import Services
 from expirytrack_desktop.ui.tasks import TaskManager
+
+if TYPE_CHECKING:
+    from expirytrack_desktop.export.api import (
+        ExpiryInfo,
+        ExportHistoryEntry,
+        ExportOptions,
+        ExportPreview,
+        ExportProgress,
+        ExportResult,
+        UnderlyingInfo,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,14 @@ class ExportService:
         return str(self.services.db_path)
 
     async def underlyings(self) -> list[UnderlyingInfo]:
+        from expirytrack_desktop.export.api import available_underlyings
+
         await self.host.ready()
         return await self.tasks.run_blocking(available_underlyings, self._db())
 
     async def expiries(self, keys: list[str]) -> list[ExpiryInfo]:
+        from expirytrack_desktop.export.api import available_expiries
+
         await self.host.ready()
         db = self._db()
 
@@ -58,6 +61,8 @@ class ExportService:
         return await self.tasks.run_blocking(read)
 
     async def preview(self, options: ExportOptions) -> ExportPreview:
+        from expirytrack_desktop.export.api import preview
+
         return await self.tasks.run_blocking(preview, self._db(), options)
 
     async def run(
@@ -70,6 +75,8 @@ class ExportService:
         cancel: threading.Event | None = None,
     ) -> ExportResult:
         """The export engine in a worker thread (it is blocking); returns its result."""
+        from expirytrack_desktop.export.api import run_export
+
         db = self._db()
 
         def work() -> ExportResult:
@@ -87,7 +94,13 @@ class ExportService:
         """The export engine's history (what, when, where, rows, size), newest first."""
         if not self.services.db_path.exists():
             return []
-        return await self.tasks.run_blocking(list_export_history, self._db())
+
+        def read(db: str) -> list[ExportHistoryEntry]:
+            from expirytrack_desktop.export.history import list_export_history
+
+            return list_export_history(db)
+
+        return await self.tasks.run_blocking(read, self._db())
 
     def shutdown(self) -> None:
         if self._pool is not None:

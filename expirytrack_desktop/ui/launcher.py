@@ -48,6 +48,7 @@ async def run_app(app: QtWidgets.QApplication, args: argparse.Namespace, paths: 
     while True:
         services = Services.create(paths, options)
         controller = Controller(services)
+        controller.host.prepare()  # the database and client open while the window is built
         window = MainWindow(controller)
         restart_demo = False
         try:

@@ -1,4 +1,9 @@
-"""The main window: menu bar, toolbar, pages (Jobs, Dashboard, Exports), log dock, status bar."""
+"""The main window: menu bar, toolbar, pages (Jobs, Dashboard, Exports), log dock, status bar.
+
+The viewer pages (chart, chain, quality, schedules) and the dialogs are imported and built
+when first needed (``ui.lazy_tabs``), so a cold start pays only for what the first screen
+shows (bench/bench_ui_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -8,28 +13,28 @@ import logging
 from typing import TYPE_CHECKING
 
 from expirytrack_desktop import APP_NAME, __version__
-from expirytrack_desktop.ui.chain_page import ChainPage
-from expirytrack_desktop.ui.chart_page import ChartPage
-from expirytrack_desktop.ui.collect_wizard import CollectWizard
 from expirytrack_desktop.ui.dashboard import DashboardPage
-from expirytrack_desktop.ui.export_wizard import ExportWizard
 from expirytrack_desktop.ui.exports_page import ExportsPage
 from expirytrack_desktop.ui.jobs_page import JobsPage
-from expirytrack_desktop.ui.login_dialog import LoginDialog
+from expirytrack_desktop.ui.lazy_tabs import LazyTabs
 from expirytrack_desktop.ui.logpanel import LogPanel
 from expirytrack_desktop.ui.models import describe_rate_limit, fmt_bytes, fmt_span, waiting_text
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
-from expirytrack_desktop.ui.quality_page import QualityPage
-from expirytrack_desktop.ui.schedules_page import SchedulesPage
-from expirytrack_desktop.ui.settings_dialog import SettingsDialog
 from expirytrack_desktop.upstox.limiter import RateLimitSpec
 
 if TYPE_CHECKING:
+    from expirytrack_desktop.ui.chain_page import ChainPage
+    from expirytrack_desktop.ui.chart_page import ChartPage
     from expirytrack_desktop.ui.controller import Controller
+    from expirytrack_desktop.ui.quality_page import QualityPage
+    from expirytrack_desktop.ui.schedules_page import SchedulesPage
 
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_MS = 1000
+# The schedules page also warns (tray) when a run would start after the token expires: if
+# nobody opened it, it is built this long after start-up and checks then and every 30 s.
+SCHEDULES_CHECK_AFTER_MS = 30_000
 # Lists and tables draw no focus frame of their own in most styles: show where the keyboard is.
 FOCUS_STYLE = "QAbstractItemView:focus { border: 2px solid palette(highlight); }"
 
@@ -63,20 +68,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.jobs_page, "&Jobs")
         self.tabs.addTab(self.dashboard_page, "&Dashboard")
         self.tabs.addTab(self.exports_page, "E&xports")
-        self.chart_page = ChartPage(controller)
-        self.chain_page = ChainPage(controller)
-        self.tabs.addTab(self.chart_page, "&Chart")
-        self.tabs.addTab(self.chain_page, "Option cha&in")
-        self.quality_page = QualityPage(controller)
-        self.tabs.addTab(self.quality_page, "Data &quality")
-        self.schedules_page = SchedulesPage(controller)
-        self.tabs.addTab(self.schedules_page, "Schedu&les")
+        self.lazy_tabs = LazyTabs(self.tabs)
+        self.lazy_tabs.add("chart", "&Chart", self._make_chart_page)
+        self.lazy_tabs.add("chain", "Option cha&in", self._make_chain_page)
+        self.lazy_tabs.add("quality", "Data &quality", self._make_quality_page)
+        self.lazy_tabs.add("schedules", "Schedu&les", self._make_schedules_page)
+        QtCore.QTimer.singleShot(SCHEDULES_CHECK_AFTER_MS, self, self._check_schedules)
         self.tray: QtWidgets.QSystemTrayIcon | None = None
         if QtWidgets.QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QtWidgets.QSystemTrayIcon(self.windowIcon(), self)
             self.tray.setToolTip(title)
             self.tray.show()
-        self.schedules_page.needsLogin.connect(self.notify)
         self.dashboard_page.at_risk.atRisk.connect(self.notify)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
@@ -115,6 +117,49 @@ class MainWindow(QtWidgets.QMainWindow):
         self.restore_state()
         self._update_actions()
         self.refresh_status()
+
+    # --- pages built on first use ------------------------------------------------------------
+    @property
+    def chart_page(self) -> ChartPage:
+        return self.lazy_tabs.page("chart")  # type: ignore[return-value]
+
+    @property
+    def chain_page(self) -> ChainPage:
+        return self.lazy_tabs.page("chain")  # type: ignore[return-value]
+
+    @property
+    def quality_page(self) -> QualityPage:
+        return self.lazy_tabs.page("quality")  # type: ignore[return-value]
+
+    @property
+    def schedules_page(self) -> SchedulesPage:
+        return self.lazy_tabs.page("schedules")  # type: ignore[return-value]
+
+    def _make_chart_page(self) -> QtWidgets.QWidget:
+        from expirytrack_desktop.ui.chart_page import ChartPage
+
+        return ChartPage(self.controller)
+
+    def _make_chain_page(self) -> QtWidgets.QWidget:
+        from expirytrack_desktop.ui.chain_page import ChainPage
+
+        return ChainPage(self.controller)
+
+    def _make_quality_page(self) -> QtWidgets.QWidget:
+        from expirytrack_desktop.ui.quality_page import QualityPage
+
+        return QualityPage(self.controller)
+
+    def _make_schedules_page(self) -> QtWidgets.QWidget:
+        from expirytrack_desktop.ui.schedules_page import SchedulesPage
+
+        page = SchedulesPage(self.controller)
+        page.needsLogin.connect(self.notify)
+        return page
+
+    def _check_schedules(self) -> None:
+        if not self._closing and not self.lazy_tabs.is_built("schedules"):
+            self.schedules_page.refresh()
 
     # --- actions -------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, tip: str = "", icon=None) -> QtGui.QAction:  # type: ignore[no-untyped-def]
@@ -333,6 +378,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- slots ---------------------------------------------------------------------------
     def on_login(self) -> None:
+        from expirytrack_desktop.ui.login_dialog import LoginDialog
+
         dlg = LoginDialog(self.controller, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.login_dialog = dlg
@@ -381,6 +428,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.auth.logout()
 
     def on_new_collection(self) -> None:
+        from expirytrack_desktop.ui.collect_wizard import CollectWizard
+
         wiz = CollectWizard(self.controller, self)
         wiz.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         wiz.jobStarted.connect(self._on_job_started)
@@ -392,12 +441,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs_page.select_job(job_id)
 
     def on_export(self) -> None:
+        from expirytrack_desktop.ui.export_wizard import ExportWizard
+
         wiz = ExportWizard(self.controller, self)
         wiz.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.export_wizard = wiz
         wiz.open()
 
     def on_settings(self) -> None:
+        from expirytrack_desktop.ui.settings_dialog import SettingsDialog
+
         dlg = SettingsDialog(self.controller, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.accepted.connect(self.refresh_all)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from expirytrack_desktop.ui.errors import describe_error
@@ -55,11 +55,18 @@ class TaskManager:
     def pending(self) -> list[asyncio.Task[Any]]:
         return [t for t in self._all if not t.done()]
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking work (keyring, file reads) on this manager's worker threads."""
+    def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix=self._prefix)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return self._executor
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work (keyring, file reads) on this manager's worker threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), fn, *args)
+
+    def submit_blocking(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Start blocking work now, without a running loop (await it with asyncio.wrap_future)."""
+        return self._pool().submit(fn, *args)
 
     async def cancel_all(self) -> None:
         """Cancel every task and wait for them to end."""
