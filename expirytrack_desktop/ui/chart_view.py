@@ -7,9 +7,12 @@ window's cold start does not pay for it.
 
 The x axis counts *session minutes*: each trading day shown is 375 slots (09:15-15:29 IST) side
 by side, so nights and weekends take no room, while a minute without a candle stays an empty
-slot — missing minutes are visible gaps, never flat bars. Bodies are drawn as vertical segments
-with a pen as wide as a slot, wicks as 1-px segments; where more than one candle falls on a
-pixel, each pixel column draws the low-high envelope instead (what the eye can see anyway).
+slot — missing minutes are visible gaps, never flat bars. Candles, volume and OI are the
+chart's own items (``ui.chart_items``): bodies as vertical segments with a pen as wide as a
+slot, wicks as 1-px segments, the low-high envelope per pixel column where candles are denser.
+Frames stay cheap during pan and zoom: no SI-prefix relabelling, y ranges refitted with slack
+(most frames move no y axis), the crosshair hidden until the mouse is over the chart, the
+premium pane linked only while shown (bench/bench_chart.py).
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ import pyqtgraph as pg  # type: ignore[import-untyped]  # pyqtgraph ships no typ
 
 from expirytrack_desktop.analysis.candles import Candle
 from expirytrack_desktop.timeutil import IST, IST_OFFSET_SECONDS
+from expirytrack_desktop.ui.chart_items import BarsItem, CandleItem, LineItem
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
 SLOTS_PER_DAY = 375
 _OPEN = 9 * 3600 + 15 * 60
-UP = QtGui.QColor(38, 166, 91)
-DOWN = QtGui.QColor(214, 69, 65)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,147 +73,6 @@ class _TimeAxis(pg.AxisItem):  # type: ignore[misc]
         return [self.axis_map.label(v) for v in values]
 
 
-class CandleItem(pg.GraphicsObject):  # type: ignore[misc]
-    """Candlesticks (``width`` slots each) drawn from numpy arrays, visible range only."""
-
-    def __init__(self, line: QtGui.QColor | None = None) -> None:
-        super().__init__()
-        self.line = line  # wick / envelope colour; None: the palette's text colour
-        self.x = np.empty(0)
-        self.o = self.h = self.l = self.c = np.empty(0)
-        self.width = 1.0
-        self._bounds = QtCore.QRectF()
-
-    def set_data(
-        self,
-        x: np.ndarray,
-        o: np.ndarray,
-        h: np.ndarray,
-        lo: np.ndarray,
-        c: np.ndarray,
-        width: float,
-    ) -> None:
-        self.prepareGeometryChange()
-        self.x, self.o, self.h, self.l, self.c, self.width = x, o, h, lo, c, width
-        if len(x):
-            self._bounds = QtCore.QRectF(
-                float(x[0]), float(lo.min()), float(x[-1] - x[0] + width), float(h.max() - lo.min())
-            )
-        else:
-            self._bounds = QtCore.QRectF()
-        self.update()
-
-    def boundingRect(self) -> QtCore.QRectF:
-        return self._bounds
-
-    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # type: ignore[no-untyped-def]  # pyqtgraph's hook
-        """The y range of the candles inside ``orthoRange`` (x): the y axis fits what is shown."""
-        if not len(self.x):
-            return None, None
-        if ax == 0:
-            return float(self.x[0]), float(self.x[-1] + self.width)
-        i0, i1 = 0, len(self.x)
-        if orthoRange is not None:
-            i0 = max(int(np.searchsorted(self.x, orthoRange[0] - self.width)), 0)
-            i1 = int(np.searchsorted(self.x, orthoRange[1], side="right"))
-        if i1 <= i0:
-            return None, None
-        return float(self.l[i0:i1].min()), float(self.h[i0:i1].max())
-
-    def visible(self) -> tuple[slice, float, float, float] | None:
-        """The candles in view (a slice), the view's x range and pixels per slot."""
-        if not len(self.x):
-            return None
-        view = self.getViewBox()
-        (x0, x1), _ = view.viewRange()
-        i0 = max(int(np.searchsorted(self.x, x0 - self.width)), 0)
-        i1 = min(int(np.searchsorted(self.x, x1 + self.width)) + 1, len(self.x))
-        if i1 <= i0:
-            return None
-        return slice(i0, i1), x0, x1, view.width() / max(x1 - x0, 1e-9)
-
-    def paint(self, p: QtGui.QPainter, *_args: object) -> None:
-        seen = self.visible()
-        if seen is None:
-            return
-        part, x0, x1, px_per_slot = seen
-        view = self.getViewBox()
-        x, o, h, lo, c = (a[part] for a in (self.x, self.o, self.h, self.l, self.c))
-        centre = x + self.width / 2
-        if px_per_slot * self.width < 2.0:  # several candles per pixel: the envelope
-            columns = max(int(view.width()), 1)
-            bins = ((centre - x0) / max(x1 - x0, 1e-9) * columns).astype(np.int64)
-            edges = np.flatnonzero(np.diff(bins)) + 1
-            starts = np.concatenate(([0], edges))
-            highs = np.maximum.reduceat(h, starts)
-            lows = np.minimum.reduceat(lo, starts)
-            xs = centre[starts]
-            pen = pg.mkPen(self.palette_text(), width=1)
-            pen.setCosmetic(True)
-            p.setPen(pen)
-            p.drawPath(_pairs(xs, lows, highs))
-            return
-        wick = pg.mkPen(self.palette_text(), width=1)
-        wick.setCosmetic(True)
-        p.setPen(wick)
-        p.drawPath(_pairs(centre, lo, h))
-        body_px = max(px_per_slot * self.width * 0.7, 1.0)
-        for colour, mask in ((UP, c >= o), (DOWN, c < o)):
-            if not mask.any():
-                continue
-            pen = QtGui.QPen(colour)
-            pen.setWidthF(body_px)
-            pen.setCosmetic(True)
-            pen.setCapStyle(Qt.PenCapStyle.FlatCap)
-            p.setPen(pen)
-            top = np.maximum(o[mask], c[mask])
-            bottom = np.minimum(o[mask], c[mask])
-            flat = top == bottom  # a doji still shows a line
-            p.drawPath(_pairs(centre[mask], bottom, np.where(flat, top + 1e-9, top)))
-
-    def palette_text(self) -> QtGui.QColor:
-        if self.line is not None:
-            return self.line
-        return QtWidgets.QApplication.palette().color(QtGui.QPalette.ColorRole.WindowText)
-
-
-class BarsItem(CandleItem):
-    """Volume bars: one path of vertical segments from 0, as wide as a slot when there is room."""
-
-    def set_bars(self, x: np.ndarray, v: np.ndarray, width: float) -> None:
-        zero = np.zeros_like(v)
-        self.set_data(x, zero, v, zero, v, width)
-
-    def paint(self, p: QtGui.QPainter, *_args: object) -> None:
-        seen = self.visible()
-        if seen is None:
-            return
-        part, x0, x1, px_per_slot = seen
-        view = self.getViewBox()
-        x, v = self.x[part], self.h[part]
-        centre = x + self.width / 2
-        if px_per_slot * self.width < 2.0:  # several bars per pixel: the tallest per column
-            columns = max(int(view.width()), 1)
-            bins = ((centre - x0) / max(x1 - x0, 1e-9) * columns).astype(np.int64)
-            starts = np.concatenate(([0], np.flatnonzero(np.diff(bins)) + 1))
-            centre, v = centre[starts], np.maximum.reduceat(v, starts)
-        pen = QtGui.QPen(self.palette_text())
-        pen.setWidthF(max(px_per_slot * self.width * 0.7, 1.0))
-        pen.setCosmetic(True)
-        pen.setCapStyle(Qt.PenCapStyle.FlatCap)
-        p.setPen(pen)
-        p.drawPath(_pairs(centre, np.zeros_like(v), v))
-
-
-def _pairs(x: np.ndarray, y0: np.ndarray, y1: np.ndarray) -> QtGui.QPainterPath:
-    """One path of vertical segments (x, y0)-(x, y1), built in C by pyqtgraph."""
-    xs = np.repeat(x, 2)
-    ys = np.empty(len(x) * 2)
-    ys[0::2] = y0
-    ys[1::2] = y1
-    return pg.arrayToQPath(xs, ys, connect="pairs")
-
-
 class ChartView(QtWidgets.QWidget):
     """Price (candles + overlays), volume and OI panes on one session-minute axis."""
 
@@ -238,17 +99,17 @@ class ChartView(QtWidgets.QWidget):
         for plot, name in panes:
             plot.setLabel("left", name)
             plot.setMouseEnabled(x=True, y=False)
-            plot.getViewBox().setAutoVisible(y=True)
-            plot.enableAutoRange(axis="y")
+            plot.enableAutoRange(axis="y", enable=False)  # fitted by _fit_y, with slack
             plot.setMenuEnabled(False)
-        for plot in (self.volume, self.oi, self.premium):
-            plot.setXLink(self.price)
+        for plot in (self.volume, self.oi):
+            plot.setXLink(self.price)  # the premium pane follows only while it is shown
         for plot in (self.price, self.volume, self.premium):
             plot.hideAxis("bottom")  # one time axis, under the last pane: less text to draw
         for plot, _ in panes:
-            left = plot.getAxis("left")
-            left.setWidth(64)  # equal widths keep the panes' x aligned
-            left.enableAutoSIPrefix(False)  # no label re-layout on every zoom
+            plot.getAxis("left").setWidth(64)  # equal widths keep the panes' x aligned
+            for side in ("left", "bottom", "right", "top"):  # hidden ones follow the view too
+                # no SI prefix: else every range change re-sets the label's HTML and size
+                plot.getAxis(side).enableAutoSIPrefix(False)
         self.premium.setVisible(False)
         self.layout_widget.ci.layout.setRowStretchFactor(0, 5)
         self.layout_widget.ci.layout.setRowStretchFactor(1, 2)
@@ -258,15 +119,14 @@ class ChartView(QtWidgets.QWidget):
         self.bars = BarsItem(QtGui.QColor(110, 130, 160))
         self.price.addItem(self.candles)
         self.volume.addItem(self.bars)
-        self.oi_curve = self.oi.plot([], [], pen=pg.mkPen((90, 120, 220), width=1))
-        for curve in (self.oi_curve,):
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="peak")
+        self.oi_line = LineItem(QtGui.QColor(90, 120, 220))
+        self.oi.addItem(self.oi_line)
         self.overlays: dict[str, pg.PlotDataItem] = {}
         self.legend = self.premium.addLegend(offset=(-10, 5))
         self.vlines = [pg.InfiniteLine(angle=90, movable=False) for _ in range(4)]
         plots = (self.price, self.volume, self.oi, self.premium)
         for plot, line in zip(plots, self.vlines, strict=True):
+            line.setVisible(False)  # until the mouse is over the chart
             plot.addItem(line, ignoreBounds=True)
         self.readout = QtWidgets.QLabel(" ")
         self.readout.setObjectName("chartReadout")
@@ -279,7 +139,9 @@ class ChartView(QtWidgets.QWidget):
         self.series: list[Candle] = []
         self._x = np.empty(0)
         self._width = 1.0
+        self._overlay_xy: list[tuple[np.ndarray, np.ndarray]] = []
         self.price.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.price.getViewBox().sigXRangeChanged.connect(lambda *_: self._fit_y())
 
     # --- data ----------------------------------------------------------------------------
     def set_series(
@@ -303,13 +165,12 @@ class ChartView(QtWidgets.QWidget):
         ).reshape(-1, 6)
         self.candles.set_data(self._x, arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], self._width)
         self.bars.set_bars(self._x, arr[:, 4], self._width)
-        self.oi_curve.setData(
-            self._x + self._width / 2, arr[:, 5], connect=_gaps(self._x, self._width)
-        )
+        self.oi_line.set_line(self._x + self._width / 2, arr[:, 5], self._width)
         for item in self.overlays.values():
             self.premium.removeItem(item)
         self.legend.clear()
         self.overlays.clear()
+        self._overlay_xy = []
         colours = ((230, 140, 30), (150, 80, 200), (20, 150, 160), (200, 60, 120))
         for (name, (ts, values)), colour in zip((overlays or {}).items(), colours, strict=False):
             x = self.axis.slots(ts) + 0.5
@@ -317,17 +178,41 @@ class ChartView(QtWidgets.QWidget):
             y = np.asarray(values, dtype=float)
             item = self.premium.plot(x, y, pen=pen, name=name, connect=_gaps(x - 0.5, 1.0))
             self.overlays[name] = item
+            self._overlay_xy.append((x, y))
         shown = bool(self.overlays)
+        self.premium.setXLink(self.price if shown else None)
         self.premium.setVisible(shown)
         self.premium.showAxis("bottom", shown)
         self.oi.showAxis("bottom", not shown)
         self.reset_view()
+        self._fit_y(force=True)
 
     def reset_view(self) -> None:
         if len(self._x):
             self.price.setXRange(float(self._x[0]), float(self._x[-1] + self._width), padding=0.01)
         else:
             self.price.setXRange(0, SLOTS_PER_DAY)
+
+    def _fit_y(self, force: bool = False) -> None:
+        """Each pane's y range around what is in view. With slack: a range is set again only
+        when the data leaves it or fills less than ``Y_REFIT_BELOW`` of it, so most pan and
+        zoom frames move no y axis and redraw no tick labels."""
+        (x0, x1), _ = self.price.getViewBox().viewRange()
+        w = self._width
+        c = self.candles
+        spans = [
+            (self.price, _visible_range(c.x, c.l, c.h, x0 - w, x1)),
+            (self.volume, _visible_range(c.x, None, self.bars.h, x0 - w, x1)),
+            (self.oi, _visible_range(self.oi_line.x, self.oi_line.h, self.oi_line.h, x0, x1)),
+        ]
+        if self._overlay_xy:
+            ranges = [_visible_range(x, y, y, x0, x1) for x, y in self._overlay_xy]
+            found = [r for r in ranges if r is not None]
+            if found:
+                spans.append((self.premium, (min(r[0] for r in found), max(r[1] for r in found))))
+        for plot, span in spans:
+            if span is not None:
+                _set_y(plot, *span, force=force)
 
     # --- keyboard and mouse --------------------------------------------------------------
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
@@ -353,6 +238,7 @@ class ChartView(QtWidgets.QWidget):
         x = self.price.getViewBox().mapSceneToView(pos).x()
         for line in self.vlines:
             line.setPos(x)
+            line.setVisible(True)
         self.readout.setText(self.describe_at(x))
         self.hovered.emit(self.readout.text())
 
@@ -380,3 +266,37 @@ def _gaps(x: np.ndarray, width: float) -> np.ndarray:
     if len(x) < 2:
         return np.ones(len(x), dtype=bool)
     return np.append(np.diff(x) <= width + 1e-9, False)
+
+
+Y_PAD = 0.08  # room above and below the data in view, as a fraction of its span
+Y_REFIT_BELOW = 0.6  # fit again when the data in view fills less than this of the range
+
+
+def _visible_range(
+    x: np.ndarray, lo: np.ndarray | None, hi: np.ndarray, x0: float, x1: float
+) -> tuple[float, float] | None:
+    """Min and max of ``lo``/``hi`` (``lo`` None: 0 and ``hi``) where ``x0 <= x <= x1``,
+    ignoring NaNs; None when nothing is there. ``x`` is ascending."""
+    i0 = int(np.searchsorted(x, x0))
+    i1 = int(np.searchsorted(x, x1, side="right"))
+    if i1 <= i0:
+        return None
+    top = hi[i0:i1]
+    bottom = top if lo is None else lo[i0:i1]
+    low, high = float(bottom.min()), float(top.max())
+    if not (np.isfinite(low) and np.isfinite(high)):  # a NaN in view: the finite values
+        top, bottom = top[np.isfinite(top)], bottom[np.isfinite(bottom)]
+        if not len(top) or not len(bottom):
+            return None
+        low, high = float(bottom.min()), float(top.max())
+    return (min(low, 0.0) if lo is None else low), high
+
+
+def _set_y(plot: pg.PlotItem, low: float, high: float, *, force: bool = False) -> None:
+    """Set the pane's y range around ``[low, high]`` unless it already fits (see _fit_y)."""
+    (y0, y1) = plot.getViewBox().viewRange()[1]
+    span = high - low
+    if not force and y0 <= low and high <= y1 and span >= (y1 - y0) * Y_REFIT_BELOW:
+        return
+    pad = span * Y_PAD if span > 0 else max(abs(high) * 0.01, 1.0)
+    plot.setYRange(low - pad if low < 0 or low - pad >= 0 else 0.0, high + pad, padding=0)
