@@ -14,8 +14,9 @@ from expirytrack_desktop.paths import AppPaths
 from expirytrack_desktop.store import open_database
 from expirytrack_desktop.store.coverage import merge_ranges
 from expirytrack_desktop.timeutil import IST
-from expirytrack_desktop.ui.qt import Qt
-from tests.analysis_helpers import MONTHLY, collect_chain_db
+from expirytrack_desktop.ui.coverage_view import LINE_HEIGHT
+from expirytrack_desktop.ui.qt import Qt, QtCore
+from tests.analysis_helpers import MONTHLY, NIFTY, collect_chain_db
 from tests.collect_helpers import make_app
 from tests.test_ui_support import close_app, make_window
 
@@ -168,28 +169,7 @@ def test_collect_missing_plans_exactly_the_missing_windows(qtbot, quality, damag
     )
     assert "no finding" in page.summary.text()
     assert not page.collect_button.isEnabled()
-    db = controller.runtime.db
-    marks = ",".join("?" * len(page.started))
-    rows = db.execute(
-        "SELECT contract_id, from_date, to_date FROM fetch_window "
-        f"WHERE job_id IN ({marks}) ORDER BY contract_id, from_date",
-        page.started,
-    )
-    fetched: dict[int, list[tuple[date, date]]] = {}
-    for cid, f0, t0 in rows:
-        fetched.setdefault(cid, []).append((date.fromisoformat(f0), date.fromisoformat(t0)))
-    target = db.execute(
-        "SELECT from_date, to_date FROM coverage_target t JOIN expiry e ON e.id = t.expiry_id "
-        "WHERE e.expiry_date = ?",
-        (MONTHLY.isoformat(),),
-    )[0]
-    assert (date.fromisoformat(target[0]), date.fromisoformat(target[1])) == target_range(
-        MONTHLY, 1
-    )
-    assert {cid: merge_ranges(r) for cid, r in fetched.items()} == {
-        facts["lost"]: [target_range(MONTHLY, 1)],
-        facts["future"]: [facts["future_window"]],
-    }
+    _assert_fetched_exactly(controller.runtime.db, page.started, facts)
     with open_database(controller.services.db_path, create=False, check_writable=False) as ro:
         assert contract_timeline(ro, facts["future"]).runs == []
         lost = contract_timeline(ro, facts["lost"])
@@ -227,6 +207,70 @@ def test_every_expiry_of_the_underlying_and_notes_without_a_fix(qtbot, quality, 
     assert leaf.text(3).startswith("none: special sessions")
     assert not page.collect_button.isEnabled()
     assert "every expiry of the underlying" in page.summary.text()
+
+
+def _assert_fetched_exactly(db, jobs: list[int], facts: dict) -> None:
+    """The windows ``jobs`` stored are exactly the two defects' ranges, nothing else."""
+    marks = ",".join("?" * len(jobs))
+    rows = db.execute(
+        "SELECT contract_id, from_date, to_date FROM fetch_window "
+        f"WHERE job_id IN ({marks}) ORDER BY contract_id, from_date",
+        jobs,
+    )
+    fetched: dict[int, list[tuple[date, date]]] = {}
+    for cid, f0, t0 in rows:
+        fetched.setdefault(cid, []).append((date.fromisoformat(f0), date.fromisoformat(t0)))
+    target = db.execute(
+        "SELECT from_date, to_date FROM coverage_target t JOIN expiry e ON e.id = t.expiry_id "
+        "WHERE e.expiry_date = ?",
+        (MONTHLY.isoformat(),),
+    )[0]
+    assert (date.fromisoformat(target[0]), date.fromisoformat(target[1])) == target_range(
+        MONTHLY, 1
+    )
+    assert {cid: merge_ranges(r) for cid, r in fetched.items()} == {
+        facts["lost"]: [target_range(MONTHLY, 1)],
+        facts["future"]: [facts["future_window"]],
+    }
+
+
+def test_collect_missing_from_a_coverage_cell(qtbot, quality, damaged):
+    window, controller, _page = quality
+    facts = damaged[1]
+    dash = window.dashboard_page
+    window.tabs.setCurrentWidget(dash)
+    done = controller.schedule(dash.refresh())
+    qtbot.waitUntil(done.done, timeout=10000)
+    grid = dash.grid
+    model = grid.months_model
+    cell = next(
+        (r, c) for (r, c), chips in model.cells.items() if any(ch.expiry == MONTHLY for ch in chips)
+    )
+    index = model.index(*cell)
+    chips = model.cells[cell]
+    line = next(i for i, ch in enumerate(chips) if ch.expiry == MONTHLY)
+    rect = grid.visualRect(index)
+    pos = QtCore.QPoint(rect.center().x(), rect.top() + 3 + line * LINE_HEIGHT + 4)
+    chip = grid.chip_at_pos(pos)
+    assert chip is not None and chip.expiry == MONTHLY and chip.state == "partial"
+    menu = grid.chip_menu(chip)
+    [collect] = [a for a in menu.actions() if a.text() == "Collect missing"]
+    assert collect.isEnabled()
+    before = int(controller.runtime.db.execute("SELECT coalesce(max(id), 0) FROM job")[0][0])
+    with qtbot.waitSignal(grid.collectRequested, timeout=5000) as sig:
+        collect.trigger()
+    assert sig.args == [NIFTY, MONTHLY]
+    qtbot.waitUntil(lambda: bool(dash.started), timeout=30000)
+    jobs = list(dash.started)
+    assert min(jobs) > before
+    for job in jobs:
+        wait = controller.schedule(controller.jobs.wait(job))
+        qtbot.waitUntil(wait.done, timeout=60000)
+    _assert_fetched_exactly(controller.runtime.db, jobs, facts)
+    # nothing missing any more: a second request starts nothing
+    task = controller.schedule(dash.collect_missing(NIFTY, MONTHLY))
+    qtbot.waitUntil(task.done, timeout=30000)
+    assert task.result() == []
 
 
 def test_the_demo_watchlist_puts_the_oldest_expiries_at_risk(qtbot, qloop, tmp_path):

@@ -212,6 +212,23 @@ class AnalysisService:
             jobs.append(await self.jobs.start_collection(selection))
         return jobs
 
+    async def collect_missing_of(self, key: str, expiry: date) -> list[int]:
+        """ "Collect missing" of a coverage cell: what verify finds missing of the expiry,
+        exactly; an expiry never collected (no target yet) is collected whole."""
+        report = await self.verify_scope(key, [expiry])
+        found = [f for f in report.findings if f.collectable]
+        if found:
+            return await self.collect_missing(found)
+        rt = await self.host.ready()
+        asked = await rt.db.run(
+            rt.db.execute,
+            "SELECT 1 FROM coverage_target t JOIN expiry e ON e.id = t.expiry_id "
+            "JOIN underlying u ON u.id = e.underlying_id WHERE u.instrument_key = ? "
+            "AND e.expiry_date = ? LIMIT 1",
+            (key, expiry.isoformat()),
+        )
+        return [] if asked else [await self.collect(key, [expiry])]
+
     async def collect(self, key: str, expiries: list[date]) -> int:
         """ "Collect it" / "Collect missing": a job for these expiries with the default options.
 

@@ -4,7 +4,8 @@ expiries of the month — one line each, day + symbol + word, on a tinted backgr
 Each underlying keeps its own expiries (NIFTY's weeklies, a stock's one monthly) instead of a
 shared date axis, so six months of dozens of underlyings fit 1280 px without scrolling
 sideways. Clicking an expiry emits :attr:`CoverageMonthsView.expiryClicked`; the dashboard
-opens its contracts on the Data quality page, from where a double-click charts one.
+opens its contracts on the Data quality page, from where a double-click charts one. An
+expiry's context menu also offers "Collect missing" (:attr:`collectRequested`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class CoverageMonthsModel(QtCore.QAbstractTableModel):
             if j is not None:
                 self.cells.setdefault((index[c.key], j), []).append(c)
         self.endResetModel()
+
+    def label_of(self, key: str) -> str:
+        return next((label for label, k in self.rows if k == key), key)
 
     def rowCount(self, parent: Any = QtCore.QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.rows)
@@ -142,6 +146,7 @@ class ChipDelegate(QtWidgets.QStyledItemDelegate):
 
 class CoverageMonthsView(QtWidgets.QTableView):
     expiryClicked = Signal(str, object)  # instrument key, expiry date
+    collectRequested = Signal(str, object)  # "Collect missing" of that expiry
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -171,6 +176,30 @@ class CoverageMonthsView(QtWidgets.QTableView):
             chip = self.delegate.chip_at(index, self.visualRect(index), pos.y())
             if chip is not None:
                 self.expiryClicked.emit(chip.key, chip.expiry)
+
+    def chip_at_pos(self, pos: QtCore.QPoint) -> ExpiryChip | None:
+        index = self.indexAt(pos)
+        if not index.isValid():
+            return None
+        return self.delegate.chip_at(index, self.visualRect(index), pos.y())
+
+    def chip_menu(self, chip: ExpiryChip) -> QtWidgets.QMenu:
+        """Open its contracts, or collect what verify finds missing of it."""
+        menu = QtWidgets.QMenu(self)
+        title = f"{chip.expiry.isoformat()}: {chip.text.split(' ', 1)[1]}"
+        menu.addSection(title)
+        menu.addAction("Open on Data quality").triggered.connect(
+            lambda: self.expiryClicked.emit(chip.key, chip.expiry)
+        )
+        collect = menu.addAction("Collect missing")
+        collect.setEnabled(chip.state != "complete")
+        collect.triggered.connect(lambda: self.collectRequested.emit(chip.key, chip.expiry))
+        return menu
+
+    def contextMenuEvent(self, event: QtGui.QContextMenuEvent) -> None:
+        chip = self.chip_at_pos(self.viewport().mapFrom(self, event.pos()))
+        if chip is not None:
+            self.chip_menu(chip).exec(event.globalPos())
 
     def _activated(self, index: QtCore.QModelIndex) -> None:
         """Enter on a cell: its first expiry not complete (else its first)."""

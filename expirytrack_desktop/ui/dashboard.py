@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import date
 from typing import TYPE_CHECKING
 
 from expirytrack_desktop.ui.atrisk_panel import AtRiskPanel
@@ -11,6 +13,8 @@ from expirytrack_desktop.ui.qt import QtCore, QtGui, QtWidgets
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
+
+log = logging.getLogger(__name__)
 
 
 def coverage_colours(palette: QtGui.QPalette) -> dict[str, QtGui.QBrush]:
@@ -71,6 +75,8 @@ class DashboardPage(QtWidgets.QWidget):
         self.grid = CoverageMonthsView()
         self.grid.months_model.colours = coverage_colours(self.palette())
         self.grid.expiryClicked.connect(self._open_expiry)
+        self.grid.collectRequested.connect(self._collect_missing)
+        self.started: list[int] = []  # jobs started by a cell's "Collect missing"
         self.empty_label = QtWidgets.QLabel(
             "No coverage yet: collected underlyings and expiries appear here."
         )
@@ -135,6 +141,20 @@ class DashboardPage(QtWidgets.QWidget):
         self.grid.setVisible(bool(chips))
         await self.at_risk.refresh()
         self.refresh_usage()
+
+    def _collect_missing(self, key: str, expiry: date) -> None:
+        self.controller.schedule(self.collect_missing(key, expiry), name=f"cover-{key}-{expiry}")
+
+    async def collect_missing(self, key: str, expiry: date) -> list[int]:
+        """A coverage cell's "Collect missing": exactly what verify finds missing of it."""
+        jobs = await self.controller.analysis.collect_missing_of(key, expiry)
+        self.started += jobs
+        what = f"{self.grid.months_model.label_of(key)} {expiry.isoformat()}"
+        if jobs:
+            log.info("Collect missing of %s: job %s", what, ", ".join(map(str, jobs)))
+        else:
+            log.info("Collect missing of %s: nothing missing", what)
+        return jobs
 
     def _open_expiry(self, key: str, expiry: object) -> None:
         """A coverage line clicked: that expiry's contracts on the Data quality page."""
