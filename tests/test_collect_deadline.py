@@ -70,6 +70,53 @@ async def test_a_plan_fetches_the_oldest_expiry_first_across_underlyings(tmp_pat
         db.close()
 
 
+class ListOrderApp(SimulatorApp):
+    """The simulator, plus (kind, expiry date) of every contract-list and candle request."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple[str, date]] = []
+
+    async def handle(self, method, path, query, headers, body):
+        q = query.decode() if isinstance(query, bytes) else query
+        if "/historical-candle/" in path:
+            key = path.split("/historical-candle/")[1].split("/")[0]
+            day, month, year = key.rsplit("|", 1)[1].split("-")
+            self.seen.append(("candles", date(int(year), int(month), int(day))))
+        elif path.endswith("/contract") and "expiry_date=" in q:
+            self.seen.append(("list", date.fromisoformat(q.split("expiry_date=")[1][:10])))
+        return await super().handle(method, path, query, headers, body)
+
+
+async def test_contract_lists_of_later_expiries_wait_for_the_candles_of_older_ones(tmp_path):
+    """A universe lists ~1,500 expiries: listing every one before any candle would hold back
+    the candles that vanish first by half an hour of the rate budget."""
+    market = Market(
+        seed=5, today=TODAY, underlyings=("NIFTY", "BANKNIFTY"), strikes_per_side=1, history_days=60
+    )
+    app = ListOrderApp(market, rate_limit=None)
+    db = make_db(tmp_path)
+    client = client_for(app, "100000/1")
+    try:
+        r = await make_collector(db, client, concurrency=4).run(
+            Selection(["NIFTY", "BANKNIFTY"], None, months=1)
+        )
+        assert r.state == "completed"
+        dates = sorted({d for _, d in app.seen})
+        assert len(dates) >= 3
+        for older, newer in itertools.pairwise(dates):
+            last_candle_of_older = max(
+                i for i, (kind, d) in enumerate(app.seen) if d == older and kind == "candles"
+            )
+            first_list_of_newer = min(
+                i for i, (kind, d) in enumerate(app.seen) if d == newer and kind == "list"
+            )
+            assert last_candle_of_older < first_list_of_newer, (older, newer)
+    finally:
+        await client.aclose()
+        db.close()
+
+
 async def test_the_limiter_serves_waiting_requests_by_priority_then_arrival():
     clock = FakeClock()
     limiter = RateLimiter(RateLimitSpec.parse("1/1"), clock=clock, sleep=clock.sleep, margin=0)

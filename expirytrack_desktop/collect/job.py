@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -263,14 +264,9 @@ class CollectJob:
                 tasks = await self._db.run(
                     plan_failed, self._db, self.id, self.selection.interval, span
                 )
+                await self._fetch_planned(tasks)
             else:
-                tasks = await self._discover_and_plan(span)
-            prog.total += len(tasks)
-            prog.count(windows_planned=len(tasks))
-            prog.emit(force=True)
-            await fetcher.fetch(tasks)
-            if self._gate.halted:
-                raise asyncio.CancelledError
+                await self._discover_and_fetch(span)
             if not failed_only:
                 await fetcher.mark_complete_expiries()
             if prog.failed:
@@ -284,8 +280,21 @@ class CollectJob:
             reason, message = StopReason.STORAGE, str(exc)
         return await self._end(reason, message)
 
-    async def _discover_and_plan(self, span: int) -> list[WindowTask]:
-        """Expiries, then contracts, then the windows still missing, deadline-first."""
+    async def _fetch_planned(self, tasks: list[WindowTask]) -> None:
+        prog = self._progress
+        prog.total += len(tasks)
+        prog.count(windows_planned=len(tasks))
+        prog.emit(force=True)
+        if tasks and self._fetcher is not None:
+            await self._fetcher.fetch(tasks)
+        if self._gate.halted:
+            raise asyncio.CancelledError
+
+    async def _discover_and_fetch(self, span: int) -> None:
+        """Expiries, then one expiry date at a time, oldest first: its contracts, then its
+        missing windows. A universe lists ~1,500 expiries (two contract-list requests each,
+        about half an hour of the 30-minute budget): listing them all before any candle would
+        hold back the candles that vanish first."""
         discovery = Discovery(
             self._db,
             self._ctx.client,
@@ -296,13 +305,19 @@ class CollectJob:
             openalgo=self.config.openalgo,
             concurrency=self.config.concurrency,
         )
-        work = await discovery.expiries()
-        await discovery.contracts(work)
-        if self._gate.halted:
-            raise asyncio.CancelledError
-        self._progress.phase = Phase.CANDLES
-        if self.selection.strikes is not None:
-            await self._fetch_price_futures(work, span)
+        work = await discovery.expiries()  # oldest first across underlyings
+        for _, same_day in itertools.groupby(work, key=lambda w: w.expiry):
+            group = list(same_day)
+            await discovery.contracts(group)
+            if self._gate.halted:
+                raise asyncio.CancelledError
+            self._progress.phase = Phase.CANDLES
+            if self.selection.strikes is not None:
+                await self._fetch_price_futures(group, span)
+            await self._fetch_planned(deadline_first(await self._plan(group, span)))
+
+    async def _plan(self, work: list[ExpiryWork], span: int) -> list[WindowTask]:
+        """The windows still missing of ``work``'s expiries."""
         tasks: list[WindowTask] = []
         for w in work:
             plan = await self._db.run(
@@ -314,7 +329,7 @@ class CollectJob:
             if plan.note and "all strikes taken" in plan.note:
                 self._note(f"{discovery.name(w.key)} {plan.note}")
             tasks.extend(plan.tasks)
-        return deadline_first(tasks)
+        return tasks
 
     async def _fetch_price_futures(self, work: list[ExpiryWork], span: int) -> None:
         """Strike filter: the futures of every expiry first (their closes are the prices the
