@@ -162,17 +162,22 @@ def run_engine(tmp: Path, base: str, args: argparse.Namespace) -> dict[str, obje
     loads: list[str] = []
     deadline = t0 + 60 * args.minutes
     next_load = t0
-    while time.time() < deadline and proc.poll() is None:
+    reaped = None
+    while time.time() < deadline:  # wait4 (not poll) so the child's rusage is ours to read
+        reaped = os.wait4(proc.pid, os.WNOHANG)
+        if reaped[0]:
+            break
         if time.time() >= next_load:
             loads.append(loadavg())
             next_load += max(10.0, 60 * args.minutes / 10)
         time.sleep(0.5)
     stopped = time.time()
-    cancelled = False
-    if proc.poll() is None:
+    cancelled = not (reaped and reaped[0])
+    if cancelled:
         proc.send_signal(signal.SIGINT)
-        cancelled = True
-    _, status, usage = os.wait4(proc.pid, 0)
+        reaped = os.wait4(proc.pid, 0)
+    assert reaped is not None
+    _, status, usage = reaped
     ended = time.time()
     proc.returncode = os.waitstatus_to_exitcode(status)
     out.close()

@@ -71,13 +71,25 @@ def plan_windows(
     ``covered[contract_id]`` = ``(from_date, to_date, state)`` rows of ``fetch_window``.
     """
     tasks: list[WindowTask] = []
+    # The contracts of one expiry mostly share their target and their windows: work out the
+    # missing pieces once per distinct (target, windows) (a universe plans 150,000 contracts).
+    pieces_of: dict[tuple[date, date, tuple[tuple[date, date, str], ...]], list[tuple[date, date]]]
+    pieces_of = {}
     for t in targets:
-        done = [(f, to) for f, to, state in covered.get(t.contract_id, ()) if state != "failed"]
-        for gap in subtract_ranges((t.from_date, t.to_date), done):
-            for f, to in chunk_range(gap, span_days):
-                tasks.append(
-                    WindowTask(t.contract_id, t.expired_key, interval, f, to, t.label, t.expiry)
-                )
+        rows = tuple(covered.get(t.contract_id, ()))
+        key = (t.from_date, t.to_date, rows)
+        pieces = pieces_of.get(key)
+        if pieces is None:
+            done = [(f, to) for f, to, state in rows if state != "failed"]
+            pieces = pieces_of[key] = [
+                piece
+                for gap in subtract_ranges((t.from_date, t.to_date), done)
+                for piece in chunk_range(gap, span_days)
+            ]
+        for f, to in pieces:
+            tasks.append(
+                WindowTask(t.contract_id, t.expired_key, interval, f, to, t.label, t.expiry)
+            )
     return tasks
 
 

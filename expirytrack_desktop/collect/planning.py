@@ -40,8 +40,7 @@ class ExpiryPlan:
 
 
 def _covered(db: Database, contract_ids: Iterable[int], interval: str) -> Covered:
-    windows = db.windows_for(contract_ids, interval)
-    return {cid: [(w.from_date, w.to_date, w.state) for w in ws] for cid, ws in windows.items()}
+    return db.window_ranges(contract_ids, interval)
 
 
 def plan_expiry(

@@ -67,6 +67,13 @@ class ClaimStore(JobStore):
         """(windows overlapping a claim of another live job -> its id, dead jobs met)."""
         held: dict[int, int] = {}
         dead: set[int] | None = None
+        others_claim = c.execute(
+            "SELECT 1 FROM window_claim w JOIN job j ON j.id = w.job_id WHERE w.job_id != ? "
+            f"AND j.status IN {_HOLDING} LIMIT 1",
+            (-1 if job_id is None else job_id,),
+        ).fetchone()
+        if others_claim is None:  # nobody else holds anything: skip one query per window
+            return held, set()
         for i, (cid, iv, f, t) in enumerate(windows):
             others = c.execute(
                 "SELECT DISTINCT w.job_id FROM window_claim w JOIN job j ON j.id = w.job_id "
