@@ -98,12 +98,19 @@ async def test_contract_lists_of_later_expiries_wait_for_the_candles_of_older_on
     db = make_db(tmp_path)
     client = client_for(app, "100000/1")
     try:
+        seen_progress = []  # (progress, requests seen by then)
         r = await make_collector(db, client, concurrency=4).run(
-            Selection(["NIFTY", "BANKNIFTY"], None, months=1)
+            Selection(["NIFTY", "BANKNIFTY"], None, months=1),
+            on_progress=lambda p: seen_progress.append((p, len(app.seen))),
         )
         assert r.state == "completed"
         dates = sorted({d for _, d in app.seen})
         assert len(dates) >= 3
+        # every contract list to come counts in the total from the start: while a later
+        # date's lists are still to be asked for, the progress never shows everything done
+        last_list = max(i for i, (kind, _) in enumerate(app.seen) if kind == "list")
+        early = [p for p, n in seen_progress if n <= last_list and p.items_total]
+        assert early and all(p.items_done < p.items_total for p in early)
         for older, newer in itertools.pairwise(dates):
             last_candle_of_older = max(
                 i for i, (kind, d) in enumerate(app.seen) if d == older and kind == "candles"

@@ -185,12 +185,14 @@ class Discovery:
             raise RunStopped(StopReason.BAD_INPUT, "; ".join(bad))
         return sorted(work, key=lambda w: w.expiry)
 
-    async def contracts(self, work: list[ExpiryWork]) -> None:
-        """Fetch and store the contracts of each expiry not stored yet, oldest first."""
+    async def contracts(self, work: list[ExpiryWork], *, counted: bool = False) -> None:
+        """Fetch and store the contracts of each expiry not stored yet, oldest first;
+        ``counted``: they are already in the progress total."""
         prog = self._progress
         prog.phase = Phase.CONTRACTS
         todo = [w for w in work if not w.contracts_fetched]
-        prog.total += len(todo)
+        if not counted:
+            prog.total += len(todo)
         prog.emit(force=True)
         sem = asyncio.Semaphore(self._concurrency)
 

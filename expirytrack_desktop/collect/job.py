@@ -306,9 +306,12 @@ class CollectJob:
             concurrency=self.config.concurrency,
         )
         work = await discovery.expiries()  # oldest first across underlyings
+        # every contract list to come is in the total from the start, each date's windows
+        # once its lists are in: the total only grows by windows not known before
+        self._progress.total += sum(1 for w in work if not w.contracts_fetched)
         for _, same_day in itertools.groupby(work, key=lambda w: w.expiry):
             group = list(same_day)
-            await discovery.contracts(group)
+            await discovery.contracts(group, counted=True)
             if self._gate.halted:
                 raise asyncio.CancelledError
             self._progress.phase = Phase.CANDLES
