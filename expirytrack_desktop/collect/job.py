@@ -317,9 +317,11 @@ class CollectJob:
             self._progress.phase = Phase.CANDLES
             if self.selection.strikes is not None:
                 await self._fetch_price_futures(group, span)
-            await self._fetch_planned(deadline_first(await self._plan(group, span)))
+            await self._fetch_planned(deadline_first(await self._plan(discovery, group, span)))
 
-    async def _plan(self, work: list[ExpiryWork], span: int) -> list[WindowTask]:
+    async def _plan(
+        self, discovery: Discovery, work: list[ExpiryWork], span: int
+    ) -> list[WindowTask]:
         """The windows still missing of ``work``'s expiries."""
         tasks: list[WindowTask] = []
         for w in work:
