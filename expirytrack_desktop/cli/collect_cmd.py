@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TextIO
 
 from expirytrack_desktop.cli import exitcodes
@@ -269,6 +269,7 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+BUDGET_WAIT_SAY_S = 10.0  # shorter budget waits are the normal pace at 50 per second
 _WAIT_OVER = {
     "network": "the API answers again: continuing",
     "login": "new login found: continuing",
@@ -285,25 +286,46 @@ class _Printer:
         self._last = 0.0
         self._state: tuple[str, str] | None = None
         self._waiting: str | None = None
+        self._budget: float | None = None  # the budget wait last announced (its end)
+        self._counts: tuple[int, int, int] | None = None  # what the last line said
 
     def __call__(self, p: Progress) -> None:
         if p.waiting_for != self._waiting:  # one line when a wait starts and when it ends
             before, self._waiting = self._waiting, p.waiting_for
             self._say(p.waiting if p.waiting_for else _WAIT_OVER.get(before or "", "continuing"))
+        self._budget_wait(p)
         if self.tty:
             self._bar(p)
             return
         key = (p.state.value, p.phase.value)
+        counts = (p.items_done, p.items_failed, p.requests)
         now = time.monotonic()
-        if key == self._state and now - self._last < 5:
-            return
-        self._state, self._last = key, now
+        if key == self._state and now - self._last < (5 if counts != self._counts else 300):
+            return  # a line at most every 5 s; while nothing moves (a wait), every 5 minutes
+        self._state, self._last, self._counts = key, now, counts
         eta = f", ETA {_duration(p.eta_seconds)}" if p.eta_seconds is not None else ""
         print(
             f"[{p.state.value}/{p.phase.value}] {p.items_done}/{p.items_total} items, "
             f"{p.items_failed} failed, {p.requests} requests ({p.rate:.1f}/s), "
             f"{p.candles} candles{eta}",
             file=self.stream,
+        )
+
+    def _budget_wait(self, p: Progress) -> None:
+        """One line when the rate limits hold the run back for more than a few seconds (a
+        spent 30-minute budget is a silent wait of up to half an hour otherwise)."""
+        until = p.budget_until
+        if until is None or until - time.time() < BUDGET_WAIT_SAY_S:
+            if until is None:
+                self._budget = None
+            return
+        if self._budget is not None and abs(until - self._budget) < 60:
+            return
+        self._budget = until
+        eta = f"; ETA {_duration(p.eta_seconds)}" if p.eta_seconds else ""
+        self._say(
+            f"waiting for API budget until {datetime.fromtimestamp(until):%H:%M:%S} (the "
+            f"Upstox rate limits allow no more requests before then){eta}"
         )
 
     def _bar(self, p: Progress) -> None:
@@ -317,6 +339,8 @@ class _Printer:
         desc = p.phase.value if p.phase != Phase.CANDLES else "candles"
         if p.waiting_for:
             desc = "needs login" if p.waiting_for == "login" else "waiting for the network"
+        elif p.budget_until is not None:
+            desc = "waiting for API budget"
         elif p.state.value != "running":
             desc = p.state.value
         self.bar.set_description(desc)

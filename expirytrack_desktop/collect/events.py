@@ -78,6 +78,9 @@ class Progress:
     # and the line to show, e.g. "waiting for the network since 14:02, next try in 8 s".
     waiting_for: str | None = None
     waiting: str | None = None
+    # While the rate limiter holds the run back for budget: when it expects to send again
+    # (epoch seconds on the limiter's clock), else None.
+    budget_until: float | None = None
 
     @property
     def fraction(self) -> float:

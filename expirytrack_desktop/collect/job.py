@@ -36,6 +36,9 @@ from expirytrack_desktop.collect.window_fetch import WindowFetcher
 from expirytrack_desktop.store import Database, StoreError
 from expirytrack_desktop.upstox.ledger import LedgerError
 
+# How often a run that gets no answers (a budget, network or login wait) still reports progress.
+IDLE_PROGRESS_S = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class JobContext:
@@ -93,6 +96,7 @@ class CollectJob:
             others_running=lambda: context.others_running(self),
             requests_before=requests_before,
             on_progress=on_progress,
+            limiter=getattr(client, "limiter", None),
         )
         self._task: asyncio.Task[JobResult] | None = None
         self._cancel_requested = False
@@ -215,8 +219,15 @@ class CollectJob:
         """Keep ``job.heartbeat_at`` fresh while the run lives, even when it makes no progress
         (rate-limit waits, pause), so other processes never take it for interrupted."""
         self._beat_task = asyncio.current_task()
+        clock, beat = self.config.clock, self.config.heartbeat_interval
+        last = clock()
         while True:
-            await asyncio.sleep(self.config.heartbeat_interval)
+            await asyncio.sleep(min(beat, IDLE_PROGRESS_S))
+            # a long budget or network wait still tells its ETA and why (no answers come)
+            self._progress.emit()
+            if clock() - last < beat:
+                continue
+            last = clock()
             with contextlib.suppress(StoreError):
                 await self._db.run(self._db.update_job, self.id, heartbeat_at=self._db.now_text())
 

@@ -38,6 +38,7 @@ class JobProgress:
         others_running: Callable[[], bool],
         requests_before: int,
         on_progress: ProgressCallback | None,
+        limiter: Any = None,
     ) -> None:
         self.job_id = job_id
         self._db = db
@@ -48,6 +49,7 @@ class JobProgress:
         self._others_running = others_running
         self._requests0 = requests_before
         self._on_progress = on_progress
+        self._limiter = limiter  # for the budget wait and the ETA the rate limits allow
         self.state = JobState.PENDING
         self.phase = Phase.DISCOVERY
         self.current = ""  # what the run is doing now (progress text)
@@ -101,6 +103,9 @@ class JobProgress:
             eta = 0.0
         elif items_rate > 0 and self.phase == Phase.CANDLES:
             eta = remaining / items_rate
+        until, paced = self._limits(remaining)
+        if paced is not None and self.phase == Phase.CANDLES and remaining:
+            eta = max(eta or 0.0, paced)
         return Progress(
             job_id=self.job_id,
             state=self.state,
@@ -118,7 +123,26 @@ class JobProgress:
             elapsed=now - self._t0,
             waiting_for=self.waiting_for,
             waiting=self.waiting,
+            budget_until=until,
         )
+
+    def _limits(self, remaining: int) -> tuple[float | None, float | None]:
+        """``(budget_until, paced)``: when the limiter expects to send again if it is holding
+        the run back now, and the least time the rate limits allow for ``remaining`` items
+        (about a request each) — the recent rate alone says minutes while a 30-minute budget
+        is spent and the next one hours away."""
+        lim = self._limiter
+        windows = getattr(getattr(lim, "spec", None), "windows", None)
+        if lim is None or not windows:
+            return None, None
+        until = getattr(lim, "waiting_until", None)
+        wait = 0.0
+        if until is not None:
+            wait = max(0.0, float(until) - float(lim.clock()))
+            if wait <= 0:
+                until = None
+        paced = max(((remaining - 1) // limit * seconds for limit, seconds in windows), default=0.0)
+        return until, wait + paced if remaining > 0 else wait
 
     def emit(self, force: bool = False) -> None:
         """Tell the observer, at most every ``progress_interval`` unless ``force``."""
