@@ -13,12 +13,9 @@ def main() -> int:
         from expirytrack_desktop.app import main as app_main
 
         return app_main(args)
-    from expirytrack_desktop.cli.main import build_parser
+    from expirytrack_desktop.cli.main import COMMAND_NAMES
 
-    commands: set[str] = set()
-    for action in build_parser()._subparsers._group_actions:  # type: ignore[union-attr]
-        commands.update(getattr(action, "choices", {}) or {})
-    if args and args[0] in commands | {"--help", "-h", "--version"}:
+    if args and args[0] in COMMAND_NAMES | {"--help", "-h", "--version"}:
         from expirytrack_desktop.cli.main import main as cli_main
 
         return cli_main(args)

@@ -14,22 +14,24 @@ from collections.abc import Sequence
 
 from expirytrack_desktop import __version__
 from expirytrack_desktop.cli import exitcodes, textio
-from expirytrack_desktop.upstox.ledger import LedgerError
-from expirytrack_desktop.upstox.limiter import RateLimitSpecError
 
-# Command modules, imported lazily so `expirytrack status` does not import pyarrow.
-COMMAND_MODULES = (
-    "expirytrack_desktop.cli.collect_cmd",  # collect, status, retry, jobs
-    "expirytrack_desktop.cli.auth_cmd",  # configure, login, logout, whoami, token
-    "expirytrack_desktop.cli.export_cmd",  # export
-    "expirytrack_desktop.cli.sandbox_cmd",  # demo-server
-    "expirytrack_desktop.cli.schedule_cmd",  # schedule add/list/remove/run
-    "expirytrack_desktop.cli.notify_cmd",  # notify configure/test
-    "expirytrack_desktop.cli.verify_cmd",  # verify
-    "expirytrack_desktop.cli.chain_cmd",  # chain
-    "expirytrack_desktop.cli.underlyings_cmd",  # underlyings
-    "expirytrack_desktop.cli.watch_cmd",  # watch add/list/remove/run/schedule
-)
+# Command modules and the commands each registers, imported lazily: a command imports only its
+# own module (`expirytrack status` neither httpx nor pyarrow); help and unknown words import all.
+# tests/test_cli_startup.py checks this table against what the modules register.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "expirytrack_desktop.cli.collect_cmd": ("collect", "status", "jobs", "retry"),
+    "expirytrack_desktop.cli.auth_cmd": ("configure", "login", "logout", "whoami"),
+    "expirytrack_desktop.cli.export_cmd": ("export",),
+    "expirytrack_desktop.cli.sandbox_cmd": ("demo-server",),
+    "expirytrack_desktop.cli.schedule_cmd": ("schedule",),
+    "expirytrack_desktop.cli.notify_cmd": ("notify",),
+    "expirytrack_desktop.cli.verify_cmd": ("verify",),
+    "expirytrack_desktop.cli.chain_cmd": ("chain",),
+    "expirytrack_desktop.cli.underlyings_cmd": ("underlyings",),
+    "expirytrack_desktop.cli.watch_cmd": ("watch",),
+}
+COMMAND_MODULES = tuple(COMMANDS)
+COMMAND_NAMES = frozenset(c for names in COMMANDS.values() for c in names)
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -56,7 +58,8 @@ def common_options() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; ``command``: only the module that registers it (faster start)."""
     parser = argparse.ArgumentParser(
         prog="expirytrack",
         description="Collect and export historical data of expired Indian F&O contracts.",
@@ -66,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options()
-    for name in COMMAND_MODULES:
+    modules = [m for m, names in COMMANDS.items() if command in names] or COMMAND_MODULES
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:  # a command group not built yet
@@ -83,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return exitcodes.BAD_INPUT
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words[0] if words and words[0] in COMMAND_NAMES else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -103,12 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Cancelled; progress so far is kept. Run the same command to continue.", file=sys.stderr
         )
         return exitcodes.CANCELLED
-    except LedgerError as exc:  # any command that talks to the API opens the ledger
-        print(f"error: {exc}", file=sys.stderr)
-        return exitcodes.STORAGE
-    except RateLimitSpecError as exc:  # ... and reads the rate limit
-        print(f"error: invalid rate limit: {exc}", file=sys.stderr)
-        return exitcodes.BAD_INPUT
+    except Exception as exc:
+        from expirytrack_desktop.upstox.ledger import LedgerError
+        from expirytrack_desktop.upstox.limiter import RateLimitSpecError
+
+        if isinstance(exc, LedgerError):  # any command that talks to the API opens the ledger
+            print(f"error: {exc}", file=sys.stderr)
+            return exitcodes.STORAGE
+        if isinstance(exc, RateLimitSpecError):  # ... and reads the rate limit
+            print(f"error: invalid rate limit: {exc}", file=sys.stderr)
+            return exitcodes.BAD_INPUT
+        raise
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ thread (``await db.run``), transactions, read queries, error mapping, the clock,
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import sqlite3
@@ -62,6 +61,8 @@ class DatabaseBase:
         """
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expirytrack-db")
+        import asyncio  # here, not at the top: `expirytrack status` never needs the event loop
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.store.base import DatabaseBase
 from expirytrack_desktop.store.intervals import interval_minutes
 from expirytrack_desktop.store.prices import EXACT_INSERT, FAST_INSERT, ROW_INSERT, stored_rows
 from expirytrack_desktop.store.rows import StoredWindow, WindowRow
 from expirytrack_desktop.timeutil import day_start_epoch
-from expirytrack_desktop.upstox.candles import CandleRows, checked_rows
 from expirytrack_desktop.upstox.models import Candle
+
+if TYPE_CHECKING:  # the checker (msgspec) is imported by the first write, not by readers
+    from expirytrack_desktop.upstox.candles import CandleRows
 
 # ISO text with an offset -> epoch seconds; NULL (refused by NOT NULL) if unreadable.
 # strftime('%s') where SQLite predates unixepoch (3.38): text, stored as INTEGER by affinity.
@@ -175,6 +177,8 @@ class WindowStore(DatabaseBase):
                         FAST_INSERT.format(cid=cid, iv=iv, ts=_ISO_TS), reversed(kept.rows)
                     )
                 except sqlite3.IntegrityError:
+                    from expirytrack_desktop.upstox.candles import checked_rows
+
                     checked_rows(kept.rows)  # says which candle and why
                     raise ValueError("a candle with an unreadable time") from None
                 _drop_stale_exact(c, cid, iv, from_date, to_date)
