@@ -213,9 +213,10 @@ class Runtime:
         """The process-wide limiter for this mode (shared ledger file; separate for demo).
         Raises ``LedgerError`` (one line naming the file) when the ledger cannot be used and
         ``RateLimitSpecError`` for a spec out of bounds."""
+        from expirytrack_desktop.store.processes import pid_alive
         from expirytrack_desktop.upstox.factory import process_limiter
 
-        return process_limiter(self.check_rate_limit(), self.ledger_path)
+        return process_limiter(self.check_rate_limit(), self.ledger_path, pid_alive=pid_alive)
 
     def secret_store(self, passphrase: Any = None) -> Any:
         from expirytrack_desktop.auth.secrets import SecretStore

@@ -7,6 +7,7 @@ in the process (GUI jobs, token checks, CLI commands) must draw from the same bu
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,17 @@ _lock = threading.Lock()
 _current: tuple[RateLimitSpec, str | None, RateLimiter] | None = None
 
 
-def process_limiter(spec_text: str, ledger_path: str | Path | None = None) -> RateLimiter:
+def process_limiter(
+    spec_text: str,
+    ledger_path: str | Path | None = None,
+    *,
+    pid_alive: Callable[[int], bool] | None = None,
+) -> RateLimiter:
     """The process's limiter: same spec (and ledger) -> same instance; otherwise replaced.
 
     ``ledger_path`` (e.g. ``<data folder>/ratelimit.sqlite``) shares the budget with other
-    processes and restarts; without it the budget is remembered in memory only.
+    processes and restarts; without it the budget is remembered in memory only. ``pid_alive``
+    lets the shared ledger ignore a dead process's waiting priority at once.
     Raises ValueError for a malformed spec.
     """
     global _current
@@ -33,7 +40,9 @@ def process_limiter(spec_text: str, ledger_path: str | Path | None = None) -> Ra
     with _lock:
         if _current is not None and _current[0] == spec and _current[1] == key:
             return _current[2]
-        ledger: Ledger = SqliteLedger(key) if key is not None else MemoryLedger()
+        ledger: Ledger = (
+            SqliteLedger(key, pid_alive=pid_alive) if key is not None else MemoryLedger()
+        )
         if _current is not None and _current[1] is None and key is None:
             ledger = _current[2].ledger  # keep what this process already spent
         limiter = RateLimiter(spec, ledger=ledger)

@@ -16,6 +16,16 @@ forgot) is assumed to have arrived ``hold_s`` seconds after the send.
 A window is ``(limit, seconds)``. ``reserve(now, windows)`` either records a send at ``now``
 and returns its ticket, or records nothing and says how long to wait.
 
+Deadline order across processes: within a process the limiter lets the waiting request whose
+data vanishes first take a free slot (its priority, ``SendScope``). Two processes sharing the
+budget (the window's engine and a scheduled ``watch run``) would otherwise race for it, so a
+``SqliteLedger`` whose caller is refused publishes the priority it waits with and when it will
+ask again (table ``waiting``); a process that finds room but sees another live process waiting
+with a more urgent priority lets it go first (``reserve`` answers "wait a moment"). A waiter
+counts only while its process lives and it is not overdue by more than ``yield_grace_s``
+beyond the time it said it would ask again, so a stalled or dead process never holds the
+others back for longer than that.
+
 A ledger file that cannot be used (a folder at its path, unwritable, a full disk, locked for
 too long) raises :class:`LedgerError`, one line naming the file and what to do; callers stop
 with the storage exit code. A *damaged* file (not SQLite, or SQLite reports corruption) only
@@ -34,7 +44,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +59,11 @@ DEFAULT_KEEP_SECONDS = 3600.0
 # How long an unanswered send is assumed to be possibly still on its way to the server.
 DEFAULT_HOLD_SECONDS = 60.0
 _PRUNE_EVERY = 256
+# A process waiting with a more urgent priority is let go first while it is no later than this
+# past the time it said it would ask again (then it is taken for stalled and ignored).
+DEFAULT_YIELD_GRACE_S = 2.0
+# How soon a process that let another go first asks again.
+DEFAULT_YIELD_POLL_S = 0.05
 
 
 class LedgerError(Exception):
@@ -122,8 +137,15 @@ class Reservation(NamedTuple):
 
 
 class Ledger(Protocol):
-    def reserve(self, now: float, windows: Sequence[tuple[int, float]]) -> Reservation:
-        """Record a send at ``now`` if every window has room; else say how long to wait."""
+    def reserve(
+        self, now: float, windows: Sequence[tuple[int, float]], priority: int | None = None
+    ) -> Reservation:
+        """Record a send at ``now`` if every window has room (and no other process waits with
+        a lower, more urgent ``priority``); else say how long to wait."""
+        ...
+
+    def idle(self) -> None:
+        """Nothing of this process waits any more (its published priority is withdrawn)."""
         ...
 
     def complete(self, ticket: int, now: float) -> None:
@@ -162,7 +184,10 @@ class MemoryLedger:
                 del self._inflight[ticket]
                 bisect.insort(self._ends, ts + self._hold)
 
-    def reserve(self, now: float, windows: Sequence[tuple[int, float]]) -> Reservation:
+    def reserve(
+        self, now: float, windows: Sequence[tuple[int, float]], priority: int | None = None
+    ) -> Reservation:
+        """``priority`` is the limiter's business within one process: ignored here."""
         with self._lock:
             self._expire_inflight(now)
             pending = sorted(ts + self._hold for ts in self._inflight.values())
@@ -211,6 +236,9 @@ class MemoryLedger:
             start = bisect.bisect_right(self._ends, now - span)
             return self._ends[start:] + [now] * len(self._inflight)
 
+    def idle(self) -> None:
+        """Nothing published to withdraw (one process only)."""
+
     def close(self) -> None:
         """Nothing to release; present so both ledgers can be closed alike."""
 
@@ -233,8 +261,20 @@ class SqliteLedger:
         keep_seconds: float = DEFAULT_KEEP_SECONDS,
         hold_seconds: float = DEFAULT_HOLD_SECONDS,
         busy_timeout_s: float = 10.0,
+        pid_alive: Callable[[int], bool] | None = None,
+        yield_grace_s: float = DEFAULT_YIELD_GRACE_S,
+        yield_poll_s: float = DEFAULT_YIELD_POLL_S,
     ) -> None:
+        """``pid_alive``: whether a process id still runs (without it a dead waiter is ignored
+        once overdue by ``yield_grace_s``); ``yield_poll_s``: how soon to ask again after
+        letting a more urgent process go first."""
         self.path = Path(path)
+        self._pid = os.getpid()
+        self.owner = f"{self._pid}:{id(self):x}:{time.time_ns():x}"  # this ledger in the table
+        self._pid_alive = pid_alive
+        self._grace = yield_grace_s
+        self._yield_poll = yield_poll_s
+        self._published = False  # a row of ours is in ``waiting``
         self._keep = keep_seconds
         self._hold = hold_seconds
         self._busy_s = busy_timeout_s
@@ -268,6 +308,10 @@ class SqliteLedger:
             )
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS sent_requests_ts_done ON sent_requests(ts, done)"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS waiting (owner TEXT PRIMARY KEY, pid INTEGER NOT NULL,"
+                " priority INTEGER NOT NULL, retry_at REAL NOT NULL)"
             )
             # Read the table once (a damaged page or a foreign schema shows here, not mid-run)
             # and write once (a read-only file or a full disk too).
@@ -365,7 +409,9 @@ class SqliteLedger:
         ).fetchone()
         return int(n)
 
-    def reserve(self, now: float, windows: Sequence[tuple[int, float]]) -> Reservation:
+    def reserve(
+        self, now: float, windows: Sequence[tuple[int, float]], priority: int | None = None
+    ) -> Reservation:
         with self._lock, self._transaction() as conn:
             if self._spent_at is not None:
                 self._fill_spent(now, windows)
@@ -387,17 +433,58 @@ class SqliteLedger:
                 if end + span - now + _EPSILON > wait:
                     wait = end + span - now + _EPSILON
                     on_inflight = bool(pending) and end > now
+            if wait <= 0 and priority is not None and self._more_urgent(conn, now, priority):
+                wait, on_inflight = self._yield_poll, False  # let it take this slot first
             ticket = None
             if wait <= 0:
                 ticket = conn.execute("INSERT INTO sent_requests (ts) VALUES (?)", (now,)).lastrowid
+                if self._published:
+                    conn.execute("DELETE FROM waiting WHERE owner = ?", (self.owner,))
+                    self._published = False
                 self._since_prune += 1
                 if self._since_prune >= _PRUNE_EVERY:
                     self._since_prune = 0
                     horizon = max(self._keep, max(w for _, w in windows)) + self._hold
                     conn.execute("DELETE FROM sent_requests WHERE ts <= ?", (now - horizon,))
+                    conn.execute("DELETE FROM waiting WHERE retry_at <= ?", (now - horizon,))
+            elif priority is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO waiting (owner, pid, priority, retry_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (self.owner, self._pid, priority, now + wait),
+                )
+                self._published = True
         if ticket is not None:
             return Reservation(ticket, 0.0, False)
         return Reservation(None, wait, on_inflight)
+
+    def _more_urgent(self, conn: sqlite3.Connection, now: float, priority: int) -> bool:
+        """Another live process waits with a lower (more urgent) priority. Waiters overdue by
+        more than the grace, or whose process is gone, are removed and ignored."""
+        rows = conn.execute(
+            "SELECT owner, pid, retry_at FROM waiting WHERE owner != ? AND priority < ?",
+            (self.owner, priority),
+        ).fetchall()
+        urgent = False
+        for owner, pid, retry_at in rows:
+            alive = self._pid_alive is None or pid == self._pid or self._pid_alive(int(pid))
+            if alive and float(retry_at) + self._grace > now:
+                urgent = True
+            elif not alive or float(retry_at) + self._grace + self._hold <= now:
+                conn.execute("DELETE FROM waiting WHERE owner = ?", (owner,))
+        return urgent
+
+    def idle(self) -> None:
+        """Withdraw this ledger's waiting row (its process has no request waiting now).
+        Never raises: a row left behind is ignored once overdue."""
+        with self._lock:
+            if not self._published:
+                return
+            try:
+                self._conn.execute("DELETE FROM waiting WHERE owner = ?", (self.owner,))
+                self._published = False
+            except sqlite3.Error as exc:
+                log.debug("%s", describe_failure(self.path, exc))
 
     def complete(self, ticket: int, now: float) -> None:
         """Never raises: a send whose answer cannot be recorded (disk full) stays "in flight"
@@ -437,6 +524,7 @@ class SqliteLedger:
             return [float(r[0]) for r in rows]
 
     def close(self) -> None:
+        self.idle()
         with self._lock:
             self._conn.close()
 

@@ -166,7 +166,8 @@ class Permit:
 
 class RateLimiter:
     """Sliding windows over a ledger; fair across any number of asyncio tasks: by priority
-    (:class:`SendScope`), then in arrival order."""
+    (:class:`SendScope`), then in arrival order. The head's priority goes to the ledger, which
+    lets a more urgent waiter of another process sharing the budget go first (``ledger.py``)."""
 
     def __init__(
         self,
@@ -239,7 +240,9 @@ class RateLimiter:
                 if scope is not None and scope.may_send is not None and not scope.may_send():
                     raise SendWithheld("the sender stopped: request not sent")
                 now = self.now()
-                ticket, wait, on_inflight = self.ledger.reserve(now, self._effective)
+                ticket, wait, on_inflight = self.ledger.reserve(
+                    now, self._effective, priority=me[0]
+                )
                 if ticket is not None:
                     self.acquired += 1
                     self.waiting_until = None
@@ -256,6 +259,8 @@ class RateLimiter:
             heapq.heapify(queue.heap)
             if not queue.heap:
                 self.waiting_until = None
+                if not any(q.heap for q in self._queues.values()):
+                    self.ledger.idle()  # nothing of this process waits: withdraw its priority
             queue.wake()
 
     def usage(self) -> list[tuple[float, int, int]]:
