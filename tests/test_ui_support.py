@@ -25,19 +25,26 @@ def small_simulator() -> SimulatorApp:
 
 
 def make_window(
-    tmp: Path, sim: SimulatorApp, *, demo: bool = True, **runtime: Any
+    tmp: Path,
+    sim: SimulatorApp,
+    *,
+    demo: bool = True,
+    rate: str = TEST_RATE,
+    ledger: Path | None = None,
+    **runtime: Any,
 ) -> tuple[MainWindow, Controller]:
-    """``runtime``: more ``build_runtime`` arguments (``wrap_transport``, ``client_options``)."""
+    """``runtime``: more ``build_runtime`` arguments (``wrap_transport``, ``client_options``);
+    ``ledger``: a rate-limit ledger file of its own (else the process's budget in memory)."""
     paths = AppPaths.under(tmp).ensure()
-    services = Services.create(paths, LaunchOptions(demo=demo, rate_limit=TEST_RATE))
+    services = Services.create(paths, LaunchOptions(demo=demo, rate_limit=rate))
     services.settings.history_months = 1
 
     def factory():  # type: ignore[no-untyped-def]
         return build_runtime(
             db_path=services.db_path,
             api_base="http://sandbox.local",
-            rate_limit=TEST_RATE,
-            ledger_path=None,
+            rate_limit=rate,
+            ledger_path=ledger,
             secrets_fallback=paths.secrets_fallback_path,
             demo=demo,
             concurrency=4,
