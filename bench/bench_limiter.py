@@ -93,22 +93,31 @@ def ledger_cost() -> None:
     """Per-reserve cost with a steady-state table (~2000 rows inside the 30-minute window)."""
     windows = ((10**9, 1.1), (10**9, 60.1), (10**9, 1800.1))
     with tempfile.TemporaryDirectory() as tmp:
-        for name, ledger in (
-            ("SqliteLedger", SqliteLedger(Path(tmp) / "ledger.sqlite")),
-            ("MemoryLedger", MemoryLedger()),
+        other = SqliteLedger(Path(tmp) / "shared.sqlite")  # another process, less urgent
+        other.reserve(0.0, ((1, 1.0),))
+        other.reserve(0.5, ((1, 1.0),), priority=800_000)  # refused: it waits, published
+        for name, ledger, priority in (
+            ("SqliteLedger", SqliteLedger(Path(tmp) / "ledger.sqlite"), None),
+            (
+                "SqliteLedger with a priority, another process waiting",
+                SqliteLedger(Path(tmp) / "shared.sqlite", yield_grace_s=1e12),
+                739_000,
+            ),
+            ("MemoryLedger", MemoryLedger(), None),
         ):
             now = 1_800_000_000.0
             for _ in range(2000):  # warm: fill the half-hour window
                 now += 0.9
-                ledger.complete(ledger.reserve(now, windows).ticket, now + 0.05)
+                ledger.complete(ledger.reserve(now, windows, priority).ticket, now + 0.05)
             n = 5000
             t0 = time.perf_counter()
             for _ in range(n):
                 now += 0.9
-                ledger.complete(ledger.reserve(now, windows).ticket, now + 0.05)
+                ledger.complete(ledger.reserve(now, windows, priority).ticket, now + 0.05)
             per = (time.perf_counter() - t0) / n * 1e6
             print(f"  {name} reserve+complete: {per:.1f} us per request (2000 rows in window)")
             ledger.close()
+        other.close()
 
 
 def main() -> int:

@@ -3,13 +3,14 @@
     .venv/bin/python bench/bench_status.py --db bench/out/scale_100m.sqlite3 [--tree DIR]...
         [--runs 7] [--cold] [--no-pyc]
 
-Each ``--tree`` is a source tree run from its folder with ``PYTHONPATH=DIR`` (give two, e.g. a checkout of the
-commit before and this one, to compare them side by side; runs alternate between trees so
-both see the same machine load). ``--cold`` drops the database file's pages from the OS cache
-before every run (``posix_fadvise(DONTNEED)``, no root needed), so SQLite reads it from disk
-as after a reboot. By default each tree's modules are compiled to ``__pycache__`` first (an
-installed package ships them); ``--no-pyc`` runs without (every import compiles its source).
-The database is opened by `status` as usual; run it on a copy if the file must stay unchanged.
+Each ``--tree`` is a source tree, run from its folder with ``PYTHONPATH=DIR`` (give two, e.g.
+a checkout of the commit before and this one, to compare them side by side; runs alternate
+between trees so both see the same machine load). ``--cold`` drops the database file's pages
+from the OS cache before every run (``posix_fadvise(DONTNEED)``, no root needed), so SQLite
+reads it from disk as after a reboot. By default each tree's modules are compiled to
+``__pycache__`` first (an installed package ships them); ``--no-pyc`` runs without (every
+import compiles its source). The database is opened by `status` as usual; run it on a copy if
+the file must stay unchanged.
 """
 
 from __future__ import annotations
