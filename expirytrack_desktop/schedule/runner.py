@@ -186,7 +186,7 @@ async def run_collection(
         for number in range(1, schedule.retries + 2):
             attempt = await _attempt(
                 rt, db, token, selection, number, on_progress, deadline - clock(), limit,
-                watch=bool(schedule.watchlist),
+                watch=bool(schedule.watchlist), say=say if number == 1 else None,
             )  # fmt: skip
             report.attempts.append(attempt)
             report.reason, report.message = attempt.reason, attempt.message
@@ -270,7 +270,10 @@ async def _attempt(
     limit: float,
     *,
     watch: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> Attempt:
+    """One attempt; ``say``: where to warn, before it starts, about expiries the plan would
+    reach only after they vanish from Upstox (the first attempt's estimate)."""
     from expirytrack_desktop.collect.selection import SelectionError
     from expirytrack_desktop.store import StoreError
     from expirytrack_desktop.upstox.ledger import LedgerError
@@ -283,6 +286,10 @@ async def _attempt(
         # waits through a network outage (bounded by the run's limit); an expired token
         # stops it (exit 3, e-mailed): nobody is there to log in (README "Long runs")
         collector = rt.make_collector(db, client, network_wait=None)
+        if say is not None:
+            with contextlib.suppress(StoreError, LedgerError):  # the run reports those itself
+                for warning in (await collector.estimate(selection)).warnings:
+                    say(f"WARNING: {warning}")
         if watch:  # one refused underlying does not stop the others
             from expirytrack_desktop.collect.watchlist import start_watch
 
