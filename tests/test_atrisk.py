@@ -104,6 +104,11 @@ def test_status_at_risk_cli(monkeypatch, tmp_path, capsys):
         if 0 <= (e + timedelta(days=retention) - today).days <= 14
     ]
     assert [line.split()[1] for line in lines] == [e.isoformat() for e in expected]
+    n = len(expected)
+    said = (
+        "expiry is not complete and vanishes" if n == 1 else "expiries are not complete and vanish"
+    )
+    assert f"At risk: {n} chosen {said} from Upstox within 14 days" in out
     first = lines[0].split()
     assert first[2] == (expected[0] + timedelta(days=retention)).isoformat()
     assert first[4] == "no_data"
@@ -172,5 +177,5 @@ def test_a_scheduled_run_that_leaves_an_expiry_at_risk_says_so_by_mail(
     body = msg.get_content()
     retention = (today - oldest).days
     last = oldest + timedelta(days=retention)
-    assert "At risk: 1 expiries of this schedule are not complete" in body
+    assert "At risk: 1 expiry of this schedule is not complete and vanishes" in body
     assert f"  - NIFTY {oldest.isoformat()}: last day {last.isoformat()} (0 days left)" in body

@@ -287,7 +287,14 @@ def test_at_risk_panel_lists_incomplete_expiries_before_they_vanish(qtbot, viewe
     assert panel.list.item(0).text() == at_risk_line(expected[0])
     assert "3 days left" in panel.list.item(0).text() and "◐ partial" in panel.list.item(0).text()
     assert panel.collect_button.isVisibleTo(panel)
-    assert "vanish from Upstox within 14 days" in window.statusBar().currentMessage()
+    n = len(expected)
+    said = (
+        "expiry is not complete and vanishes" if n == 1 else "expiries are not complete and vanish"
+    )
+    assert (
+        window.statusBar().currentMessage().startswith(f"{n} chosen {said} from Upstox within 14")
+    )
+    assert panel.list.height() < 2 * panel.list.sizeHintForRow(0) * n + 20  # no empty rows below
     # two weeks earlier it is not at risk yet
     controller.analysis.today = lambda: gone.last_day - timedelta(days=30)
     done = page.controller.schedule(page.refresh())

@@ -31,8 +31,14 @@ def print_at_risk(rt: Any, db: Any, within: int | None) -> int:
         )
         return exitcodes.OK
     print(
-        f"At risk: {len(found)} chosen expiries are not complete and vanish from Upstox within "
-        f"{days} days (last day = expiry + retention; * = retention assumed, not yet learned):"
+        f"At risk: {len(found)} chosen "
+        + (
+            "expiry is not complete and vanishes"
+            if len(found) == 1
+            else "expiries are not complete and vanish"
+        )
+        + f" from Upstox within {days} days (last day = expiry + retention; * = retention "
+        "assumed, not yet learned):"
     )
     print(
         f"{'underlying':<12} {'expiry':<10} {'last day':<10} {'days left':>9} {'state':<8} "

@@ -163,8 +163,13 @@ def compose_report(
     risky = list(report.at_risk)
     if risky:
         lines.append(
-            f"At risk: {len(risky)} expiries of this schedule are not complete and vanish from "
-            f"Upstox within {report.at_risk_days} days (then they can never be fetched):"
+            f"At risk: {len(risky)} "
+            + (
+                "expiry of this schedule is not complete and vanishes"
+                if len(risky) == 1
+                else "expiries of this schedule are not complete and vanish"
+            )
+            + f" from Upstox within {report.at_risk_days} days (then they can never be fetched):"
         )
         lines += [
             f"  - {a.symbol or a.instrument_key} {a.expiry.isoformat()}: last day "

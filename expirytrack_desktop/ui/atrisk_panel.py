@@ -18,12 +18,18 @@ STATE_WORDS = {"no_data": "○ no data", "partial": "◐ partial", "failed": "�
 
 
 def at_risk_line(r: AtRiskExpiry) -> str:
-    when = "today is the last day" if r.days_left == 0 else f"{r.days_left} days left"
+    when = {0: "today is the last day", 1: "1 day left"}.get(
+        r.days_left, f"{r.days_left} days left"
+    )
     guess = "" if r.edge_known else " (retention assumed)"
     return (
         f"{r.symbol or r.instrument_key} {r.expiry.isoformat()} — last day "
-        f"{r.last_day.isoformat()}{guess}, {when} — {STATE_WORDS.get(r.state, r.state)} "
-        f"{r.contracts_complete}/{r.contracts} contracts"
+        f"{r.last_day.isoformat()}{guess}, {when} — {STATE_WORDS.get(r.state, r.state)}"
+        + (
+            f" {r.contracts_complete}/{r.contracts} contracts complete"
+            if r.contracts
+            else ", contracts not listed yet"
+        )
     )
 
 
@@ -38,7 +44,6 @@ class AtRiskPanel(QtWidgets.QGroupBox):
         self.summary.setWordWrap(True)
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("atRiskList")
-        self.list.setMaximumHeight(110)
         self.collect_button = QtWidgets.QPushButton("Collect them &now")
         self.collect_button.clicked.connect(self._collect)
         lay = QtWidgets.QVBoxLayout(self)
@@ -56,6 +61,10 @@ class AtRiskPanel(QtWidgets.QGroupBox):
         self.list.clear()
         for r in self.found:
             self.list.addItem(at_risk_line(r))
+        # as tall as its lines, up to 5 (then it scrolls): the coverage grid keeps the room
+        rows = min(len(self.found), 5)
+        row_h = self.list.sizeHintForRow(0) if self.found else 0
+        self.list.setFixedHeight(rows * max(row_h, 1) + 2 * self.list.frameWidth() + 2)
         self.list.setVisible(bool(self.found))
         self.collect_button.setVisible(bool(self.found))
         if not self.found:
@@ -66,8 +75,13 @@ class AtRiskPanel(QtWidgets.QGroupBox):
             return
         first = self.found[0]
         text = (
-            f"{len(self.found)} chosen expiries are not complete and vanish from Upstox within "
-            f"{days} days; the first, {first.symbol or first.instrument_key} "
+            f"{len(self.found)} chosen "
+            + (
+                "expiry is not complete and vanishes"
+                if len(self.found) == 1
+                else "expiries are not complete and vanish"
+            )
+            + f" from Upstox within {days} days; the first, {first.symbol or first.instrument_key} "
             f"{first.expiry.isoformat()}, on {first.last_day.isoformat()}."
         )
         self.summary.setText(text)

@@ -170,9 +170,13 @@ class DashboardPage(QtWidgets.QWidget):
     def usage_text(self) -> str:
         usage = self.controller.usage
         lines = []
-        for sec, used, limit in usage.rate_usage():
-            pct = 100 * used / limit if limit else 0
-            lines.append(f"{used:,} of {limit:,} requests in the last {fmt_span(sec)} ({pct:.0f}%)")
+        windows = [  # one line: the coverage grid above gets the room
+            f"{used:,} of {limit:,} requests in the last {fmt_span(sec)} "
+            f"({100 * used / limit if limit else 0:.0f}%)"
+            for sec, used, limit in usage.rate_usage()
+        ]
+        if windows:
+            lines.append(" · ".join(windows))
         session = usage.session_requests()
         if session is not None:
             lines.append(
