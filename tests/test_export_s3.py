@@ -115,3 +115,30 @@ def test_unreachable_or_missing_bucket_is_one_line_exit_5(s3, db, monkeypatch, c
 def test_parse():
     assert parse_s3_url("s3://b/p/").is_prefix and parse_s3_url("s3://b").is_prefix
     assert parse_s3_url("s3://b/p/x.csv").key == "p/x.csv"
+
+
+def test_a_scheduled_preset_uploads_to_its_s3_prefix(s3, db, tmp_path, monkeypatch):
+    """A preset whose output is s3://… (saved from the wizard or --save-preset) run by a
+    schedule after its collection: a new object under the prefix, not a local "s3:" folder."""
+    from datetime import datetime
+
+    from expirytrack_desktop.export.api import ExportOptions
+    from expirytrack_desktop.export.presets import Preset, save_preset
+    from expirytrack_desktop.schedule.exports import _preset_export
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "config"
+    opts = ExportOptions(("NSE_INDEX|Nifty 50",), csv_columns=("openalgo_symbol", "close"))
+    save_preset(config / "export_presets.json", Preset("up", opts, "s3://quant/sched/"))
+    said: list[str] = []
+    assert _preset_export("up", db, config, tmp_path / "exports", said.append, datetime.now)
+    (key,) = keys(s3)
+    assert key.startswith("sched/OpenAlgo_ExpiryTrack_Nifty_50_") and key.endswith(".csv")
+    body = s3.get_object(Bucket="quant", Key=key)["Body"].read().decode()
+    assert body.splitlines()[0] == "openalgo_symbol,close" and len(body.splitlines()) == 25
+    assert said == [f"export preset 'up': 24 rows to s3://quant/{key}"]
+    assert (
+        not (tmp_path / "s3:").exists() and list_export_history(db)[0].path == f"s3://quant/{key}"
+    )

@@ -9,15 +9,18 @@ export is reported (log, stderr, the run's report) but does not undo the collect
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from expirytrack_desktop.export.api import ExportError, run_export
+from expirytrack_desktop.export.history import record_export
 from expirytrack_desktop.export.mirror import update_mirror
 from expirytrack_desktop.export.options import ExportOptions, default_filename
 from expirytrack_desktop.export.presets import get_preset, presets_path
+from expirytrack_desktop.export.s3 import export_to_s3, is_s3_url, parse_s3_url, s3_filesystem
 from expirytrack_desktop.schedule.model import Schedule
 
 
@@ -79,6 +82,21 @@ def _preset_export(
     preset = get_preset(presets_path(config_dir), name)
     filename = default_filename(preset.options, now())
     out: Any = preset.out
+    if is_s3_url(out):  # a fresh object under the prefix (or that key) each run
+        result, where, _ = export_to_s3(
+            str(out),
+            filename,
+            lambda local: run_export(db_path, preset.options, local, record_history=False),
+            s3_filesystem(),  # the AWS environment / profile: a scheduled run has no window
+            overwrite=not parse_s3_url(str(out)).is_prefix,
+        )
+        try:
+            record_export(db_path, preset.options, where, result.rows, result.bytes,
+                          datetime.now(UTC))  # fmt: skip
+        except sqlite3.Error as exc:  # uploaded; only the history row is missing
+            say(f"export preset {name!r}: not recorded in the history: {exc}")
+        say(f"export preset {name!r}: {result.rows:,} rows to {where}")
+        return True
     if out is None:
         target, unique = export_dir / filename, True
     else:
