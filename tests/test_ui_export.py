@@ -1,4 +1,5 @@
-"""The export wizard: instruments → expiries → options → review → save dialog → file; history."""
+"""The export wizard: instruments → expiries → options → columns and output → review → save
+dialog → file; history. (Step 4's controls: test_ui_export_output.py.)"""
 
 from __future__ import annotations
 
@@ -63,6 +64,16 @@ def test_export_wizard_writes_a_csv_and_records_history(qtbot, collected, tmp_pa
     p3.types["CE"].setChecked(True)
     p3.types["PE"].setChecked(True)
     p3.metadata.setChecked(True)
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    assert wiz.currentPage() is wiz.output_page  # columns and output: as they are
+    assert wiz.output_page.columns.checked()[-6:] == (
+        "underlying",
+        "expiry",
+        "strike",
+        "option_type",
+        "trading_symbol",
+        "lot_size",
+    )
     qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
     p4 = wiz.review_page
     qtbot.waitUntil(lambda: p4.preview is not None, timeout=10000)
@@ -143,6 +154,7 @@ def test_presets_on_the_last_step(qtbot, collected, tmp_path):
     p3 = wiz.options_page
     p3.types["FUT"].setChecked(False)
     p3.format.setCurrentIndex(p3.format.findData("json"))
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
     qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
     bar = wiz.presets
     assert bar.isVisible() and not bar.btn_run.isEnabled()  # nothing saved yet

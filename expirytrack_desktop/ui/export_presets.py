@@ -1,5 +1,6 @@
 """Export presets on the wizard's last step: save the current choices under a name, or run a
-saved preset (the same file the CLI's ``--preset`` / ``--save-preset`` use)."""
+saved preset (the same file the CLI's ``--preset`` / ``--save-preset`` use). A preset keeps
+the CSV columns and compression of step 4, and its S3 location when that is the output."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from expirytrack_desktop.export.presets import (
     presets_path,
     save_preset,
 )
+from expirytrack_desktop.export.s3 import is_s3_url
 from expirytrack_desktop.ui.dialogs import run_dialog
 from expirytrack_desktop.ui.qt import QtWidgets
 
@@ -54,8 +56,11 @@ class PresetBar(QtWidgets.QWidget):
         self.btn_run.setEnabled(bool(names))
 
     def save(self, name: str) -> None:
-        """Save the wizard's current choices as ``name`` (replacing a preset of that name)."""
-        save_preset(self.path, Preset(name, self.wizard.current_options()))
+        """Save the wizard's current choices as ``name`` (replacing a preset of that name),
+        with step 4's S3 location as its output when one is chosen there."""
+        kind, where = self.wizard.output_page.destination()
+        out = where if kind == "s3" else None
+        save_preset(self.path, Preset(name, self.wizard.current_options(), out))
         self.refresh()
         self.combo.setCurrentText(name)
         self.wizard.review_page.message.info(f"Saved export preset {name!r}.")
@@ -81,6 +86,9 @@ class PresetBar(QtWidgets.QWidget):
         except (KeyError, ExportError) as exc:
             self.wizard.review_page.message.error(f"no such preset: {exc}")
             return
+        if out_path is None and is_s3_url(preset.out):
+            await self.wizard.export_s3(preset.options, str(preset.out))
+            return
         if out_path is None and preset.out:
             out_path = Path(preset.out).expanduser()
-        await self.wizard.choose_and_export(out_path, opts=preset.options)
+        await self.wizard.choose_and_export(out_path, opts=preset.options, historify_db=False)

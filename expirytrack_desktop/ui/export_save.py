@@ -22,15 +22,23 @@ def start_folder(services: Any) -> Path:
     return folder
 
 
-def save_dialog(parent: QtWidgets.QWidget, opts: Any, folder: Path, name: str) -> Any:
+def save_dialog(
+    parent: QtWidgets.QWidget, opts: Any, folder: Path, name: str, *, database: bool = False
+) -> Any:
     """A non-modal "Save export as" dialog in ``folder`` suggesting ``name`` (the default
-    file name: instrument, chosen expiry, date and time)."""
+    file name: instrument, chosen expiry, date and time). ``database``: choose a Historify
+    DuckDB file to load into (an existing one is added to, not replaced: no confirmation)."""
     dlg = QtWidgets.QFileDialog(parent, "Save export as")
     dlg.setObjectName("exportSaveDialog")
     dlg.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
     dlg.setDirectory(str(folder))
     dlg.selectFile(name)
-    if not opts.output_is_folder:
+    if database:
+        dlg.setWindowTitle("Load into a Historify database")
+        dlg.setOption(QtWidgets.QFileDialog.Option.DontConfirmOverwrite, True)
+        dlg.setDefaultSuffix("duckdb")
+        dlg.setNameFilter("Historify database (*.duckdb);;All files (*)")
+    elif not opts.output_is_folder:
         ext = opts.extension.lstrip(".")
         dlg.setDefaultSuffix(ext)
         dlg.setNameFilter(f"{opts.format.upper()} files (*.{ext});;All files (*)")

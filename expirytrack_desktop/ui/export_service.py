@@ -12,8 +12,9 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from expirytrack_desktop.ui.engine_host import EngineHost
 from expirytrack_desktop.ui.services import Services
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ExportService:
@@ -84,11 +86,93 @@ class ExportService:
                 db, options, out_path, overwrite=overwrite, progress=progress, cancel=cancel
             )
 
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="expirytrack-export")
-        result = await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        result = await self._in_export_thread(work)
         log.info("Exported %s rows to %s", f"{result.rows:,}", result.path)
         return result
+
+    async def _in_export_thread(self, work: Callable[[], T]) -> T:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="expirytrack-export")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    def _s3_secrets(self) -> dict[str, str | None]:
+        """The secret store's S3 credentials when saved there (else the AWS chain applies)."""
+        from expirytrack_desktop.export.s3 import SECRET_NAMES
+
+        rt = self.host.runtime
+        try:
+            if rt is not None and not rt.secrets.needs_passphrase:
+                return dict(rt.secrets.get_many(SECRET_NAMES))
+        except Exception as exc:  # a store that cannot be read: the AWS chain still works
+            log.warning("S3 credentials not read from the secret store: %s", type(exc).__name__)
+        return {}
+
+    async def run_s3(
+        self,
+        options: ExportOptions,
+        url: str,
+        name: str,
+        *,
+        overwrite: bool = False,
+        progress: Callable[[ExportProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> tuple[ExportResult, str, int]:
+        """Export into a private temporary folder, upload it to ``url`` (``s3://…``), record
+        it in the history; (result, the object's URL, files uploaded)."""
+        from expirytrack_desktop.export.history import record_export
+        from expirytrack_desktop.export.s3 import export_to_s3, s3_filesystem
+
+        db = self._db()
+
+        def work() -> tuple[ExportResult, str, int]:
+            secrets = self._s3_secrets()  # the keyring may block: read here, not in the loop
+            result, where, count = export_to_s3(
+                url,
+                name,
+                lambda local: run_export(
+                    db, options, local, progress=progress, cancel=cancel, record_history=False
+                ),
+                s3_filesystem(secrets),
+                overwrite=overwrite,
+            )
+            record_export(db, options, where, result.rows, result.bytes, datetime.now(UTC))
+            return result, where, count
+
+        out = await self._in_export_thread(work)
+        log.info("Exported %s rows to %s", f"{out[0].rows:,}", out[1])
+        return out
+
+    async def mirror(
+        self,
+        options: ExportOptions,
+        folder: Path,
+        *,
+        progress: Callable[[ExportProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Any:
+        """Bring the Parquet mirror at ``folder`` in step (export.mirror.MirrorResult)."""
+        from expirytrack_desktop.export.mirror import update_mirror
+
+        db = self._db()
+        return await self._in_export_thread(
+            lambda: update_mirror(db, options, folder, progress=progress, cancel=cancel)
+        )
+
+    async def clean(
+        self, older_than_days: float | None, max_total_bytes: int | None, *, dry_run: bool
+    ) -> Any:
+        """Old exports removed (or, ``dry_run``, listed): export.cleanup.CleanupResult."""
+        from expirytrack_desktop.export.cleanup import clean_exports
+
+        db = self._db()
+        return await self.tasks.run_blocking(
+            lambda: clean_exports(
+                db,
+                older_than_days=older_than_days,
+                max_total_bytes=max_total_bytes,
+                dry_run=dry_run,
+            )
+        )
 
     async def history(self) -> list[ExportHistoryEntry]:
         """The export engine's history (what, when, where, rows, size), newest first."""

@@ -1,7 +1,7 @@
 """``--screenshot PATH --page NAME``: drive the app to a page and save it as PNG via ``grab()``.
 
 Pages: main, wizard-1..4, jobs (a collection mid-run), dashboard, atrisk (the dashboard's At
-risk panel), export-1..4, settings, waiting (a collection held back by the rate limiter), quit
+risk panel), export-1..5, settings, waiting (a collection held back by the rate limiter), quit
 (the question Ctrl+Q asks while collections run), chart, chain, quality.
 In demo mode an empty demo database is first filled with a small collection, so tables are
 not empty in the pictures, and a keep-complete watchlist of NIFTY and BANKNIFTY is saved: their
@@ -113,7 +113,7 @@ async def _walk(
             await wait_for(loaded[step])
         if step in then:
             then[step]()
-        await settle(0.5 if step == 4 else 0.3)
+        await settle(0.5 if step >= 4 else 0.3)
 
 
 async def _wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
@@ -145,9 +145,22 @@ async def _export_wizard(window: MainWindow, page: int) -> QtWidgets.QWizard:
     await settle(0.3)
     loaded = {
         2: lambda: not wiz.expiries_page.is_loading() and bool(wiz.expiries_page.selected()),
-        4: lambda: wiz.review_page.preview is not None,
+        5: lambda: wiz.review_page.preview is not None,
     }
-    await _walk(wiz, page, loaded, {3: lambda: wiz.options_page.metadata.setChecked(True)})
+
+    def output() -> None:  # step 4: a shorter column list in another order, zstd, S3
+        out = wiz.output_page
+        for name in ("date", "time", "underlying", "strike", "option_type", "lot_size"):
+            out.columns.item(name).setCheckState(Qt.CheckState.Unchecked)
+        out.columns.list.setCurrentItem(out.columns.item("exchange"))
+        for _ in range(8):
+            out.columns.move_current(-1)
+        out.codec.setCurrentIndex(out.codec.findData("zstd"))
+        out.dest_s3.setChecked(True)
+        out.s3_url.setText("s3://quant-data/fno/")
+
+    then = {3: lambda: wiz.options_page.metadata.setChecked(True), 4: output}
+    await _walk(wiz, page, loaded, then)
     return wiz
 
 
