@@ -133,6 +133,11 @@ def check(expected_path: Path) -> list[str]:
         )
 
     compare("single file", spark.read.parquet(forms["single"]), F.col("openalgo_symbol"))
+    spark.conf.set("spark.sql.session.timeZone", "Asia/Kolkata")  # shown in IST: 09:15-15:29
+    hhmm = F.date_format("timestamp", "HH:mm")
+    first, last = spark.read.parquet(forms["single"]).select(F.min(hhmm), F.max(hhmm)).first()
+    lines.append(f"     single file in session time zone Asia/Kolkata: minutes {first} .. {last}")
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
     part = spark.read.parquet(forms["partitioned"])
     compare("partitioned dataset", part.withColumn("expiry", F.col("expiry").cast("string")),
             F.col("openalgo_symbol"))  # fmt: skip

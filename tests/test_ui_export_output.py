@@ -181,6 +181,7 @@ def test_s3_destination_and_a_preset_that_keeps_it(qtbot, collected, s3, monkeyp
     assert out.problem() is None
     rows = to_review(qtbot, wiz)
     assert "uploaded to <b>s3://quant/fno/</b>" in wiz.review_page.summary.text()
+    assert wiz.button(WB.FinishButton).text().replace("&", "") == "Upload"
     with qtbot.waitSignal(wiz.exportFinished, timeout=30000) as done:
         click(qtbot, wiz.button(WB.FinishButton))
     (key,) = keys(s3)
@@ -219,6 +220,7 @@ def test_mirror_destination_twice(qtbot, collected, tmp_path):
         out.mirror_dir.clear()
         qtbot.keyClicks(out.mirror_dir, str(folder))
         rows = to_review(qtbot, wiz)
+        assert wiz.button(WB.FinishButton).text().replace("&", "") == "Update mirror"
         with qtbot.waitSignal(wiz.exportFinished, timeout=30000):
             click(qtbot, wiz.button(WB.FinishButton))
         result = wiz.result
@@ -265,4 +267,52 @@ def test_cleanup_of_old_exports(qtbot, collected, tmp_path):
     click(qtbot, dlg.btn_preview)
     qtbot.waitUntil(lambda: "not a size" in dlg.message.text(), timeout=5000)
     dlg.close()
+    wiz.reject()
+
+
+def test_a_preset_loads_into_the_steps(qtbot, collected):
+    window, _, expiry = collected
+    wiz = to_step_4(qtbot, window)
+    p3 = wiz.options_page
+    click(qtbot, p3.types["FUT"])
+    qtbot.keyClicks(p3.strike_min, "1")
+    click(qtbot, wiz.button(WB.NextButton))
+    out = wiz.output_page
+    for name in ("date", "time"):
+        toggle(qtbot, out.columns, name)
+    out.codec.setCurrentIndex(out.codec.findData("zstd"))
+    for _ in range(3):
+        qtbot.keyClick(out.level, Qt.Key.Key_Up)
+    to_review(qtbot, wiz)
+    want = wiz.current_options()
+    assert want.contract_types == ("CE", "PE") and want.strike_min == 1.0
+    assert (want.compression, want.compression_level) == ("zstd", 3)
+    assert want.csv_columns == tuple(c for c in ALL_CSV_COLUMNS[:11] if c not in ("date", "time"))
+    bar = wiz.presets
+    click(qtbot, bar.btn_save)
+    qtbot.waitUntil(lambda: getattr(bar, "name_dialog", None) is not None, timeout=5000)
+    bar.name_dialog.setTextValue("short")
+    bar.name_dialog.accept()
+    qtbot.waitUntil(lambda: bar.combo.count() == 1, timeout=5000)
+    # change every step back to its default
+    click(qtbot, wiz.button(WB.BackButton))
+    click(qtbot, out.columns.btn_default)
+    out.codec.setCurrentIndex(out.codec.findData("none"))
+    click(qtbot, wiz.button(WB.BackButton))
+    click(qtbot, p3.types["FUT"])
+    p3.strike_min.clear()
+    click(qtbot, wiz.button(WB.NextButton))
+    to_review(qtbot, wiz)
+    assert wiz.current_options() != want
+    # Load: every step shows the preset again, from step 1
+    click(qtbot, bar.btn_load)
+    assert wiz.currentPage() is wiz.instruments_page
+    click(qtbot, wiz.button(WB.NextButton))
+    qtbot.waitUntil(lambda: wiz.expiries_page.selected() == (expiry,), timeout=10000)
+    click(qtbot, wiz.button(WB.NextButton))
+    assert p3.strike_min.text() == "1" and not p3.types["FUT"].isChecked()
+    click(qtbot, wiz.button(WB.NextButton))
+    assert out.columns.checked() == want.csv_columns and out.codec.currentData() == "zstd"
+    to_review(qtbot, wiz)
+    assert wiz.current_options() == want
     wiz.reject()

@@ -112,6 +112,28 @@ class ExportOptionsPage(WizardPage):
         self.per_contract.setEnabled(fmt != "zip")
         self.show_problem()
 
+    def set_options(self, o: ExportOptions) -> None:
+        """Show a preset's choices (an open-ended date range shows its given end only)."""
+        self.format.setCurrentIndex(max(self.format.findData(o.format), 0))
+        self.per_contract.setChecked(o.per_contract)
+        self.partitioned.setChecked(o.parquet_partitioned)
+        self.metadata.setChecked(o.include_metadata)
+        for t, cb in self.types.items():
+            cb.setChecked(t in o.contract_types)
+        for edit, v in ((self.strike_min, o.strike_min), (self.strike_max, o.strike_max)):
+            edit.setText("" if v is None else f"{v:g}")
+        if o.last_days is not None:
+            self.range_last.setChecked(True)
+            self.last_days.setValue(o.last_days)
+        elif o.date_from is not None or o.date_to is not None:
+            self.range_dates.setChecked(True)
+            for when, d in ((self.date_from, o.date_from), (self.date_to, o.date_to)):
+                if d is not None:
+                    when.setDate(QtCore.QDate(d.year, d.month, d.day))
+        else:
+            self.range_all.setChecked(True)
+        self.interval.setCurrentIndex(max(self.interval.findData(o.interval), 0))
+
     def options(self, underlyings: list[str], expiries: tuple[date, ...]) -> ExportOptions:
         def num(e: QtWidgets.QLineEdit) -> float | None:
             t = e.text().strip().replace(",", "")

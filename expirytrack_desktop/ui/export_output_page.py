@@ -153,6 +153,24 @@ class ExportOutputPage(WizardPage):
             self.cleanup = CleanupDialog(self.controller, self)
         self.cleanup.show()
 
+    def set_options(self, o: ExportOptions, out: str | None) -> None:
+        """Show a preset's columns, compression and (an S3 output) destination."""
+        self.set_format(o.format)
+        if o.csv_columns is not None:
+            self.columns.set_columns(o.csv_columns)
+            self.columns.customized = True
+        else:
+            self.columns.reset(o.include_metadata, force=True)
+        if o.compression is not None:
+            self.codec.setCurrentIndex(max(self.codec.findData(o.compression), 0))
+        lvl = o.compression_level
+        self.level.setValue(self.level.minimum() if lvl is None else lvl)
+        if is_s3_url(out):
+            self.dest_s3.setChecked(True)
+            self.s3_url.setText(str(out))
+        else:
+            self.dest_local.setChecked(True)
+
     # ---- what the wizard reads ---------------------------------------------------------
 
     def destination(self) -> tuple[str, str]:

@@ -104,6 +104,7 @@ class ExportExpiriesPage(WizardPage):
         self.stack(self.busy, button_row(self.btn_all, self.btn_none), self.tree, main=self.tree)
         self._loading = False
         self._for: tuple[str, ...] | None = None
+        self._wanted: set[date] | None = None  # a loaded preset's expiries, for the next load
 
     def initializePage(self) -> None:
         super().initializePage()
@@ -144,13 +145,26 @@ class ExportExpiriesPage(WizardPage):
             cycle = cycle_text(info.is_weekly)
             candles = "" if info.candles is None else f"{info.candles:,}"
             texts = [info.expiry.isoformat(), cycle, f"{info.contracts:,}", candles]
-            child = expiry_item(texts, ExpiryRole, info.expiry, checked=bool(info.candles))
+            wanted = self._wanted
+            on = bool(info.candles) if wanted is None else info.expiry in wanted
+            child = expiry_item(texts, ExpiryRole, info.expiry, checked=on)
             top.addChild(child)
             top.setExpanded(True)
         self.tree.blockSignals(False)
         for i in range(4):
             self.tree.resizeColumnToContents(i)
         self._for = keys
+        self._wanted = None
+        self.refresh_complete()
+
+    def want(self, expiries: tuple[date, ...] | None) -> None:
+        """Check these expiries (None: every one with candles), now and after a reload."""
+        self._wanted = None if expiries is None else set(expiries)
+        self.tree.blockSignals(True)
+        for it in self._items():
+            on = it.data(0, ExpiryRole) in self._wanted if self._wanted is not None else True
+            it.setCheckState(0, check_state(on))
+        self.tree.blockSignals(False)
         self.refresh_complete()
 
     def _items(self) -> list[QtWidgets.QTreeWidgetItem]:

@@ -29,17 +29,21 @@ class PresetBar(QtWidgets.QWidget):
         self.path: Path = presets_path(wizard.controller.services.paths.config_dir)
         self.combo = QtWidgets.QComboBox()
         self.combo.setObjectName("exportPresetCombo")
+        self.btn_load = QtWidgets.QPushButton("&Load")
+        self.btn_load.setToolTip("Put the preset's choices into the wizard's steps")
         self.btn_run = QtWidgets.QPushButton("Export with &preset")
         self.btn_save = QtWidgets.QPushButton("Save as pre&set…")
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QtWidgets.QLabel("Preset:"))
         row.addWidget(self.combo, 1)
+        row.addWidget(self.btn_load)
         row.addWidget(self.btn_run)
         row.addWidget(self.btn_save)
         self.btn_run.clicked.connect(
             lambda: wizard.controller.schedule(self.run_selected(), name="export-preset-run")
         )
+        self.btn_load.clicked.connect(self.load_selected)
         self.btn_save.clicked.connect(
             lambda: wizard.controller.schedule(self.ask_and_save(), name="export-preset-save")
         )
@@ -54,6 +58,7 @@ class PresetBar(QtWidgets.QWidget):
         self.combo.clear()
         self.combo.addItems(names)
         self.btn_run.setEnabled(bool(names))
+        self.btn_load.setEnabled(bool(names))
 
     def save(self, name: str) -> None:
         """Save the wizard's current choices as ``name`` (replacing a preset of that name),
@@ -77,6 +82,15 @@ class PresetBar(QtWidgets.QWidget):
             self.save(dlg.textValue().strip())
         except ExportError as exc:
             self.wizard.review_page.message.error(str(exc))
+
+    def load_selected(self) -> None:
+        """The chosen preset's choices into the steps (back at step 1, to change or export)."""
+        try:
+            preset = load_presets(self.path)[self.combo.currentText()]
+        except (KeyError, ExportError) as exc:
+            self.wizard.review_page.message.error(f"no such preset: {exc}")
+            return
+        self.wizard.load_choices(preset.options, preset.out)
 
     async def run_selected(self, out_path: Path | None = None) -> None:
         """Export with the chosen preset's options: to its own output when it names one,

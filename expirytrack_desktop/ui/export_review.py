@@ -53,6 +53,11 @@ class ExportReviewPage(WizardPage):
 
     def initializePage(self) -> None:
         super().initializePage()
+        wiz: Any = self.wizard()
+        if not wiz.finished_ok:  # what Finish does: the save dialog, an upload, the mirror
+            kind = wiz.output_page.destination()[0]
+            text = {"s3": "&Upload", "mirror": "&Update mirror"}.get(kind, "&Export…")
+            self.setButtonText(QtWidgets.QWizard.WizardButton.FinishButton, text)
         self.controller.schedule(self.load(), name="export-preview")
 
     async def load(self) -> None:

@@ -111,6 +111,16 @@ class ExportWizard(AppWizard):
             keys, expiries = keys or ["X|x"], expiries or (date.today(),)
         return self.output_page.apply(self.options_page.options(keys, expiries))
 
+    def load_choices(self, opts: Any, out: str | None) -> None:
+        """Put a preset's choices into every step and go back to step 1 to check them."""
+        self.instruments_page.set_checked(list(opts.underlyings))
+        self.expiries_page.want(opts.expiries)
+        self.options_page.set_options(opts)
+        self.output_page.set_options(opts, out)
+        self.finished_ok, self.done_path = False, None
+        self.review_page.setButtonText(WB.FinishButton, "&Export…")
+        self.restart()
+
     def validateCurrentPage(self) -> bool:
         if self.finished_ok:
             return True  # after an export, Finish closes
