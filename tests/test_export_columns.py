@@ -154,6 +154,11 @@ def test_columns_are_kept_in_presets(db, tmp_path, capsys):
     assert main([*argv, "--save-preset", "cols", "-o", str(tmp_path / "a.csv")]) == 0
     assert main(["export", "--db", str(db), "--preset", "cols", "-q", "--overwrite"]) == 0
     assert (tmp_path / "a.csv").read_text().splitlines()[0] == "close,timestamp"
+    # another format given over the preset: its CSV columns do not apply (no error)
+    pq = tmp_path / "a.parquet"
+    assert main(["export", "--db", str(db), "--preset", "cols", "-q", "-f", "parquet",
+                 "-o", str(pq)]) == 0  # fmt: skip
+    assert pq.stat().st_size > 0
 
 
 def test_a_mirror_ignores_the_csv_columns_of_a_preset(db, tmp_path):

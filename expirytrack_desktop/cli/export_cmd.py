@@ -173,6 +173,8 @@ def _options(args: argparse.Namespace, db: Any, base: ExportOptions | None) -> E
     changes.update({k: v for k, v in flags.items() if v is not None})
     if args.columns is not None:
         changes["csv_columns"] = parse_csv_columns(args.columns)
+    elif args.format not in (None, "csv", "zip"):  # a preset's CSV columns: not for this format
+        changes["csv_columns"] = None
     if base is None:
         return ExportOptions(**changes)
     return replace(base, **changes)
