@@ -1,4 +1,4 @@
-"""CSV export with custom columns (csv_columns.py) next to the default layout (csv_fast.py).
+"""CSV export with custom columns (``--columns``) next to the default layout, on one database.
 
     .venv/bin/python bench/bench_csv_columns.py --db /tmp/expirytrack-spark-check/store.sqlite3
 
