@@ -119,6 +119,7 @@ class ExportService:
     ) -> tuple[ExportResult, str, int]:
         """Export into a private temporary folder, upload it to ``url`` (``s3://…``), record
         it in the history; (result, the object's URL, files uploaded)."""
+        from expirytrack_desktop.export.api import run_export
         from expirytrack_desktop.export.history import record_export
         from expirytrack_desktop.export.s3 import export_to_s3, s3_filesystem
 
