@@ -307,3 +307,29 @@ def test_cli_disk_fills_mid_run_stops_with_exit_5_and_keeps_what_was_stored(tmp_
         assert stored >= 1, done.stderr  # it failed mid-run, after storing windows
     finally:
         subprocess.run(["umount", "-l", str(fs)], check=True)
+
+
+def test_processes_starting_at_once_on_a_fresh_ledger_all_open_it(tmp_path):
+    """Six openers at once on a new file, forty times: SQLite answers "locked" at once (no
+    busy handler) to some of them while another sets the file up; each must wait its turn.
+    Threads with their own connections stand for processes (the locks are the file's)."""
+    import threading
+
+    failed: list[str] = []
+    for round_ in range(40):
+        path = tmp_path / f"r{round_}" / "ratelimit.sqlite3"
+        start = threading.Barrier(6)
+
+        def open_it(path=path, start=start) -> None:
+            start.wait()
+            try:
+                SqliteLedger(path).close()
+            except LedgerError as exc:
+                failed.append(str(exc))
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failed == []

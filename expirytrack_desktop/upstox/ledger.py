@@ -293,6 +293,20 @@ class SqliteLedger:
             raise LedgerError(describe_failure(self.path, exc)) from None
 
     def _open(self) -> sqlite3.Connection:
+        """Open (creating) the file, trying again while another process holds a lock for up
+        to the busy timeout: SQLite does not call its busy handler for every lock taken
+        while a new file is set up (journal mode, schema), so two processes starting at
+        once on a fresh ledger could see "locked" at once."""
+        deadline = time.monotonic() + self._busy_s
+        while True:
+            try:
+                return self._open_once()
+            except sqlite3.OperationalError as exc:
+                if _code(exc) not in (_BUSY, _LOCKED) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _open_once(self) -> sqlite3.Connection:
         if self.path.is_dir():
             raise LedgerError(describe_failure(self.path, IsADirectoryError(21, "a folder")))
         conn = sqlite3.connect(
