@@ -116,3 +116,19 @@ async def opened():
 
     async with contextlib.AsyncExitStack() as stack:
         yield Opened(stack)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Shut pyarrow's S3 (the AWS SDK) down while the interpreter is whole. Left to pyarrow's
+    own exit handler, with the S3 tests' filesystems still referenced somewhere, one full
+    run aborted after every test had passed ("free(): invalid pointer", exit code 134;
+    apache/arrow#41087 is that kind of crash)."""
+    import sys
+
+    fs = sys.modules.get("pyarrow.fs")
+    if fs is not None:
+        import gc
+
+        gc.collect()
+        with contextlib.suppress(Exception):
+            fs.finalize_s3()
