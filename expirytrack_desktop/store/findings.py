@@ -23,6 +23,7 @@ from expirytrack_desktop.store.verify import (
     INCOMPLETE,
     NOTE,
     WindowKey,
+    window_problem,
 )
 from expirytrack_desktop.timeutil import IST, IST_OFFSET_SECONDS
 
@@ -197,14 +198,7 @@ def _window_checks(s: _Scope, report: ScopedReport) -> None:
         s.params,
     )
     for cid, iv, f0, t0, state, recorded, have in rows:
-        if state == "fetched" and have == 0:
-            key = "fetched_empty"
-        elif state == "fetched" and have < recorded:
-            key = "missing_candles"
-        elif state == "fetched":
-            key = "extra_candles"
-        else:
-            key = "empty_with_candles"
+        key = window_problem(state, recorded, have)
         title, severity = WINDOW_TITLES[key]
         span = (date.fromisoformat(f0), date.fromisoformat(t0))
         repair = severity == ERROR

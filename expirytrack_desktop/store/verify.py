@@ -120,6 +120,18 @@ class FixResult:
 # ---- helpers --------------------------------------------------------------------------------
 
 
+def window_problem(state: str, recorded: int, have: int) -> str:
+    """The check a window whose stored candles disagree with its mark fails (a key of the
+    window checks' titles): ``state`` and ``recorded`` as marked, ``have`` as stored."""
+    if state == "fetched" and have == 0:
+        return "fetched_empty"
+    if state == "fetched" and have < recorded:
+        return "missing_candles"
+    if state == "fetched":
+        return "extra_candles"
+    return "empty_with_candles"
+
+
 def _file_bytes(path: object) -> int:
     try:
         return os.path.getsize(str(path))
@@ -357,14 +369,7 @@ class _Verifier:
                 f.skipped = str(exc)
             return
         for cid, iv, f0, t0, state, recorded, have in rows:
-            if state == "fetched" and have == 0:
-                key = "fetched_empty"
-            elif state == "fetched" and have < recorded:
-                key = "missing_candles"
-            elif state == "fetched":
-                key = "extra_candles"
-            else:
-                key = "empty_with_candles"
+            key = window_problem(state, recorded, have)
             f = found[key]
             f.count += 1
             if found[key].severity == ERROR:
