@@ -73,18 +73,20 @@ class ChartPage(QtWidgets.QWidget):
             lab.setBuddy(widget)
             form.addWidget(lab)
             form.addWidget(widget)
-        form.addWidget(self.overlay)
-        form.addWidget(self.mode)
-        form.addWidget(self.strike)
-        form.addWidget(self.strike2)
         form.addStretch(1)
         self.message = QtWidgets.QLabel("Collected contracts appear here.")
         self.message.setObjectName("chartMessage")
+        self.message.setWordWrap(True)
+        # the overlay's controls share the message's line: one row of pickers fits 1280 px
+        row2 = QtWidgets.QHBoxLayout()
+        row2.addWidget(self.message, 1)
+        for w in (self.overlay, self.mode, self.strike, self.strike2):
+            row2.addWidget(w)
         self.chart: Any = None  # ChartView, created when first shown
         self.chart_holder = QtWidgets.QVBoxLayout()
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(form)
-        lay.addWidget(self.message)
+        lay.addLayout(row2)
         lay.addLayout(self.chart_holder, 1)
         self.contracts: list[ContractInfo] = []
         self.contract.activated.connect(self._on_contract)

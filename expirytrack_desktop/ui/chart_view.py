@@ -123,6 +123,9 @@ class ChartView(QtWidgets.QWidget):
         self.oi.addItem(self.oi_line)
         self.overlays: dict[str, pg.PlotDataItem] = {}
         self.legend = self.premium.addLegend(offset=(-10, 5))
+        backdrop = QtGui.QColor(self.palette().color(QtGui.QPalette.ColorRole.Base))
+        backdrop.setAlpha(215)  # the names stay readable over the lines they label
+        self.legend.setBrush(pg.mkBrush(backdrop))
         self.vlines = [pg.InfiniteLine(angle=90, movable=False) for _ in range(4)]
         plots = (self.price, self.volume, self.oi, self.premium)
         for plot, line in zip(plots, self.vlines, strict=True):

@@ -25,8 +25,11 @@ class ExpiryPicker:
         self.name = name  # task names: one refresh per page at a time
         self.underlying = QtWidgets.QComboBox()
         self.expiry = QtWidgets.QComboBox()
-        for combo in (self.underlying, self.expiry):
+        # never squeezed below a symbol such as NIFTYNXT50 or a whole date by a full toolbar
+        for combo, chars in ((self.underlying, 11), (self.expiry, 10)):
             combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.setMinimumContentsLength(chars)
+            combo.setMinimumWidth(combo.minimumSizeHint().width())
         self.loaded = False
         self.underlying.currentIndexChanged.connect(
             lambda: controller.schedule(self.load_expiries(), name=f"{name}-expiries")

@@ -53,6 +53,9 @@ class JobsPage(QtWidgets.QWidget):
         widths = (36, 100, 140, 230, 150, 72, 90, 60, 62, 50, 118, 118)
         for i, w in enumerate(widths):
             self.table.setColumnWidth(i, w)
+        # the status takes what the others leave: the whole row fits at 1280 px, no scrolling
+        hh.setSectionResizeMode(3, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        hh.setMinimumSectionSize(36)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
 
         self.btn_cancel = QtWidgets.QPushButton("&Cancel")
