@@ -80,8 +80,9 @@ class ChartPage(QtWidgets.QWidget):
         # the overlay's controls share the message's line: one row of pickers fits 1280 px
         row2 = QtWidgets.QHBoxLayout()
         row2.addWidget(self.message, 1)
-        for w in (self.overlay, self.mode, self.strike, self.strike2):
-            row2.addWidget(w)
+        row2.addWidget(self.overlay)
+        for combo in (self.mode, self.strike, self.strike2):
+            row2.addWidget(combo)
         self.chart: Any = None  # ChartView, created when first shown
         self.chart_holder = QtWidgets.QVBoxLayout()
         lay = QtWidgets.QVBoxLayout(self)
