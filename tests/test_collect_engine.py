@@ -326,6 +326,9 @@ async def test_cancel_keeps_consistent_progress_and_resume_completes(opened, tmp
     # flight (concurrency 4) finish and are stored: at most 1 + 4 different counts
     assert len(set(at_cancel)) <= 1 + 4
     assert db.get_job(job.id).status == "cancelled"
+    # the user's choice is told as such, not as an error of the run
+    said = [(lvl, m) for _, lvl, m in db.job_logs(job.id) if "cancelled" in m]
+    assert said == [("info", "cancelled; progress so far is kept")]
     # every window marked done has exactly its candles
     for w in db.execute("SELECT contract_id, from_date, to_date, candles FROM fetch_window"):
         n = db.execute(

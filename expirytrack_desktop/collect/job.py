@@ -414,6 +414,7 @@ class CollectJob:
                 await self._db.run(
                     self._db.add_job_log,
                     self.id,
-                    "info" if reason == StopReason.OK else "error",
+                    # a cancel or pause is the user's choice, not a failure of the run
+                    "info" if reason in (StopReason.OK, StopReason.CANCELLED) else "error",
                     message,
                 )
