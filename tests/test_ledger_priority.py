@@ -136,14 +136,20 @@ def test_two_processes_the_earlier_deadline_gets_the_slots_while_both_wait(tmp_p
         ready.append(flag)
         args = [str(ledger), label, str(priority), "6", str(log), str(flag), str(go)]
         procs.append(subprocess.Popen([sys.executable, "-c", CHILD, *args], env=env, cwd=ROOT))
-    deadline = time.monotonic() + 60
-    while not all(f.exists() for f in ready):
-        assert time.monotonic() < deadline, "children did not start"
-        assert all(p.poll() is None for p in procs), "a child failed to start"
-        time.sleep(0.01)
-    go.touch()
-    for p in procs:
-        assert p.wait(timeout=120) == 0
+    try:
+        deadline = time.monotonic() + 60
+        while not all(f.exists() for f in ready):
+            assert time.monotonic() < deadline, "children did not start"
+            assert all(p.poll() is None for p in procs), "a child failed to start"
+            time.sleep(0.01)
+        go.touch()
+        for p in procs:
+            assert p.wait(timeout=120) == 0
+    finally:  # a failed start left the other child waiting for "go" for ever
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
     grants = log.read_text().split()
     assert sorted(grants) == ["E"] * 6 + ["L"] * 6
     last_e = max(i for i, g in enumerate(grants) if g == "E")
