@@ -194,18 +194,13 @@ async def _collect(rt: Runtime, db: Any, token: str | None, selection: Any, args
                 return fail(exitcodes.BAD_INPUT, str(exc))
         est = await collector.estimate(selection)
         approx = "about " if est.is_estimate else ""
-        print(
+        print_plan(
             f"Plan: {est.expiries} expiries, {approx}{est.contracts} contracts, "
             f"{approx}{est.windows} candle windows to fetch; {approx}{est.requests} requests, "
-            f"{approx}{_duration(est.seconds)} at {rt.rate_limit}"
+            f"{approx}{_duration(est.seconds)} at {rt.rate_limit}",
+            est,
+            args,
         )
-        for note in est.notes:
-            print(f"  note: {note}")
-        expiring = token_expiry_note(args, est.seconds)
-        if expiring:
-            print(f"  note: {expiring}")
-        for warning in est.warnings:  # expiries this plan would reach after they vanish
-            print(f"  WARNING: {warning}")
         if args.estimate_only:
             return exitcodes.OK
         result = await run_job(collector, selection, offered, rt)
@@ -258,6 +253,19 @@ def _report(result: JobResult, rt: Runtime) -> int:
             msg = result.message
         error(msg)
     return code
+
+
+def print_plan(headline: str, est: Any, args: argparse.Namespace) -> None:
+    """The plan before a run starts: its headline, the estimate's notes, when the stored
+    token expires during it, and each expiry it would reach after that expiry vanishes."""
+    print(headline)
+    for note in est.notes:
+        print(f"  note: {note}")
+    expiring = token_expiry_note(args, est.seconds)
+    if expiring:
+        print(f"  note: {expiring}")
+    for warning in est.warnings:
+        print(f"  WARNING: {warning}")
 
 
 def _duration(seconds: float) -> str:

@@ -15,12 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from expirytrack_desktop.cli import exitcodes
-from expirytrack_desktop.cli.collect_cmd import _duration, _report, _token, run_job
+from expirytrack_desktop.cli.collect_cmd import _duration, _report, _token, print_plan, run_job
 from expirytrack_desktop.cli.context import open_existing, runtime_from
 from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.cli.long_run import (
     add_wait_options,
-    token_expiry_note,
     waiting_options,
 )
 from expirytrack_desktop.cli.passphrase import cli_passphrase
@@ -364,18 +363,13 @@ async def run_watchlist(rt: Runtime, db: Any, wl: Any, token: str | None, args: 
             selection = selection_for(wl, kept)
         est = await collector.estimate(selection)
         approx = "about " if est.is_estimate else ""
-        print(
+        print_plan(
             f"Plan for {wl.name}: {len(selection.underlyings)} underlyings, {est.expiries} "
             f"expiries, {approx}{est.windows} candle windows missing; {approx}{est.requests} "
-            f"requests, {approx}{_duration(est.seconds)} at {rt.rate_limit}"
+            f"requests, {approx}{_duration(est.seconds)} at {rt.rate_limit}",
+            est,
+            args,
         )
-        for note in est.notes:
-            print(f"  note: {note}")
-        expiring = token_expiry_note(args, est.seconds)
-        if expiring:
-            print(f"  note: {expiring}")
-        for warning in est.warnings:  # expiries this plan would reach after they vanish
-            print(f"  WARNING: {warning}")
         if args.estimate_only:
             return exitcodes.OK
         result = await run_job(collector, selection, offered, rt)
