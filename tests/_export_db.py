@@ -123,3 +123,15 @@ def exchange_of(c: C) -> str:
 
 def contract_by_symbol(sym: str) -> C:
     return next(c for c in CONTRACTS if c.expected_symbol == sym)
+
+
+def stored_candles(db: Path) -> list[tuple]:
+    """Straight from the database: (symbol, ts, o, h, l, c, v, oi) of every 1-minute candle,
+    in export order (symbol, then time) — what every export is compared with."""
+    symbol = {c.id: c.expected_symbol for c in CONTRACTS}
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees "
+            "WHERE interval = 1"
+        ).fetchall()
+    return sorted((symbol[cid], *rest) for cid, *rest in rows)

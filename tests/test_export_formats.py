@@ -15,7 +15,14 @@ import pytest
 
 from expirytrack_desktop.export.api import ExportOptions, list_export_history, run_export
 from expirytrack_desktop.timeutil import IST, ist_iso
-from tests._export_db import CONTRACTS, EXPIRIES, build_db, contract_by_symbol, exchange_of
+from tests._export_db import (
+    CONTRACTS,
+    EXPIRIES,
+    build_db,
+    contract_by_symbol,
+    exchange_of,
+    stored_candles,
+)
 
 ALL = ("NSE_INDEX|Nifty 50", "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")
 HEADER = [
@@ -50,13 +57,7 @@ def db(tmp_path: Path) -> Path:
 
 def db_rows(db: Path) -> list[tuple]:
     """Straight from the candle table: (symbol, ts, o, h, l, c, v, oi), export order."""
-    with closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute(
-            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees "
-            "WHERE interval = 1"
-        ).fetchall()
-    out = [(SYMBOLS[cid], *rest) for cid, *rest in rows]
-    return sorted(out, key=lambda r: (r[0], r[1]))
+    return stored_candles(db)
 
 
 def check_csv_row(row: dict[str, str], want: tuple) -> None:

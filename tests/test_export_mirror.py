@@ -11,7 +11,7 @@ import pytest
 from expirytrack_desktop.cli.main import main
 from expirytrack_desktop.export.api import ExportOptions
 from expirytrack_desktop.export.mirror import STATE_FILE, update_mirror
-from tests._export_db import CONTRACTS, build_db
+from tests._export_db import CONTRACTS, build_db, stored_candles
 
 duckdb = pytest.importorskip("duckdb")
 
@@ -26,12 +26,7 @@ def db(tmp_path: Path) -> Path:
 
 
 def db_rows(db: Path) -> list[tuple]:
-    with closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute(
-            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees"
-            " WHERE interval = 1"
-        ).fetchall()
-    return sorted((SYMBOL[cid], *rest) for cid, *rest in rows)
+    return stored_candles(db)
 
 
 def mirror_rows(folder: Path) -> list[tuple]:

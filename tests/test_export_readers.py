@@ -4,7 +4,6 @@ each row compared with the database, plus the Parquet types Spark needs."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from expirytrack_desktop.export.api import ExportOptions, run_export
 from expirytrack_desktop.timeutil import ist_iso
-from tests._export_db import CONTRACTS, build_db, exchange_of
+from tests._export_db import CONTRACTS, build_db, exchange_of, stored_candles
 
 ALL = ("NSE_INDEX|Nifty 50", "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")
 SYMBOL = {c.id: c.expected_symbol for c in CONTRACTS}
@@ -44,12 +43,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 
 def db_rows(db: Path) -> list[Row]:
-    with closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute(
-            "SELECT contract_id, ts, open, high, low, close, volume, oi FROM candle_rupees "
-            "WHERE interval = 1"
-        ).fetchall()
-    return sorted((SYMBOL[cid], *rest, EXCHANGE[SYMBOL[cid]]) for cid, *rest in rows)
+    return [(*row, EXCHANGE[row[0]]) for row in stored_candles(db)]
 
 
 def glob_of(out: Path) -> str:
