@@ -17,7 +17,9 @@ A group is up to :data:`GROUP_CONTRACTS` consecutive contracts (in the export's 
 increasing ids, read by ONE query (``contract_id IN (...)``, rows by contract id then time),
 so its rows need no reordering. :data:`READERS` threads, each with its own connection, read
 alternate groups ahead of the writer (SQLite and the driver release the GIL), at most
-:data:`AHEAD` groups each in memory; the groups still come out in order.
+:data:`AHEAD` groups each in memory; the groups still come out in order. A format's own work
+on a group (its CSV text, its typed Parquet columns: ``prepare``) runs in the reader thread
+too, so two cores share it instead of one thread doing it after the read.
 
 :func:`python_groups` gives the same groups from an ``sqlite3`` connection (a connection
 handed in by the caller, or no ADBC driver installed).
@@ -29,7 +31,7 @@ import contextlib
 import math
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,7 @@ READERS = 2  # reader threads (connections), reading alternate groups
 BATCH_OPTION, BATCH_ROWS = "adbc.sqlite.query.batch_rows", 65_536
 
 PRICES = ("open", "high", "low", "close")
+Prepare = Callable[["CandleGroup"], Any]  # a format's work on a group, done by its reader
 
 
 def candle_schema(pa: Any) -> Any:
@@ -75,6 +78,7 @@ class CandleGroup:
     oi: Any
     exact: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
     _table: Any = None
+    prepared: Any = None  # what the ``prepare`` function made of it (the format's own)
 
     @property
     def rows(self) -> int:
@@ -112,6 +116,15 @@ def adbc_available() -> bool:
     except ImportError:
         return False
     return Path(adbc_driver_sqlite._driver_path()).is_file()
+
+
+def warm_up() -> None:
+    """Import what the fast path uses (run in a thread while the export plans)."""
+    import adbc_driver_manager  # noqa: F401
+    import adbc_driver_sqlite  # noqa: F401
+    import numpy  # noqa: F401
+    import pyarrow.compute
+    import pyarrow.parquet  # noqa: F401
 
 
 def _chunks(
@@ -190,8 +203,11 @@ class ArrowCandleSource:
         self.group_rows = group_rows
         self.readers = max(1, readers)
 
-    def groups(self, contracts: Sequence[SelectedContract]) -> Iterator[CandleGroup]:
-        """Groups in export order, read ahead by threads; stops them when not consumed."""
+    def groups(
+        self, contracts: Sequence[SelectedContract], prepare: Prepare | None = None
+    ) -> Iterator[CandleGroup]:
+        """Groups in export order, read ahead by threads (each sets ``group.prepared =
+        prepare(group)`` when given); stops the threads when not consumed."""
         chunks = list(_chunks(contracts, self.group_rows))
         n = min(self.readers, len(chunks)) or 1
         outs: list[queue.Queue[CandleGroup | BaseException | None]] = [
@@ -200,7 +216,9 @@ class ArrowCandleSource:
         stop = threading.Event()
         workers = [
             threading.Thread(
-                target=self._read, args=(chunks[k::n], outs[k], stop), name=f"export-reader-{k}"
+                target=self._read,
+                args=(chunks[k::n], outs[k], stop, prepare),
+                name=f"export-reader-{k}",
             )
             for k in range(n)
         ]
@@ -227,6 +245,7 @@ class ArrowCandleSource:
         chunks: list[list[SelectedContract]],
         out: queue.Queue[CandleGroup | BaseException | None],
         stop: threading.Event,
+        prepare: Prepare | None,
     ) -> None:
         # the driver manager's own objects: adbc_driver_sqlite.dbapi would also import
         # pandas and Polars (~80 MB of memory and a second of CPU) for nothing
@@ -269,7 +288,11 @@ class ArrowCandleSource:
                                 strict=True,
                             )
                         )
-                    if not put(_as_group(group, table, exact)):
+                    made = _as_group(group, table, exact)
+                    del table
+                    if prepare is not None:
+                        made.prepared = prepare(made)
+                    if not put(made):
                         return
         except dm.Error as exc:  # the driver's errors, as the export's own one-line error
             put(DatabaseError(f"cannot read the database: {_first_line(exc)}"))
@@ -289,10 +312,14 @@ def _paise(price: float) -> int | None:
 
 
 def python_groups(
-    reader: CandleReader, contracts: Sequence[SelectedContract], group_rows: int = GROUP_ROWS
+    reader: CandleReader,
+    contracts: Sequence[SelectedContract],
+    group_rows: int = GROUP_ROWS,
+    prepare: Prepare | None = None,
 ) -> Iterator[CandleGroup]:
     """The same groups from ``sqlite3`` rows of candle_rupees (slower: every value passes
-    through Python); a row with a price that is not whole paise keeps its floats."""
+    through Python); a row with a price that is not whole paise keeps its floats.
+    ``prepare`` runs here, in the consumer's thread."""
     import numpy as np
 
     for group in _chunks(contracts, group_rows):
@@ -317,7 +344,10 @@ def python_groups(
                     oi.append(i)
                 n += len(rows)
             counts.append(n)
-        yield CandleGroup(
+        made = CandleGroup(
             group, counts, np.array(ts, np.int64), np.array(prices, np.int64).reshape(4, -1),
             np.array(volume, np.int64), np.array(oi, np.int64), exact,
         )  # fmt: skip
+        if prepare is not None:
+            made.prepared = prepare(made)
+        yield made

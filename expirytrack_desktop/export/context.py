@@ -9,7 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from expirytrack_desktop.export.arrow_read import ArrowCandleSource, CandleGroup, python_groups
+from expirytrack_desktop.export.arrow_read import (
+    ArrowCandleSource,
+    CandleGroup,
+    Prepare,
+    python_groups,
+)
 from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.errors import ExportCancelled
 from expirytrack_desktop.export.options import ExportOptions
@@ -84,8 +89,11 @@ class WriteContext:
         self.files.append(path)
         return self.open_file(path)
 
-    def groups(self, contracts: Sequence[SelectedContract]) -> Iterator[CandleGroup]:
-        """Candles of ``contracts`` as Arrow groups, from the fast reader if there is one."""
+    def groups(
+        self, contracts: Sequence[SelectedContract], prepare: Prepare | None = None
+    ) -> Iterator[CandleGroup]:
+        """Candles of ``contracts`` as Arrow groups, from the fast reader if there is one;
+        ``group.prepared = prepare(group)`` on each (in the fast reader's threads)."""
         if self.arrow is not None:
-            return self.arrow.groups(contracts)
-        return python_groups(self.reader, contracts, self.reader.chunk_rows)
+            return self.arrow.groups(contracts, prepare)
+        return python_groups(self.reader, contracts, self.reader.chunk_rows, prepare)

@@ -46,27 +46,27 @@ def write_rows(ctx: WriteContext, out: BinaryIO, contracts: Sequence[SelectedCon
     fmt = ctx.csv_formatter
     if fmt is None:
         fmt = ctx.csv_formatter = CsvFormatter(ctx.options.columns_in_force)
-    lines, groups = fmt.lines, ctx.groups(contracts)
     n = 0
     with BackgroundWriter(out) as writer:  # the file writes overlap the next group's text
-        for group in groups:
-            writer.write(lines(group))
+        for group in ctx.groups(contracts, fmt.lines):  # the text made by the reader threads
+            writer.write(group.prepared)
             n += group.rows
             ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
     return n
 
 
 class BackgroundWriter:
-    """Writes buffers to ``out`` in a thread, in order, at most two waiting (~25 MB).
+    """Writes buffers to ``out`` in a thread, in order, at most ``waiting`` queued (CSV: two
+    groups' text, ~10 MB).
 
     ``out.write`` releases the GIL (and a gzip/zstd stream compresses there), so formatting
     the next group goes on meanwhile. A write error is raised by the next :meth:`write` or
     on leaving the block; leaving early (an error, a cancel) stops the thread first.
     """
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: Any, waiting: int = 2) -> None:
         self.out = out
-        self.queue: queue.Queue[Any] = queue.Queue(2)
+        self.queue: queue.Queue[Any] = queue.Queue(waiting)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="export-writer", daemon=True)
 

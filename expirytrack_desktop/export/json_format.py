@@ -62,26 +62,34 @@ def json_order(contracts: Sequence[SelectedContract]) -> list[SelectedContract]:
 
 
 class _Glue:
-    """The document's text between the candles: brackets, keys and each contract's head."""
+    """The document's text between the candles: brackets, keys and each contract's head.
+
+    What comes before a contract depends only on the contract before it (:meth:`between`),
+    so the fast path makes it in the reader threads, in any order."""
 
     def __init__(self, include_metadata: bool) -> None:
         self.include_metadata = include_metadata
-        self.last_u: str | None = None
-        self.last_e: str | None = None
+        self.last: SelectedContract | None = None
 
     def before(self, c: SelectedContract) -> bytes:
         """Everything from the previous contract's end up to this one's first candle."""
+        text = self.between(self.last, c)
+        self.last = c
+        return text
+
+    def between(self, prev: SelectedContract | None, c: SelectedContract) -> bytes:
+        """The text between ``prev``'s last candle (None: the document's start) and ``c``'s
+        first candle."""
         parts = []
-        if c.underlying_label != self.last_u:
-            if self.last_u is not None:
+        new_u = prev is None or c.underlying_label != prev.underlying_label
+        if new_u:
+            if prev is not None:
                 parts.append(b"]}, ")
             parts.append(json.dumps(c.underlying_label).encode() + b": {")
-            self.last_u, self.last_e = c.underlying_label, None
-        if c.expiry != self.last_e:
-            if self.last_e is not None:
+        if new_u or c.expiry != prev.expiry:  # type: ignore[union-attr]
+            if not new_u:
                 parts.append(b"], ")
             parts.append(json.dumps(c.expiry).encode() + b": [")
-            self.last_e = c.expiry
         else:
             parts.append(b", ")
         head = json.dumps(contract_head(c, self.include_metadata), ensure_ascii=False)
@@ -90,8 +98,10 @@ class _Glue:
 
     AFTER = b"]}"  # after a contract's candles
 
-    def end(self) -> bytes:
-        return (b"]}" if self.last_u is not None else b"") + b"}}\n"
+    def end(self, last: SelectedContract | None = None) -> bytes:
+        """The document's end after ``last`` (default: the last :meth:`before`)."""
+        last = last or self.last
+        return (b"]}" if last is not None else b"") + b"}}\n"
 
 
 class JsonCandles:
@@ -164,27 +174,34 @@ def _odd(made: tuple[Any, Any, Any], none: Any) -> tuple[Any, Any, Any]:
 
 def write_json(ctx: WriteContext, contracts: Sequence[SelectedContract], path: Path) -> None:
     instruments = list(ctx.options.underlyings)  # as selected, in the order chosen
+    ordered = json_order(contracts)
     with ctx.open(path) as out:
         meta = json.dumps(document_metadata(ctx, instruments), ensure_ascii=False)
         out.write(b'{"metadata": ' + meta.encode() + b', "data": {')
         glue = _Glue(ctx.options.include_metadata)
         if ctx.arrow is not None:
-            _write_fast(ctx, out, json_order(contracts), glue)
+            _write_fast(ctx, out, ordered, glue)
         else:
-            _write_reference(ctx, out, json_order(contracts), glue)
-        out.write(glue.end())
+            _write_reference(ctx, out, ordered, glue)
+        out.write(glue.end(ordered[-1] if ordered else None))
 
 
 def _write_fast(
     ctx: WriteContext, out: BinaryIO, contracts: list[SelectedContract], glue: _Glue
 ) -> None:
+    """Each group's text (glue included) is made by the reader threads."""
     from expirytrack_desktop.export.csv_format import BackgroundWriter
 
     assert ctx.arrow is not None
     candles = JsonCandles()
+    prev = dict(zip((c.id for c in contracts[1:]), contracts, strict=False))
+
+    def text(group: CandleGroup) -> list[Any]:
+        return candles.text(group, [glue.between(prev.get(c.id), c) for c in group.contracts])
+
     with BackgroundWriter(out) as writer:
-        for group in ctx.arrow.groups(contracts):
-            for buf in candles.text(group, [glue.before(c) for c in group.contracts]):
+        for group in ctx.arrow.groups(contracts, text):
+            for buf in group.prepared:
                 writer.write(buf)
             ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
 

@@ -95,15 +95,36 @@ class _Spool:
             self.buf.clear()
 
 
+def typed_candles(group: CandleGroup) -> Any:
+    """The group's own columns as the file types them (``timestamp`` .. ``oi``); run by the
+    reader threads (``ctx.groups``' ``prepare``), so the conversions share the two cores.
+    Every column is its own copy: a view would keep the reader's whole table alive in the
+    row group being gathered (memory)."""
+    import pyarrow as pa
+
+    ts = pa.array(group.ts * 1000).view(pa.timestamp(TS_UNIT, tz=TZ))
+    prices = [pa.array(group.rupees(i)) for i in range(4)]
+    counts = [pa.array(group.volume.copy()), pa.array(group.oi.copy())]
+    return pa.Table.from_arrays([ts, *prices, *counts], names=list(CANDLE_COLUMNS))
+
+
+CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "oi")
+
+
 class _Batch:
-    """Candle groups gathered until a row group is full, then made one typed table."""
+    """Candle groups gathered until a row group is full, then made one typed table. Only
+    what the table needs is kept of each group (not its numpy columns: memory)."""
 
     def __init__(self) -> None:
-        self.groups: list[CandleGroup] = []
+        self.contracts: list[SelectedContract] = []
+        self.counts: list[int] = []
+        self.parts: list[Any] = []
         self.rows = 0
 
     def add(self, group: CandleGroup) -> None:
-        self.groups.append(group)
+        self.contracts += group.contracts
+        self.counts += group.counts
+        self.parts.append(group.prepared)
         self.rows += group.rows
 
     def __len__(self) -> int:
@@ -111,13 +132,10 @@ class _Batch:
 
     def table(self, pa: Any, schema: Any) -> Any:
         import numpy as np
-        import pyarrow.compute as pc
 
-        cs = [c for g in self.groups for c in g.contracts]
-        counts = [n for g in self.groups for n in g.counts]
+        cs, counts, candles = self.contracts, self.counts, pa.concat_tables(self.parts)
         idx = pa.array(np.repeat(np.arange(len(cs), dtype=np.int32), counts))
-        candles = pa.concat_tables([g.table for g in self.groups]).combine_chunks()
-        self.groups, self.rows = [], 0
+        self.contracts, self.counts, self.parts, self.rows = [], [], [], 0
 
         def per_contract(values: list[Any], typ: Any) -> Any:
             return pa.array(values, typ).take(idx)
@@ -128,18 +146,11 @@ class _Batch:
             codes = pa.array([pos[v] for v in values], pa.int32()).take(idx)
             return pa.DictionaryArray.from_arrays(codes, pa.array(uniq, pa.string()))
 
-        col = candles.column
-        arrays: dict[str, Any] = {
-            "openalgo_symbol": dict_col([c.symbol for c in cs]),
-            "timestamp": pc.multiply(col("ts"), 1000).cast(pa.timestamp(TS_UNIT, tz=TZ)),
-            "open": col("open"),
-            "high": col("high"),
-            "low": col("low"),
-            "close": col("close"),
-            "volume": col("volume"),
-            "oi": col("oi"),
-            "exchange": dict_col([c.exchange for c in cs]),
-        }
+        arrays: dict[str, Any] = {name: candles.column(name) for name in CANDLE_COLUMNS}
+        arrays.update(
+            openalgo_symbol=dict_col([c.symbol for c in cs]),
+            exchange=dict_col([c.exchange for c in cs]),
+        )
         if "strike" in schema.names:
             arrays.update(
                 underlying=dict_col([c.underlying for c in cs]),
@@ -149,7 +160,21 @@ class _Batch:
                 trading_symbol=dict_col([c.trading_symbol for c in cs]),
                 lot_size=per_contract([c.lot_size for c in cs], pa.int64()),
             )
-        return pa.Table.from_arrays([arrays[n] for n in schema.names], schema=schema)
+        columns = [arrays[n] for n in schema.names]
+        chunked = [c if isinstance(c, pa.ChunkedArray) else pa.chunked_array([c]) for c in columns]
+        return pa.Table.from_arrays(chunked, schema=schema)
+
+
+class _RowGroups:
+    """Encodes row groups on the background writer's thread (pyarrow releases the GIL), then
+    copies the spooled bytes to the file: the next groups are gathered meanwhile."""
+
+    def __init__(self, writer: Any, spool: _Spool, raw: Any) -> None:
+        self.writer, self.spool, self.raw = writer, spool, raw
+
+    def write(self, table: Any) -> None:
+        self.writer.write_table(table)
+        self.spool.drain_to(self.raw)
 
 
 def write_parquet(
@@ -163,6 +188,8 @@ def write_parquet(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from expirytrack_desktop.export.csv_format import BackgroundWriter
+
     schema = _schema(pa, ctx.options.include_metadata, partitioned)
     spool = _Spool()
     with ctx.open(path) as raw:
@@ -171,14 +198,14 @@ def write_parquet(
             spool, schema, compression=o.codec, compression_level=o.compression_level
         )
         batch = _Batch()
-        for group in ctx.groups(contracts):
-            batch.add(group)
-            ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
-            if len(batch) >= ROW_GROUP_ROWS:
-                writer.write_table(batch.table(pa, schema))
-                spool.drain_to(raw)
-        if len(batch):
-            writer.write_table(batch.table(pa, schema))
+        with BackgroundWriter(_RowGroups(writer, spool, raw), waiting=1) as row_groups:
+            for group in ctx.groups(contracts, typed_candles):
+                batch.add(group)
+                ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+                if len(batch) >= ROW_GROUP_ROWS:
+                    row_groups.write(batch.table(pa, schema))
+            if len(batch):
+                row_groups.write(batch.table(pa, schema))
         writer.close()
         spool.drain_to(raw)
 

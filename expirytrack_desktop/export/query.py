@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -294,19 +295,52 @@ def count_per_contract(
 
 
 def rows_per_contract(
-    conn: sqlite3.Connection, contracts: Sequence[SelectedContract], iv: int, lo: int, hi: int
+    conn: sqlite3.Connection,
+    contracts: Sequence[SelectedContract],
+    iv: int,
+    lo: int,
+    hi: int,
+    helper: Callable[[], sqlite3.Connection] | None = None,
 ) -> dict[int, int]:
     """contract id -> candles in ``[lo, hi)`` (contracts with none are left out).
 
     The planning count of every export: half the time of :func:`count_per_contract`, since
-    SQLite only counts index entries and decodes no ``ts`` for a min/max."""
+    SQLite decodes no ``ts`` for a min/max. With ``helper`` (opens a second connection to the
+    same file) a thread counts the upper half of the ids meanwhile: SQLite walks every
+    candle of the selection here (~0.4 s per 6 million), and two cores halve that wait.
+    """
     sql = """
         SELECT contract_id, count(*) FROM candle
         WHERE contract_id IN (SELECT value FROM json_each(?)) AND interval = ?
           AND ts >= ? AND ts < ?
         GROUP BY contract_id"""
-    ids = json.dumps([c.id for c in contracts])
-    return dict(conn.execute(sql, (ids, iv, lo, hi)).fetchall())
+    ids = sorted(c.id for c in contracts)
+    if helper is None or len(ids) < 2:
+        return dict(conn.execute(sql, (json.dumps(ids), iv, lo, hi)).fetchall())
+    half = len(ids) // 2
+    upper: dict[int, int] = {}
+    failed: list[BaseException] = []
+
+    def count_upper() -> None:
+        try:
+            other = helper()
+            try:
+                upper.update(other.execute(sql, (json.dumps(ids[half:]), iv, lo, hi)).fetchall())
+            finally:
+                other.close()
+        except BaseException as exc:  # raised in the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=count_upper, name="export-count")
+    worker.start()
+    try:
+        counts = dict(conn.execute(sql, (json.dumps(ids[:half]), iv, lo, hi)).fetchall())
+    finally:
+        worker.join()
+    if failed:
+        raise failed[0]
+    counts.update(upper)
+    return counts
 
 
 def count_rows(db: DbSource, options: ExportOptions, *, clock: Clock = now_utc) -> int:
