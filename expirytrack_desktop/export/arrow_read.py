@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expirytrack_desktop.export.arrow_np import arrow_of, numpy_of
 from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.errors import DatabaseError
 from expirytrack_desktop.export.query import SelectedContract, exact_candle_sql, stored_candle_sql
@@ -99,7 +100,7 @@ class CandleGroup:
 
             cols = [self.ts, *(self.rupees(i) for i in range(4)), self.volume, self.oi]
             self._table = pa.Table.from_arrays(
-                [pa.array(c) for c in cols], schema=candle_schema(pa)
+                [arrow_of(c) for c in cols], schema=candle_schema(pa)
             )
         return self._table
 
@@ -155,24 +156,39 @@ def _column(table: Any, name: str) -> Any:
     col = table.column(name)
     if col.null_count:
         col = pc.fill_null(col, 0)
-    return col.cast(pa.int64()).to_numpy()
+    return numpy_of(col.cast(pa.int64()))
 
 
 def _as_group(
     group: list[SelectedContract], table: Any, exact: list[tuple[Any, ...]]
 ) -> CandleGroup:
-    """Rows come by contract id, which is the group's order: count each contract's run."""
+    """Rows come by contract id, which is the group's order: count each contract's run
+    (from ``contract_id`` when the table has it, else the planned counts, which the caller
+    checked against the rows it got)."""
     import numpy as np
 
-    ids = _column(table, "contract_id")
-    wanted = np.array([c.id for c in group], dtype=np.int64)
-    counts = np.searchsorted(ids, wanted, side="right") - np.searchsorted(ids, wanted)
+    if "contract_id" in table.column_names:
+        ids = _column(table, "contract_id")
+        wanted = np.array([c.id for c in group], dtype=np.int64)
+        counts = np.searchsorted(ids, wanted, side="right") - np.searchsorted(ids, wanted)
+    else:
+        counts = np.array([c.rows for c in group], dtype=np.int64)
+        ids = None
     close = _column(table, "close")
-    paise = np.stack([close + _column(table, n) for n in PRICES[:3]] + [close])
+    paise = np.empty((4, len(close)), np.int64)
+    for i, name in enumerate(PRICES[:3]):
+        np.add(close, _column(table, name), out=paise[i])
+    paise[3] = close
     found: dict[int, tuple[float, float, float, float]] = {}
     if table.column("close").null_count:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         ts = _column(table, "ts")
-        nulls = np.flatnonzero(table.column("close").is_null().to_numpy(zero_copy_only=False))
+        null = pc.is_null(table.column("close")).combine_chunks()
+        nulls = numpy_of(pc.indices_nonzero(null).cast(pa.int64()))
+        if ids is None:
+            ids = np.repeat(np.array([c.id for c in group], dtype=np.int64), counts)
         where = {(int(ids[i]), int(ts[i])): int(i) for i in nulls}
         for cid, t, o, h, lo, c in exact:
             row = where.get((cid, t))
@@ -279,7 +295,12 @@ class ArrowCandleSource:
                     if stop.is_set():
                         return
                     where = ([c.id for c in group], self.iv, self.lo, self.hi)
-                    table = query(conn, stored_candle_sql(*where))
+                    # without contract_id when the rows are the planned ones: candles are
+                    # only ever added, so an unchanged total means unchanged counts; rows
+                    # added since the plan (a collector) read again with their ids
+                    table = query(conn, stored_candle_sql(*where, with_ids=False))
+                    if table.num_rows != sum(c.rows for c in group):
+                        table = query(conn, stored_candle_sql(*where))
                     exact: list[tuple[Any, ...]] = []
                     if table.column("close").null_count:
                         exact = list(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from expirytrack_desktop.export.arrow_np import arrow_of, strings
 from expirytrack_desktop.export.arrow_read import CandleGroup
 from expirytrack_desktop.export.context import WriteContext
 from expirytrack_desktop.export.query import SelectedContract
@@ -102,13 +103,21 @@ def typed_candles(group: CandleGroup) -> Any:
     row group being gathered (memory)."""
     import pyarrow as pa
 
-    ts = pa.array(group.ts * 1000).view(pa.timestamp(TS_UNIT, tz=TZ))
-    prices = [pa.array(group.rupees(i)) for i in range(4)]
-    counts = [pa.array(group.volume.copy()), pa.array(group.oi.copy())]
+    ts = arrow_of(group.ts * 1000).view(pa.timestamp(TS_UNIT, tz=TZ))
+    prices = [arrow_of(group.rupees(i)) for i in range(4)]
+    counts = [arrow_of(group.volume.copy()), arrow_of(group.oi.copy())]
     return pa.Table.from_arrays([ts, *prices, *counts], names=list(CANDLE_COLUMNS))
 
 
 CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "oi")
+
+
+def _days(iso: str) -> int:
+    """Days since 1970-01-01 (Arrow's date32) of a ``YYYY-MM-DD`` date."""
+    return (date.fromisoformat(iso) - _EPOCH).days
+
+
+_EPOCH = date(1970, 1, 1)
 
 
 class _Batch:
@@ -134,17 +143,19 @@ class _Batch:
         import numpy as np
 
         cs, counts, candles = self.contracts, self.counts, pa.concat_tables(self.parts)
-        idx = pa.array(np.repeat(np.arange(len(cs), dtype=np.int32), counts))
+        idx = arrow_of(np.repeat(np.arange(len(cs), dtype=np.int32), counts))
         self.contracts, self.counts, self.parts, self.rows = [], [], [], 0
 
-        def per_contract(values: list[Any], typ: Any) -> Any:
-            return pa.array(values, typ).take(idx)
+        def per_contract(values: list[Any], dtype: str) -> Any:
+            valid = np.array([v is not None for v in values])
+            plain = np.array([0 if v is None else v for v in values], dtype)
+            return arrow_of(plain, valid).take(idx)
 
         def dict_col(values: list[Any]) -> Any:
             uniq = list(dict.fromkeys(values))
             pos = {v: i for i, v in enumerate(uniq)}
-            codes = pa.array([pos[v] for v in values], pa.int32()).take(idx)
-            return pa.DictionaryArray.from_arrays(codes, pa.array(uniq, pa.string()))
+            codes = arrow_of(np.array([pos[v] for v in values], np.int32)).take(idx)
+            return pa.DictionaryArray.from_arrays(codes, strings(uniq))
 
         arrays: dict[str, Any] = {name: candles.column(name) for name in CANDLE_COLUMNS}
         arrays.update(
@@ -154,11 +165,11 @@ class _Batch:
         if "strike" in schema.names:
             arrays.update(
                 underlying=dict_col([c.underlying for c in cs]),
-                expiry=per_contract([date.fromisoformat(c.expiry) for c in cs], pa.date32()),
-                strike=per_contract([c.strike for c in cs], pa.float64()),
+                expiry=per_contract([_days(c.expiry) for c in cs], "int32").view(pa.date32()),
+                strike=per_contract([c.strike for c in cs], "float64"),
                 option_type=dict_col([c.contract_type for c in cs]),
                 trading_symbol=dict_col([c.trading_symbol for c in cs]),
-                lot_size=per_contract([c.lot_size for c in cs], pa.int64()),
+                lot_size=per_contract([c.lot_size for c in cs], "int64"),
             )
         columns = [arrays[n] for n in schema.names]
         chunked = [c if isinstance(c, pa.ChunkedArray) else pa.chunked_array([c]) for c in columns]
