@@ -109,3 +109,88 @@ def test_parquet_typed_columns_are_copies_with_the_reference_values(db):
     # a view would keep the reader's whole table alive while a row group is gathered
     for name, values in (("volume", group.volume), ("oi", group.oi)):
         assert typed.column(name).chunks[0].buffers()[1].address != values.ctypes.data
+
+
+def _planned(db: Path):
+    """The contracts with their planned counts, as run_export's plan makes them."""
+    from dataclasses import replace
+
+    contracts = _contracts(db)
+    with closing(connect_readonly(db)) as conn:
+        counts = rows_per_contract(conn, contracts, 1, TS_MIN, TS_MAX)
+    return [replace(c, rows=counts.get(c.id, 0)) for c in contracts]
+
+
+def test_rows_added_after_the_plan_are_read_with_their_contract(db):
+    planned = _planned(db)
+    target = max(planned, key=lambda c: c.rows)
+    with closing(sqlite3.connect(db)) as conn, conn:  # a collector stores one more candle
+        last = conn.execute(
+            "SELECT max(ts) FROM candle WHERE contract_id = ? AND interval = 1", (target.id,)
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO candle VALUES (?, 1, ?, 100, 0, 0, 0, 7, 9)", (target.id, last + 60)
+        )
+    groups = list(ArrowCandleSource(db, 1, TS_MIN, TS_MAX, 10).groups(planned))
+    got = {c.id: n for g in groups for c, n in zip(g.contracts, g.counts, strict=True)}
+    assert got[target.id] == target.rows + 1
+    assert all(got[c.id] == c.rows for c in planned if c.id != target.id)
+    g = next(g for g in groups if target in g.contracts)
+    end = sum(g.counts[: g.contracts.index(target) + 1])
+    assert int(g.ts[end - 1]) == last + 60 and int(g.volume[end - 1]) == 7
+
+
+def test_planned_groups_equal_the_groups_read_with_ids(db):
+    import pyarrow as pa
+
+    def read(contracts):
+        groups = list(ArrowCandleSource(db, 1, TS_MIN, TS_MAX, 10).groups(contracts))
+        counts = {c.id: n for g in groups for c, n in zip(g.contracts, g.counts, strict=True)}
+        return counts, pa.concat_tables([g.table for g in groups])
+
+    planned = _planned(db)  # read without contract_id (the counts are known)
+    counts, table = read(planned)
+    ids_counts, ids_table = read(_contracts(db))  # no planned counts: read with contract_id
+    assert counts == ids_counts and table.to_pylist() == ids_table.to_pylist()
+    assert counts == {c.id: c.rows for c in planned} and table.num_rows == 32
+
+
+def test_an_export_does_not_import_pandas(db, tmp_path):
+    """pyarrow's pa.array/to_numpy import pandas (0.17 s, ~35 MiB); export/arrow_np.py
+    avoids them on every format's fast path."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from expirytrack_desktop.export.api import ExportOptions, run_export\n"
+        f"keys = {ALL!r}\n"
+        "for fmt in ('csv', 'json', 'parquet'):\n"
+        "    for meta in (False, True):\n"
+        f"        out = Path({str(tmp_path)!r}) / f'x_{{meta}}.{{fmt}}'\n"
+        "        opts = ExportOptions(keys, format=fmt, include_metadata=meta)\n"
+        f"        run_export(Path({str(db)!r}), opts, out, record_history=False)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_numpy_arrow_round_trips():
+    import numpy as np
+    import pyarrow as pa
+
+    from expirytrack_desktop.export.arrow_np import arrow_of, numpy_of, strings
+
+    values = np.array([3, -1, 2**62, 0], np.int64)
+    a = arrow_of(values)
+    assert a.type == pa.int64() and a.to_pylist() == values.tolist()
+    assert numpy_of(a.slice(1, 2)).tolist() == [-1, 2**62]  # an offset into the buffer
+    assert numpy_of(pa.chunked_array([a.slice(0, 1), a.slice(3)])).tolist() == [3, 0]
+    floats = arrow_of(np.array([1.5, 0.0, -2.25]), np.array([True, False, True]))
+    assert floats.to_pylist() == [1.5, None, -2.25] and floats.null_count == 1
+    with pytest.raises(ValueError, match="nulls"):
+        numpy_of(floats)
+    assert strings(["NIFTY", "", "M&M ₹"]).to_pylist() == ["NIFTY", "", "M&M ₹"]
+    with pytest.raises(TypeError, match="unsupported"):
+        numpy_of(pa.array(["x"]))
