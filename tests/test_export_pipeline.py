@@ -191,6 +191,10 @@ def test_numpy_arrow_round_trips():
     assert floats.to_pylist() == [1.5, None, -2.25] and floats.null_count == 1
     with pytest.raises(ValueError, match="nulls"):
         numpy_of(floats)
+    assert numpy_of(arrow_of(np.array([0.05, -1e300]))).tolist() == [0.05, -1e300]
+    assert numpy_of(arrow_of(np.array([7], np.int32))).dtype == np.int32
     assert strings(["NIFTY", "", "M&M ₹"]).to_pylist() == ["NIFTY", "", "M&M ₹"]
     with pytest.raises(TypeError, match="unsupported"):
         numpy_of(pa.array(["x"]))
+    with pytest.raises(TypeError, match="unsupported"):
+        arrow_of(np.array([1], np.uint8))

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-_TYPES = {"int32": "int32", "int64": "int64", "float64": "float64"}
+# pyarrow type (its str) -> numpy dtype name, for the plain types the exports use
+_DTYPES = {"int32": "int32", "int64": "int64", "double": "float64"}
+_ARROW = {v: k for k, v in _DTYPES.items()}
 
 
 def numpy_of(arr: Any) -> Any:
@@ -25,27 +25,27 @@ def numpy_of(arr: Any) -> Any:
         arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
     if arr.null_count:
         raise ValueError("numpy_of: the array has nulls")
-    dtype = _dtype(arr.type)
+    import numpy as np
+
+    name = _DTYPES.get(str(arr.type))
+    if name is None:
+        raise TypeError(f"numpy_of: unsupported type {arr.type}")
+    dtype = np.dtype(name)
     data = arr.buffers()[1]
     return np.frombuffer(data, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
-
-
-def _dtype(typ: Any) -> Any:
-    import pyarrow as pa
-
-    for name in _TYPES:
-        if typ == getattr(pa, name)():
-            return np.dtype(name)
-    raise TypeError(f"numpy_of: unsupported type {typ}")
 
 
 def arrow_of(values: Any, valid: Any = None) -> Any:
     """A 1-D numpy int32/int64/float64 array as a pyarrow Array (zero-copy when contiguous);
     ``valid``: a bool array, False where the value is null."""
+    import numpy as np
     import pyarrow as pa
 
     values = np.ascontiguousarray(values)
-    typ = getattr(pa, _TYPES[values.dtype.name])()
+    name = _ARROW.get(values.dtype.name)
+    if name is None:
+        raise TypeError(f"arrow_of: unsupported dtype {values.dtype}")
+    typ = pa.type_for_alias(name)
     bitmap = None
     nulls = 0
     if valid is not None:
@@ -57,6 +57,7 @@ def arrow_of(values: Any, valid: Any = None) -> Any:
 
 def strings(values: Sequence[str]) -> Any:
     """A pyarrow ``string`` Array of ``values`` (no nulls)."""
+    import numpy as np
     import pyarrow as pa
 
     data = [v.encode() for v in values]
