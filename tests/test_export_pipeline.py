@@ -198,3 +198,21 @@ def test_numpy_arrow_round_trips():
         numpy_of(pa.array(["x"]))
     with pytest.raises(TypeError, match="unsupported"):
         arrow_of(np.array([1], np.uint8))
+
+
+def test_openblas_keeps_to_one_thread_unless_told_otherwise():
+    """Its per-core threads spin ~60 ms of CPU each after numpy loads (a 2-core export's
+    readers lose it); nothing in the app multiplies matrices."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, expirytrack_desktop, numpy\n"
+        "tasks = len(os.listdir('/proc/self/task')) if os.path.isdir('/proc/self/task') else 1\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], tasks)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = partial(subprocess.run, [sys.executable, "-c", code], capture_output=True, text=True)
+    assert run(env=env, check=True).stdout.split() == ["1", "1"]
+    assert run(env={**env, "OPENBLAS_NUM_THREADS": "2"}, check=True).stdout.split()[0] == "2"
