@@ -128,9 +128,9 @@ def test_bad_argument_values_exit_2(db):
 
 
 def test_storage_errors(db, tmp_path, capsys):
-    missing = tmp_path / "missing.sqlite3"
-    assert run("--db", str(missing), "-i", "NIFTY") == exitcodes.STORAGE
-    assert "database not found" in capsys.readouterr().err
+    missing = tmp_path / "missing.sqlite3"  # bad input, as for chain, verify and watch
+    assert run("--db", str(missing), "-i", "NIFTY") == exitcodes.BAD_INPUT
+    assert f"no database at {missing}" in capsys.readouterr().err
     blocker = tmp_path / "file"
     blocker.write_text("")
     out = blocker / "sub" / "x.csv"

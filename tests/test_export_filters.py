@@ -22,6 +22,7 @@ from expirytrack_desktop.export.api import (
     resolve_underlyings,
     run_export,
 )
+from expirytrack_desktop.export.options import default_csv_columns
 from expirytrack_desktop.export.query import ts_bounds
 from tests._export_db import build_db, expected_rows
 
@@ -161,6 +162,21 @@ def test_preview_and_counts(db):
     assert p.sample[0][1:4] == ("2025-04-16", "09:15:00", "2025-04-16T09:15:00+05:30")
     assert p.first_ts == min(r[1] for r in expected_rows([100, 101, 102, 103, 104]))
     assert count_rows(db, ExportOptions(ALL)) == 32
+    assert p.sample_columns == default_csv_columns(False) and p.sample[0][10] == "NFO"
+
+
+def test_preview_samples_the_columns_the_export_writes(db):
+    """A CSV's own columns and order (custom, exchange, metadata); others: the default CSV
+    columns with the metadata when asked."""
+    cols = ("strike", "openalgo_symbol", "exchange", "close", "time", "lot_size")
+    p = preview(db, ExportOptions((NIFTY,), csv_columns=cols), sample_rows=2)
+    assert p.sample_columns == cols
+    assert p.sample[0] == ("22000", "NIFTY17APR2522000CE", "NFO", p.sample[0][3], "09:15:00", 75)
+    assert isinstance(p.sample[0][3], float)
+    meta = preview(db, ExportOptions((NIFTY,), format="parquet", include_metadata=True))
+    assert meta.sample_columns == default_csv_columns(True)
+    row = dict(zip(meta.sample_columns, meta.sample[0], strict=True))
+    assert (row["underlying"], row["expiry"], row["option_type"]) == ("NIFTY", "2025-04-17", "CE")
 
 
 def test_wizard_lists(db):

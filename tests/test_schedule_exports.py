@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from expirytrack_desktop.cli import exitcodes
@@ -17,10 +18,8 @@ from tests.test_schedule_run import env  # noqa: F401  (the simulator + SMTP fix
 
 
 def candles(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        n = conn.execute("SELECT count(*) FROM candle WHERE interval = 1").fetchone()[0]
-    conn.close()
-    return int(n)
+    with closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT count(*) FROM candle WHERE interval = 1").fetchone()[0])
 
 
 def test_run_updates_the_mirror_and_runs_the_preset(env, tmp_path, capsys):  # noqa: F811
@@ -41,14 +40,11 @@ def test_run_updates_the_mirror_and_runs_the_preset(env, tmp_path, capsys):  # n
     assert "nifty: export preset 'nifty-csv'" in err
     total = candles(env.db)
     assert total > 0
-    con = duckdb.connect()
-    try:
+    with closing(duckdb.connect()) as con:
         (n,) = con.execute(
             "SELECT count(*) FROM read_parquet(?, hive_partitioning = true)",
             [str(mirror / "*" / "*" / "*.parquet")],
         ).fetchone()
-    finally:
-        con.close()
     assert n == total
     (made,) = exports.iterdir()
     with made.open(encoding="utf-8") as f:

@@ -101,8 +101,9 @@ def test_columns_order_and_gzip(qtbot, collected, tmp_path):
     assert (opts.csv_columns, opts.compression, opts.compression_level) == (want, "gzip", 2)
     rows = to_review(qtbot, wiz)
     assert "columns openalgo_symbol, exchange, timestamp" in wiz.review_page.summary.text()
-    header = wiz.review_page.sample.horizontalHeaderItem(1).text()
-    assert header == "timestamp"  # the sample shows the chosen columns it has
+    sample = wiz.review_page.sample  # the sample shows the chosen columns, in their order
+    headers = [sample.horizontalHeaderItem(i).text() for i in range(sample.columnCount())]
+    assert tuple(headers) == want and sample.item(0, 1).text() == "NFO"
     written = save_as(qtbot, wiz, tmp_path / "custom.csv.gz")
     assert written.endswith("custom.csv.gz")
     text = gzip.decompress(pathlib.Path(written).read_bytes()).decode()

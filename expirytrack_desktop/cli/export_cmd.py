@@ -361,6 +361,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         return exitcodes.CANCELLED
     except api.ExportCancelled as exc:
         return fail(exitcodes.CANCELLED, str(exc), err=err)
+    except api.DatabaseMissingError:  # as chain, verify, watch: nothing to read is bad input
+        return fail(exitcodes.BAD_INPUT, f"no database at {db}", err=err)
     except (api.DatabaseError, api.UnwritableOutputError, api.DiskFullError) as exc:
         return fail(exitcodes.STORAGE, str(exc), err=err)
     except api.ExportError as exc:  # bad selection, no data, output exists

@@ -8,6 +8,7 @@ Everything here is Qt-free and blocking; the window calls ``run_export`` in a wo
 
 from expirytrack_desktop.export.errors import (
     DatabaseError,
+    DatabaseMissingError,
     DiskFullError,
     EmptySelectionError,
     ExportCancelled,
@@ -43,6 +44,7 @@ from expirytrack_desktop.export.symbols import (
 __all__ = [
     "FORMATS",
     "DatabaseError",
+    "DatabaseMissingError",
     "DiskFullError",
     "EmptySelectionError",
     "ExpiryInfo",

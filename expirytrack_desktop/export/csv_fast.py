@@ -27,7 +27,6 @@ from expirytrack_desktop.export.csv_text import (
     EXCHANGE_COLUMN,
     META_COLUMNS,
     field,
-    meta_values,
 )
 from expirytrack_desktop.export.options import default_csv_columns
 from expirytrack_desktop.export.query import SelectedContract
@@ -57,9 +56,7 @@ def contract_field(name: str, c: SelectedContract) -> str:
     """A contract column's CSV text (the symbol as the reference prints it: unquoted)."""
     if name == "openalgo_symbol":
         return c.symbol
-    if name == EXCHANGE_COLUMN:
-        return field(c.exchange)
-    return field(meta_values(c)[META_COLUMNS.index(name)])
+    return field(c.column_value(name))
 
 
 def _fractions(np: Any) -> tuple[Any, Any]:

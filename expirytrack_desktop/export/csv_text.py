@@ -13,7 +13,6 @@ from expirytrack_desktop.export.options import EXCHANGE_COLUMN as EXCHANGE_COLUM
 from expirytrack_desktop.export.options import META_CSV_COLUMNS as META_COLUMNS
 from expirytrack_desktop.export.options import ExportOptions, default_csv_columns
 from expirytrack_desktop.export.query import SelectedContract
-from expirytrack_desktop.export.symbols import format_strike
 
 __all__ = ["CSV_COLUMNS", "EXCHANGE_COLUMN", "META_COLUMNS", "header", "options_header"]
 
@@ -34,14 +33,9 @@ def field(value: object) -> str:
     return text
 
 
-def meta_values(c: SelectedContract) -> tuple[object, ...]:
-    strike = None if c.strike is None else format_strike(c.strike)
-    return (c.underlying, c.expiry, strike, c.contract_type, c.trading_symbol, c.lot_size)
-
-
 def meta_suffix(c: SelectedContract) -> str:
     """``,NIFTY,2025-04-24,20400,CE,NIFTY 24 APR 25 20400 CE,75`` (CSV-quoted as needed)."""
-    return "," + ",".join(field(v) for v in meta_values(c))
+    return "," + ",".join(field(v) for v in c.meta_values())
 
 
 def line_suffix(c: SelectedContract, include_metadata: bool) -> str:

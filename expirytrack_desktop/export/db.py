@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from expirytrack_desktop.export.errors import DatabaseError
+from expirytrack_desktop.export.errors import DatabaseError, DatabaseMissingError
 from expirytrack_desktop.store import readonly as store_readonly
 
 DbSource = str | os.PathLike[str] | sqlite3.Connection
@@ -20,7 +20,7 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     read-only media too (see :mod:`expirytrack_desktop.store.readonly`)."""
     p = Path(path)
     if not p.is_file():
-        raise DatabaseError(f"database not found: {p}")
+        raise DatabaseMissingError(f"database not found: {p}")
     try:
         conn = store_readonly.connect_readonly(p)
         version = conn.execute("PRAGMA user_version").fetchone()[0]

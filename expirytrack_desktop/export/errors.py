@@ -44,3 +44,8 @@ class ExportCancelled(ExportError):
 
 class DatabaseError(ExportError):
     """The database cannot be opened or read (missing, locked, corrupt)."""
+
+
+class DatabaseMissingError(DatabaseError):
+    """There is no database file at the path given (nothing collected yet, or a wrong
+    ``--db``): bad input for the CLI, like every other command that reads one."""

@@ -48,4 +48,5 @@ class ExportPreview:
     rows: int
     first_ts: int | None  # epoch seconds of the first / last candle
     last_ts: int | None
-    sample: tuple[tuple[object, ...], ...]  # first rows as CSV columns (symbol, date, ...)
+    sample: tuple[tuple[object, ...], ...]  # first rows, one value per ``sample_columns``
+    sample_columns: tuple[str, ...] = ()  # the export's columns (query.preview)

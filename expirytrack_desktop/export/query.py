@@ -15,9 +15,16 @@ from datetime import date, datetime, time, timedelta
 
 from expirytrack_desktop.export.db import DbSource, reading
 from expirytrack_desktop.export.errors import EmptySelectionError, UnknownInstrumentError
-from expirytrack_desktop.export.options import ExportOptions, instrument_label
+from expirytrack_desktop.export.options import (
+    DEFAULT_CSV_COLUMNS,
+    EXCHANGE_COLUMN,
+    META_CSV_COLUMNS,
+    ExportOptions,
+    default_csv_columns,
+    instrument_label,
+)
 from expirytrack_desktop.export.progress import ExportPreview
-from expirytrack_desktop.export.symbols import openalgo_exchange, openalgo_symbol
+from expirytrack_desktop.export.symbols import format_strike, openalgo_exchange, openalgo_symbol
 from expirytrack_desktop.timeutil import IST, ist_iso, now_utc
 
 Clock = Callable[[], datetime]
@@ -124,6 +131,20 @@ class SelectedContract:
     lot_size: int | None
     exchange: str = "NFO"  # OpenAlgo exchange: NFO, BFO, ...
     rows: int = 0
+
+    def meta_values(self) -> tuple[object, ...]:
+        """The metadata columns' values (``META_CSV_COLUMNS``' order), strike as printed."""
+        strike = None if self.strike is None else format_strike(self.strike)
+        return (self.underlying, self.expiry, strike, self.contract_type,
+                self.trading_symbol, self.lot_size)  # fmt: skip
+
+    def column_value(self, name: str) -> object:
+        """The value of a contract column (symbol, exchange or metadata) in the CSV."""
+        if name == "openalgo_symbol":
+            return self.symbol
+        if name == EXCHANGE_COLUMN:
+            return self.exchange
+        return self.meta_values()[META_CSV_COLUMNS.index(name)]
 
 
 def resolve_underlyings(db: DbSource, names: Sequence[str]) -> tuple[str, ...]:
@@ -360,8 +381,14 @@ def count_rows(db: DbSource, options: ExportOptions, *, clock: Clock = now_utc) 
 def preview(
     db: DbSource, options: ExportOptions, *, clock: Clock = now_utc, sample_rows: int = 20
 ) -> ExportPreview:
-    """Step 4 (review): counts, first/last candle, and the first rows as the CSV shows them."""
+    """Step 4 (review): counts, first/last candle, and the first rows in the columns the
+    export writes (a CSV's own columns and order; the default CSV columns for the others)."""
     lo, hi = ts_bounds(options, clock)
+    columns = (
+        options.columns_in_force
+        if options.format in ("csv", "zip")
+        else default_csv_columns(options.include_metadata)
+    )
     with reading(db) as conn:
         contracts = select_contracts(conn, options)
         counts = count_per_contract(conn, contracts, options.interval_minutes, lo, hi)
@@ -371,12 +398,14 @@ def preview(
                 break
             if c.id not in counts:
                 continue
-            for ts, o, h, lw, cl, v, oi in conn.execute(
+            for ts, *values in conn.execute(
                 candle_sql(limit=True),
                 (c.id, options.interval_minutes, lo, hi, sample_rows - len(sample)),
             ):
                 iso = ist_iso(ts)
-                sample.append((c.symbol, iso[:10], iso[11:19], iso, o, h, lw, cl, v, oi))
+                row = dict(zip(DEFAULT_CSV_COLUMNS, (c.symbol, iso[:10], iso[11:19], iso,
+                                                     *values), strict=True))  # fmt: skip
+                sample.append(tuple(row[n] if n in row else c.column_value(n) for n in columns))
     firsts = [a for _, a, _ in counts.values()]
     lasts = [b for _, _, b in counts.values()]
     return ExportPreview(
@@ -386,4 +415,5 @@ def preview(
         first_ts=min(firsts) if firsts else None,
         last_ts=max(lasts) if lasts else None,
         sample=tuple(sample),
+        sample_columns=tuple(columns),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from expirytrack_desktop.export.options import DEFAULT_CSV_COLUMNS
 from expirytrack_desktop.timeutil import ist_iso
 from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.qt import Qt, QtWidgets
@@ -88,18 +87,16 @@ class ExportReviewPage(WizardPage):
             f"({p.empty_contracts:,} without candles in the range) · {span}<br>"
             + wiz.output_page.describe(opts)
         )
-        # the sample rows hold the document's ten columns: show those of them being written
-        shown = [c for c in opts.columns_in_force if c in DEFAULT_CSV_COLUMNS]
-        if opts.format not in ("csv", "zip") or not shown:
-            shown = list(DEFAULT_CSV_COLUMNS)
+        # the sample rows are in the export's own columns (query.preview)
+        shown = list(p.sample_columns)
         self.sample.clear()
         self.sample.setColumnCount(len(shown))
         self.sample.setHorizontalHeaderLabels(shown)
         self.sample.setRowCount(len(p.sample))
-        at = [DEFAULT_CSV_COLUMNS.index(c) for c in shown]
         for r, values in enumerate(p.sample):
-            for c, i in enumerate(at):
-                self.sample.setItem(r, c, QtWidgets.QTableWidgetItem(str(values[i])))
+            for c, value in enumerate(values):
+                text = "" if value is None else str(value)
+                self.sample.setItem(r, c, QtWidgets.QTableWidgetItem(text))
         self.sample.resizeColumnsToContents()
         if p.rows == 0:
             self.message.error("No candles match this selection: change the options.")
