@@ -92,3 +92,35 @@ def test_cli_mirror(db, tmp_path, capsys):
     assert "2 partitions written (24 rows), 0 unchanged" in capsys.readouterr().out
     assert main(["export", "--db", str(db), "-i", "NIFTY", "--mirror", str(folder), "-q"]) == 0
     assert "0 partitions written (0 rows), 2 unchanged" in capsys.readouterr().out
+
+
+def test_a_failed_partition_keeps_the_finished_ones_and_the_rerun_does_the_rest(
+    db, tmp_path, monkeypatch
+):
+    """All partitions come from one read (export/parts.py); each is renamed into place and
+    recorded as it completes, so a disk full on the third keeps the first two."""
+    import errno
+
+    from expirytrack_desktop.export import mirror
+    from expirytrack_desktop.export.api import DiskFullError
+
+    opened: list[Path] = []
+    real = mirror._open_new
+
+    def full_on_third(path: Path):
+        opened.append(path)
+        if len(opened) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path)
+
+    folder = tmp_path / "mirror"
+    monkeypatch.setattr(mirror, "_open_new", full_on_third)
+    with pytest.raises(DiskFullError):
+        update_mirror(db, ExportOptions(ALL), folder)
+    done = sorted(str(p.relative_to(folder).parent) for p in folder.rglob("*.parquet"))
+    assert len(done) == 2 and [p.name for p in folder.rglob(".*")] == []
+    monkeypatch.setattr(mirror, "_open_new", real)
+    rerun = update_mirror(db, ExportOptions(ALL), folder)
+    assert rerun.unchanged == 2 and len(rerun.written) == 2
+    assert sorted(rerun.written + done) == sorted(str(p) for p in inodes(folder))
+    assert mirror_rows(folder) == db_rows(db)

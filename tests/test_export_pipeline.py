@@ -216,3 +216,65 @@ def test_openblas_keeps_to_one_thread_unless_told_otherwise():
     run = partial(subprocess.run, [sys.executable, "-c", code], capture_output=True, text=True)
     assert run(env=env, check=True).stdout.split() == ["1", "1"]
     assert run(env={**env, "OPENBLAS_NUM_THREADS": "2"}, check=True).stdout.split()[0] == "2"
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        ExportOptions(ALL, per_contract=True),
+        ExportOptions(ALL, format="zip"),
+        ExportOptions(ALL, format="parquet", per_contract=True),
+        ExportOptions(ALL, format="parquet", parquet_partitioned=True),
+        ExportOptions(ALL, format="json", per_contract=True),
+        ExportOptions(ALL, format="historify"),
+    ],
+    ids=[
+        "csv-per-contract",
+        "zip",
+        "parquet-per-contract",
+        "dataset",
+        "json-per-contract",
+        "historify-files",
+    ],
+)
+def test_many_files_come_from_one_read(db, tmp_path, monkeypatch, opts):
+    """Every file's candles from one stream of groups (export/parts.py), not a reader per
+    file: ~2 ms per contract before (bench/RESULTS.md)."""
+    from expirytrack_desktop.export.api import run_export
+
+    calls = []
+    real = ArrowCandleSource.groups
+
+    def counted(self, contracts, prepare=None):
+        calls.append(len(contracts))
+        return real(self, contracts, prepare)
+
+    monkeypatch.setattr(ArrowCandleSource, "groups", counted)
+    result = run_export(db, opts, tmp_path / "out", record_history=False, chunk_rows=10)
+    assert result.rows == 32 and calls == [len(_contracts(db))]
+    assert result.files > 1 or opts.format == "zip"
+
+
+def test_runs_cut_groups_where_the_file_changes():
+    from expirytrack_desktop.export.arrow_read import CandleGroup
+    from expirytrack_desktop.export.parts import Parts, Run
+
+    c = _contracts_stub(5)
+    plan = Parts([[c[0], c[1]], [], [c[2]], [c[3], c[4]]])
+    assert plan.contracts == c and plan.count == 4
+
+    def group(members, counts):
+        return CandleGroup(members, counts, [0] * sum(counts), None, None, None)
+
+    first = list(plan.runs(group(c[:3], [2, 0, 5])))
+    assert first == [Run(0, 0, 2, 0, 2), Run(2, 2, 3, 2, 5)]
+    assert list(plan.runs(group(c[3:], [1, 1]))) == [Run(3, 0, 2, 0, 2)]
+
+
+def _contracts_stub(n):
+    from expirytrack_desktop.export.query import SelectedContract
+
+    return [
+        SelectedContract(i, f"S{i}", "K", "U", "U", "2025-01-30", "CE", 1.0, "t", 1)
+        for i in range(n)
+    ]

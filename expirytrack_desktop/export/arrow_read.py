@@ -92,6 +92,26 @@ class CandleGroup:
             out[row] = prices[i]
         return out
 
+    def split(self) -> list[CandleGroup]:
+        """One group per contract, made of views of this one's arrays (a file per contract
+        from a group read for many)."""
+        import numpy as np
+
+        ends = np.cumsum(self.counts)
+        exact: list[dict[int, tuple[float, float, float, float]]] = [{} for _ in self.counts]
+        for row, prices in self.exact.items():
+            k = int(np.searchsorted(ends, row, side="right"))
+            exact[k][row - (int(ends[k - 1]) if k else 0)] = prices
+        out, row = [], 0
+        for c, n, ex in zip(self.contracts, self.counts, exact, strict=True):
+            end = row + n
+            out.append(CandleGroup(
+                [c], [n], self.ts[row:end], self.paise[:, row:end], self.volume[row:end],
+                self.oi[row:end], ex,
+            ))  # fmt: skip
+            row = end
+        return out
+
     @property
     def table(self) -> Any:
         """pyarrow.Table with :func:`candle_schema`'s columns (rupee floats)."""

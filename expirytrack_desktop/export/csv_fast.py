@@ -235,10 +235,17 @@ class CsvFormatter:
 
     def lines(self, group: CandleGroup) -> Any:
         """The group's CSV lines as one pyarrow Buffer (or ``b""`` for no rows)."""
+        return self._lines(group, False)
+
+    def lines_per_contract(self, group: CandleGroup) -> list[Any]:
+        """The lines of each of the group's contracts (a Buffer each; ``b""`` for none)."""
+        return self._lines(group, True)  # type: ignore[no-any-return]
+
+    def _lines(self, group: CandleGroup, split: bool) -> Any:
         np = self.np
         n = group.rows
         if not n:
-            return b""
+            return [b""] * len(group.contracts) if split else b""
         last_is_row = self.steps[-1][0] != "contract"
         width = sum(3 if k == "timestamp" else 1 for k, _ in self.steps) + last_is_row
         buffers = self.tv.Buffers()
@@ -302,4 +309,4 @@ class CsvFormatter:
                 k += 1
         if last_is_row:
             views[k] = self.tv.views_of([b"\n"], buffers)[0]
-        return self.tv.gather(views, buffers)
+        return self.tv.gather(views, buffers, group.counts if split else None)

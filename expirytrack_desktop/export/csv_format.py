@@ -101,6 +101,66 @@ def write_contract_rows(ctx: WriteContext, out: BinaryIO, c: SelectedContract) -
     return write_rows(ctx, out, [c])
 
 
+def contract_lines(
+    ctx: WriteContext, contracts: Sequence[SelectedContract]
+) -> Iterator[tuple[SelectedContract, int, Any]] | None:
+    """``(contract, rows, its lines)`` of each contract in order, from one read of them all
+    (the reader threads make the text, cut per contract); None when the row-by-row
+    reference is the writer (no fast reader and the default columns)."""
+    if ctx.arrow is None and not ctx.options.custom_columns:
+        return None
+    fmt = ctx.csv_formatter
+    if fmt is None:
+        fmt = ctx.csv_formatter = CsvFormatter(ctx.options.columns_in_force)
+
+    def each() -> Iterator[tuple[SelectedContract, int, Any]]:
+        for group in ctx.groups(contracts, fmt.lines_per_contract):
+            yield from zip(group.contracts, group.counts, group.prepared, strict=True)
+            ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+
+    return each()
+
+
+class WholeFiles:
+    """A :class:`BackgroundWriter`'s ``out`` for many-file exports: each item is a whole
+    file, ``(path, [pieces])``, opened through the context, written, closed."""
+
+    def __init__(self, ctx: WriteContext) -> None:
+        self.ctx = ctx
+
+    def write(self, item: tuple[Path, Sequence[Any]]) -> None:
+        path, pieces = item
+        with self.ctx.open(path) as out:
+            for piece in pieces:
+                out.write(piece)
+
+
+class _CsvFiles:
+    """The writer thread's side of :func:`write_csv_files`: each item is a whole file."""
+
+    def __init__(self, ctx: WriteContext) -> None:
+        self.ctx = ctx
+
+    def write(self, item: tuple[Path, Any]) -> None:
+        path, text = item
+        with self.ctx.open(path) as raw, compressed(self.ctx, raw) as out:
+            out.write(options_header(self.ctx.options))
+            out.write(text)
+
+
+def write_csv_files(ctx: WriteContext, files: Sequence[tuple[Path, SelectedContract]]) -> None:
+    """One CSV per contract (``per_contract``): from one read when the fast path writes,
+    each file written on a thread while the next text is made."""
+    lines = contract_lines(ctx, [c for _, c in files])
+    if lines is None:
+        for path, c in files:
+            write_csv(ctx, [c], path)
+        return
+    with BackgroundWriter(_CsvFiles(ctx)) as out:
+        for (path, _), (_, _, text) in zip(files, lines, strict=True):
+            out.write((path, text))
+
+
 @contextmanager
 def compressed(ctx: WriteContext, raw: BinaryIO) -> Iterator[BinaryIO]:
     """``raw`` itself, or a gzip / zstd stream writing into it (``options.codec``)."""

@@ -26,8 +26,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from expirytrack_desktop.export.arrow_read import CandleGroup
 from expirytrack_desktop.export.context import Tracker, WriteContext
 from expirytrack_desktop.export.errors import InvalidOptionsError, UnwritableOutputError
+from expirytrack_desktop.export.parts import per_contract_names
 from expirytrack_desktop.export.query import SelectedContract
 from expirytrack_desktop.export.symbols import MONTHS
 
@@ -82,39 +84,49 @@ def _expiry_text(iso: str) -> str:
     return f"{d.day:02d}-{MONTHS[d.month - 1]}-{d.year % 100:02d}"
 
 
-def _file_table(pa: Any, rows: list[tuple[Any, ...]]) -> Any:
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
-    types = (pa.int64(), *[pa.float64()] * 4, pa.int64(), pa.int64())
-    names = ("timestamp", "open", "high", "low", "close", "volume", "oi")
-    return pa.table({n: pa.array(v, t) for n, v, t in zip(names, cols, types, strict=True)})
+FILE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "oi")
+
+
+def _file_bytes(group: CandleGroup) -> list[bytes]:
+    """Each contract's Historify Parquet file (zstd), made by the reader threads: int64
+    epoch seconds, the rupee prices as the store gives them, volume, oi."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = group.table.rename_columns(list(FILE_COLUMNS))
+    out, row = [], 0
+    for n in group.counts:
+        buf = pa.BufferOutputStream()  # in memory: a write error is raised by the file write
+        pq.write_table(table.slice(row, n), buf, compression="zstd")
+        out.append(buf.getvalue().to_pybytes())
+        row += n
+    return out
 
 
 def write_historify_files(
     ctx: WriteContext, contracts: Sequence[SelectedContract], folder: Path
 ) -> None:
-    """``<EXCHANGE>/<SYMBOL>.parquet`` per contract (int64 epoch seconds) + ``manifest.csv``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """``<EXCHANGE>/<SYMBOL>.parquet`` per contract (int64 epoch seconds) + ``manifest.csv``,
+    from one read of them all (export/parts.py)."""
+    from expirytrack_desktop.export.csv_format import BackgroundWriter, WholeFiles
 
     interval = historify_interval(ctx.options.interval)
     manifest = io.StringIO()
     w = csv.writer(manifest, lineterminator="\n")
     w.writerow(["file", "symbol", "exchange", "interval", "rows"])
-    for c in contracts:
-        rows = [r for chunk in ctx.reader.raw_chunks(c) for r in chunk]
-        (folder / c.exchange).mkdir(exist_ok=True)
-        name = f"{c.exchange}/{c.symbol}.parquet"
-        if (folder / name).exists():  # two contracts with one symbol: keep both, distinctly
-            name = f"{c.exchange}/{c.symbol}_{c.id}.parquet"
-        buf = io.BytesIO()  # pyarrow writes to memory; a write error is then raised here
-        pq.write_table(_file_table(pa, rows), buf, compression="zstd")
-        with ctx.open(folder / name) as out:
-            out.write(buf.getvalue())
-        w.writerow([name, c.symbol, c.exchange, interval, len(rows)])
-        ctx.tracker.add_rows(len(rows), c.symbol)
-        ctx.tracker.contract_done(c.symbol)
-    with ctx.open(folder / "manifest.csv") as out:
-        out.write(manifest.getvalue().encode())
+    names = per_contract_names(contracts, ".parquet", folder=lambda c: c.exchange)
+    for exchange in {c.exchange for c in contracts}:
+        (folder / exchange).mkdir(exist_ok=True)
+    todo = iter(zip(contracts, names, strict=True))
+    with BackgroundWriter(WholeFiles(ctx)) as out:
+        for group in ctx.groups(contracts, _file_bytes):
+            for data, n in zip(group.prepared, group.counts, strict=True):
+                c, name = next(todo)
+                out.write((folder / name, [data]))
+                w.writerow([name, c.symbol, c.exchange, interval, n])
+            ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+    with ctx.open(folder / "manifest.csv") as f:
+        f.write(manifest.getvalue().encode())
 
 
 def load_into_historify(

@@ -186,6 +186,36 @@ def write_json(ctx: WriteContext, contracts: Sequence[SelectedContract], path: P
         out.write(glue.end(ordered[-1] if ordered else None))
 
 
+def write_json_files(ctx: WriteContext, files: Sequence[tuple[Path, SelectedContract]]) -> None:
+    """One JSON document per contract (``per_contract``): from one read when the fast path
+    writes, each contract's text made by the reader threads, each file written on a thread."""
+    from expirytrack_desktop.export.csv_format import BackgroundWriter, WholeFiles
+
+    if ctx.arrow is None:
+        for path, c in files:
+            write_json(ctx, [c], path)
+        return
+    instruments = list(ctx.options.underlyings)
+    meta = json.dumps(document_metadata(ctx, instruments), ensure_ascii=False)
+    head = b'{"metadata": ' + meta.encode() + b', "data": {'
+    glue = _Glue(ctx.options.include_metadata)
+    candles = JsonCandles()
+
+    def texts(group: CandleGroup) -> list[list[Any]]:
+        return [
+            [head, *candles.text(one, [glue.between(None, one.contracts[0])]),
+             glue.end(one.contracts[0])]
+            for one in group.split()
+        ]  # fmt: skip
+
+    paths = iter(files)
+    with BackgroundWriter(WholeFiles(ctx)) as out:
+        for group in ctx.arrow.groups([c for _, c in files], texts):
+            for pieces in group.prepared:
+                out.write((next(paths)[0], pieces))
+            ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+
+
 def _write_fast(
     ctx: WriteContext, out: BinaryIO, contracts: list[SelectedContract], glue: _Glue
 ) -> None:

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -35,7 +36,7 @@ from expirytrack_desktop.export.context import Tracker, WriteContext
 from expirytrack_desktop.export.db import DbSource, reading
 from expirytrack_desktop.export.errors import DatabaseError, InvalidOptionsError
 from expirytrack_desktop.export.options import ExportOptions
-from expirytrack_desktop.export.parquet_format import write_parquet
+from expirytrack_desktop.export.parquet_format import ParquetPart, write_parquet_parts
 from expirytrack_desktop.export.progress import ExportProgress
 from expirytrack_desktop.export.query import SelectedContract, select_contracts, ts_bounds
 from expirytrack_desktop.fsutil import atomic_write_json, fsync_dir, sibling_temp
@@ -168,22 +169,18 @@ def _update(
     if not isinstance(db, sqlite3.Connection) and adbc_available():
         arrow = ArrowCandleSource(Path(db), iv, lo, hi)
     ctx = WriteContext(reader, options, tracker, _open_new, clock(), arrow)
+    parts = []
     for rel, (members, fp) in sorted(stale.items()):
-        part = root / rel
-        part.mkdir(parents=True, exist_ok=True)
-        final = part / PART
-        tmp = sibling_temp(final, ".part")
-        try:
-            write_parquet(ctx, members, tmp, partitioned=True)
-            fs_replace(tmp, final)
-            fsync_dir(part)
-        finally:
+        (root / rel).mkdir(parents=True, exist_ok=True)
+        tmp = sibling_temp(root / rel / PART, ".part")
+        done = partial(_written, root, rel, tmp, fp, members, state, result)
+        parts.append(ParquetPart(tmp, members, done))
+    try:  # one read for every partition; each renamed into place once complete
+        write_parquet_parts(ctx, parts, partitioned=True)
+    finally:
+        for p in parts:
             with contextlib.suppress(OSError):
-                tmp.unlink()
-        state[rel] = fp
-        _save_state(root, state)
-        result.written.append(rel)
-        result.rows += sum(c.rows for c in members)
+                p.path.unlink()  # what an error left unfinished
     mine = {_rel(c.underlying, "x").rpartition("/")[0] for c in contracts}
     gone = [rel for rel in set(state) - set(wanted) if rel.rpartition("/")[0] in mine]
     for rel in sorted(gone):  # expiries of the selected underlyings no longer there
@@ -197,6 +194,24 @@ def _update(
         _save_state(root, state)
         result.removed.append(rel)
     tracker.report("finishing")
+
+
+def _written(
+    root: Path,
+    rel: str,
+    tmp: Path,
+    fp: Any,
+    members: Sequence[SelectedContract],
+    state: dict[str, Any],
+    result: MirrorResult,
+) -> None:
+    """A partition's file is complete: rename it over the old one, then record it."""
+    fs_replace(tmp, root / rel / PART)
+    fsync_dir(root / rel)
+    state[rel] = fp
+    _save_state(root, state)
+    result.written.append(rel)
+    result.rows += sum(c.rows for c in members)
 
 
 def _open_new(path: Path) -> BinaryIO:

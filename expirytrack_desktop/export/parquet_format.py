@@ -13,8 +13,10 @@ Columns: ``openalgo_symbol`` (dictionary string), ``timestamp`` (milliseconds, z
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from urllib.parse import quote
 from expirytrack_desktop.export.arrow_np import arrow_of, strings
 from expirytrack_desktop.export.arrow_read import CandleGroup
 from expirytrack_desktop.export.context import WriteContext
+from expirytrack_desktop.export.parts import Parts
 from expirytrack_desktop.export.query import SelectedContract
 
 ROW_GROUP_ROWS = 250_000  # ~15 MB of column data in memory per row group
@@ -121,8 +124,8 @@ _EPOCH = date(1970, 1, 1)
 
 
 class _Batch:
-    """Candle groups gathered until a row group is full, then made one typed table. Only
-    what the table needs is kept of each group (not its numpy columns: memory)."""
+    """Candles gathered until a row group is full, then made one typed table. Only what the
+    table needs is kept (not a group's numpy columns: memory)."""
 
     def __init__(self) -> None:
         self.contracts: list[SelectedContract] = []
@@ -130,11 +133,11 @@ class _Batch:
         self.parts: list[Any] = []
         self.rows = 0
 
-    def add(self, group: CandleGroup) -> None:
-        self.contracts += group.contracts
-        self.counts += group.counts
-        self.parts.append(group.prepared)
-        self.rows += group.rows
+    def add(self, contracts: list[SelectedContract], counts: list[int], typed: Any) -> None:
+        self.contracts += contracts
+        self.counts += counts
+        self.parts.append(typed)
+        self.rows += typed.num_rows
 
     def __len__(self) -> int:
         return self.rows
@@ -176,16 +179,54 @@ class _Batch:
         return pa.Table.from_arrays(chunked, schema=schema)
 
 
-class _RowGroups:
-    """Encodes row groups on the background writer's thread (pyarrow releases the GIL), then
-    copies the spooled bytes to the file: the next groups are gathered meanwhile."""
+@dataclass(slots=True)
+class ParquetPart:
+    """One file of a Parquet export: its contracts in order, and what to do once it is
+    closed (the mirror's rename into place; run on the writer thread, in file order)."""
 
-    def __init__(self, writer: Any, spool: _Spool, raw: Any) -> None:
-        self.writer, self.spool, self.raw = writer, spool, raw
+    path: Path
+    contracts: list[SelectedContract]
+    done: Callable[[], None] | None = None
 
-    def write(self, table: Any) -> None:
-        self.writer.write_table(table)
-        self.spool.drain_to(self.raw)
+
+class _Files:
+    """The writer thread's side: opens, fills and closes the files in order. Encoding a row
+    group releases the GIL, so the next groups are gathered meanwhile."""
+
+    def __init__(self, ctx: WriteContext, schema: Any) -> None:
+        self.ctx, self.schema = ctx, schema
+        self.raw: Any = None
+        self.writer: Any = None
+        self.spool = _Spool()
+
+    def write(self, item: tuple[str, Any]) -> None:
+        import pyarrow.parquet as pq
+
+        kind, value = item
+        if kind == "open":
+            o = self.ctx.options
+            self.spool = _Spool()
+            self.raw = self.ctx.open(value.path)
+            self.writer = pq.ParquetWriter(
+                self.spool, self.schema, compression=o.codec, compression_level=o.compression_level
+            )
+        elif kind == "rows":
+            self.writer.write_table(value)
+            self.spool.drain_to(self.raw)
+        else:  # close
+            self.writer.close()
+            self.spool.drain_to(self.raw)
+            raw, self.raw = self.raw, None
+            raw.close()
+            if value.done is not None:
+                value.done()
+
+    def abort(self) -> None:
+        """Close a file left open by an error (the caller removes it)."""
+        if self.raw is not None:
+            with contextlib.suppress(OSError):
+                self.raw.close()
+            self.raw = None
 
 
 def write_parquet(
@@ -196,29 +237,54 @@ def write_parquet(
     partitioned: bool = False,
 ) -> None:
     """One Parquet file holding ``contracts`` in order, in row groups of ~250k rows."""
+    write_parquet_parts(ctx, [ParquetPart(path, list(contracts))], partitioned=partitioned)
+
+
+def write_parquet_parts(
+    ctx: WriteContext, parts: Sequence[ParquetPart], *, partitioned: bool = False
+) -> None:
+    """Each part's file, in order, from one read of all their candles (:mod:`.parts`)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from expirytrack_desktop.export.csv_format import BackgroundWriter
 
     schema = _schema(pa, ctx.options.include_metadata, partitioned)
-    spool = _Spool()
-    with ctx.open(path) as raw:
-        o = ctx.options
-        writer = pq.ParquetWriter(
-            spool, schema, compression=o.codec, compression_level=o.compression_level
-        )
-        batch = _Batch()
-        with BackgroundWriter(_RowGroups(writer, spool, raw), waiting=1) as row_groups:
-            for group in ctx.groups(contracts, typed_candles):
-                batch.add(group)
+    files = _Files(ctx, schema)
+    plan = Parts([p.contracts for p in parts])
+    batch = _Batch()
+    current = -1
+    try:
+        with BackgroundWriter(files, waiting=1) as out:
+
+            def reach(k: int) -> None:  # close the current file, open the files up to k
+                nonlocal current
+                while current < k:
+                    if current >= 0:
+                        if len(batch):
+                            out.write(("rows", batch.table(pa, schema)))
+                        out.write(("close", parts[current]))
+                    current += 1
+                    out.write(("open", parts[current]))
+
+            for group in ctx.groups(plan.contracts, typed_candles):
+                for run in plan.runs(group):
+                    reach(run.part)
+                    typed = group.prepared.slice(run.row, run.rows)
+                    batch.add(
+                        group.contracts[run.first : run.end],
+                        group.counts[run.first : run.end],
+                        typed,
+                    )
+                    if len(batch) >= ROW_GROUP_ROWS:
+                        out.write(("rows", batch.table(pa, schema)))
                 ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
-                if len(batch) >= ROW_GROUP_ROWS:
-                    row_groups.write(batch.table(pa, schema))
-            if len(batch):
-                row_groups.write(batch.table(pa, schema))
-        writer.close()
-        spool.drain_to(raw)
+            reach(len(parts) - 1)  # files without contracts are written empty
+            if current >= 0:
+                if len(batch):
+                    out.write(("rows", batch.table(pa, schema)))
+                out.write(("close", parts[current]))
+    finally:
+        files.abort()
 
 
 def write_parquet_dataset(
@@ -226,8 +292,10 @@ def write_parquet_dataset(
 ) -> None:
     """Hive-partitioned dataset: ``underlying=<symbol>/expiry=<date>/part-0.parquet``."""
     key = lambda c: (c.underlying, c.expiry)  # noqa: E731
+    parts = []
     for (underlying, expiry), group in itertools.groupby(sorted(contracts, key=key), key=key):
         part = folder / f"underlying={quote(underlying, safe='')}" / f"expiry={expiry}"
         part.mkdir(parents=True, exist_ok=True)
         members = sorted(group, key=lambda c: (c.symbol, c.id))
-        write_parquet(ctx, members, part / "part-0.parquet", partitioned=True)
+        parts.append(ParquetPart(part / "part-0.parquet", members))
+    write_parquet_parts(ctx, parts, partitioned=True)

@@ -17,7 +17,7 @@ from expirytrack_desktop.export.arrow_read import ArrowCandleSource, adbc_availa
 from expirytrack_desktop.export.atomic import AtomicOutput, os_error_to_export_error
 from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.context import Tracker, WriteContext
-from expirytrack_desktop.export.csv_format import write_csv
+from expirytrack_desktop.export.csv_format import write_csv, write_csv_files
 from expirytrack_desktop.export.db import DbSource, connect_readonly, reading
 from expirytrack_desktop.export.errors import DatabaseError, NoDataError
 from expirytrack_desktop.export.historify import (
@@ -26,9 +26,15 @@ from expirytrack_desktop.export.historify import (
     write_historify_files,
 )
 from expirytrack_desktop.export.history import record_export
-from expirytrack_desktop.export.json_format import write_json
+from expirytrack_desktop.export.json_format import write_json, write_json_files
 from expirytrack_desktop.export.options import ExportOptions
-from expirytrack_desktop.export.parquet_format import write_parquet, write_parquet_dataset
+from expirytrack_desktop.export.parquet_format import (
+    ParquetPart,
+    write_parquet,
+    write_parquet_dataset,
+    write_parquet_parts,
+)
+from expirytrack_desktop.export.parts import per_contract_names
 from expirytrack_desktop.export.progress import ExportProgress, ExportResult
 from expirytrack_desktop.export.query import (
     SelectedContract,
@@ -202,13 +208,14 @@ def _write(ctx: WriteContext, contracts: Sequence[SelectedContract], tmp: Path) 
     elif o.format == "parquet" and o.parquet_partitioned:
         write_parquet_dataset(ctx, contracts, tmp)
     elif o.per_contract:
-        writer = {"csv": write_csv, "json": write_json, "parquet": write_parquet}[o.format]
-        ext = f".{o.format}{o.file_suffix}"
-        for c in contracts:
-            name = tmp / f"{c.symbol}{ext}"
-            if name.exists():  # two contracts with one symbol: keep both, distinctly
-                name = tmp / f"{c.symbol}_{c.id}{ext}"
-            writer(ctx, [c], name)
+        names = per_contract_names(contracts, f".{o.format}{o.file_suffix}")
+        if o.format == "parquet":  # one read for every file (export/parts.py)
+            parts = [ParquetPart(tmp / n, [c]) for c, n in zip(contracts, names, strict=True)]
+            write_parquet_parts(ctx, parts)
+        elif o.format == "csv":
+            write_csv_files(ctx, [(tmp / n, c) for c, n in zip(contracts, names, strict=True)])
+        else:
+            write_json_files(ctx, [(tmp / n, c) for c, n in zip(contracts, names, strict=True)])
     else:
         writer = {"csv": write_csv, "json": write_json, "parquet": write_parquet}[o.format]
         writer(ctx, contracts, tmp)

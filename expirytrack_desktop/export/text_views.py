@@ -17,6 +17,7 @@ tables cover, is made in Python instead (:func:`views_of`), row by row; that is 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -126,9 +127,10 @@ def views_of(texts: Sequence[bytes], buffers: Buffers) -> Any:
     return np.frombuffer(b"".join(raws), "<u8").reshape(-1, 2).copy()
 
 
-def gather(views: Any, buffers: Buffers) -> Any:
+def gather(views: Any, buffers: Buffers, counts: Sequence[int] | None = None) -> Any:
     """The pieces of ``views`` (``(pieces, rows, 2)`` uint64: one column of pieces after
-    another, as they are filled), row after row, as one Arrow Buffer."""
+    another, as they are filled), row after row, as one Arrow Buffer; with ``counts``
+    (rows per part), one Buffer per part instead (slices of the same memory)."""
     import pyarrow as pa
 
     k, n, _ = views.shape
@@ -137,6 +139,10 @@ def gather(views: Any, buffers: Buffers) -> Any:
     flat = rows.view(U64).reshape(-1, 2)
     bufs = [None, pa.py_buffer(flat), *(pa.py_buffer(b) for b in buffers.buffers)]
     text = pa.Array.from_buffers(pa.binary_view(), len(flat), bufs).cast(pa.large_binary())
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)
-    start, end = int(offsets[text.offset]), int(offsets[text.offset + len(text)])
-    return text.buffers()[2][start:end]
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset :]
+    data = text.buffers()[2]
+    if counts is None:
+        return data[int(offsets[0]) : int(offsets[len(flat)])]
+    ends = np.cumsum(counts) * k  # k pieces per row
+    cuts = offsets[np.concatenate([[0], ends])].tolist()
+    return [data[a:b] for a, b in pairwise(cuts)]
