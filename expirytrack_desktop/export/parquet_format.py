@@ -287,6 +287,40 @@ def write_parquet_parts(
         files.abort()
 
 
+def write_parquet_files(ctx: WriteContext, files: Sequence[tuple[Path, SelectedContract]]) -> None:
+    """A Parquet file per contract (``per_contract``): each file is made whole by the reader
+    threads (both cores encode; one writer thread for thousands of small files was the
+    bottleneck) and written on a thread, from one read of them all."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from expirytrack_desktop.export.csv_format import BackgroundWriter, WholeFiles
+
+    schema = _schema(pa, ctx.options.include_metadata, False)
+    o = ctx.options
+
+    def files_of(group: CandleGroup) -> list[bytes]:
+        typed, out, row = typed_candles(group), [], 0
+        for c, n in zip(group.contracts, group.counts, strict=True):
+            batch = _Batch()
+            batch.add([c], [n], typed.slice(row, n))
+            buf = pa.BufferOutputStream()
+            pq.write_table(
+                batch.table(pa, schema), buf, row_group_size=ROW_GROUP_ROWS,
+                compression=o.codec, compression_level=o.compression_level,
+            )  # fmt: skip
+            out.append(buf.getvalue().to_pybytes())
+            row += n
+        return out
+
+    paths = iter(path for path, _ in files)
+    with BackgroundWriter(WholeFiles(ctx)) as out:
+        for group in ctx.groups([c for _, c in files], files_of):
+            for data in group.prepared:
+                out.write((next(paths), [data]))
+            ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
+
+
 def write_parquet_dataset(
     ctx: WriteContext, contracts: Sequence[SelectedContract], folder: Path
 ) -> None:

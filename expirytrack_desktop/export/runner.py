@@ -29,10 +29,9 @@ from expirytrack_desktop.export.history import record_export
 from expirytrack_desktop.export.json_format import write_json, write_json_files
 from expirytrack_desktop.export.options import ExportOptions
 from expirytrack_desktop.export.parquet_format import (
-    ParquetPart,
     write_parquet,
     write_parquet_dataset,
-    write_parquet_parts,
+    write_parquet_files,
 )
 from expirytrack_desktop.export.parts import per_contract_names
 from expirytrack_desktop.export.progress import ExportProgress, ExportResult
@@ -209,13 +208,9 @@ def _write(ctx: WriteContext, contracts: Sequence[SelectedContract], tmp: Path) 
         write_parquet_dataset(ctx, contracts, tmp)
     elif o.per_contract:
         names = per_contract_names(contracts, f".{o.format}{o.file_suffix}")
-        if o.format == "parquet":  # one read for every file (export/parts.py)
-            parts = [ParquetPart(tmp / n, [c]) for c, n in zip(contracts, names, strict=True)]
-            write_parquet_parts(ctx, parts)
-        elif o.format == "csv":
-            write_csv_files(ctx, [(tmp / n, c) for c, n in zip(contracts, names, strict=True)])
-        else:
-            write_json_files(ctx, [(tmp / n, c) for c, n in zip(contracts, names, strict=True)])
+        files = [(tmp / n, c) for c, n in zip(contracts, names, strict=True)]
+        many = {"csv": write_csv_files, "json": write_json_files, "parquet": write_parquet_files}
+        many[o.format](ctx, files)  # one read for every file (export/parts.py)
     else:
         writer = {"csv": write_csv, "json": write_json, "parquet": write_parquet}[o.format]
         writer(ctx, contracts, tmp)
