@@ -121,6 +121,31 @@ def test_export_wizard_writes_a_csv_and_records_history(qtbot, collected, tmp_pa
     wiz.accept()
 
 
+def test_export_history_names_a_stock_by_its_symbol(qtbot, collected, tmp_path):
+    """Not by its ISIN key (the jobs table, notes and coverage do the same)."""
+    import sqlite3
+    from contextlib import closing
+    from datetime import UTC, datetime
+
+    from expirytrack_desktop.export.api import ExportOptions
+    from expirytrack_desktop.export.history import record_export
+
+    window, controller, _ = collected
+    db = controller.services.db_path
+    stock = "NSE_EQ|INE002A01018"
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "INSERT INTO underlying (instrument_key, symbol, name) VALUES (?, 'RELIANCE', ?)",
+            (stock, "Reliance Industries"),
+        )
+    when = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    record_export(db, ExportOptions((stock, NIFTY)), tmp_path / "x.csv", 10, 100, when)
+    page = window.exports_page
+    task = controller.schedule(page.refresh())
+    qtbot.waitUntil(task.done, timeout=5000)
+    assert page.model.row(0)["what"] == "RELIANCE, NIFTY · all expiries · CE/PE/FUT"
+
+
 def test_export_cancel_leaves_no_file(qtbot, collected, tmp_path):
     window, controller, _ = collected
     window.act_export.trigger()

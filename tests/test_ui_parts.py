@@ -125,3 +125,6 @@ def test_export_history_says_what_was_exported() -> None:
     assert describe_selection(sel) == "NIFTY · 2 expiries"
     sel = {"underlyings": ["NSE_INDEX|Nifty Bank"], "contract_types": ["CE", "PE"]}
     assert describe_selection(sel) == "BANKNIFTY · all expiries · CE/PE"
+    sel = {"underlyings": ["NSE_EQ|INE002A01018", "NSE_INDEX|Nifty 50"]}
+    names = {"NSE_EQ|INE002A01018": "RELIANCE"}  # a stock by its symbol, not its key
+    assert describe_selection(sel, names) == "RELIANCE, NIFTY · all expiries"

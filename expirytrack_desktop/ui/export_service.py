@@ -187,6 +187,29 @@ class ExportService:
 
         return await self.tasks.run_blocking(read, self._db())
 
+    async def underlying_names(self, keys: list[str]) -> dict[str, str]:
+        """``{instrument key: trading symbol}`` for naming past exports' underlyings (a
+        stock by its symbol, not its ISIN key); {} when the database cannot say."""
+        if not keys or not self.services.db_path.exists():
+            return {}
+
+        def read(db: str) -> dict[str, str]:
+            import sqlite3
+            from contextlib import closing
+
+            from expirytrack_desktop.export.db import connect_readonly
+            from expirytrack_desktop.export.errors import DatabaseError
+            from expirytrack_desktop.store.underlyings import read_underlying_names
+
+            try:
+                with closing(connect_readonly(db)) as conn:
+                    query = lambda sql, args: conn.execute(sql, args).fetchall()  # noqa: E731
+                    return read_underlying_names(query, keys)
+            except (DatabaseError, sqlite3.Error):  # an older or damaged file: keys it is
+                return {}
+
+        return await self.tasks.run_blocking(read, self._db())
+
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

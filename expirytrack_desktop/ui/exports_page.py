@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
 
 
-def describe_selection(sel: dict[str, Any]) -> str:
-    """An export's selection in a few words: 'NIFTY · 3 expiries · CE/PE'."""
-    unds = ", ".join(display_name(u) for u in sel.get("underlyings", []))
+def describe_selection(sel: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """An export's selection in a few words: 'NIFTY · 3 expiries · CE/PE' (``names``:
+    trading symbols by key, so a stock reads 'RELIANCE', not its ISIN key)."""
+    unds = ", ".join(display_name(u, names) for u in sel.get("underlyings", []))
     exp = sel.get("expiries")
     exp_text = "all expiries" if exp is None else f"{len(exp)} expiries"
     types = "/".join(sel.get("contract_types") or [])
@@ -65,11 +66,13 @@ class ExportsPage(QtWidgets.QWidget):
 
     async def refresh(self) -> None:
         entries = await self.controller.exports.history()
+        keys = sorted({u for e in entries for u in e.selection.get("underlyings", [])})
+        names = await self.controller.exports.underlying_names(keys)
         self.model.set_rows(
             [
                 {
                     "created_at": e.created_at,
-                    "what": describe_selection(e.selection),
+                    "what": describe_selection(e.selection, names),
                     "format": e.format,
                     "rows": e.rows,
                     "bytes": e.bytes,
