@@ -202,3 +202,58 @@ def test_cli_loads_and_refuses_bad_intervals(db, tmp_path, capsys):
                  "--interval", "5minute", "-o", str(target)])  # fmt: skip
     assert code == exitcodes.BAD_INPUT
     assert "1-minute and daily" in capsys.readouterr().err
+
+
+def test_catalog_numbers_after_historify_own_rows_and_updates_in_place(db, tmp_path):
+    """Historify numbers data_catalog rows itself (max + 1, no sequence): ours follow its own
+    rows in symbol order; a second load updates them in place (same ids, new counts)."""
+    from expirytrack_desktop.export.historify import CATALOG_SQL, MARKET_DATA_SQL, METADATA_SQL
+
+    target = tmp_path / "historify.duckdb"
+    with closing(duckdb.connect(str(target))) as con:
+        for sql in (MARKET_DATA_SQL, CATALOG_SQL, METADATA_SQL):
+            con.execute(sql)
+        con.execute("INSERT INTO data_catalog (id, symbol, exchange, interval) VALUES"
+                    " (41, 'SBIN', 'NSE', '1m')")  # fmt: skip
+    run_export(db, ExportOptions(ALL, format="historify"), target)
+
+    def catalog():
+        with closing(duckdb.connect(str(target))) as con:
+            return con.execute(
+                "SELECT id, symbol, record_count FROM data_catalog ORDER BY id"
+            ).fetchall()
+
+    first = catalog()
+    ours = [r for r in first if r[1] != "SBIN"]
+    assert [r[0] for r in ours] == list(range(42, 42 + len(ours)))
+    assert [r[1] for r in ours] == sorted(r[1] for r in ours)
+    assert sum(r[2] for r in ours) == 32
+    with closing(sqlite3.connect(db)) as conn, conn:  # one more candle for the first contract
+        cid = CONTRACTS[0].id
+        last = conn.execute("SELECT max(ts) FROM candle WHERE contract_id = ?", (cid,)).fetchone()
+        conn.execute("INSERT INTO candle VALUES (?, 1, ?, 100, 0, 0, 0, 1, 1)", (cid, last[0] + 60))
+    run_export(db, ExportOptions(ALL, format="historify"), target)
+    second = {r[1]: r for r in catalog()}
+    sym = CONTRACTS[0].expected_symbol
+    assert {r[1]: r[0] for r in first} == {s: r[0] for s, r in second.items()}
+    assert second[sym][2] == {r[1]: r[2] for r in first}[sym] + 1
+
+
+def test_metadata_of_two_contracts_with_one_symbol_keeps_the_last(tmp_path):
+    """One statement for all contracts; DuckDB refuses to update a row twice in one, so the
+    contracts are reduced first -- the last wins, as row-by-row upserts did."""
+    from expirytrack_desktop.export.historify import METADATA_SQL, _upsert_metadata
+    from expirytrack_desktop.export.query import SelectedContract
+
+    def contract(cid: int, lot: int | None, strike: float | None) -> SelectedContract:
+        return SelectedContract(cid, "NIFTY24APR25FUT", "K", "NIFTY", "Nifty_50",
+                                "2025-04-24", "FUT", strike, "", lot, "NFO")  # fmt: skip
+
+    with closing(duckdb.connect(str(tmp_path / "h.duckdb"))) as con:
+        con.execute(METADATA_SQL)
+        _upsert_metadata(con, [contract(1, 50, None), contract(2, 75, None)])
+        _upsert_metadata(con, [contract(3, None, 22000.0)])
+        rows = con.execute(
+            "SELECT symbol, name, expiry, strike, lotsize, instrumenttype FROM symbol_metadata"
+        ).fetchall()
+    assert rows == [("NIFTY24APR25FUT", "NIFTY24APR25FUT", "24-APR-25", 22000.0, None, "FUT")]

@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from expirytrack_desktop.export.arrow_np import arrow_of, strings
 from expirytrack_desktop.export.arrow_read import CandleGroup
 from expirytrack_desktop.export.context import Tracker, WriteContext
 from expirytrack_desktop.export.errors import InvalidOptionsError, UnwritableOutputError
@@ -182,12 +183,12 @@ def _load(
     n = 0
     for group in ctx.groups(contracts):
         if group.rows:
-            which = pa.array(np.repeat(np.arange(len(group.contracts)), group.counts))
+            which = arrow_of(np.repeat(np.arange(len(group.contracts)), group.counts))
             t = group.table
             batch = pa.table({
-                "symbol": pa.array([c.symbol for c in group.contracts]).take(which),
-                "exchange": pa.array([c.exchange for c in group.contracts]).take(which),
-                "interval": pa.array([interval] * group.rows, pa.string()),
+                "symbol": strings([c.symbol for c in group.contracts]).take(which),
+                "exchange": strings([c.exchange for c in group.contracts]).take(which),
+                "interval": strings([interval]).take(arrow_of(np.zeros(group.rows, np.int64))),
                 "timestamp": t.column("ts"),
                 **{k: t.column(k) for k in ("open", "high", "low", "close", "volume", "oi")},
             })  # fmt: skip
@@ -200,42 +201,75 @@ def _load(
 
 
 def _update_catalog(con: Any, contracts: Sequence[SelectedContract], interval: str) -> None:
-    """data_catalog: first/last timestamp and count per (symbol, exchange, interval) touched."""
-    for sym, exch in sorted({(c.symbol, c.exchange) for c in contracts}):
-        first, last, count = con.execute(
-            "SELECT min(timestamp), max(timestamp), count(*) FROM market_data"
-            " WHERE symbol = ? AND exchange = ? AND interval = ?",
-            [sym, exch, interval],
-        ).fetchone()
-        if not count:
-            continue
-        updated = con.execute(
-            "UPDATE data_catalog SET first_timestamp = ?, last_timestamp = ?, record_count = ?,"
-            " last_download_at = now()"
-            " WHERE symbol = ? AND exchange = ? AND interval = ? RETURNING id",
-            [first, last, count, sym, exch, interval],
-        ).fetchall()
-        if not updated:  # Historify numbers catalog rows itself (no sequence): max + 1
-            con.execute(
-                "INSERT INTO data_catalog (id, symbol, exchange, interval, first_timestamp,"
-                " last_timestamp, record_count, last_download_at)"
-                " SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ?, now()"
-                " FROM data_catalog",
-                [sym, exch, interval, first, last, count],
-            )
+    """data_catalog: first/last timestamp and count per (symbol, exchange, interval) touched,
+    in three statements for all of them (one per symbol took ~3 ms: 13 s for 3,872)."""
+    import pyarrow as pa
+
+    touched = sorted({(c.symbol, c.exchange) for c in contracts})
+    con.register("touched", pa.table({
+        "symbol": strings([s for s, _ in touched]), "exchange": strings([e for _, e in touched]),
+    }))  # fmt: skip
+    try:
+        con.execute(
+            "CREATE TEMP TABLE catalog_new AS SELECT m.symbol, m.exchange,"
+            " min(m.timestamp) AS first_ts, max(m.timestamp) AS last_ts, count(*) AS n"
+            " FROM market_data m JOIN touched t ON m.symbol = t.symbol AND m.exchange = t.exchange"
+            " WHERE m.interval = ? GROUP BY m.symbol, m.exchange",
+            [interval],
+        )
+        con.execute(
+            "UPDATE data_catalog SET first_timestamp = n.first_ts, last_timestamp = n.last_ts,"
+            " record_count = n.n, last_download_at = now() FROM catalog_new n"
+            " WHERE data_catalog.symbol = n.symbol AND data_catalog.exchange = n.exchange"
+            " AND data_catalog.interval = ?",
+            [interval],
+        )
+        # Historify numbers catalog rows itself (no sequence): max + 1, in symbol order
+        con.execute(
+            "INSERT INTO data_catalog (id, symbol, exchange, interval, first_timestamp,"
+            " last_timestamp, record_count, last_download_at)"
+            " SELECT (SELECT coalesce(max(id), 0) FROM data_catalog)"
+            " + row_number() OVER (ORDER BY n.symbol, n.exchange),"
+            " n.symbol, n.exchange, ?, n.first_ts, n.last_ts, n.n, now() FROM catalog_new n"
+            " WHERE NOT EXISTS (SELECT 1 FROM data_catalog d WHERE d.symbol = n.symbol"
+            " AND d.exchange = n.exchange AND d.interval = ?)",
+            [interval, interval],
+        )
+        con.execute("DROP TABLE catalog_new")
+    finally:
+        con.unregister("touched")
 
 
 def _upsert_metadata(con: Any, contracts: Sequence[SelectedContract]) -> None:
-    rows = [
-        (c.symbol, c.exchange, c.trading_symbol or c.symbol, _expiry_text(c.expiry), c.strike,
-         c.lot_size, c.contract_type)
-        for c in contracts
-    ]  # fmt: skip
-    con.executemany(
-        "INSERT INTO symbol_metadata (symbol, exchange, name, expiry, strike, lotsize,"
-        " instrumenttype) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (symbol, exchange) DO UPDATE SET name = excluded.name,"
-        " expiry = excluded.expiry, strike = excluded.strike, lotsize = excluded.lotsize,"
-        " instrumenttype = excluded.instrumenttype, last_updated = now()",
-        rows,
-    )
+    """symbol_metadata: each contract's details, in one statement (the last contract of a
+    symbol and exchange wins, as row-by-row upserts did)."""
+    import numpy as np
+    import pyarrow as pa
+
+    last = {(c.symbol, c.exchange): c for c in contracts}
+    cs = list(last.values())
+    strikes = [c.strike for c in cs]
+    lots = [c.lot_size for c in cs]
+    rows = pa.table({
+        "symbol": strings([c.symbol for c in cs]),
+        "exchange": strings([c.exchange for c in cs]),
+        "name": strings([c.trading_symbol or c.symbol for c in cs]),
+        "expiry": strings([_expiry_text(c.expiry) for c in cs]),
+        "strike": arrow_of(np.array([v or 0.0 for v in strikes], np.float64),
+                           np.array([v is not None for v in strikes])),
+        "lotsize": arrow_of(np.array([v or 0 for v in lots], np.int64),
+                            np.array([v is not None for v in lots])),
+        "instrumenttype": strings([c.contract_type for c in cs]),
+    })  # fmt: skip
+    con.register("meta_new", rows)
+    try:
+        con.execute(
+            "INSERT INTO symbol_metadata (symbol, exchange, name, expiry, strike, lotsize,"
+            " instrumenttype) SELECT symbol, exchange, name, expiry, strike, lotsize,"
+            " instrumenttype FROM meta_new"
+            " ON CONFLICT (symbol, exchange) DO UPDATE SET name = excluded.name,"
+            " expiry = excluded.expiry, strike = excluded.strike, lotsize = excluded.lotsize,"
+            " instrumenttype = excluded.instrumenttype, last_updated = now()"
+        )
+    finally:
+        con.unregister("meta_new")
