@@ -255,6 +255,7 @@ def main() -> None:
         "json-percontract": OUT / "engine_json_files",
         "parquet-percontract": OUT / "engine_parquet_files",
         "historify": OUT / "engine_historify",
+        "historify-db": OUT / "engine_historify.duckdb",  # a direct load into a new database
     }
     if args.only:
         kinds = {k: v for k, v in kinds.items() if k in args.only.split(",")}
