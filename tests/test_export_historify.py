@@ -223,6 +223,7 @@ def test_catalog_numbers_after_historify_own_rows_and_updates_in_place(db, tmp_p
                 "SELECT id, symbol, record_count FROM data_catalog ORDER BY id"
             ).fetchall()
 
+    assert market_data(target) == want_rows(db)  # a fresh target: plain INSERT, exact
     first = catalog()
     ours = [r for r in first if r[1] != "SBIN"]
     assert [r[0] for r in ours] == list(range(42, 42 + len(ours)))
@@ -237,6 +238,7 @@ def test_catalog_numbers_after_historify_own_rows_and_updates_in_place(db, tmp_p
     sym = CONTRACTS[0].expected_symbol
     assert {r[1]: r[0] for r in first} == {s: r[0] for s, r in second.items()}
     assert second[sym][2] == {r[1]: r[2] for r in first}[sym] + 1
+    assert market_data(target) == want_rows(db)  # on top: the upsert, every row once
 
 
 def test_metadata_of_two_contracts_with_one_symbol_keeps_the_last(tmp_path):

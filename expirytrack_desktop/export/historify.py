@@ -52,6 +52,8 @@ METADATA_SQL = """CREATE TABLE IF NOT EXISTS symbol_metadata (
     symbol VARCHAR NOT NULL, exchange VARCHAR NOT NULL, name VARCHAR, expiry VARCHAR,
     strike DOUBLE, lotsize INTEGER, instrumenttype VARCHAR, tick_size DOUBLE,
     last_updated TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (symbol, exchange))"""
+_COLUMNS = "symbol, exchange, interval, timestamp, open, high, low, close, volume, oi"
+INSERT_SQL = f"INSERT INTO market_data ({_COLUMNS}) SELECT {_COLUMNS} FROM batch"
 UPSERT_SQL = """INSERT INTO market_data
     (symbol, exchange, interval, timestamp, open, high, low, close, volume, oi)
     SELECT symbol, exchange, interval, timestamp, open, high, low, close, volume, oi FROM batch
@@ -156,15 +158,23 @@ def load_into_historify(
         for sql in (MARKET_DATA_SQL, CATALOG_SQL, METADATA_SQL):
             con.execute(sql)
         con.execute("BEGIN TRANSACTION")
+        touched = sorted({(c.symbol, c.exchange) for c in contracts})
+        symbols, exchanges = [s for s, _ in touched], [e for _, e in touched]
+        con.register(
+            "touched", pa.table({"symbol": strings(symbols), "exchange": strings(exchanges)})
+        )
         try:
-            n = _load(con, pa, ctx, contracts, interval)
+            sql = INSERT_SQL if _fresh(con, contracts, touched, interval) else UPSERT_SQL
+            n = _load(con, pa, ctx, contracts, interval, sql)
             ctx.tracker.check()
-            _update_catalog(con, contracts, interval)
+            _update_catalog(con, interval)
             _upsert_metadata(con, contracts)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        finally:
+            con.unregister("touched")
     except duckdb.Error as exc:
         raise UnwritableOutputError(
             f"cannot write Historify database {target}: {_first_line(exc)}"
@@ -174,8 +184,29 @@ def load_into_historify(
     return n
 
 
+def _fresh(
+    con: Any, contracts: Sequence[SelectedContract], touched: list[Any], interval: str
+) -> bool:
+    """No row of ours can meet one already there: every contract has its own symbol (on its
+    exchange) and the database has no candle of these symbols at this interval. Then a plain
+    INSERT does what the upsert would, ~30 % faster."""
+    if len(touched) != len(contracts):
+        return False
+    ((found,),) = con.execute(  # fetchall: DuckDB 2 refuses more work on an unread result
+        "SELECT EXISTS (SELECT 1 FROM market_data m JOIN touched t ON m.symbol = t.symbol"
+        " AND m.exchange = t.exchange WHERE m.interval = ?)",
+        [interval],
+    ).fetchall()
+    return not found
+
+
 def _load(
-    con: Any, pa: Any, ctx: WriteContext, contracts: Sequence[SelectedContract], interval: str
+    con: Any,
+    pa: Any,
+    ctx: WriteContext,
+    contracts: Sequence[SelectedContract],
+    interval: str,
+    sql: str,
 ) -> int:
     import numpy as np
 
@@ -193,51 +224,43 @@ def _load(
                 **{k: t.column(k) for k in ("open", "high", "low", "close", "volume", "oi")},
             })  # fmt: skip
             con.register("batch", batch)
-            con.execute(UPSERT_SQL)
+            con.execute(sql)
             con.unregister("batch")
         n += group.rows
         tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
     return n
 
 
-def _update_catalog(con: Any, contracts: Sequence[SelectedContract], interval: str) -> None:
-    """data_catalog: first/last timestamp and count per (symbol, exchange, interval) touched,
-    in three statements for all of them (one per symbol took ~3 ms: 13 s for 3,872)."""
-    import pyarrow as pa
-
-    touched = sorted({(c.symbol, c.exchange) for c in contracts})
-    con.register("touched", pa.table({
-        "symbol": strings([s for s, _ in touched]), "exchange": strings([e for _, e in touched]),
-    }))  # fmt: skip
-    try:
-        con.execute(
-            "CREATE TEMP TABLE catalog_new AS SELECT m.symbol, m.exchange,"
-            " min(m.timestamp) AS first_ts, max(m.timestamp) AS last_ts, count(*) AS n"
-            " FROM market_data m JOIN touched t ON m.symbol = t.symbol AND m.exchange = t.exchange"
-            " WHERE m.interval = ? GROUP BY m.symbol, m.exchange",
-            [interval],
-        )
-        con.execute(
-            "UPDATE data_catalog SET first_timestamp = n.first_ts, last_timestamp = n.last_ts,"
-            " record_count = n.n, last_download_at = now() FROM catalog_new n"
-            " WHERE data_catalog.symbol = n.symbol AND data_catalog.exchange = n.exchange"
-            " AND data_catalog.interval = ?",
-            [interval],
-        )
-        # Historify numbers catalog rows itself (no sequence): max + 1, in symbol order
-        con.execute(
-            "INSERT INTO data_catalog (id, symbol, exchange, interval, first_timestamp,"
-            " last_timestamp, record_count, last_download_at)"
-            " SELECT (SELECT coalesce(max(id), 0) FROM data_catalog)"
-            " + row_number() OVER (ORDER BY n.symbol, n.exchange),"
-            " n.symbol, n.exchange, ?, n.first_ts, n.last_ts, n.n, now() FROM catalog_new n"
-            " WHERE NOT EXISTS (SELECT 1 FROM data_catalog d WHERE d.symbol = n.symbol"
-            " AND d.exchange = n.exchange AND d.interval = ?)",
-            [interval, interval],
-        )
-        con.execute("DROP TABLE catalog_new")
-    finally:
-        con.unregister("touched")
+def _update_catalog(con: Any, interval: str) -> None:
+    """data_catalog: first/last timestamp and count per (symbol, exchange, interval) of the
+    registered ``touched`` symbols, in three statements for all of them (one per symbol took
+    ~3 ms: 13 s for 3,872)."""
+    con.execute(
+        "CREATE TEMP TABLE catalog_new AS SELECT m.symbol, m.exchange,"
+        " min(m.timestamp) AS first_ts, max(m.timestamp) AS last_ts, count(*) AS n"
+        " FROM market_data m JOIN touched t ON m.symbol = t.symbol AND m.exchange = t.exchange"
+        " WHERE m.interval = ? GROUP BY m.symbol, m.exchange",
+        [interval],
+    )
+    con.execute(
+        "UPDATE data_catalog SET first_timestamp = n.first_ts, last_timestamp = n.last_ts,"
+        " record_count = n.n, last_download_at = now() FROM catalog_new n"
+        " WHERE data_catalog.symbol = n.symbol AND data_catalog.exchange = n.exchange"
+        " AND data_catalog.interval = ?",
+        [interval],
+    )
+    # Historify numbers catalog rows itself (no sequence): max + 1, in symbol order
+    con.execute(
+        "INSERT INTO data_catalog (id, symbol, exchange, interval, first_timestamp,"
+        " last_timestamp, record_count, last_download_at)"
+        " SELECT (SELECT coalesce(max(id), 0) FROM data_catalog)"
+        " + row_number() OVER (ORDER BY n.symbol, n.exchange),"
+        " n.symbol, n.exchange, ?, n.first_ts, n.last_ts, n.n, now() FROM catalog_new n"
+        " WHERE NOT EXISTS (SELECT 1 FROM data_catalog d WHERE d.symbol = n.symbol"
+        " AND d.exchange = n.exchange AND d.interval = ?)",
+        [interval, interval],
+    )
+    con.execute("DROP TABLE catalog_new")
 
 
 def _upsert_metadata(con: Any, contracts: Sequence[SelectedContract]) -> None:
