@@ -288,12 +288,14 @@ def test_at_risk_panel_lists_incomplete_expiries_before_they_vanish(qtbot, viewe
     assert "3 days left" in panel.list.item(0).text() and "◐ partial" in panel.list.item(0).text()
     assert panel.collect_button.isVisibleTo(panel)
     n = len(expected)
-    said = (
-        "expiry is not complete and vanishes" if n == 1 else "expiries are not complete and vanish"
-    )
-    assert (
-        window.statusBar().currentMessage().startswith(f"{n} chosen {said} from Upstox within 14")
-    )
+    said = "expiry" if n == 1 else "expiries"
+    message = window.statusBar().currentMessage()
+    assert message.startswith(f"At risk: {n} {said} vanish incomplete within 14 days; first ")
+    # whole beside the status bar's permanent fields at 1280 px (it was cut after "on")
+    window.resize(1280, 800)
+    sb = window.statusBar()
+    fields = sum(w.sizeHint().width() for w in (window.lbl_wait, window.lbl_rate, window.lbl_db))
+    assert sb.fontMetrics().horizontalAdvance(message) < 1280 - fields - 40
     assert panel.list.height() < 2 * panel.list.sizeHintForRow(0) * n + 20  # no empty rows below
     # two weeks earlier it is not at risk yet
     controller.analysis.today = lambda: gone.last_day - timedelta(days=30)

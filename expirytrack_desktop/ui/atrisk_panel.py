@@ -88,7 +88,7 @@ class AtRiskPanel(QtWidgets.QGroupBox):
         keys = frozenset((r.instrument_key, r.expiry) for r in self.found)
         if not keys <= self._said:
             self._said = keys
-            self.atRisk.emit(text)
+            self.atRisk.emit(notification(self.found, days))
 
     def _collect(self) -> None:
         by_key: dict[str, list[date]] = defaultdict(list)
@@ -98,3 +98,15 @@ class AtRiskPanel(QtWidgets.QGroupBox):
             self.controller.schedule(
                 self.controller.analysis.collect(key, expiries), name=f"at-risk-{key}"
             )
+
+
+def notification(found: list[AtRiskExpiry], days: int) -> str:
+    """The short form for the status bar and the tray (it fits beside the status bar's
+    permanent fields at 1280 px; the panel says the long one)."""
+    first = found[0]
+    what = "expiry" if len(found) == 1 else "expiries"
+    return (
+        f"At risk: {len(found)} {what} vanish incomplete within {days} days; first "
+        f"{first.symbol or first.instrument_key} {first.expiry.isoformat()} on "
+        f"{first.last_day.isoformat()} (Dashboard)"
+    )
