@@ -361,6 +361,8 @@ async def run_watchlist(rt: Runtime, db: Any, wl: Any, token: str | None, args: 
                     f"watchlist {wl.name}: the API offers no expiries for any of its underlyings",
                 )
             selection = selection_for(wl, kept)
+            for key, dates in offered.items():  # the estimate then counts the real expiries
+                await db.run(db.upsert_expiries, key, dates)  # (the job stores them anyway)
         est = await collector.estimate(selection)
         approx = "about " if est.is_estimate else ""
         print_plan(
