@@ -32,8 +32,11 @@ SHAPES = [
     ExportOptions(ALL, format="parquet"),
     ExportOptions(ALL, format="parquet", parquet_partitioned=True),
     ExportOptions(ALL, format="historify"),
+    ExportOptions(ALL, format="json", per_contract=True),
+    ExportOptions(ALL, format="parquet", per_contract=True),
 ]
-IDS = ["csv", "csv-per-contract", "json", "zip", "parquet", "parquet-dataset", "historify"]
+IDS = ["csv", "csv-per-contract", "json", "zip", "parquet", "parquet-dataset", "historify",
+       "json-per-contract", "parquet-per-contract"]  # fmt: skip
 
 
 @pytest.fixture
