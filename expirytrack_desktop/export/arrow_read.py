@@ -45,7 +45,9 @@ from expirytrack_desktop.store.readonly import readonly_uri
 
 GROUP_CONTRACTS = 64  # contracts per query
 GROUP_ROWS = 50_000  # ... or fewer, once a group holds this many candles (default)
-AHEAD = 1  # groups each reader keeps ready: READERS x AHEAD in all (memory: RESULTS.md)
+AHEAD = 3  # groups each reader keeps ready (READERS x AHEAD in all; memory: RESULTS.md)
+# 3, not 1: a reader whose next group is not taken yet (the other reader's is slower) goes on
+# reading instead of waiting (Parquet 2.18-2.22 -> 2.10-2.12 s, bench/RESULTS.md)
 READERS = 2  # reader threads (connections), reading alternate groups
 # rows per Arrow batch the driver builds: a whole group in one (its default, 1,024, made
 # ~50 per group: 0.3-0.4 s more CPU over the 6.17 M-row bench, bench/RESULTS.md)
