@@ -29,7 +29,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
-from expirytrack_desktop.export.arrow_read import ArrowCandleSource, adbc_available
+from expirytrack_desktop.export.arrow_read import (
+    ArrowCandleSource,
+    adbc_available,
+    group_rows_for,
+)
 from expirytrack_desktop.export.atomic import os_error_to_export_error
 from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.context import Tracker, WriteContext
@@ -167,7 +171,7 @@ def _update(
     reader = CandleReader(conn, iv, lo, hi)
     arrow = None
     if not isinstance(db, sqlite3.Connection) and adbc_available():
-        arrow = ArrowCandleSource(Path(db), iv, lo, hi)
+        arrow = ArrowCandleSource(Path(db), iv, lo, hi, group_rows_for("parquet"))
     ctx = WriteContext(reader, options, tracker, _open_new, clock(), arrow)
     parts = []
     for rel, (members, fp) in sorted(stale.items()):

@@ -13,7 +13,12 @@ from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-from expirytrack_desktop.export.arrow_read import ArrowCandleSource, adbc_available, warm_up
+from expirytrack_desktop.export.arrow_read import (
+    ArrowCandleSource,
+    adbc_available,
+    group_rows_for,
+    warm_up,
+)
 from expirytrack_desktop.export.atomic import AtomicOutput, os_error_to_export_error
 from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.context import Tracker, WriteContext
@@ -63,7 +68,7 @@ def run_export(
     clock: Callable[[], datetime] = now_utc,
     record_history: bool = True,
     open_file: Opener = _open_binary,
-    chunk_rows: int = 25_000,
+    chunk_rows: int | None = None,
     unique: bool = False,
     arrow_reader: bool = True,
 ) -> ExportResult:
@@ -94,8 +99,9 @@ def run_export(
                 helper = partial(connect_readonly, db) if fast else None  # type: ignore[arg-type]
                 contracts, lo, hi = _plan(conn, options, clock, tracker, helper)
                 tracker.report("counting")
-                reader = CandleReader(conn, options.interval_minutes, lo, hi, chunk_rows)
-                arrow = _arrow_source(db, options, lo, hi, chunk_rows) if fast else None
+                rows = chunk_rows or group_rows_for(options.format)
+                reader = CandleReader(conn, options.interval_minutes, lo, hi, rows)
+                arrow = _arrow_source(db, options, lo, hi, rows) if fast else None
                 ctx = WriteContext(reader, options, tracker, open_file, clock(), arrow)
                 if options.format == "historify" and is_database_target(final):
                     nbytes, files = _load_historify(ctx, contracts, final), 1
