@@ -1,7 +1,7 @@
 """Export throughput and peak memory on >= 5 million candles, next to a pandas baseline.
 
     .venv/bin/python bench/bench_export.py [--candles 5400000] [--rebuild] [--only csv,parquet]
-        [--runs 5]
+        [--runs 5] [--ahead 3] [--group-rows 50000]
 
 Builds (once, cached in bench/out/, git-ignored) a store database shaped like real data:
 4 underlyings (NIFTY, BANKNIFTY, SENSEX50 indexes and the VEDL stock with fractional
@@ -141,7 +141,7 @@ def build(path: Path, target: int) -> int:
 # ---- one measurement per subprocess --------------------------------------------------------
 
 
-def child(kind: str, db: Path, out: Path) -> dict:
+def child(kind: str, db: Path, out: Path, tuning: dict | None = None) -> dict:
     t0 = time.perf_counter()
     c0 = time.process_time()
     if kind == "baseline":
@@ -175,9 +175,15 @@ def child(kind: str, db: Path, out: Path) -> dict:
         )  # fmt: skip
         arrow = "rowbyrow" not in variant  # the row-by-row reader (the "before" figure)
         exported_at = lambda: datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # noqa: E731 (JSON: same)
+        tuning = tuning or {}
+        if tuning.get("ahead"):  # readers' groups kept ready (arrow_read.AHEAD), to compare
+            from expirytrack_desktop.export import arrow_read
+
+            arrow_read.AHEAD = tuning["ahead"]
         rows = run_export(
-            db, opts, out, record_history=False, arrow_reader=arrow, clock=exported_at
-        ).rows
+            db, opts, out, record_history=False, arrow_reader=arrow, clock=exported_at,
+            chunk_rows=tuning.get("group_rows"),
+        ).rows  # fmt: skip
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -185,7 +191,7 @@ def child(kind: str, db: Path, out: Path) -> dict:
     return {"kind": kind, "rows": rows, "seconds": elapsed, "cpu": cpu, "peak_rss": maxrss * scale}
 
 
-def measure(kind: str, out: Path) -> dict:
+def measure(kind: str, out: Path, tuning: list[str] | None = None) -> dict:
     if out.is_dir():
         import shutil
 
@@ -193,7 +199,7 @@ def measure(kind: str, out: Path) -> dict:
     out.unlink(missing_ok=True)
     load = os.getloadavg()[0]
     res = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--out", str(out)],
+        [sys.executable, __file__, "--child", kind, "--out", str(out), *(tuning or [])],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     data = json.loads(res.stdout.strip().splitlines()[-1])
@@ -224,9 +230,12 @@ def main() -> None:
     ap.add_argument("--out")
     ap.add_argument("--only", help="comma list of measurements")
     ap.add_argument("--runs", type=int, default=1, help="runs of each; the median is shown")
+    ap.add_argument("--ahead", type=int, help="groups each reader keeps ready (default 3)")
+    ap.add_argument("--group-rows", type=int, help="candles per group (default by format)")
     args = ap.parse_args()
+    tuning = {"ahead": args.ahead, "group_rows": args.group_rows}
     if args.child:
-        print(json.dumps(child(args.child, DB, Path(args.out))))
+        print(json.dumps(child(args.child, DB, Path(args.out), tuning)))
         return
     OUT.mkdir(parents=True, exist_ok=True)
     if args.rebuild or not DB.exists():
@@ -261,7 +270,10 @@ def main() -> None:
         kinds = {k: v for k, v in kinds.items() if k in args.only.split(",")}
     results = {}
     for kind, out in kinds.items():
-        runs = sorted((measure(kind, out) for _ in range(args.runs)), key=lambda r: r["seconds"])
+        extra = [f"--{k.replace('_', '-')}={v}" for k, v in tuning.items() if v]
+        runs = sorted(
+            (measure(kind, out, extra) for _ in range(args.runs)), key=lambda r: r["seconds"]
+        )
         r = runs[len(runs) // 2]  # the median run by wall time (machines here are shared)
         r["peak_rss"] = max(x["peak_rss"] for x in runs)
         results[kind] = r
