@@ -63,3 +63,12 @@ def test_the_dense_line_keeps_each_columns_range_and_its_gaps():
     assert list(ys) == [1, 9, 2, 8, 6, 7]  # each column's min and max
     # within a column joined; column 1 -> 2 joined (slot 3 -> 4), column 2 -> 4 not (7 -> 12)
     assert list(connect) == [True, True, True, False, True, False]
+
+
+def test_column_starts_mark_the_first_item_of_each_pixel_column():
+    from expirytrack_desktop.ui.chart_items import column_starts
+
+    centre = np.array([0.1, 0.2, 0.6, 0.7, 1.5, 1.9])
+    assert column_starts(centre, 0.0, 2.0, 2.0).tolist() == [0, 4]  # 2 px: 0..1, 1..2
+    assert column_starts(centre, 0.0, 2.0, 4.0).tolist() == [0, 2, 4]  # 0.5 wide each
+    assert column_starts(centre, 0.0, 2.0, 0.0).tolist() == [0]  # no width: one column

@@ -85,10 +85,7 @@ class CandleItem(pg.GraphicsObject):  # type: ignore[misc]
         centre = x + self.width / 2
         with Pixels(p) as px:
             if px_per_slot * self.width < 2.0:  # several candles per pixel: the envelope
-                columns = max(int(view.width()), 1)
-                bins = ((centre - x0) / max(x1 - x0, 1e-9) * columns).astype(np.int64)
-                edges = np.flatnonzero(np.diff(bins)) + 1
-                starts = np.concatenate(([0], edges))
+                starts = column_starts(centre, x0, x1, view.width())
                 highs = np.maximum.reduceat(h, starts)
                 lows = np.minimum.reduceat(lo, starts)
                 p.setPen(pen(self.palette_text(), 1.0))
@@ -111,6 +108,14 @@ class CandleItem(pg.GraphicsObject):  # type: ignore[misc]
         return QtWidgets.QApplication.palette().color(QtGui.QPalette.ColorRole.WindowText)
 
 
+def column_starts(centre: np.ndarray, x0: float, x1: float, width_px: float) -> np.ndarray:
+    """Index of the first item in each pixel column the view ``x0..x1`` spans (``centre``
+    ascending), for ``np.maximum.reduceat`` and the like: one mark per column."""
+    columns = max(int(width_px), 1)
+    bins = ((centre - x0) / max(x1 - x0, 1e-9) * columns).astype(np.int64)
+    return np.concatenate(([0], np.flatnonzero(np.diff(bins)) + 1))
+
+
 class BarsItem(CandleItem):
     """Volume bars: one path of vertical segments from 0, as wide as a slot when there is room."""
 
@@ -127,9 +132,7 @@ class BarsItem(CandleItem):
         x, v = self.x[part], self.h[part]
         centre = x + self.width / 2
         if px_per_slot * self.width < 2.0:  # several bars per pixel: the tallest per column
-            columns = max(int(view.width()), 1)
-            bins = ((centre - x0) / max(x1 - x0, 1e-9) * columns).astype(np.int64)
-            starts = np.concatenate(([0], np.flatnonzero(np.diff(bins)) + 1))
+            starts = column_starts(centre, x0, x1, view.width())
             centre, v = centre[starts], np.maximum.reduceat(v, starts)
         with Pixels(p) as px:
             p.setPen(pen(self.palette_text(), max(px_per_slot * self.width * 0.7, 1.0)))
