@@ -34,13 +34,23 @@ def click(qtbot, widget) -> None:
     qtbot.mouseClick(widget, LEFT)
 
 
-def to_step_4(qtbot, window):
-    """Open the wizard and press Next to the columns-and-output step."""
+def to_step_3(qtbot, window):
+    """Open the wizard and press Next to the options step (format, types, strikes ...)."""
     window.act_export.trigger()
     wiz = window.export_wizard
     qtbot.waitUntil(lambda: wiz.instruments_page.loaded, timeout=10000)
     click(qtbot, wiz.button(WB.NextButton))
     qtbot.waitUntil(lambda: bool(wiz.expiries_page.selected()), timeout=10000)
+    click(qtbot, wiz.button(WB.NextButton))
+    return wiz
+
+
+def to_step_4(qtbot, window, fmt: str | None = None):
+    """On to the columns-and-output step, choosing the format ``fmt`` on the way (else CSV)."""
+    wiz = to_step_3(qtbot, window)
+    if fmt is not None:
+        p3 = wiz.options_page
+        p3.format.setCurrentIndex(p3.format.findData(fmt))
     click(qtbot, wiz.button(WB.NextButton))
     return wiz
 
@@ -79,7 +89,6 @@ def type_name(dialog, path: pathlib.Path) -> None:
 def test_columns_order_and_gzip(qtbot, collected, tmp_path):
     window, _, _ = collected
     wiz = to_step_4(qtbot, window)
-    click(qtbot, wiz.button(WB.NextButton))  # step 3 as it is: CSV
     out = wiz.output_page
     assert out.columns_box.isEnabled() and out.codec.isEnabled()
     assert out.columns.checked() == ALL_CSV_COLUMNS[:11]  # the default, nothing changed
@@ -120,10 +129,7 @@ def test_columns_order_and_gzip(qtbot, collected, tmp_path):
 
 def test_columns_are_refused_where_they_do_not_apply(qtbot, collected):
     window, _, _ = collected
-    wiz = to_step_4(qtbot, window)
-    p3 = wiz.options_page
-    p3.format.setCurrentIndex(p3.format.findData("parquet"))
-    click(qtbot, wiz.button(WB.NextButton))
+    wiz = to_step_4(qtbot, window, "parquet")
     out = wiz.output_page
     assert not out.columns_box.isEnabled()
     assert [out.codec.itemData(i) for i in range(out.codec.count())][:2] == ["zstd", "snappy"]
@@ -140,10 +146,7 @@ def test_columns_are_refused_where_they_do_not_apply(qtbot, collected):
 def test_historify_database_load(qtbot, collected, tmp_path):
     duckdb = pytest.importorskip("duckdb")
     window, _, _ = collected
-    wiz = to_step_4(qtbot, window)
-    p3 = wiz.options_page
-    p3.format.setCurrentIndex(p3.format.findData("historify"))
-    click(qtbot, wiz.button(WB.NextButton))
+    wiz = to_step_4(qtbot, window, "historify")
     out = wiz.output_page
     assert out.historify_db.isVisible() and not out.codec.isEnabled()
     click(qtbot, out.historify_db)
@@ -168,10 +171,7 @@ def test_s3_destination_and_a_preset_that_keeps_it(qtbot, collected, s3, monkeyp
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     window, _, _ = collected
-    wiz = to_step_4(qtbot, window)
-    p3 = wiz.options_page
-    p3.format.setCurrentIndex(p3.format.findData("parquet"))
-    click(qtbot, wiz.button(WB.NextButton))
+    wiz = to_step_4(qtbot, window, "parquet")
     out = wiz.output_page
     click(qtbot, out.dest_s3)
     assert out.s3_url.isEnabled()
@@ -214,7 +214,6 @@ def test_mirror_destination_twice(qtbot, collected, tmp_path):
     folder = tmp_path / "mirror"
     for attempt in (1, 2):
         wiz = to_step_4(qtbot, window)
-        click(qtbot, wiz.button(WB.NextButton))
         out = wiz.output_page
         click(qtbot, out.dest_mirror)
         assert out.mirror_dir.isEnabled()
@@ -241,7 +240,6 @@ def test_mirror_destination_twice(qtbot, collected, tmp_path):
 def test_cleanup_of_old_exports(qtbot, collected, tmp_path):
     window, controller, _ = collected
     wiz = to_step_4(qtbot, window)
-    click(qtbot, wiz.button(WB.NextButton))
     to_review(qtbot, wiz)
     written = pathlib.Path(save_as(qtbot, wiz, tmp_path / "old.csv"))
     keep = tmp_path / "not-ours.csv"
@@ -273,7 +271,7 @@ def test_cleanup_of_old_exports(qtbot, collected, tmp_path):
 
 def test_a_preset_loads_into_the_steps(qtbot, collected):
     window, _, expiry = collected
-    wiz = to_step_4(qtbot, window)
+    wiz = to_step_3(qtbot, window)
     p3 = wiz.options_page
     click(qtbot, p3.types["FUT"])
     qtbot.keyClicks(p3.strike_min, "1")
