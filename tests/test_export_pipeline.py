@@ -261,7 +261,7 @@ def test_runs_cut_groups_where_the_file_changes():
 
     c = _contracts_stub(5)
     plan = Parts([[c[0], c[1]], [], [c[2]], [c[3], c[4]]])
-    assert plan.contracts == c and plan.count == 4
+    assert plan.contracts == c and plan.part_of == [0, 0, 2, 3, 3]
 
     def group(members, counts):
         return CandleGroup(members, counts, [0] * sum(counts), None, None, None)

@@ -152,13 +152,16 @@ def adbc_available() -> bool:
     return Path(adbc_driver_sqlite._driver_path()).is_file()
 
 
-def warm_up() -> None:
-    """Import what the fast path uses (run in a thread while the export plans)."""
+def warm_up(fmt: str) -> None:
+    """Import what the fast path of format ``fmt`` uses (run in a thread while the export
+    plans)."""
     import adbc_driver_manager  # noqa: F401
     import adbc_driver_sqlite  # noqa: F401
     import numpy  # noqa: F401
-    import pyarrow.compute
-    import pyarrow.parquet  # noqa: F401
+    import pyarrow
+
+    if fmt in ("parquet", "historify"):
+        import pyarrow.parquet  # noqa: F401
 
 
 def _chunks(

@@ -34,7 +34,6 @@ class Parts:
     def __init__(self, files: Sequence[Sequence[SelectedContract]]) -> None:
         self.contracts = [c for members in files for c in members]
         self.part_of = [k for k, members in enumerate(files) for _ in members]
-        self.count = len(files)
         self._at = 0  # position of the next group's first contract
 
     def runs(self, group: CandleGroup) -> Iterator[Run]:

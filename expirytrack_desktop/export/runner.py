@@ -95,7 +95,7 @@ def run_export(
             if own_txn:  # one snapshot: counts and rows agree while a collector writes
                 conn.execute("BEGIN")
             try:
-                fast = arrow_reader and _fast_path(db)
+                fast = arrow_reader and _start_fast_path(db, options.format)
                 helper = partial(connect_readonly, db) if fast else None  # type: ignore[arg-type]
                 contracts, lo, hi = _plan(conn, options, clock, tracker, helper)
                 tracker.report("counting")
@@ -164,13 +164,13 @@ def _load_historify(ctx: WriteContext, contracts: Sequence[SelectedContract], fi
         raise os_error_to_export_error(exc, final) from None
 
 
-def _fast_path(db: DbSource) -> bool:
+def _start_fast_path(db: DbSource, fmt: str) -> bool:
     """The ADBC reader can read ``db`` (a file; a caller's own connection is read with it).
     Starts importing what it needs meanwhile: numpy and pyarrow take ~0.1 s, which then
     overlaps the planning count instead of following it."""
     if isinstance(db, sqlite3.Connection) or not adbc_available():
         return False
-    threading.Thread(target=warm_up, name="export-imports", daemon=True).start()
+    threading.Thread(target=warm_up, args=(fmt,), name="export-imports", daemon=True).start()
     return True
 
 
