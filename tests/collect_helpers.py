@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -88,3 +89,19 @@ class Opened:
         else:
             self._stack.callback(thing.close)  # type: ignore[attr-defined]
         return thing
+
+
+def cli_env(home: object = None, **more: str) -> dict[str, str]:
+    """The environment of an ``expirytrack`` child process in a test: the demo token, a rate
+    limit that never waits, unbuffered output (its lines as they come), ``home`` as
+    ``EXPIRYTRACK_HOME`` when given, and ``more``."""
+    env = dict(os.environ)
+    env.update(
+        EXPIRYTRACK_ACCESS_TOKEN=DEMO_ACCESS_TOKEN,
+        EXPIRYTRACK_RATE_LIMIT="100000/1",
+        PYTHONUNBUFFERED="1",
+        **more,
+    )
+    if home is not None:
+        env["EXPIRYTRACK_HOME"] = str(home)
+    return env

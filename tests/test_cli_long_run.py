@@ -4,7 +4,6 @@ window exactly once over all runs."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,9 +14,9 @@ import pytest
 
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.long_run import parse_wait
-from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, SimulatorApp, serve
+from expirytrack_desktop.sandbox import SimulatorApp, serve
 from expirytrack_desktop.store import open_database
-from tests.collect_helpers import NIFTY, make_app
+from tests.collect_helpers import NIFTY, cli_env, make_app
 from tests.survival_helpers import CandleLog, SwitchableServer, stored, windows_done
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -27,13 +26,7 @@ class Child:
     """``expirytrack collect`` in a child process; its stderr read line by line as it comes."""
 
     def __init__(self, base: str, exp: date, home, db, *extra: str) -> None:
-        env = dict(os.environ)
-        env.update(
-            EXPIRYTRACK_HOME=str(home),
-            EXPIRYTRACK_ACCESS_TOKEN=DEMO_ACCESS_TOKEN,
-            EXPIRYTRACK_RATE_LIMIT="100000/1",
-            PYTHONUNBUFFERED="1",
-        )
+        env = cli_env(home)
         argv = ["collect", "-i", "NIFTY", "-e", exp.isoformat(), "--months", "2", *extra]
         argv += ["--concurrency", "2", "--db", str(db), "--api-base", base]
         self.proc = subprocess.Popen(
@@ -202,12 +195,7 @@ def test_watch_run_kill_9_then_rerun_fetches_every_window_once(tmp_path):
     assert main(add) == exitcodes.OK
 
     def child(base: str) -> subprocess.Popen:
-        env = dict(os.environ)
-        env.update(
-            EXPIRYTRACK_ACCESS_TOKEN=DEMO_ACCESS_TOKEN,
-            EXPIRYTRACK_RATE_LIMIT="100000/1",
-            PYTHONUNBUFFERED="1",
-        )
+        env = cli_env()
         argv = ["watch", "run", "nf", "--concurrency", "2", *common, "--api-base", base]
         return subprocess.Popen(
             [sys.executable, "-m", "expirytrack_desktop.cli.main", *argv],

@@ -4,7 +4,6 @@ Ctrl+C and kill -9 mid-run lose nothing, and the rerun finishes without re-fetch
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
@@ -17,21 +16,15 @@ from datetime import date
 import pytest
 
 from expirytrack_desktop.collect import target_range
-from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, FaultConfig, SimulatorApp, serve
+from expirytrack_desktop.sandbox import FaultConfig, SimulatorApp, serve
 from expirytrack_desktop.store import open_database
-from tests.collect_helpers import NIFTY, ground_truth_rows, make_app
+from tests.collect_helpers import NIFTY, cli_env, ground_truth_rows, make_app
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 def start(base: str, exp: date, home, db) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        EXPIRYTRACK_HOME=str(home),
-        EXPIRYTRACK_ACCESS_TOKEN=DEMO_ACCESS_TOKEN,
-        EXPIRYTRACK_RATE_LIMIT="100000/1",
-        PYTHONUNBUFFERED="1",
-    )
+    env = cli_env(home)
     args = ["collect", "-i", "NIFTY", "-e", exp.isoformat(), "--concurrency", "1"]
     return subprocess.Popen(
         [

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from expirytrack_desktop.sandbox import DEMO_ACCESS_TOKEN, serve
+from expirytrack_desktop.sandbox import serve
 from expirytrack_desktop.store import open_database
 from expirytrack_desktop.upstox.client import UpstoxClient
 from expirytrack_desktop.upstox.errors import ServerError
 from expirytrack_desktop.upstox.limiter import RateLimiter, RateLimitSpec
-from tests.collect_helpers import NIFTY, make_app
+from tests.collect_helpers import NIFTY, cli_env, make_app
 
 HUGE = 600 * 1024 * 1024
 APR_1, APR_24 = date(2025, 4, 1), date(2025, 4, 24)
@@ -237,13 +237,7 @@ class Stalling:
 
 
 def run_collect(base: str, home, db, exp) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(
-        EXPIRYTRACK_HOME=str(home),
-        EXPIRYTRACK_ACCESS_TOKEN=DEMO_ACCESS_TOKEN,
-        EXPIRYTRACK_RATE_LIMIT="100000/1",
-        PYTHONPATH=os.getcwd(),
-    )
+    env = cli_env(home, PYTHONPATH=os.getcwd())
     return subprocess.run(
         [
             sys.executable,
