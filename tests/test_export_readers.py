@@ -175,3 +175,9 @@ def test_parquet_types_are_the_ones_spark_reads(exported, form):
         assert logical["timeUnit"] == "milliseconds"
         for name in schema.names:
             assert schema.column(schema.names.index(name)).physical_type != "INT96"
+        # a candle's own columns are REQUIRED (never null); the metadata may be null
+        arrow = schema.to_arrow_schema()
+        for name in ("openalgo_symbol", "timestamp", "open", "close", "volume", "oi", "exchange"):
+            assert not arrow.field(name).nullable, name
+        if "strike" in arrow.names:
+            assert arrow.field("strike").nullable

@@ -38,16 +38,21 @@ TS_UNIT = "ms"
 
 
 def _schema(pa: Any, include_metadata: bool, partitioned: bool) -> Any:
+    # A candle's own columns are never null: REQUIRED in the file (no definition levels to
+    # encode: ~7 % of the encoding's CPU, bench/RESULTS.md); readers see ``not null``.
     fields = [
-        ("openalgo_symbol", pa.dictionary(pa.int32(), pa.string())),
-        ("timestamp", pa.timestamp(TS_UNIT, tz=TZ)),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.int64()),
-        ("oi", pa.int64()),
-        ("exchange", pa.dictionary(pa.int32(), pa.string())),
+        pa.field(name, kind, nullable=False)
+        for name, kind in [
+            ("openalgo_symbol", pa.dictionary(pa.int32(), pa.string())),
+            ("timestamp", pa.timestamp(TS_UNIT, tz=TZ)),
+            ("open", pa.float64()),
+            ("high", pa.float64()),
+            ("low", pa.float64()),
+            ("close", pa.float64()),
+            ("volume", pa.int64()),
+            ("oi", pa.int64()),
+            ("exchange", pa.dictionary(pa.int32(), pa.string())),
+        ]
     ]
     if include_metadata:
         if not partitioned:
