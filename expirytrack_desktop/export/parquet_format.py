@@ -151,19 +151,19 @@ class _Batch:
         import numpy as np
 
         cs, counts, candles = self.contracts, self.counts, pa.concat_tables(self.parts)
-        idx = arrow_of(np.repeat(np.arange(len(cs), dtype=np.int32), counts))
         self.contracts, self.counts, self.parts, self.rows = [], [], [], 0
 
-        def per_contract(values: list[Any], dtype: str) -> Any:
-            valid = np.array([v is not None for v in values])
+        def per_contract(values: list[Any], dtype: str) -> Any:  # a contract's value per row
+            valid = np.repeat(np.array([v is not None for v in values]), counts)
             plain = np.array([0 if v is None else v for v in values], dtype)
-            return arrow_of(plain, valid).take(idx)
+            return arrow_of(np.repeat(plain, counts), valid)
 
         def dict_col(values: list[Any]) -> Any:
             uniq = list(dict.fromkeys(values))
             pos = {v: i for i, v in enumerate(uniq)}
-            codes = arrow_of(np.array([pos[v] for v in values], np.int32)).take(idx)
-            return pa.DictionaryArray.from_arrays(codes, strings(uniq))
+            codes = np.repeat(np.array([pos[v] for v in values], np.int32), counts)
+            # the codes are positions in ``uniq`` by construction: no bounds to check per row
+            return pa.DictionaryArray.from_arrays(arrow_of(codes), strings(uniq), safe=False)
 
         arrays: dict[str, Any] = {name: candles.column(name) for name in CANDLE_COLUMNS}
         arrays.update(
