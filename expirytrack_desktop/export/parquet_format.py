@@ -76,18 +76,21 @@ class _Spool:
     full disk) is raised in Python, not inside pyarrow's C++ writer, which would otherwise
     be left half-closed, try to write its footer again when collected, and leave an
     exception pending in the interpreter.
+
+    pyarrow hands each piece over as a new ``bytes`` object: kept as it is (copying it into
+    one buffer, then out of it, held the GIL ~15 % of the export's GIL time).
     """
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        self.chunks: list[bytes] = []
         self.pos = 0
         self.closed = False
 
     def write(self, data: Any) -> int:
-        mv = memoryview(data)
-        self.buf += mv
-        self.pos += mv.nbytes
-        return mv.nbytes
+        piece = data if isinstance(data, bytes) else bytes(data)  # immutable: safe to keep
+        self.chunks.append(piece)
+        self.pos += len(piece)
+        return len(piece)
 
     def tell(self) -> int:
         return self.pos
@@ -99,9 +102,9 @@ class _Spool:
         self.closed = True
 
     def drain_to(self, out: Any) -> None:
-        if self.buf:
-            out.write(bytes(self.buf))
-            self.buf.clear()
+        chunks, self.chunks = self.chunks, []
+        for piece in chunks:  # the file object buffers the small ones (page headers)
+            out.write(piece)
 
 
 def typed_candles(group: CandleGroup) -> Any:
