@@ -1,7 +1,7 @@
 """Export throughput and peak memory on >= 5 million candles, next to a pandas baseline.
 
     .venv/bin/python bench/bench_export.py [--candles 5400000] [--rebuild] [--only csv,parquet]
-        [--runs 5] [--ahead 3] [--group-rows 50000]
+        [--runs 5] [--ahead 3] [--group-rows 50000] [--tree /tmp/before --tree .]
 
 Builds (once, cached in bench/out/, git-ignored) a store database shaped like real data:
 4 underlyings (NIFTY, BANKNIFTY, SENSEX50 indexes and the VEDL stock with fractional
@@ -10,6 +10,12 @@ last 5 sessions of its expiry minute by minute (09:15-15:29 IST) with ~15% of mi
 missing, prices in whole 0.05 ticks. Then runs each exporter in its own subprocess and
 reports rows/s (wall time of the export call) and that process's peak RSS; with ``--runs N``
 the median run by wall time (and the highest peak RSS of the N).
+
+``--tree DIR`` (twice or more): the same measurements of each source tree's exporter, run by
+turns (a run of each tree, then the next round), so a shared machine's slow spells fall on
+every tree alike; each tree's median and its ratio to the first. A tree made with ``git
+archive <commit>`` needs the database linked into its ``bench/out/`` (its own bench script
+runs its own code).
 
 Baseline: what a plain pandas exporter does -- ``pd.read_sql`` of the joined query (with
 the symbol, date, time and timestamp columns made by SQLite) and ``DataFrame.to_csv``.
@@ -191,16 +197,17 @@ def child(kind: str, db: Path, out: Path, tuning: dict | None = None) -> dict:
     return {"kind": kind, "rows": rows, "seconds": elapsed, "cpu": cpu, "peak_rss": maxrss * scale}
 
 
-def measure(kind: str, out: Path, tuning: list[str] | None = None) -> dict:
+def measure(kind: str, out: Path, tuning: list[str] | None = None, tree: Path = ROOT) -> dict:
     if out.is_dir():
         import shutil
 
         shutil.rmtree(out)
     out.unlink(missing_ok=True)
     load = os.getloadavg()[0]
+    script = tree / "bench" / "bench_export.py"
     res = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--out", str(out), *(tuning or [])],
-        check=True, capture_output=True, text=True,
+        [sys.executable, str(script), "--child", kind, "--out", str(out), *(tuning or [])],
+        check=True, capture_output=True, text=True, cwd=tree,
     )  # fmt: skip
     data = json.loads(res.stdout.strip().splitlines()[-1])
     # the same figure from the parent's side: max RSS of waited-for children (Linux: KiB)
@@ -232,6 +239,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="runs of each; the median is shown")
     ap.add_argument("--ahead", type=int, help="groups each reader keeps ready (default 3)")
     ap.add_argument("--group-rows", type=int, help="candles per group (default by format)")
+    ap.add_argument("--tree", action="append", type=Path, help="source trees to compare")
     args = ap.parse_args()
     tuning = {"ahead": args.ahead, "group_rows": args.group_rows}
     if args.child:
@@ -268,6 +276,9 @@ def main() -> None:
     }
     if args.only:
         kinds = {k: v for k, v in kinds.items() if k in args.only.split(",")}
+    if args.tree:
+        compare_trees(args.tree, kinds, args.runs)
+        return
     results = {}
     for kind, out in kinds.items():
         extra = [f"--{k.replace('_', '-')}={v}" for k, v in tuning.items() if v]
@@ -300,6 +311,32 @@ def main() -> None:
         same = sha256(kinds["baseline"]) == sha256(kinds["csv"])
         print(f"CSV speed-up over the pandas baseline: {b['seconds'] / c['seconds']:.1f}x wall, "
               f"{b['cpu'] / c['cpu']:.1f}x CPU; byte-identical output: {same}")  # fmt: skip
+
+
+def compare_trees(trees: list[Path], kinds: dict[str, Path], runs: int) -> None:
+    """Each measurement ``runs`` rounds, a run of every tree per round (see the docstring)."""
+    trees = [t.resolve() for t in trees]
+    for t in trees:
+        if not (t / "bench" / "out" / DB.name).exists():
+            sys.exit(f"{t}/bench/out/{DB.name} is missing: link this database there")
+    for kind, out in kinds.items():
+        got: list[list[dict]] = [[] for _ in trees]
+        for _ in range(runs):
+            for i, t in enumerate(trees):
+                mine = out.with_name(f"tree{i}_{out.name}")
+                got[i].append(measure(kind, mine, None, t))
+        first = None
+        for t, rs in zip(trees, got, strict=True):
+            rs.sort(key=lambda r: r["seconds"])
+            r = rs[len(rs) // 2]
+            first = first or r["seconds"]
+            rss = max(x["peak_rss"] for x in rs) / 2**20
+            print(
+                f"{kind:>20} {t.name or t!s:>12}: {r['seconds']:6.2f} s ="
+                f" {r['rows'] / r['seconds']:>9,.0f} rows/s (CPU {r['cpu']:4.1f} s; peak RSS"
+                f" {rss:4.0f} MiB; {runs} runs {rs[0]['seconds']:.2f}-{rs[-1]['seconds']:.2f} s;"
+                f" load {rs[0]['load'][0]:.1f}); x{r['seconds'] / first:.3f} of the first tree"
+            )
 
 
 if __name__ == "__main__":
