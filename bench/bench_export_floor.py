@@ -1,15 +1,19 @@
 """Where an export's CPU goes, part by part, on bench_export.py's database (build it first).
 
-    .venv/bin/python bench/bench_export_floor.py [--repeat 2]
+    .venv/bin/python bench/bench_export_floor.py [--repeat 2] [--encode-runs 7]
+        [--connectorx-python /tmp/cx/bin/python]
 
 - read: the ADBC driver reading the stored candle columns of every contract in groups of
   64 ids, as CPU seconds: with and without ``contract_id``, and with open/high/low and
   volume/oi packed into two integers by SQLite (4 columns instead of 7), unchecked (the
-  floor of the idea) and with the overflow checks that exactness needs;
+  floor of the idea) and with the overflow checks that exactness needs; the 7 columns
+  through a memory map (``PRAGMA mmap_size``) and, given an interpreter that has it
+  (``python -m venv /tmp/cx && /tmp/cx/bin/pip install connectorx``), by connectorx;
 - count: the planning count (``query.rows_per_contract``) on one connection and split across
   two, and the GROUP BY form it replaced;
 - encode: Parquet encoding of the whole export's row groups (already typed, in memory) with
-  the export's settings and with the variants tried;
+  the export's settings and with the variants tried (``--encode-runs N``: each N times by
+  turns, the median);
 - timeline: one ``run_export`` of the Parquet file with marks at the plan's start and end and
   at the first and last group (wall and process CPU at each).
 The C floor (the system SQLite stepping the same query, no driver) is
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -37,6 +42,7 @@ PACKED = (
     " (oi << 32) | volume"
 )  # wrong for values that do not fit (21 bits, 32 bits): the floor of the idea, not usable
 R = "BETWEEN -1048576 AND 1048575"
+SEVEN = "ts, close, open, high, low, volume, oi"  # what the export reads
 CHECKED = (  # NULL where a value does not fit (those rows would be read again): usable
     f"ts, close, CASE WHEN open {R} AND high {R} AND low {R} THEN"
     " ((open + 1048576) << 42) | ((high + 1048576) << 21) | (low + 1048576) END,"
@@ -45,7 +51,7 @@ CHECKED = (  # NULL where a value does not fit (those rows would be read again):
 )
 
 
-def read(columns: str) -> float:
+def read(columns: str, mmap: int = 0) -> float:
     import adbc_driver_manager as dm
     import adbc_driver_sqlite
     import pyarrow as pa
@@ -54,6 +60,11 @@ def read(columns: str) -> float:
 
     c0 = time.process_time()
     with adbc_driver_sqlite.connect(readonly_uri(DB)) as db, dm.AdbcConnection(db) as conn:
+        if mmap:  # SQLite reads the file through a memory map (not what the export does)
+            with dm.AdbcStatement(conn) as st:
+                st.set_sql_query(f"PRAGMA mmap_size = {int(mmap)}")
+                handle, _ = st.execute_query()
+                pa.RecordBatchReader._import_from_c(handle.address).read_all()
         for lo in range(0, 4000, 64):
             ids = ",".join(str(i) for i in range(lo, lo + 64))
             with dm.AdbcStatement(conn) as st:
@@ -65,6 +76,29 @@ def read(columns: str) -> float:
                 handle, _ = st.execute_query()
                 pa.RecordBatchReader._import_from_c(handle.address).read_all()
     return time.process_time() - c0
+
+
+CONNECTORX = """
+import sys, time
+import connectorx as cx
+db = sys.argv[1]
+c0 = time.process_time()
+for lo in range(0, 4000, 64):
+    ids = ",".join(str(i) for i in range(lo, lo + 64))
+    cx.read_sql("sqlite://" + db, "SELECT ts, close, open, high, low, volume, oi FROM candle"
+                f" WHERE contract_id IN ({ids}) AND interval = 1 ORDER BY contract_id, ts",
+                return_type="arrow")
+print(time.process_time() - c0)
+"""
+
+
+def read_connectorx(python: str) -> float:
+    """The same read by connectorx (its SQLite source into Arrow; a connection per query),
+    in an interpreter that has it: not a project dependency (a 188 MB shared library)."""
+    import subprocess
+
+    out = subprocess.run([python, "-c", CONNECTORX, str(DB)], check=True, capture_output=True)
+    return float(out.stdout.decode().split()[-1])
 
 
 def planned() -> list:
@@ -110,7 +144,7 @@ def count_group_by() -> float:
     return time.process_time() - c0
 
 
-def encode_variants() -> None:
+def encode_variants(runs: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -136,21 +170,31 @@ def encode_variants() -> None:
         "zstd, write_batch_size 65,536": {"compression": "zstd", "write_batch_size": 65_536},
         "zstd, data page v2": {"compression": "zstd", "data_page_version": "2.0"},
         "zstd, statistics of 3 columns": {"compression": "zstd", "write_statistics": few},
+        "zstd level -1": {"compression": "zstd", "compression_level": -1},
+        "zstd level -3": {"compression": "zstd", "compression_level": -3},
+        "zstd level -7": {"compression": "zstd", "compression_level": -7},
     }  # fmt: skip
     # before the candle columns were REQUIRED: the same tables, every column nullable
     nullable = pa.schema([f.with_nullable(True) for f in schema])
     variants["zstd, every column nullable (before)"] = {"compression": "zstd", "_schema": nullable}
-    for name, kw in variants.items():
-        use = kw.pop("_schema", schema)
-        ts = tables if use is schema else [t.cast(use) for t in tables]
-        sink = io.BytesIO()
-        c0 = time.process_time()
-        writer = pq.ParquetWriter(sink, use, **kw)
-        for t in ts:
-            writer.write_table(t)
-        writer.close()
-        print(f"  encode {name:46s} CPU {time.process_time() - c0:5.2f} s, "
-              f"{len(sink.getvalue()) / 2**20:5.1f} MiB")  # fmt: skip
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    size: dict[str, int] = {}
+    for _ in range(runs):  # by turns: a slow spell falls on every variant alike
+        for name, kw in variants.items():
+            kw = dict(kw)
+            use = kw.pop("_schema", schema)
+            ts = tables if use is schema else [t.cast(use) for t in tables]
+            sink = io.BytesIO()
+            c0 = time.process_time()
+            writer = pq.ParquetWriter(sink, use, **kw)
+            for t in ts:
+                writer.write_table(t)
+            writer.close()
+            cpu[name].append(time.process_time() - c0)
+            size[name] = len(sink.getvalue())
+    for name, got in cpu.items():
+        print(f"  encode {name:46s} CPU {statistics.median(got):5.2f} s (median of {runs}), "
+              f"{size[name] / 2**20:5.1f} MiB")  # fmt: skip
 
 
 def timeline() -> None:
@@ -203,6 +247,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--timeline", action="store_true", help="(the child process)")
+    ap.add_argument("--encode-runs", type=int, default=1, help="runs of each encoding")
+    ap.add_argument("--connectorx-python", help="an interpreter with connectorx installed")
     args = ap.parse_args()
     if args.timeline:
         timeline()
@@ -211,18 +257,22 @@ def main() -> None:
         sys.exit(f"{DB} is missing: run bench/bench_export.py once to build it")
     for _ in range(args.repeat):
         for name, cols in (
-            ("7 stored columns", "ts, close, open, high, low, volume, oi"),
+            ("7 stored columns", SEVEN),
             ("8 (with contract_id)", "contract_id, ts, close, open, high, low, volume, oi"),
             ("4, packed in SQL", PACKED),
             ("4, packed, overflow checked", CHECKED),
         ):
             print(f"  read {name:22s} CPU {read(cols):5.2f} s")
+        print(f"  read 7 columns, mmap (not used) CPU {read(SEVEN, 1 << 30):5.2f} s")
+        if args.connectorx_python:
+            cx = read_connectorx(args.connectorx_python)
+            print(f"  read 7 columns by connectorx CPU {cx:5.2f} s")
         for split in (False, True):
             wall, cpu = count(split)
             print(f"  count {'split in two' if split else 'one connection':14s} "
                   f"wall {wall:5.2f} s, CPU {cpu:5.2f} s")  # fmt: skip
         print(f"  count, GROUP BY contract_id (before) CPU {count_group_by():5.2f} s")
-    encode_variants()
+    encode_variants(args.encode_runs)
     import subprocess
 
     subprocess.run([sys.executable, __file__, "--timeline"], check=True)
