@@ -5,7 +5,8 @@ secrets) is written the same way: into a temporary file in the same folder (same
 system, so the rename is atomic), flushed to disk with ``fsync``, then renamed over the
 target with ``os.replace``, and the folder itself synced where the platform allows it.
 The export's streaming writer (``export.atomic``) uses the same temporary names and the
-same final step for outputs that other libraries write.
+same final step for outputs that other libraries write; the Parquet mirror's files are
+opened by :func:`open_new_synced` (synced when closed, before the rename).
 
 Windows: ``os.replace`` fails with ``PermissionError`` while another process (an indexer,
 an antivirus scan, a second app instance reading the file) briefly has the target open;
@@ -18,6 +19,7 @@ This module imports nothing from the project: every layer may use it.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -25,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 REPLACE_ATTEMPTS = 8
 """Tries of ``os.replace`` on Windows before a ``PermissionError`` is raised."""
@@ -76,6 +78,25 @@ def fsync_dir(folder: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class _SyncedFileIO(io.FileIO):
+    """A raw file whose ``close`` first makes its content durable (``fsync``)."""
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                os.fsync(self.fileno())
+            finally:
+                super().close()
+
+
+def open_new_synced(path: Path) -> BinaryIO:
+    """A new file (``FileExistsError`` if ``path`` exists) for buffered binary writing whose
+    content is on disk once it is closed: a file renamed into place after its close is then
+    never found empty or torn after a power cut (the rename alone is not ordered after the
+    data on every file system)."""
+    return io.BufferedWriter(_SyncedFileIO(path, "xb"))
 
 
 def atomic_write_bytes(path: Path, content: bytes, *, mode: int = 0o644) -> None:

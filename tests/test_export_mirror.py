@@ -124,3 +124,33 @@ def test_a_failed_partition_keeps_the_finished_ones_and_the_rerun_does_the_rest(
     assert rerun.unchanged == 2 and len(rerun.written) == 2
     assert sorted(rerun.written + done) == sorted(str(p) for p in inodes(folder))
     assert mirror_rows(folder) == db_rows(db)
+
+
+def test_each_partition_is_on_disk_before_it_is_renamed_and_recorded(db, tmp_path, monkeypatch):
+    """A power cut after an update must not leave a partition that the state calls current
+    but whose content never reached the disk: each file is fsynced before its rename."""
+    import os
+
+    from expirytrack_desktop.export import mirror
+
+    synced: set[tuple[int, int]] = set()
+    renamed: list[Path] = []
+    real_fsync, real_replace = os.fsync, mirror.fs_replace
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        synced.add((st.st_dev, st.st_ino))
+        real_fsync(fd)
+
+    def replace(src: Path, dst: Path) -> None:
+        st = os.stat(src)
+        assert (st.st_dev, st.st_ino) in synced, f"{dst} renamed before its content was synced"
+        renamed.append(dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(mirror, "fs_replace", replace)
+    folder = tmp_path / "mirror"
+    result = update_mirror(db, ExportOptions(ALL), folder)
+    assert result.written and len(renamed) == len(result.written)
+    assert mirror_rows(folder) == db_rows(db)

@@ -43,7 +43,7 @@ from expirytrack_desktop.export.options import ExportOptions
 from expirytrack_desktop.export.parquet_format import ParquetPart, write_parquet_parts
 from expirytrack_desktop.export.progress import ExportProgress
 from expirytrack_desktop.export.query import SelectedContract, select_contracts, ts_bounds
-from expirytrack_desktop.fsutil import atomic_write_json, fsync_dir, sibling_temp
+from expirytrack_desktop.fsutil import atomic_write_json, fsync_dir, open_new_synced, sibling_temp
 from expirytrack_desktop.fsutil import replace as fs_replace
 from expirytrack_desktop.timeutil import now_utc
 
@@ -219,4 +219,7 @@ def _written(
 
 
 def _open_new(path: Path) -> BinaryIO:
-    return open(path, "xb")
+    """A partition's file, synced when closed (before its rename): the state then says
+    "current" only of a file on disk, never of one a power cut left empty, which no later
+    update would rewrite."""
+    return open_new_synced(path)
