@@ -10,7 +10,8 @@
   through a memory map (``PRAGMA mmap_size``) and, given an interpreter that has it
   (``python -m venv /tmp/cx && /tmp/cx/bin/pip install connectorx``), by connectorx;
 - count: the planning count (``query.rows_per_contract``) on one connection and split across
-  two, and the GROUP BY form it replaced;
+  two, and the GROUP BY form it replaced; the review page's figures (``count_per_contract``)
+  and theirs;
 - encode: Parquet encoding of the whole export's row groups (already typed, in memory) with
   the export's settings and with the variants tried (``--encode-runs N``: each N times by
   turns, the median);
@@ -144,6 +145,31 @@ def count_group_by() -> float:
     return time.process_time() - c0
 
 
+def review_figures() -> tuple[float, float]:
+    """CPU of the review page's figures (count, first, last candle per contract): the
+    export's ``count_per_contract`` and the GROUP BY form it replaced."""
+    import json
+
+    from expirytrack_desktop.export.db import connect_readonly
+    from expirytrack_desktop.export.query import TS_MAX, TS_MIN, count_per_contract
+
+    contracts = planned()
+    conn = connect_readonly(DB)
+    c0 = time.process_time()
+    count_per_contract(conn, contracts, 1, TS_MIN, TS_MAX)
+    now = time.process_time() - c0
+    c0 = time.process_time()
+    conn.execute(
+        "SELECT contract_id, count(*), min(ts), max(ts) FROM candle WHERE contract_id IN"
+        " (SELECT value FROM json_each(?)) AND interval = 1 AND ts >= ? AND ts < ?"
+        " GROUP BY contract_id",
+        (json.dumps([c.id for c in contracts]), TS_MIN, TS_MAX),
+    ).fetchall()
+    before = time.process_time() - c0
+    conn.close()
+    return now, before
+
+
 def encode_variants(runs: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -272,6 +298,8 @@ def main() -> None:
             print(f"  count {'split in two' if split else 'one connection':14s} "
                   f"wall {wall:5.2f} s, CPU {cpu:5.2f} s")  # fmt: skip
         print(f"  count, GROUP BY contract_id (before) CPU {count_group_by():5.2f} s")
+        now, before = review_figures()
+        print(f"  review figures CPU {now:5.2f} s, GROUP BY form (before) {before:5.2f} s")
     encode_variants(args.encode_runs)
     import subprocess
 

@@ -39,7 +39,7 @@ TS_UNIT = "ms"
 
 def _schema(pa: Any, include_metadata: bool, partitioned: bool) -> Any:
     # A candle's own columns are never null: REQUIRED in the file (no definition levels to
-    # encode: ~7 % of the encoding's CPU, bench/RESULTS.md); readers see ``not null``.
+    # encode: ~6 % of the encoding's CPU, bench/RESULTS.md); readers see ``not null``.
     fields = [
         pa.field(name, kind, nullable=False)
         for name, kind in [

@@ -197,8 +197,8 @@ def _plan(
 ) -> tuple[list[SelectedContract], int, int]:
     """The selected contracts with their candle counts, and the time range. ``warm`` starts
     after the selection and before the count: the imports it starts hold the GIL, which the
-    selection's rows each wait for (0.02 s alone, 0.1 s beside the imports), while the count
-    needs it only at its start and end."""
+    selection's rows would each wait for, while the count needs it only at its start and
+    end."""
     contracts = select_contracts(conn, options)
     if warm is not None:
         warm()
