@@ -10,8 +10,9 @@ from __future__ import annotations
 import gzip
 import queue
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -123,29 +124,25 @@ def contract_lines(
 
 class WholeFiles:
     """A :class:`BackgroundWriter`'s ``out`` for many-file exports: each item is a whole
-    file, ``(path, [pieces])``, opened through the context, written, closed."""
+    file, ``(path, [pieces])``, opened through the context, written, closed. ``head`` is
+    written first in each (a CSV's header line), through ``wrap`` when given (a CSV's
+    compression stream around the file)."""
 
-    def __init__(self, ctx: WriteContext) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        ctx: WriteContext,
+        head: bytes = b"",
+        wrap: Callable[[BinaryIO], AbstractContextManager[BinaryIO]] | None = None,
+    ) -> None:
+        self.ctx, self.head, self.wrap = ctx, head, wrap
 
     def write(self, item: tuple[Path, Sequence[Any]]) -> None:
         path, pieces = item
-        with self.ctx.open(path) as out:
+        with self.ctx.open(path) as raw, (self.wrap or nullcontext)(raw) as out:
+            if self.head:
+                out.write(self.head)
             for piece in pieces:
                 out.write(piece)
-
-
-class _CsvFiles:
-    """The writer thread's side of :func:`write_csv_files`: each item is a whole file."""
-
-    def __init__(self, ctx: WriteContext) -> None:
-        self.ctx = ctx
-
-    def write(self, item: tuple[Path, Any]) -> None:
-        path, text = item
-        with self.ctx.open(path) as raw, compressed(self.ctx, raw) as out:
-            out.write(options_header(self.ctx.options))
-            out.write(text)
 
 
 def write_csv_files(ctx: WriteContext, files: Sequence[tuple[Path, SelectedContract]]) -> None:
@@ -156,9 +153,10 @@ def write_csv_files(ctx: WriteContext, files: Sequence[tuple[Path, SelectedContr
         for path, c in files:
             write_csv(ctx, [c], path)
         return
-    with BackgroundWriter(_CsvFiles(ctx)) as out:
+    files_out = WholeFiles(ctx, options_header(ctx.options), partial(compressed, ctx))
+    with BackgroundWriter(files_out) as out:
         for (path, _), (_, _, text) in zip(files, lines, strict=True):
-            out.write((path, text))
+            out.write((path, [text]))
 
 
 @contextmanager
