@@ -317,16 +317,17 @@ def count_per_contract(
 ) -> dict[int, tuple[int, int, int]]:
     """contract id -> (rows, first ts, last ts) for contracts with candles in ``[lo, hi)``.
 
-    Each figure by a subquery of its own per contract: the first and
-    last candle are one seek each, and only the count walks the contract's candles."""
-    where = "k.contract_id = j.value AND k.interval = ?2 AND k.ts >= ?3 AND k.ts < ?4"
+    Each figure by a subquery of its own per contract: the first and last candle are one
+    seek each, and only the count walks the contract's candles (with no ``ts`` check per
+    candle when the range is open: :func:`_range`)."""
+    where = f"k.contract_id = j.value AND k.interval = ?2{_range(lo, hi)}"
     sql = f"""
         SELECT j.value, (SELECT count(*) FROM candle k WHERE {where}),
             (SELECT min(k.ts) FROM candle k WHERE {where}),
             (SELECT max(k.ts) FROM candle k WHERE {where})
         FROM json_each(?1) j"""
     ids = json.dumps([c.id for c in contracts])
-    rows = conn.execute(sql, (ids, iv, lo, hi))
+    rows = conn.execute(sql, (ids, iv))
     return {cid: (n, a, b) for cid, n, a, b in rows if n}
 
 
