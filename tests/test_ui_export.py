@@ -202,3 +202,40 @@ def test_presets_on_the_last_step(qtbot, collected, tmp_path):
     kinds = {c["option_type"] for e in doc["data"]["Nifty_50"].values() for c in e}
     assert kinds == {"CE", "PE"}
     wiz.accept()
+
+
+def test_a_failed_read_is_said_on_the_page_and_holds_next(qtbot, collected, monkeypatch):
+    """The database cannot be read while a page loads (WizardPage.while_busy): the page says
+    so, its busy line goes, and Next/Finish stay off; a page that loads fine goes on."""
+    from expirytrack_desktop.export.errors import DatabaseError
+
+    window, controller, _ = collected
+
+    async def fail(*_a: object, **_k: object) -> None:
+        raise DatabaseError("cannot read the database: disk I/O error")
+
+    monkeypatch.setattr(controller.exports, "underlyings", fail)
+    window.act_export.trigger()
+    wiz = window.export_wizard
+    p1 = wiz.instruments_page
+    qtbot.waitUntil(lambda: "disk I/O error" in p1.message.text(), timeout=10000)
+    assert not p1.is_loading() and p1.busy.isHidden() and not p1.loaded
+    assert not wiz.button(WB.NextButton).isEnabled()
+    wiz.reject()
+
+    monkeypatch.undo()
+    monkeypatch.setattr(controller.exports, "preview", fail)
+    window.act_export.trigger()
+    wiz = window.export_wizard
+    qtbot.waitUntil(lambda: wiz.instruments_page.loaded, timeout=10000)
+    qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    p2 = wiz.expiries_page
+    qtbot.waitUntil(lambda: not p2.is_loading() and bool(p2.selected()), timeout=10000)
+    for _ in range(3):  # options, columns and output, review
+        qtbot.mouseClick(wiz.button(WB.NextButton), Qt.MouseButton.LeftButton)
+    p5 = wiz.review_page
+    assert wiz.currentPage() is p5
+    qtbot.waitUntil(lambda: "disk I/O error" in p5.message.text(), timeout=10000)
+    assert not p5.is_loading() and p5.busy.isHidden() and p5.preview is None
+    assert not wiz.button(WB.FinishButton).isEnabled()
+    wiz.reject()

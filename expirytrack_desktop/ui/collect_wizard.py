@@ -100,7 +100,6 @@ class ExpiriesPage(WizardPage):
         row = button_row(self.btn_all, self.btn_missing, self.btn_none, self.btn_reload)
         row.addWidget(self.count_label)
         self.stack(self.busy, row, self.tree, main=self.tree)
-        self._loading = False
         self._loaded_for: tuple[str, ...] | None = None
         self._errors: dict[str, str] = {}
         self._task: asyncio.Task[Any] | None = None
@@ -249,9 +248,6 @@ class ExpiriesPage(WizardPage):
         n = sum(len(v) for v in self.selection().values())
         total = len(self.expiry_items())
         self.count_label.setText(f"{n} of {total} expiries selected")
-
-    def is_loading(self) -> bool:
-        return self._loading
 
     def problem(self) -> str | None:
         if self._loading and not self.expiry_items():

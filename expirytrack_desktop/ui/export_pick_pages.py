@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.qt import Qt, QtWidgets
 from expirytrack_desktop.ui.widgets import BusyIndicator
 from expirytrack_desktop.ui.wizard_common import (
@@ -41,14 +40,9 @@ class InstrumentsPage(WizardPage):
         self.loaded = False
 
     async def load(self) -> None:
-        self.busy.show()
-        try:
-            infos = await self.controller.exports.underlyings()
-        except Exception as exc:
-            self.message.error(describe_error(exc))
+        infos = await self.while_busy(self.busy, self.controller.exports.underlyings())
+        if infos is None:
             return
-        finally:
-            self.busy.hide()
         self.list.blockSignals(True)
         self.list.clear()
         for info in infos:
@@ -102,7 +96,6 @@ class ExportExpiriesPage(WizardPage):
         self.btn_all.clicked.connect(lambda: self._check(True))
         self.btn_none.clicked.connect(lambda: self._check(False))
         self.stack(self.busy, button_row(self.btn_all, self.btn_none), self.tree, main=self.tree)
-        self._loading = False
         self._for: tuple[str, ...] | None = None
         self._wanted: set[date] | None = None  # a loaded preset's expiries, for the next load
 
@@ -115,22 +108,11 @@ class ExportExpiriesPage(WizardPage):
     def cleanupPage(self) -> None:
         pass
 
-    def is_loading(self) -> bool:
-        return self._loading
-
     async def load(self, keys: tuple[str, ...]) -> None:
-        self._loading = True
-        self.refresh_complete()
-        self.busy.show()
         self.tree.clear()
-        try:
-            infos = await self.controller.exports.expiries(list(keys))
-        except Exception as exc:
-            self.message.error(describe_error(exc))
+        infos = await self.while_busy(self.busy, self.controller.exports.expiries(list(keys)))
+        if infos is None:
             return
-        finally:
-            self._loading = False
-            self.busy.hide()
         self.tree.blockSignals(True)
         tops: dict[str, QtWidgets.QTreeWidgetItem] = {}
         infos = [i for i in infos if i.contracts > 0]  # expiries never collected: nothing to export
@@ -192,4 +174,4 @@ class ExportExpiriesPage(WizardPage):
         return None if self.selected() else "Select at least one expiry."
 
     def ready(self) -> bool:
-        return not self._loading and super().ready()
+        return not self.is_loading() and super().ready()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.timeutil import ist_iso
-from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.qt import Qt, QtWidgets
 from expirytrack_desktop.ui.widgets import BusyIndicator
 from expirytrack_desktop.ui.wizard_common import WizardPage
@@ -46,7 +45,6 @@ class ExportReviewPage(WizardPage):
         row.addWidget(self.btn_open)
         self.stack(self.busy, self.summary, self.sample, row, main=self.sample)
         self.preview: Any = None
-        self._loading = False
         self.setFinalPage(True)
         self.setButtonText(QtWidgets.QWizard.WizardButton.FinishButton, "&Export…")
 
@@ -62,21 +60,13 @@ class ExportReviewPage(WizardPage):
     async def load(self) -> None:
         wiz: Any = self.wizard()
         opts = wiz.current_options()
-        self._loading = True
         self.preview = None
-        self.refresh_complete()
-        self.busy.show()
         self.message.clear_message()
-        try:
-            self.preview = await self.controller.exports.preview(opts)
-        except Exception as exc:
-            self.message.error(describe_error(exc))
-            return
-        finally:
-            self._loading = False
-            self.busy.hide()
-            self.refresh_complete()
+        self.preview = await self.while_busy(self.busy, self.controller.exports.preview(opts))
+        self.refresh_complete()  # ready() looks at the preview, set only now
         p = self.preview
+        if p is None:
+            return
         span = (
             f"{ist_iso(p.first_ts)[:16]} → {ist_iso(p.last_ts)[:16]}"
             if p.first_ts is not None and p.last_ts is not None
@@ -106,4 +96,4 @@ class ExportReviewPage(WizardPage):
     def ready(self) -> bool:
         wiz = self.wizard()
         busy = wiz is not None and getattr(wiz, "exporting", False)
-        return not self._loading and self.preview is not None and not busy
+        return not self.is_loading() and self.preview is not None and not busy

@@ -8,14 +8,17 @@ here once so the two wizards cannot drift apart in how they validate or label a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.qt import Qt, QtWidgets
-from expirytrack_desktop.ui.widgets import GatedPage, MessageLabel
+from expirytrack_desktop.ui.widgets import BusyIndicator, GatedPage, MessageLabel
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
+
+T = TypeVar("T")
 
 
 def check_state(on: bool) -> Qt.CheckState:
@@ -91,6 +94,28 @@ class WizardPage(GatedPage):
         self.setTitle(title)
         self.setSubTitle(subtitle)
         self.message = MessageLabel()
+        self._loading = False
+
+    def is_loading(self) -> bool:
+        """A :meth:`while_busy` is waiting for its answer."""
+        return self._loading
+
+    async def while_busy(self, busy: BusyIndicator, work: Awaitable[T]) -> T | None:
+        """``work``'s answer, with ``busy`` shown and :meth:`is_loading` true meanwhile (a
+        page's :meth:`ready` holds Next back on it); an error is said on the message line
+        and gives None."""
+        self._loading = True
+        self.refresh_complete()
+        busy.show()
+        try:
+            return await work
+        except Exception as exc:
+            self.message.error(describe_error(exc))
+            return None
+        finally:
+            self._loading = False
+            busy.hide()
+            self.refresh_complete()
 
     def problem(self) -> str | None:
         """What keeps the user from going on, in words; None when the page is fine."""
