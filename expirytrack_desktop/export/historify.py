@@ -54,9 +54,7 @@ METADATA_SQL = """CREATE TABLE IF NOT EXISTS symbol_metadata (
     last_updated TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (symbol, exchange))"""
 _COLUMNS = "symbol, exchange, interval, timestamp, open, high, low, close, volume, oi"
 INSERT_SQL = f"INSERT INTO market_data ({_COLUMNS}) SELECT {_COLUMNS} FROM batch"
-UPSERT_SQL = """INSERT INTO market_data
-    (symbol, exchange, interval, timestamp, open, high, low, close, volume, oi)
-    SELECT symbol, exchange, interval, timestamp, open, high, low, close, volume, oi FROM batch
+UPSERT_SQL = f"""{INSERT_SQL}
     ON CONFLICT (symbol, exchange, interval, timestamp) DO UPDATE SET
     open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
     volume = excluded.volume, oi = excluded.oi"""
@@ -219,7 +217,7 @@ def _load(
             batch = pa.table({
                 "symbol": strings([c.symbol for c in group.contracts]).take(which),
                 "exchange": strings([c.exchange for c in group.contracts]).take(which),
-                "interval": strings([interval]).take(arrow_of(np.zeros(group.rows, np.int64))),
+                "interval": pa.repeat(interval, group.rows),
                 "timestamp": t.column("ts"),
                 **{k: t.column(k) for k in ("open", "high", "low", "close", "volume", "oi")},
             })  # fmt: skip
