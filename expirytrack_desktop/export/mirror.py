@@ -39,6 +39,7 @@ from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.context import Tracker, WriteContext
 from expirytrack_desktop.export.db import DbSource, reading
 from expirytrack_desktop.export.errors import DatabaseError, InvalidOptionsError
+from expirytrack_desktop.export.heap import export_slack
 from expirytrack_desktop.export.options import ExportOptions
 from expirytrack_desktop.export.parquet_format import ParquetPart, write_parquet_parts
 from expirytrack_desktop.export.progress import ExportProgress
@@ -122,7 +123,7 @@ def update_mirror(
     state = _load_state(root)
     result = MirrorResult()
     try:
-        with reading(db) as conn:
+        with export_slack(), reading(db) as conn:
             conn.execute("BEGIN")  # one snapshot for fingerprints and rows
             try:
                 _update(db, conn, options, root, state, result, progress, cancel, clock)

@@ -25,6 +25,7 @@ from expirytrack_desktop.export.context import Tracker, WriteContext
 from expirytrack_desktop.export.csv_format import write_csv, write_csv_files
 from expirytrack_desktop.export.db import DbSource, connect_readonly, reading
 from expirytrack_desktop.export.errors import DatabaseError, NoDataError
+from expirytrack_desktop.export.heap import export_slack
 from expirytrack_desktop.export.historify import (
     is_database_target,
     load_into_historify,
@@ -93,7 +94,7 @@ def run_export(
     final = Path(out_path)
     tracker = Tracker(0, 0, progress, cancel)
     try:
-        with reading(db) as conn:
+        with export_slack(), reading(db) as conn:
             own_txn = not conn.in_transaction
             if own_txn:  # one snapshot: counts and rows agree while a collector writes
                 conn.execute("BEGIN")
