@@ -8,8 +8,9 @@ Builds (once, cached in bench/out/, git-ignored) a store database shaped like re
 strikes), weekly expiries of 60 strikes x CE/PE plus the future, each contract trading the
 last 5 sessions of its expiry minute by minute (09:15-15:29 IST) with ~15% of minutes
 missing, prices in whole 0.05 ticks. Then runs each exporter in its own subprocess and
-reports rows/s (wall time of the export call) and that process's peak RSS; with ``--runs N``
-the median run by wall time (and the highest peak RSS of the N).
+reports rows/s (wall time of the export call), that process's peak RSS and (Linux) its RSS
+once the export has returned (what the window keeps); with ``--runs N`` the median run by
+wall time (and the highest peak RSS of the N).
 
 ``--tree DIR`` (twice or more): the same measurements of each source tree's exporter, run by
 turns (a run of each tree, then the next round), so a shared machine's slow spells fall on
@@ -194,7 +195,17 @@ def child(kind: str, db: Path, out: Path, tuning: dict | None = None) -> dict:
     cpu = time.process_time() - c0
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    return {"kind": kind, "rows": rows, "seconds": elapsed, "cpu": cpu, "peak_rss": maxrss * scale}
+    return {"kind": kind, "rows": rows, "seconds": elapsed, "cpu": cpu,
+            "peak_rss": maxrss * scale, "rss_after": rss_now()}  # fmt: skip
+
+
+def rss_now() -> int | None:
+    """Resident bytes now (Linux): what a long-running window keeps after an export."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return None
 
 
 def measure(kind: str, out: Path, tuning: list[str] | None = None, tree: Path = ROOT) -> dict:
@@ -331,10 +342,13 @@ def compare_trees(trees: list[Path], kinds: dict[str, Path], runs: int) -> None:
             r = rs[len(rs) // 2]
             first = first or r["seconds"]
             rss = max(x["peak_rss"] for x in rs) / 2**20
+            after = [x["rss_after"] for x in rs if x.get("rss_after")]  # older trees: none
+            kept = f", {max(after) / 2**20:.0f} after" if after else ""
             print(
                 f"{kind:>20} {t.name or t!s:>12}: {r['seconds']:6.2f} s ="
                 f" {r['rows'] / r['seconds']:>9,.0f} rows/s (CPU {r['cpu']:4.1f} s; peak RSS"
-                f" {rss:4.0f} MiB; {runs} runs {rs[0]['seconds']:.2f}-{rs[-1]['seconds']:.2f} s;"
+                f" {rss:4.0f} MiB{kept}; {runs} runs"
+                f" {rs[0]['seconds']:.2f}-{rs[-1]['seconds']:.2f} s;"
                 f" load {rs[0]['load'][0]:.1f}); x{r['seconds'] / first:.3f} of the first tree"
             )
 
