@@ -4,9 +4,9 @@ An export makes a few MiB of buffers per group of candles (the driver's columns,
 arrays, CSV/JSON text) and frees them a moment later. glibc returns the freed top of each
 thread's heap to the kernel as soon as it exceeds its trim threshold and takes it back
 for the next group, so every group paid page faults, page zeroing and TLB shootdowns
-between the threads: ~310,000 page faults in the CSV bench, 13 % of its CPU in the kernel.
-Keeping 64 MiB of slack at the top of each heap (``M_TOP_PAD``) while any export runs
-leaves ~35,000 (bench/RESULTS.md). When the last export ends the pad goes back to glibc's
+between the threads: ~300,000 page faults in the CSV bench. Keeping 64 MiB of slack at the
+top of each heap (``M_TOP_PAD``) while any export runs leaves ~40,000, and the CSV export
+takes ~13 % less CPU (bench/RESULTS.md, "heap slack"). When the last export ends the pad goes back to glibc's
 default and ``malloc_trim`` hands the freed memory back, so the window does not keep it.
 
 Elsewhere (Windows, macOS, musl) this does nothing: their allocators were not measured.
