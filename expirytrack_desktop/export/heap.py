@@ -6,8 +6,9 @@ thread's heap to the kernel as soon as it exceeds its trim threshold and takes i
 for the next group, so every group paid page faults, page zeroing and TLB shootdowns
 between the threads: ~300,000 page faults in the CSV bench. Keeping 64 MiB of slack at the
 top of each heap (``M_TOP_PAD``) while any export runs leaves ~40,000, and the CSV export
-takes ~13 % less CPU (bench/RESULTS.md, "heap slack"). When the last export ends the pad goes back to glibc's
-default and ``malloc_trim`` hands the freed memory back, so the window does not keep it.
+takes ~13 % less CPU (bench/RESULTS.md, "heap slack"). When the last export ends the pad
+goes back to glibc's default and ``malloc_trim`` hands the freed memory back, so the window
+does not keep it.
 
 Elsewhere (Windows, macOS, musl) this does nothing: their allocators were not measured.
 """
@@ -15,7 +16,6 @@ Elsewhere (Windows, macOS, musl) this does nothing: their allocators were not me
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import threading
 from collections.abc import Iterator
@@ -38,6 +38,8 @@ def _glibc() -> Any:
         _looked = True
         try:
             if os.confstr("CS_GNU_LIBC_VERSION"):  # "glibc 2.36"; not defined elsewhere
+                import ctypes  # here: only an export needs it
+
                 lib = ctypes.CDLL(None)
                 lib.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
                 lib.malloc_trim.argtypes = [ctypes.c_size_t]
