@@ -218,8 +218,10 @@ def measure(kind: str, out: Path, tuning: list[str] | None = None, tree: Path = 
     script = tree / "bench" / "bench_export.py"
     res = subprocess.run(
         [sys.executable, str(script), "--child", kind, "--out", str(out), *(tuning or [])],
-        check=True, capture_output=True, text=True, cwd=tree,
+        capture_output=True, text=True, cwd=tree,
     )  # fmt: skip
+    if res.returncode:  # say why: a bench that hides its child's error measures nothing
+        sys.exit(f"{kind} in {tree} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
     data = json.loads(res.stdout.strip().splitlines()[-1])
     # the same figure from the parent's side: max RSS of waited-for children (Linux: KiB)
     data["load"] = (load, os.getloadavg()[0])  # 1-minute load average before / after
