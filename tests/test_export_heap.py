@@ -83,10 +83,27 @@ def test_run_export_keeps_the_slack_while_it_writes(libc, tmp_path: Path):
     assert libc.calls == [SET, *RESET]
 
 
-def test_without_glibc_nothing_is_called(monkeypatch):
-    monkeypatch.setattr(heap, "_glibc", lambda: None)
-    with heap.export_slack():
-        pass
+@pytest.mark.parametrize("confstr", ["missing", "unknown name", "empty"])
+def test_no_glibc_is_found_where_there_is_none(monkeypatch, confstr):
+    """Windows has no os.confstr, macOS no CS_GNU_LIBC_VERSION (ValueError), and a libc
+    that does not name itself gives None: each is 'not glibc', and an export still runs."""
+    if confstr == "missing":
+        monkeypatch.delattr(os, "confstr", raising=False)
+    else:
+
+        def fake(name: str) -> str | None:
+            if confstr == "unknown name":
+                raise ValueError("unrecognized configuration name")
+            return None
+
+        monkeypatch.setattr(os, "confstr", fake, raising=False)
+    heap._glibc.cache_clear()
+    try:
+        assert heap._glibc() is None
+        with heap.export_slack():
+            pass
+    finally:
+        heap._glibc.cache_clear()
 
 
 @pytest.mark.skipif(

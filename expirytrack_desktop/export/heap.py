@@ -16,6 +16,7 @@ Elsewhere (Windows, macOS, musl) this does nothing: their allocators were not me
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -27,26 +28,22 @@ DEFAULT_TOP_PAD = 128 << 10  # glibc's own (mallopt(3))
 
 _lock = threading.Lock()
 _users = 0
-_libc: Any = None
-_looked = False
 
 
+@functools.cache
 def _glibc() -> Any:
     """The process's glibc (with mallopt and malloc_trim), else None."""
-    global _libc, _looked
-    if not _looked:
-        _looked = True
-        try:
-            if os.confstr("CS_GNU_LIBC_VERSION"):  # "glibc 2.36"; not defined elsewhere
-                import ctypes  # here: only an export needs it
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):  # "glibc 2.36"; not defined elsewhere
+            return None
+        import ctypes  # here: only an export needs it
 
-                lib = ctypes.CDLL(None)
-                lib.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-                lib.malloc_trim.argtypes = [ctypes.c_size_t]
-                _libc = lib
-        except (AttributeError, OSError, ValueError):
-            _libc = None
-    return _libc
+        lib = ctypes.CDLL(None)
+        lib.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        lib.malloc_trim.argtypes = [ctypes.c_size_t]
+        return lib
+    except (AttributeError, OSError, ValueError):  # no os.confstr (Windows), no such name
+        return None
 
 
 @contextlib.contextmanager
