@@ -127,7 +127,7 @@ def _special_files(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
-def test_overwrite_refuses_anything_but_a_regular_file(db, tmp_path):
+def test_overwrite_refuses_anything_but_a_regular_file(db, tmp_path, capsys):
     for special in list(_special_files(tmp_path)):
         mode = special.lstat().st_mode
         with pytest.raises(OutputExistsError, match="not a regular file"):
@@ -137,6 +137,8 @@ def test_overwrite_refuses_anything_but_a_regular_file(db, tmp_path):
     code = main(["export", "--db", str(db), "-i", "NIFTY", "-o", str(tmp_path / "pipe.csv"),
                  "--overwrite", "-q"])  # fmt: skip
     assert code == exitcodes.BAD_INPUT
+    err = capsys.readouterr().err  # no advice to use the flag that was just refused
+    assert "not a regular file; will not replace it" in err and "--overwrite" not in err
 
 
 @contextlib.contextmanager

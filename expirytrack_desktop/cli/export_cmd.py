@@ -365,9 +365,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         return fail(exitcodes.BAD_INPUT, f"no database at {db}", err=err)
     except (api.DatabaseError, api.UnwritableOutputError, api.DiskFullError) as exc:
         return fail(exitcodes.STORAGE, str(exc), err=err)
-    except api.ExportError as exc:  # bad selection, no data, output exists
-        hint = " (use --overwrite to replace it)" if isinstance(exc, api.OutputExistsError) else ""
-        return fail(exitcodes.BAD_INPUT, f"{exc}{hint}", err=err)
+    except api.OutputExistsError as exc:  # the flag, once; never for what it would refuse
+        why = f"{exc.what} (choose another name, or --overwrite to replace it)"
+        return fail(exitcodes.BAD_INPUT, why if exc.replaceable else str(exc), err=err)
+    except api.ExportError as exc:  # bad selection, no data
+        return fail(exitcodes.BAD_INPUT, str(exc), err=err)
     files = f"{result.files} files, " if result.files > 1 else ""
     print(f"exported {result.rows:,} rows ({files}{_size(result.bytes)}) to {result.path}")
     return exitcodes.OK

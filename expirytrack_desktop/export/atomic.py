@@ -131,7 +131,7 @@ class AtomicOutput:
         if not self.overwrite:
             if self.unique:
                 return  # a free name is found at commit
-            raise OutputExistsError(f"{final} exists (choose another name or overwrite)")
+            raise OutputExistsError(f"{final} exists", replaceable=True)
         st = final.lstat()
         if self.folder and not stat.S_ISDIR(st.st_mode):
             raise OutputExistsError(f"{final} exists and is not a folder; will not replace it")
@@ -170,7 +170,7 @@ class AtomicOutput:
                 continue
             self.final = target
             return
-        raise OutputExistsError(f"{base} exists (choose another name or overwrite)")
+        raise OutputExistsError(f"{base} exists", replaceable=True)
 
     def _claim_one(self, target: Path) -> None:
         """Give ``tmp`` the name ``target`` unless something already has it (atomically)."""

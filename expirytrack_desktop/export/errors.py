@@ -27,7 +27,14 @@ class InvalidOptionsError(ExportError):
 
 
 class OutputExistsError(ExportError):
-    """The target file or folder exists and ``overwrite`` was not given."""
+    """The target exists: ``replaceable`` when overwriting would replace it (``overwrite`` was
+    not given), else it is something an export never replaces (a FIFO, a device, a folder
+    where a file goes). ``what`` is the message without the generic advice, for a caller
+    that names its own way to overwrite (the CLI's ``--overwrite``)."""
+
+    def __init__(self, what: str, *, replaceable: bool = False) -> None:
+        super().__init__(f"{what} (choose another name or overwrite)" if replaceable else what)
+        self.what, self.replaceable = what, replaceable
 
 
 class UnwritableOutputError(ExportError):

@@ -112,7 +112,7 @@ def upload(
         if not overwrite:
             taken = next((d for d in dests if _exists(filesystem, d)), None)
             if taken is not None:
-                raise OutputExistsError(f"s3://{taken} exists (choose another name or overwrite)")
+                raise OutputExistsError(f"s3://{taken} exists", replaceable=True)
         for src, dest in zip(files, dests, strict=True):
             with open(src, "rb") as f, filesystem.open_output_stream(dest) as out:
                 while block := f.read(8 << 20):
