@@ -94,9 +94,11 @@ def test_default_folder_without_settings(db):
 def test_existing_file_and_overwrite(db, tmp_path, capsys):
     out = tmp_path / "x.csv"
     out.write_text("keep me\n")
-    assert run("--db", str(db), "-i", "NIFTY", "--out", str(out), "-q") == exitcodes.BAD_INPUT
+    assert run("--db", str(db), "-i", "NIFTY", "--out", str(out)) == exitcodes.BAD_INPUT
     err = capsys.readouterr().err
     assert "--overwrite" in err
+    # refused before the planning: no "exporting N rows" line ahead of the refusal
+    assert "exporting" not in err and err.count("\n") == 1
     # the way to overwrite said once, as the flag (not also the engine's generic advice)
     assert err.count("overwrite") == 1 and "x.csv exists (choose another name, or" in err
     assert out.read_text() == "keep me\n"

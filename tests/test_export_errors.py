@@ -124,9 +124,11 @@ def test_existing_output_needs_overwrite(db, out_dir, opts):
     target = out_dir / ("x" + opts.extension)
     first = run_export(db, opts, target)
     before = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*"))
+    seen: list[object] = []
     with pytest.raises(OutputExistsError) as info:
-        run_export(db, opts, target)
+        run_export(db, opts, target, progress=seen.append)
     assert "exists" in one_line(info.value)
+    assert seen == []  # refused before the planning counted a row
     assert sorted(p.relative_to(out_dir) for p in out_dir.rglob("*")) == before
     second = run_export(db, opts, target, overwrite=True)
     assert second.rows == first.rows == 32

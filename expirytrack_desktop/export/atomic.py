@@ -103,10 +103,16 @@ class AtomicOutput:
         self.tmp = sibling_temp(final, ".part")
         self.committed = False
 
+    def check(self) -> None:
+        """Raise :class:`OutputExistsError` now if the target is taken and may not be
+        replaced: run before the planning, so a refused name costs nothing (the claim at
+        commit stays the atomic check)."""
+        if self.final.exists() or self.final.is_symlink():
+            self._check_existing(self.final)
+
     def __enter__(self) -> Path:
         final = self.final
-        if final.exists() or final.is_symlink():
-            self._check_existing(final)
+        self.check()
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -93,6 +93,12 @@ def run_export(
     options.validate()
     final = Path(out_path)
     tracker = Tracker(0, 0, progress, cancel)
+    out: AtomicOutput | None = None
+    if not (options.format == "historify" and is_database_target(final)):
+        out = AtomicOutput(
+            final, folder=options.output_is_folder, overwrite=overwrite, unique=unique
+        )
+        out.check()  # a taken name is refused before the planning reads the database
     try:
         with export_slack(), reading(db) as conn:
             own_txn = not conn.in_transaction
@@ -108,12 +114,9 @@ def run_export(
                 reader = CandleReader(conn, options.interval_minutes, lo, hi, rows)
                 arrow = _arrow_source(db, options, lo, hi, rows) if fast else None
                 ctx = WriteContext(reader, options, tracker, open_file, clock(), arrow)
-                if options.format == "historify" and is_database_target(final):
+                if out is None:
                     nbytes, files = _load_historify(ctx, contracts, final), 1
                 else:
-                    out = AtomicOutput(
-                        final, folder=options.output_is_folder, overwrite=overwrite, unique=unique
-                    )
                     nbytes, files = _write_atomically(ctx, contracts, out)
                     final = out.final
             finally:
