@@ -95,3 +95,11 @@ def test_cli_save_then_reuse_with_overrides(db, tmp_path, capsys):
 def test_cli_needs_an_instrument_or_a_preset(db, capsys):
     assert main(["export", "--db", str(db)]) == exitcodes.BAD_INPUT
     assert "--instrument" in capsys.readouterr().err
+
+
+def test_cli_an_empty_preset_name_is_refused_not_skipped(db, tmp_path, capsys):
+    out = tmp_path / "a.csv"
+    code = main(["export", "--db", str(db), "-i", "NIFTY", "-o", str(out), "--save-preset", ""])
+    assert code == exitcodes.BAD_INPUT
+    assert "preset names are 1-64 letters" in capsys.readouterr().err
+    assert not out.exists()  # nothing exported under a preset that was not saved

@@ -335,7 +335,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         keys = options.underlyings
         if args.mirror:
             return _mirror(args, db, options, err)
-        if args.save_preset:
+        if args.save_preset is not None:  # "" is refused by its name check, not skipped
             save_preset(store, Preset(args.save_preset, options, out))
             print(f"saved export preset {args.save_preset!r} in {store}", file=err)
         options.validate()

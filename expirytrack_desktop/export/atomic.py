@@ -44,6 +44,9 @@ def os_error_to_export_error(exc: OSError, where: Path) -> ExportError:
         return UnwritableOutputError(f"cannot write to {where.parent}: read-only file system")
     if exc.errno in _DENIED:
         return UnwritableOutputError(f"cannot write to {where.parent}: permission denied")
+    blocker = next((p for p in where.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:  # a typo, not the disk: "File exists" (POSIX) / "path not found"
+        return UnwritableOutputError(f"cannot write {where}: {blocker} is a file, not a folder")
     reason = exc.strerror or exc.__class__.__name__
     return UnwritableOutputError(f"cannot write {where}: {reason}")
 
@@ -105,8 +108,8 @@ class AtomicOutput:
 
     def check(self) -> None:
         """Raise :class:`OutputExistsError` now if the target is taken and may not be
-        replaced: run before the planning, so a refused name costs nothing (the claim at
-        commit stays the atomic check)."""
+        replaced, before any progress is reported (the claim at commit stays the atomic
+        check)."""
         if self.final.exists() or self.final.is_symlink():
             self._check_existing(self.final)
 

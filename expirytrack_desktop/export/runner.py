@@ -98,7 +98,6 @@ def run_export(
         out = AtomicOutput(
             final, folder=options.output_is_folder, overwrite=overwrite, unique=unique
         )
-        out.check()  # a taken name is refused before the planning reads the database
     try:
         with export_slack(), reading(db) as conn:
             own_txn = not conn.in_transaction
@@ -109,6 +108,8 @@ def run_export(
                 helper = partial(connect_readonly, db) if fast else None  # type: ignore[arg-type]
                 warm = partial(_start_imports, options.format) if fast else None
                 contracts, lo, hi = _plan(conn, options, clock, tracker, helper, warm)
+                if out is not None:  # a taken name: refused before "exporting N rows"
+                    out.check()
                 tracker.report("counting")
                 rows = chunk_rows or group_rows_for(options.format)
                 reader = CandleReader(conn, options.interval_minutes, lo, hi, rows)
