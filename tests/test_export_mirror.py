@@ -92,6 +92,14 @@ def test_cli_mirror(db, tmp_path, capsys):
     assert "2 partitions written (24 rows), 0 unchanged" in capsys.readouterr().out
     assert main(["export", "--db", str(db), "-i", "NIFTY", "--mirror", str(folder), "-q"]) == 0
     assert "0 partitions written (0 rows), 2 unchanged" in capsys.readouterr().out
+    # a damaged state: exit 2 naming the way out, which works (every partition written again)
+    (folder / STATE_FILE).write_text("{bad")
+    assert main(["export", "--db", str(db), "-i", "NIFTY", "--mirror", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rstrip().endswith("write every partition again")
+    (folder / STATE_FILE).unlink()
+    assert main(["export", "--db", str(db), "-i", "NIFTY", "--mirror", str(folder), "-q"]) == 0
+    assert "2 partitions written (24 rows), 0 unchanged" in capsys.readouterr().out
 
 
 def test_a_failed_partition_keeps_the_finished_ones_and_the_rerun_does_the_rest(

@@ -88,7 +88,8 @@ def _load_state(folder: Path) -> dict[str, Any]:
         return {}
     except (OSError, ValueError) as exc:
         where = folder / STATE_FILE
-        raise InvalidOptionsError(f"cannot read the mirror state {where}: {exc}") from None
+        why = f"cannot read the mirror state {where} ({exc})"
+        raise InvalidOptionsError(f"{why}; remove it to write every partition again") from None
     return dict(doc.get("partitions", {})) if isinstance(doc, dict) else {}
 
 
