@@ -64,8 +64,27 @@ def test_cli_clean(db, tmp_path, capsys):
     assert main(["export", "--db", str(db), "--clean-older-than", "30", "--dry-run"]) == 0
     assert "would remove" in capsys.readouterr().out and out.exists()
     assert main(["export", "--db", str(db), "--clean-older-than", "30"]) == 0
-    assert "removed 1 exports" in capsys.readouterr().out and not out.exists()
+    assert "removed 1 export, " in capsys.readouterr().out and not out.exists()
     assert main(["export", "--db", str(db), "--clean-max-size", "lots"]) == 2
+
+
+def test_a_relative_out_is_recorded_whole_and_cleaned_from_another_folder(
+    db, tmp_path, monkeypatch, capsys
+):
+    """The history outlives the working folder: ``-o a.csv`` is recorded as the full path, so
+    the clean-up (run from anywhere, or the window) finds that file and no other a.csv."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["export", "--db", str(db), "-i", "NIFTY", "-o", "a.csv", "-q"]) == 0
+    assert f"to {work / 'a.csv'}" in capsys.readouterr().out
+    assert [h.path for h in list_export_history(db)] == [str(work / "a.csv")]
+    monkeypatch.chdir(elsewhere)
+    (elsewhere / "a.csv").write_text("someone else's\n")
+    assert main(["export", "--db", str(db), "--clean-older-than", "0"]) == 0
+    assert f"removed {work / 'a.csv'}" in capsys.readouterr().out
+    assert not (work / "a.csv").exists() and (elsewhere / "a.csv").exists()
 
 
 def test_parse_size():

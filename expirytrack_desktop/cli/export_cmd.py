@@ -261,7 +261,8 @@ def _clean(args: argparse.Namespace, db: Any) -> int:
         print(f"{verb} {r.path} ({_size(r.bytes)}, exported {r.created_at:%Y-%m-%d %H:%M} UTC)")
     for path in result.kept_changed:
         print(f"kept {path}: changed since it was exported", file=sys.stderr)
-    print(f"{verb} {len(result.removed)} exports, {_size(result.freed)}")
+    n = len(result.removed)
+    print(f"{verb} {n} export{'' if n == 1 else 's'}, {_size(result.freed)}")
     return exitcodes.OK
 
 

@@ -91,7 +91,7 @@ def run_export(
     (the reference the tests compare the fast path with).
     """
     options.validate()
-    final = Path(out_path)
+    final = Path(os.path.abspath(out_path))  # the history (and its clean-up) outlive the cwd
     tracker = Tracker(0, 0, progress, cancel)
     out: AtomicOutput | None = None
     if not (options.format == "historify" and is_database_target(final)):
