@@ -62,3 +62,28 @@ def test_a_missing_preset_is_refused_when_adding(env, capsys):  # noqa: F811
             "--name", "x", "--no-install", "--export-preset", "nope"]  # fmt: skip
     assert main(args) == exitcodes.BAD_INPUT
     assert "no export preset named 'nope'" in capsys.readouterr().err
+
+
+def test_paths_are_stored_whole_and_a_mirror_that_is_a_file_refused(
+    env, tmp_path, monkeypatch, capsys  # noqa: F811
+):
+    """The OS scheduler starts a run in another folder (home; system32 on Windows): a
+    relative --db or --export-mirror is kept as the full path it named when added."""
+    from expirytrack_desktop.schedule import ScheduleStore
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    base = ["schedule", "add", "-i", "NIFTY", "-e", env.expiry, "--at", "16:30",
+            "--name", "x", "--no-install"]  # fmt: skip
+    assert main([*base, "--export-mirror", "a-file"]) == exitcodes.BAD_INPUT
+    assert f"the mirror folder {tmp_path / 'a-file'} exists and is not a folder" in (
+        capsys.readouterr().err
+    )
+    assert main([*base, "--db", "mine.sqlite3", "--export-mirror", "~/m"]) == exitcodes.OK
+    store = ScheduleStore(AppPaths.default().config_dir / "schedules.json")
+    [s] = store.load()
+    assert s.db == str(tmp_path / "mine.sqlite3")
+    assert s.export_mirror == str(Path("~/m").expanduser())
+    capsys.readouterr()
+    assert main(["schedule", "list"]) == exitcodes.OK
+    assert f"then mirror {Path('~/m').expanduser()}" in capsys.readouterr().out

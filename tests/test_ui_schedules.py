@@ -121,3 +121,44 @@ def test_run_now_and_remove(qtbot, page, monkeypatch):
     assert ["systemctl", "--user", "disable", "--now", "expirytrack-once.timer"] in runner.calls
     store = ScheduleStore(controller.services.paths.config_dir / "schedules.json")
     assert store.load() == []
+
+
+def test_exports_after_each_run_and_what_the_dialog_does_not_show_is_kept(
+    qtbot, page, tmp_path
+):
+    """The dialog sets a schedule's export preset and mirror folder; editing keeps what it does
+    not show (a CLI-made schedule's retries, e-mail policy, ...) instead of dropping it."""
+    from expirytrack_desktop.export.api import ExportOptions
+    from expirytrack_desktop.export.presets import Preset, presets_path, save_preset
+    from expirytrack_desktop.schedule import Schedule
+
+    page, _runner, controller = page
+    config = controller.services.paths.config_dir
+    save_preset(presets_path(config), Preset("weekly", ExportOptions(("NSE_INDEX|Nifty 50",))))
+    page.manager.add(
+        Schedule("cli-made", ["NIFTY"], ["16:30"], retries=7, notify_on="failure",
+                 export_mirror=str(tmp_path / "mirror")),
+        install_it=False,
+    )  # fmt: skip
+    page.refresh()
+    assert page.model.data(page.model.index(0, 1)).endswith(f"then mirror {tmp_path / 'mirror'}")
+    page.table.selectRow(0)
+    qtbot.mouseClick(page.btn_edit, Qt.MouseButton.LeftButton)
+    dialog = page.dialog
+    assert dialog.mirror.text() == str(tmp_path / "mirror")
+    assert [dialog.export_preset.itemText(i) for i in range(dialog.export_preset.count())] == [
+        "none", "weekly"
+    ]  # fmt: skip
+    (tmp_path / "a-file").write_text("")
+    fill(dialog, mirror=str(tmp_path / "a-file"), times="17:00")
+    save(qtbot, dialog)
+    assert dialog.isVisible() and "exists and is not a folder" in dialog.error.text()
+    fill(dialog, mirror="")
+    dialog.export_preset.setCurrentIndex(1)
+    save(qtbot, dialog)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=3000)
+    store = ScheduleStore(config / "schedules.json")
+    [s] = store.load()
+    assert (s.times, s.export_preset, s.export_mirror) == (["17:00"], "weekly", None)
+    assert (s.retries, s.notify_on) == (7, "failure")  # kept, though the dialog has no field
+    assert page.model.data(page.model.index(0, 1)).endswith("then export preset 'weekly'")

@@ -183,13 +183,13 @@ def cmd_add(args: argparse.Namespace) -> int:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ).validate()
         s.selection()  # instruments, interval, months, types must make a valid selection
-        if s.export_preset:  # it must exist now, not only at 16:30 tonight
-            from expirytrack_desktop.export.presets import get_preset, presets_path
+        if s.export_preset or s.export_mirror:  # checked now, not only at 16:30 tonight
+            from expirytrack_desktop.schedule.exports import check_exports
 
-            get_preset(presets_path(runtime_from(args).paths.config_dir), s.export_preset)
+            check_exports(s, runtime_from(args).paths.config_dir)
     except (ScheduleError, SelectionError) as exc:
         return fail(exitcodes.BAD_INPUT, str(exc))
-    except ExportError as exc:  # no such preset
+    except ExportError as exc:  # no such preset, a mirror folder that is a file
         return fail(exitcodes.BAD_INPUT, str(exc))
     manager = _manager()
     try:
@@ -207,6 +207,8 @@ def cmd_add(args: argparse.Namespace) -> int:
         return exitcodes.OK
     verb = "Replaced" if done.replaced else "Added"
     print(f"{verb} schedule {s.name}: {s.what_text()}; {s.when_text()} (local time)")
+    if s.exports_text():
+        print(f"  {s.exports_text()}")
     print(f"Installed into {done.backend}; it runs: {' '.join(done.argv)}")
     for note in done.notes:
         if done.backend != "cron" or note.startswith("output"):
@@ -239,6 +241,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{s.name:<20} {s.when_text()[:28]:<28} {(s.backend or 'no'):<9} {nxt:<17} "
             f"{last:<26} {s.what_text()}"
         )
+        if s.exports_text():
+            print(f"{'':<20} {s.exports_text()}")
         recipients = ", ".join(s.notify_email) or "(notify_to setting)"
         if s.notify_on != "never":
             print(f"{'':<20} e-mail {s.notify_on}: {recipients}; retries {s.retries}")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from expirytrack_desktop.export.api import ExportError, run_export
+from expirytrack_desktop.export.api import ExportError, InvalidOptionsError, run_export
 from expirytrack_desktop.export.history import record_export
 from expirytrack_desktop.export.mirror import update_mirror
 from expirytrack_desktop.export.options import ExportOptions, default_filename
@@ -53,6 +53,17 @@ def run_exports(
             say(f"export preset {schedule.export_preset!r} failed: {exc}")
             ok = False
     return ok
+
+
+def check_exports(schedule: Schedule, config_dir: Path) -> None:
+    """What the schedule's exports need, checked when it is saved rather than at its first
+    run tonight: the preset exists, the mirror folder is not a file (an ExportError)."""
+    if schedule.export_preset:
+        get_preset(presets_path(config_dir), schedule.export_preset)
+    if schedule.export_mirror:
+        folder = Path(schedule.export_mirror).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise InvalidOptionsError(f"the mirror folder {folder} exists and is not a folder")
 
 
 def _mirror_options(schedule: Schedule, db_path: Path) -> ExportOptions:

@@ -8,6 +8,7 @@ systemd timers, launchd and the Windows Task Scheduler trigger on.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -140,6 +141,12 @@ class Schedule:
         for addr in self.notify_email:
             if "@" not in addr or any(c in addr for c in " \r\n,;<>"):
                 raise ScheduleError(f"bad e-mail address {addr!r}")
+        # the OS scheduler starts the run in another folder (home, or system32 on Windows):
+        # a relative --db would collect into another database there
+        if self.db:
+            self.db = os.path.abspath(os.path.expanduser(self.db))
+        if self.export_mirror:
+            self.export_mirror = os.path.abspath(os.path.expanduser(self.export_mirror))
         return self
 
     def selection(self, default_interval: str = "1minute", default_months: int = 3) -> Any:
@@ -168,6 +175,15 @@ class Schedule:
             extra.append(f"{self.months} months")
         tail = f" ({', '.join(extra)})" if extra else ""
         return f"{', '.join(self.instruments)}: {exp}{tail}"
+
+    def exports_text(self) -> str:
+        """What runs after each collection ("" when nothing does)."""
+        then = []
+        if self.export_mirror:
+            then.append(f"mirror {self.export_mirror}")
+        if self.export_preset:
+            then.append(f"export preset {self.export_preset!r}")
+        return f"then {' and '.join(then)}" if then else ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

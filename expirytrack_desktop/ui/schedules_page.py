@@ -11,10 +11,12 @@ icon asks to log in before it.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from expirytrack_desktop.export.errors import ExportError
 from expirytrack_desktop.schedule import Schedule, ScheduleError, parse_days
 from expirytrack_desktop.schedule.manage import ScheduleEntry, ScheduleManager
 from expirytrack_desktop.schedule.model import DAY_NAMES, days_text
@@ -61,7 +63,7 @@ class SchedulesModel(RowsTableModel):
             if col == 0:
                 return s.name
             if col == 1:
-                return s.what_text()
+                return "; ".join(t for t in (s.what_text(), s.exports_text()) if t)
             if col == 2:
                 return s.when_text()
             if col == 3:
@@ -95,6 +97,7 @@ class ScheduleDialog(QtWidgets.QDialog):
         parent: QtWidgets.QWidget | None,
         s: Schedule | None,
         on_save: Callable[[Schedule], str | None],
+        presets: Sequence[str] = (),
     ) -> None:
         super().__init__(parent)
         self.on_save = on_save
@@ -122,6 +125,7 @@ class ScheduleDialog(QtWidgets.QDialog):
         self.months.setValue(s.months or 0 if s else 0)
         self.email = QtWidgets.QLineEdit(", ".join(s.notify_email) if s else "")
         self.email.setPlaceholderText("the notify_to setting")
+        self._exports(s, presets)
         form = QtWidgets.QFormLayout()
         form.addRow("&Name", self.name)
         form.addRow("&Underlyings", self.instruments)
@@ -135,8 +139,36 @@ class ScheduleDialog(QtWidgets.QDialog):
         form.addRow("Contract &types", self.types)
         form.addRow("&Months of history", self.months)
         form.addRow("E-&mail", self.email)
+        form.addRow("Then &export preset", self.export_preset)
+        mirror = QtWidgets.QHBoxLayout()
+        mirror.addWidget(self.mirror, 1)
+        mirror.addWidget(self.mirror_browse)
+        label = QtWidgets.QLabel("Then Parquet mi&rror")  # a row of a layout: no buddy itself
+        label.setBuddy(self.mirror)
+        form.addRow(label, mirror)
         self.error = form_dialog_layout(self, form, "scheduleError")
         self.original = s
+
+    def _exports(self, s: Schedule | None, presets: Sequence[str]) -> None:
+        """What runs after each collection: a saved export preset, a Parquet mirror folder."""
+        self.export_preset = QtWidgets.QComboBox()
+        self.export_preset.addItem("none", None)
+        current = s.export_preset if s else None
+        for name in sorted({*presets, *([current] if current else [])}):
+            self.export_preset.addItem(name, name)
+        self.export_preset.setCurrentIndex(max(0, self.export_preset.findData(current)))
+        self.export_preset.setToolTip("An export saved in the export wizard (Save as preset…)")
+        self.mirror = QtWidgets.QLineEdit((s.export_mirror or "") if s else "")
+        self.mirror.setPlaceholderText("none (a folder kept in step with the collected data)")
+        self.mirror_browse = QtWidgets.QPushButton("Bro&wse…")
+        self.mirror_browse.clicked.connect(self._pick_mirror)
+
+    def _pick_mirror(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(
+            self, "Parquet mirror folder", self.mirror.text().strip()
+        )
+        if folder:
+            self.mirror.setText(folder)
 
     def accept(self) -> None:
         try:
@@ -164,21 +196,18 @@ class ScheduleDialog(QtWidgets.QDialog):
             months=self.months.value() or None,
             types=[t.upper() for t in _split(self.types.text())],
             notify_email=_split(self.email.text()),
+            export_preset=self.export_preset.currentData(),
+            export_mirror=self.mirror.text().strip() or None,
         )
-        if base is not None:  # keep what this dialog does not show
-            for name in (
-                "notify_on",
-                "retries",
-                "retry_delay",
-                "max_hours",
-                "db",
-                "demo",
-                "api_base",
-                "rate_limit",
-                "created_at",
-            ):
-                setattr(s, name, getattr(base, name))
+        if base is not None:  # keep all this dialog does not show (a watchlist, retries, ...)
+            for f in fields(Schedule):
+                if f.name not in _SHOWN:
+                    setattr(s, f.name, getattr(base, f.name))
         return s.validate()
+
+
+_SHOWN = {"name", "instruments", "times", "days", "expiries", "types", "months",
+          "notify_email", "export_preset", "export_mirror"}  # fmt: skip
 
 
 def _split(text: str) -> list[str]:
@@ -284,16 +313,27 @@ class SchedulesPage(QtWidgets.QWidget):
 
     def edit(self, s: Schedule | None) -> None:
         """Open the dialog (non-blocking); Save installs, and keeps it open on an error."""
-        dialog = ScheduleDialog(self, s, self._save)
+        dialog = ScheduleDialog(self, s, self._save, self._preset_names())
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(self.refresh)
         self.dialog = dialog
         dialog.open()
 
-    def _save(self, s: Schedule) -> str | None:
+    def _preset_names(self) -> list[str]:
+        from expirytrack_desktop.export.presets import load_presets, presets_path
+
         try:
+            return list(load_presets(presets_path(self.controller.services.paths.config_dir)))
+        except ExportError:  # an unreadable presets file: the wizard says so; none here
+            return []
+
+    def _save(self, s: Schedule) -> str | None:
+        from expirytrack_desktop.schedule.exports import check_exports
+
+        try:
+            check_exports(s, self.controller.services.paths.config_dir)
             done = self.manager.add(s)
-        except (ScheduleError, ValueError) as exc:
+        except (ScheduleError, ExportError, ValueError) as exc:
             return str(exc)
         where = f"installed into {done.backend}" if done.backend else "stored"
         self.note.setText(f"Saved {done.schedule.name}; {where}.")
