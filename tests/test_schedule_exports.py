@@ -64,9 +64,7 @@ def test_a_missing_preset_is_refused_when_adding(env, capsys):  # noqa: F811
     assert "no export preset named 'nope'" in capsys.readouterr().err
 
 
-def test_paths_are_stored_whole_and_a_mirror_that_is_a_file_refused(
-    env, tmp_path, monkeypatch, capsys  # noqa: F811
-):
+def test_paths_stored_whole_a_mirror_file_refused(env, tmp_path, monkeypatch, capsys):  # noqa: F811
     """The OS scheduler starts a run in another folder (home; system32 on Windows): a
     relative --db or --export-mirror is kept as the full path it named when added."""
     from expirytrack_desktop.schedule import ScheduleStore

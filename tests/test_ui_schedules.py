@@ -123,9 +123,7 @@ def test_run_now_and_remove(qtbot, page, monkeypatch):
     assert store.load() == []
 
 
-def test_exports_after_each_run_and_what_the_dialog_does_not_show_is_kept(
-    qtbot, page, tmp_path
-):
+def test_exports_after_each_run_and_what_the_dialog_does_not_show_is_kept(qtbot, page, tmp_path):
     """The dialog sets a schedule's export preset and mirror folder; editing keeps what it does
     not show (a CLI-made schedule's retries, e-mail policy, ...) instead of dropping it."""
     from expirytrack_desktop.export.api import ExportOptions
