@@ -38,6 +38,7 @@ PAGES = (
     "export-2",
     "export-3",
     "export-4",
+    "schedule-dialog",
     "export-5",
     "settings",
     "chart",

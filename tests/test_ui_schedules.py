@@ -160,3 +160,16 @@ def test_exports_after_each_run_and_what_the_dialog_does_not_show_is_kept(qtbot,
     assert (s.times, s.export_preset, s.export_mirror) == (["17:00"], "weekly", None)
     assert (s.retries, s.notify_on) == (7, "failure")  # kept, though the dialog has no field
     assert page.model.data(page.model.index(0, 1)).endswith("then export preset 'weekly'")
+
+
+def test_the_dialog_screenshot(qtbot, page, tmp_path):
+    """`--screenshot --page schedule-dialog` (docs/screenshots): the filled-in New… dialog."""
+    from expirytrack_desktop.ui.qt import QtGui
+    from expirytrack_desktop.ui.screenshots import _schedule_dialog
+
+    page, _runner, _controller = page
+    out = tmp_path / "dialog.png"
+    assert _schedule_dialog(page.window(), out) == 0
+    image = QtGui.QImage(str(out))
+    assert image.width() > 300 and image.height() > 200
+    assert not page.dialog.isVisible()  # closed again, nothing saved

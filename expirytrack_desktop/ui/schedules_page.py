@@ -23,7 +23,7 @@ from expirytrack_desktop.schedule.model import DAY_NAMES, days_text
 from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets
 from expirytrack_desktop.ui.watchlists_panel import WatchlistsPanel
-from expirytrack_desktop.ui.widgets import form_dialog_layout, rows_table
+from expirytrack_desktop.ui.widgets import form_dialog_layout, rows_table, share_width
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -74,6 +74,8 @@ class SchedulesModel(RowsTableModel):
             if col == 4:
                 return s.backend or "no (stored only)"
             return last_result(e.last)
+        if role == Qt.ItemDataRole.ToolTipRole and col in (1, len(HEADERS) - 1):
+            return self.row_data(e, col, Qt.ItemDataRole.DisplayRole)  # the whole text
         if role == Qt.ItemDataRole.BackgroundRole and col == 3 and self.needs_login(e):
             return self.warn
         if role == Qt.ItemDataRole.UserRole:
@@ -224,6 +226,7 @@ class SchedulesPage(QtWidgets.QWidget):
         self.manager = ScheduleManager(controller.services.paths)
         self.model = SchedulesModel(self)
         self.table = rows_table(self.model, "schedulesTable")
+        share_width(self.table, 1, len(HEADERS) - 1)
         self.btn_new = QtWidgets.QPushButton("Ne&w…")
         self.btn_edit = QtWidgets.QPushButton("Ed&it…")
         self.btn_remove = QtWidgets.QPushButton("Re&move")

@@ -206,6 +206,20 @@ async def _waiting_for_budget(window: MainWindow) -> int:
     return job_id
 
 
+def _schedule_dialog(window: MainWindow, path: Path) -> int:
+    page = window.schedules_page
+    window.tabs.setCurrentWidget(page)
+    page.edit(None)
+    dialog = page.dialog
+    dialog.name.setText("nightly")
+    dialog.times.setText("16:30")
+    dialog.mirror.setText(str(Path.home() / "fno-mirror"))
+    dialog.adjustSize()
+    code = save(dialog, path)
+    dialog.reject()
+    return code
+
+
 def _with_dialog(window: QtWidgets.QWidget, dialog: QtWidgets.QWidget) -> QtGui.QPixmap:
     """The window with a dialog drawn where it stands (``grab()`` sees one window only)."""
     shot = window.grab()
@@ -262,6 +276,8 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
         window.tabs.setCurrentWidget(window.schedules_page)
         await settle(0.6)
         return save(window, path)
+    if page == "schedule-dialog":  # New…, filled in: a collection then its exports
+        return _schedule_dialog(window, path)
     if page == "waiting":
         await _waiting_for_budget(window)
         return save(window, path)

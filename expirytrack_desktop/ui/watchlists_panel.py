@@ -18,7 +18,7 @@ from expirytrack_desktop.collect.watchlist import WatchSummary, summaries
 from expirytrack_desktop.schedule.manage import ScheduleEntry, watchlist_next_runs
 from expirytrack_desktop.ui.models import RowsTableModel
 from expirytrack_desktop.ui.qt import Qt, QtCore, QtWidgets
-from expirytrack_desktop.ui.widgets import rows_table
+from expirytrack_desktop.ui.widgets import rows_table, share_width
 
 if TYPE_CHECKING:
     from expirytrack_desktop.ui.controller import Controller
@@ -64,6 +64,8 @@ class WatchlistsModel(RowsTableModel):
             result = wl.last_result or {}
             when = (wl.last_run_at or "")[:16]
             return f"{when} — {result.get('summary', '?')}" if when else "never run"
+        if role == Qt.ItemDataRole.ToolTipRole and col in (1, len(HEADERS) - 1):
+            return self.row_data(r, col, Qt.ItemDataRole.DisplayRole)  # the whole text
         if role == Qt.ItemDataRole.UserRole:
             return r
         return None
@@ -84,6 +86,7 @@ class WatchlistsPanel(QtWidgets.QWidget):
         self.setObjectName("watchlistsPanel")
         self.model = WatchlistsModel(self)
         self.table = rows_table(self.model, "watchlistsTable")
+        share_width(self.table, 1, len(HEADERS) - 1)
         self.btn_new = QtWidgets.QPushButton("New watch&list…")
         self.btn_run = QtWidgets.QPushButton("Run &watchlist now")
         self.note = QtWidgets.QLabel("")

@@ -108,6 +108,14 @@ def rows_table(model: QtCore.QAbstractItemModel, name: str) -> QtWidgets.QTableV
     return table
 
 
+def share_width(table: QtWidgets.QTableView, *columns: int) -> None:
+    """Let these columns (long text: what a row runs, how it went) share the spare width
+    instead of the last one taking it all and the others eliding their text."""
+    header = table.horizontalHeader()
+    for col in columns:
+        header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.Stretch)
+
+
 def form_dialog_layout(
     dialog: QtWidgets.QDialog, form: QtWidgets.QFormLayout, error_name: str
 ) -> QtWidgets.QLabel:
