@@ -1,14 +1,16 @@
 """Where an export's CPU goes, part by part, on bench_export.py's database (build it first).
 
     .venv/bin/python bench/bench_export_floor.py [--repeat 2] [--encode-runs 7]
-        [--connectorx-python /tmp/cx/bin/python]
+        [--connectorx-python /tmp/cx/bin/python] [--duckdb-python /tmp/ddb/bin/python]
 
 - read: the ADBC driver reading the stored candle columns of every contract in groups of
   64 ids, as CPU seconds: with and without ``contract_id``, and with open/high/low and
   volume/oi packed into two integers by SQLite (4 columns instead of 7), unchecked (the
   floor of the idea) and with the overflow checks that exactness needs; the 7 columns
   through a memory map (``PRAGMA mmap_size``) and, given an interpreter that has it
-  (``python -m venv /tmp/cx && /tmp/cx/bin/pip install connectorx``), by connectorx;
+  (``python -m venv /tmp/cx && /tmp/cx/bin/pip install connectorx``), by connectorx; by
+  DuckDB's SQLite scanner (``--duckdb-python``, see ``duckdb_scan``), with its own COPY to
+  a Parquet file beside it;
 - count: the planning count (``query.rows_per_contract``) on one connection and split across
   two, and the GROUP BY form it replaced; the review page's figures (``count_per_contract``)
   and theirs;
@@ -100,6 +102,45 @@ def read_connectorx(python: str) -> float:
 
     out = subprocess.run([python, "-c", CONNECTORX, str(DB)], check=True, capture_output=True)
     return float(out.stdout.decode().split()[-1])
+
+
+DUCKDB_SCAN = """
+import sys, time, duckdb
+ext, db, out = sys.argv[1:4]
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{ext}'")
+con.execute("SET threads = 2")
+con.execute("SET enable_progress_bar = false")
+scan = f"sqlite_scan('{db}', 'candle')"
+t0, c0 = time.perf_counter(), time.process_time()
+con.execute(f"SELECT sum(ts), sum(close), sum(open), sum(high), sum(low), sum(volume), sum(oi)"
+            f" FROM {scan} WHERE interval = 1").fetchone()
+t1, c1 = time.perf_counter(), time.process_time()
+con.execute(f"COPY (SELECT contract_id, ts, close / 100.0 AS close, (close + open) / 100.0 AS open,"
+            f" (close + high) / 100.0 AS high, (close + low) / 100.0 AS low, volume, oi"
+            f" FROM {scan} WHERE interval = 1) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+t2, c2 = time.perf_counter(), time.process_time()
+print(t1 - t0, c1 - c0, t2 - t1, c2 - c1)
+"""
+
+
+def duckdb_scan(python: str) -> list[float]:
+    """DuckDB's SQLite scanner (the PyPI extension package, built for DuckDB 1.5; the project
+    pins 2.0) reading the 7 columns, and copying them with prices to a zstd Parquet file, in
+    an interpreter that has both (``python -m venv /tmp/ddb && /tmp/ddb/bin/pip install
+    duckdb==1.5.5 duckdb-extension-sqlite-scanner==1.5.5``): [read wall, CPU, copy wall, CPU]."""
+    import subprocess
+    import tempfile
+
+    find = (
+        "import duckdb_extension_sqlite_scanner as m, duckdb, pathlib; print(next("
+        "pathlib.Path(m.__file__).parent.glob(f'extensions/v{duckdb.__version__}/*')))"
+    )
+    ext = subprocess.run([python, "-c", find], check=True, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [python, "-c", DUCKDB_SCAN, ext.stdout.strip(), str(DB), f"{tmp}/x.parquet"]
+        out = subprocess.run(args, check=True, capture_output=True, text=True)
+    return [float(x) for x in out.stdout.split()]
 
 
 def planned() -> list:
@@ -275,6 +316,7 @@ def main() -> None:
     ap.add_argument("--timeline", action="store_true", help="(the child process)")
     ap.add_argument("--encode-runs", type=int, default=1, help="runs of each encoding")
     ap.add_argument("--connectorx-python", help="an interpreter with connectorx installed")
+    ap.add_argument("--duckdb-python", help="an interpreter with DuckDB's SQLite scanner")
     args = ap.parse_args()
     if args.timeline:
         timeline()
@@ -293,6 +335,10 @@ def main() -> None:
         if args.connectorx_python:
             cx = read_connectorx(args.connectorx_python)
             print(f"  read 7 columns by connectorx CPU {cx:5.2f} s")
+        if args.duckdb_python:
+            rw, rc, cw, cc = duckdb_scan(args.duckdb_python)
+            print(f"  read 7 columns by DuckDB's sqlite_scan wall {rw:5.2f} s, CPU {rc:5.2f} s;"
+                  f" COPY to Parquet wall {cw:5.2f} s, CPU {cc:5.2f} s")  # fmt: skip
         for split in (False, True):
             wall, cpu = count(split)
             print(f"  count {'split in two' if split else 'one connection':14s} "
