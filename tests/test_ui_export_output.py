@@ -315,3 +315,25 @@ def test_a_preset_loads_into_the_steps(qtbot, collected):
     to_review(qtbot, wiz)
     assert wiz.current_options() == want
     wiz.reject()
+
+
+def test_a_typed_name_that_contradicts_the_format_writes_nothing(qtbot, collected, tmp_path):
+    """CSV chosen, "nifty.parquet" typed in the save dialog: said, nothing written; the
+    same export under a CSV name then goes through."""
+    window, _, _ = collected
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    wiz = to_step_4(qtbot, window)
+    to_review(qtbot, wiz)
+    click(qtbot, wiz.button(WB.FinishButton))
+    qtbot.waitUntil(lambda: getattr(wiz, "save_dialog", None) is not None, timeout=5000)
+    type_name(wiz.save_dialog, folder / "nifty.parquet")
+    message = wiz.review_page.message
+    qtbot.waitUntil(lambda: "Not exported" in message.text(), timeout=5000)
+    assert "nifty.parquet is the name of a Parquet file, but the format chosen writes CSV:" in (
+        message.text()
+    )
+    assert message.text().endswith("name it nifty.csv") and list(folder.iterdir()) == []
+    wiz.save_dialog = None
+    assert save_as(qtbot, wiz, folder / "nifty.csv").endswith("nifty.csv")
+    assert (folder / "nifty.csv").read_text().startswith("openalgo_symbol,")

@@ -17,7 +17,12 @@ from typing import Any, TextIO
 from expirytrack_desktop.cli import exitcodes
 from expirytrack_desktop.cli.failure import fail
 from expirytrack_desktop.export.errors import InvalidOptionsError
-from expirytrack_desktop.export.options import ALL_CSV_COLUMNS, ExportOptions, parse_csv_columns
+from expirytrack_desktop.export.options import (
+    ALL_CSV_COLUMNS,
+    ExportOptions,
+    options_for_name,
+    parse_csv_columns,
+)
 from expirytrack_desktop.export.presets import (
     Preset,
     delete_preset,
@@ -33,7 +38,9 @@ EPILOG = (
     "--out is a file (or, for --per-contract / --partitioned, a new folder), or an existing "
     "folder (or a path ending in '/') in which the default name "
     "OpenAlgo_ExpiryTrack_[Instrument|All]_[YYYYMMDD]_[HHMMSS].[ext] is used. Without --out "
-    "the export goes to the export folder of the settings. Exit codes: 0 done, 2 bad input "
+    "the export goes to the export folder of the settings. A file name's extension gives the "
+    "format and CSV compression not chosen (-o x.parquet writes Parquet, -o x.csv.gz gzip) "
+    "and one that contradicts them is refused. Exit codes: 0 done, 2 bad input "
     "(unknown instrument, empty selection, no data, output exists), 5 storage (database "
     "unreadable, folder unwritable, disk full), 130 cancelled."
 )
@@ -266,6 +273,15 @@ def _clean(args: argparse.Namespace, db: Any) -> int:
     return exitcodes.OK
 
 
+def _names_a_folder(out: str) -> bool:
+    """``--out`` is a folder for the default name: one that exists, or ends in a slash."""
+    if is_s3_url(out):
+        from expirytrack_desktop.export.s3 import parse_s3_url
+
+        return parse_s3_url(out).is_prefix
+    return out.endswith(("/", "\\")) or Path(out).expanduser().is_dir()
+
+
 def _target(out: str | None, runtime: Any, default_name: str) -> tuple[Path, bool]:
     """``--out`` as a file, or an existing folder (or ``.../``) to put the default name in;
     and whether the default name is used (then a taken name becomes ``name_2``)."""
@@ -273,7 +289,7 @@ def _target(out: str | None, runtime: Any, default_name: str) -> tuple[Path, boo
         folder = runtime.settings.export_dir or runtime.paths.export_dir
         return Path(folder).expanduser() / default_name, True
     path = Path(out).expanduser()
-    if path.is_dir() or out.endswith(("/", "\\")):
+    if _names_a_folder(out):
         return path / default_name, True
     return path, False
 
@@ -336,6 +352,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         keys = options.underlyings
         if args.mirror:
             return _mirror(args, db, options, err)
+        if out is not None and not _names_a_folder(str(out)):
+            options = options_for_name(
+                options,
+                str(out),
+                format_chosen=args.format is not None or preset is not None,
+                compression_chosen=args.compression is not None
+                or (preset is not None and preset.options.compression is not None),
+            )
         if args.save_preset is not None:  # "" is refused by its name check, not skipped
             save_preset(store, Preset(args.save_preset, options, out))
             print(f"saved export preset {args.save_preset!r} in {store}", file=err)

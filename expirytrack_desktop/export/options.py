@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -297,3 +297,58 @@ def default_filename(options: ExportOptions, now: datetime, *, symbol: str | Non
 
 def _expiry_tag(d: date) -> str:
     return format_expiry(d)
+
+
+# What a file's name says it holds (longest first): the readers people use go by it (pandas,
+# Polars and DuckDB decompress ".gz"/".zst" and pick a reader by the extension).
+NAMED_AS: tuple[tuple[str, ExportFormat, str | None], ...] = (
+    (".csv.gz", "csv", "gzip"),
+    (".csv.zst", "csv", "zstd"),
+    (".csv", "csv", "none"),
+    (".json", "json", None),
+    (".zip", "zip", None),
+    (".parquet", "parquet", None),
+    (".duckdb", "historify", None),
+    (".ddb", "historify", None),
+)
+_KIND = {"csv": "CSV", "json": "JSON", "zip": "ZIP", "parquet": "Parquet",
+         "historify": "DuckDB (Historify)", "none": "plain CSV", "gzip": "gzip-compressed CSV",
+         "zstd": "zstd-compressed CSV"}  # fmt: skip
+
+
+def options_for_name(
+    options: ExportOptions, name: str, *, format_chosen: bool, compression_chosen: bool
+) -> ExportOptions:
+    """The options for an output file named ``name``: its extension gives the format and the
+    CSV compression where they were not chosen (``-o x.parquet`` writes Parquet), and a name
+    that contradicts a choice is refused (a gzip stream named ``x.csv``, CSV text named
+    ``x.parquet``: readers that go by the name cannot open them). A name with another
+    extension (``x.txt``) or a folder output is left as the user's own."""
+    if options.output_is_folder:
+        return options
+    said = next(((s, f, c) for s, f, c in NAMED_AS if name.lower().endswith(s)), None)
+    if said is None:
+        return options
+    suffix, fmt, codec = said
+    if fmt != options.format:
+        if format_chosen:
+            raise _contradiction(name, suffix, _KIND[fmt], options, "format")
+        options = replace(options, format=fmt)
+        if options.output_is_folder:  # Historify files: a folder, not this file
+            return options
+    if codec is None or options.codec == codec:
+        return options
+    if compression_chosen:
+        raise _contradiction(name, suffix, _KIND[codec], options, "compression")
+    return replace(options, compression=None if codec == "none" else codec)
+
+
+def _contradiction(
+    name: str, suffix: str, kind: str, options: ExportOptions, choice: str
+) -> InvalidOptionsError:
+    better = name[: len(name) - len(suffix)] + options.extension
+    return InvalidOptionsError(
+        f"{name} is the name of a {kind} file, but the {choice} chosen writes"
+        f" {_KIND.get(options.codec if choice == 'compression' else options.format)}:"
+        f" name it {better}"
+    )

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expirytrack_desktop.export.api import default_filename
+from expirytrack_desktop.export.errors import InvalidOptionsError
+from expirytrack_desktop.export.options import options_for_name
 from expirytrack_desktop.ui.dialogs import run_dialog
 from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.export_options_page import ExportOptionsPage
@@ -165,6 +167,11 @@ class ExportWizard(AppWizard):
                 return
             out_path = Path(files[0])
             overwrite = out_path.exists()  # the dialog asked to confirm replacing it
+        try:  # CSV text typed in as "x.parquet" cannot be read by the readers that go by names
+            options_for_name(opts, out_path.name, format_chosen=True, compression_chosen=True)
+        except InvalidOptionsError as exc:
+            self.review_page.message.error(f"Not exported: {exc}")
+            return
         await self.export_to(opts, out_path, overwrite=overwrite)
 
     async def export_to(
