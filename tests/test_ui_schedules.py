@@ -152,14 +152,20 @@ def test_exports_after_each_run_and_what_the_dialog_does_not_show_is_kept(qtbot,
     save(qtbot, dialog)
     assert dialog.isVisible() and "exists and is not a folder" in dialog.error.text()
     fill(dialog, mirror="")
+    assert not dialog.export_new.isEnabled()  # "only what is new": of a preset
     dialog.export_preset.setCurrentIndex(1)
+    assert dialog.export_new.isEnabled()
+    dialog.export_new.setChecked(True)
     save(qtbot, dialog)
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=3000)
     store = ScheduleStore(config / "schedules.json")
     [s] = store.load()
     assert (s.times, s.export_preset, s.export_mirror) == (["17:00"], "weekly", None)
+    assert s.export_new
     assert (s.retries, s.notify_on) == (7, "failure")  # kept, though the dialog has no field
-    assert page.model.data(page.model.index(0, 1)).endswith("then export preset 'weekly'")
+    assert page.model.data(page.model.index(0, 1)).endswith(
+        "then export preset 'weekly' (only what is new)"
+    )
 
 
 def test_the_dialog_screenshot(qtbot, page, tmp_path):

@@ -100,6 +100,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="after each run, bring this Parquet mirror of the schedule's instruments up to date",
     )
     a.add_argument(
+        "--export-new",
+        action="store_true",
+        help="with --export-preset: export only the expiries whose candles changed since the"
+        " preset's last scheduled export (the first run: all it selects)",
+    )
+    a.add_argument(
         "--print", action="store_true", help="show what would be installed; change nothing"
     )
     a.add_argument(
@@ -180,6 +186,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             rate_limit=args.rate_limit,
             export_preset=args.export_preset,
             export_mirror=args.export_mirror,
+            export_new=args.export_new,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ).validate()
         s.selection()  # instruments, interval, months, types must make a valid selection
@@ -379,7 +386,8 @@ def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:
             append_log(paths.log_dir, f"{s.name}: {text}")
 
         export_dir = Path(rt.settings.export_dir or paths.export_dir).expanduser()
-        run_exports(s, Path(rt.db_path), paths.config_dir, export_dir, said)
+        run_exports(s, Path(rt.db_path), paths.config_dir, export_dir, said,
+                    state_dir=paths.data_dir / "schedules")  # fmt: skip
     save_state(paths.data_dir, report)
     line = report.summary_line()
     append_log(paths.log_dir, f"{line} (exit {report.exit_code})")

@@ -17,7 +17,6 @@ Columns as the partitioned Parquet export with metadata (:mod:`.parquet_format`)
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import sqlite3
 import threading
@@ -39,6 +38,7 @@ from expirytrack_desktop.export.candles import CandleReader
 from expirytrack_desktop.export.context import Tracker, WriteContext
 from expirytrack_desktop.export.db import DbSource, reading
 from expirytrack_desktop.export.errors import DatabaseError, InvalidOptionsError
+from expirytrack_desktop.export.fingerprint import partition_prints
 from expirytrack_desktop.export.heap import export_slack
 from expirytrack_desktop.export.options import ExportOptions
 from expirytrack_desktop.export.parquet_format import ParquetPart, write_parquet_parts
@@ -58,23 +58,6 @@ class MirrorResult:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     rows: int = 0  # candles written this run
-
-
-def _fingerprints(
-    conn: sqlite3.Connection, contracts: Sequence[SelectedContract], iv: int, lo: int, hi: int
-) -> dict[int, list[Any]]:
-    """contract id -> [rows, first ts, last ts, price sum, volume sum, oi sum]."""
-    sql = """
-        SELECT contract_id, count(*), min(ts), max(ts), total(open + high + low + close),
-               total(volume), total(oi)
-        FROM candle_rupees WHERE contract_id IN (SELECT value FROM json_each(?)) AND interval = ?
-          AND ts >= ? AND ts < ? GROUP BY contract_id"""
-    ids = json.dumps([c.id for c in contracts])
-    return {r[0]: list(r[1:]) for r in conn.execute(sql, (ids, iv, lo, hi))}
-
-
-def _key(c: SelectedContract) -> tuple[str, str]:
-    return (c.underlying, c.expiry)
 
 
 def _rel(underlying: str, expiry: str) -> str:
@@ -152,16 +135,10 @@ def _update(
     iv = options.interval_minutes
     lo, hi = ts_bounds(options, clock)
     contracts = select_contracts(conn, options)
-    prints = _fingerprints(conn, contracts, iv, lo, hi)
-    contracts = [replace(c, rows=prints[c.id][0]) if c.id in prints else c for c in contracts]
-    groups = {
-        k: sorted(g, key=lambda c: (c.symbol, c.id))
-        for k, g in itertools.groupby(sorted(contracts, key=_key), key=_key)
+    wanted = {
+        _rel(underlying, expiry): v
+        for (underlying, expiry), v in partition_prints(conn, contracts, iv, lo, hi).items()
     }
-    wanted: dict[str, tuple[list[SelectedContract], Any]] = {}
-    for (underlying, expiry), members in groups.items():
-        fp = [iv, [[c.symbol, c.exchange, *prints.get(c.id, [0])] for c in members]]
-        wanted[_rel(underlying, expiry)] = (members, fp)
     stale = {
         rel: v for rel, v in wanted.items()
         if state.get(rel) != v[1] or not (root / rel / PART).is_file()

@@ -1,7 +1,8 @@
 """Exports after a scheduled collection: "after each run, export what is new".
 
 A schedule may name an export preset (``--export-preset``: that export, under a fresh
-default name unless the preset names a file) and/or a Parquet mirror folder
+default name unless the preset names a file; with ``--export-new`` only the expiries whose
+candles changed since its last export, :mod:`export.since`) and/or a Parquet mirror folder
 (``--export-mirror``: the schedule's instruments, only new or changed partitions rewritten).
 They run after the collection, whatever it stored, unless it could not run at all; a failed
 export is reported (log, stderr, the run's report) but does not undo the collection.
@@ -9,6 +10,7 @@ export is reported (log, stderr, the run's report) but does not undo the collect
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +23,8 @@ from expirytrack_desktop.export.mirror import update_mirror
 from expirytrack_desktop.export.options import ExportOptions, default_filename
 from expirytrack_desktop.export.presets import get_preset, presets_path
 from expirytrack_desktop.export.s3 import export_to_s3, is_s3_url, parse_s3_url, s3_filesystem
+from expirytrack_desktop.export.since import changed_since
+from expirytrack_desktop.fsutil import atomic_write_json
 from expirytrack_desktop.schedule.model import Schedule
 
 
@@ -31,8 +35,11 @@ def run_exports(
     export_dir: Path,
     say: Callable[[str], None],
     now: Callable[[], datetime] = datetime.now,
+    state_dir: Path | None = None,
 ) -> bool:
-    """Run the schedule's exports; True when every one succeeded (or there were none)."""
+    """Run the schedule's exports; True when every one succeeded (or there were none).
+    ``state_dir`` keeps, for ``export_new``, what the preset's last export held
+    (``NAME.exported.json``)."""
     ok = True
     if schedule.export_mirror:
         try:
@@ -47,8 +54,11 @@ def run_exports(
             ok = False
     if schedule.export_preset:
         try:
+            seen = None
+            if schedule.export_new:
+                seen = seen_path(state_dir or config_dir, schedule.name)
             ok = _preset_export(schedule.export_preset, db_path, config_dir, export_dir,
-                                say, now) and ok  # fmt: skip
+                                say, now, seen) and ok  # fmt: skip
         except ExportError as exc:
             say(f"export preset {schedule.export_preset!r} failed: {exc}")
             ok = False
@@ -60,10 +70,27 @@ def check_exports(schedule: Schedule, config_dir: Path) -> None:
     run tonight: the preset exists, the mirror folder is not a file (an ExportError)."""
     if schedule.export_preset:
         get_preset(presets_path(config_dir), schedule.export_preset)
+    if schedule.export_new:
+        preset = get_preset(presets_path(config_dir), schedule.export_preset or "")
+        out = str(preset.out or "")
+        if _one_file(out):
+            raise InvalidOptionsError(
+                f"preset {preset.name!r} writes one file ({out}), which each run would replace"
+                " with only that run's new expiries: give it a folder for --export-new"
+            )
     if schedule.export_mirror:
         folder = Path(schedule.export_mirror).expanduser()
         if folder.exists() and not folder.is_dir():
             raise InvalidOptionsError(f"the mirror folder {folder} exists and is not a folder")
+
+
+def _one_file(out: str) -> bool:
+    """A preset's output names one file (not the export folder, a folder or an S3 prefix)."""
+    if not out:
+        return False
+    if is_s3_url(out):
+        return not parse_s3_url(out).is_prefix
+    return not (out.endswith(("/", "\\")) or Path(out).expanduser().is_dir())
 
 
 def _mirror_options(schedule: Schedule, db_path: Path) -> ExportOptions:
@@ -89,24 +116,35 @@ def _preset_export(
     export_dir: Path,
     say: Callable[[str], None],
     now: Callable[[], datetime],
+    seen: Path | None = None,
 ) -> bool:
     preset = get_preset(presets_path(config_dir), name)
-    filename = default_filename(preset.options, now())
+    options, prints = preset.options, None
+    # what the fingerprints kept belong to: another preset, output or selection starts afresh
+    tag = json.dumps([name, preset.out, preset.options.to_json_dict()], sort_keys=True)
+    if seen is not None:  # only the expiries that changed since the last export
+        narrowed, prints = changed_since(db_path, options, _load_seen(seen, tag))
+        if narrowed is None:
+            say(f"export preset {name!r}: nothing new since its last export")
+            return True
+        options = narrowed
+    filename = default_filename(options, now())
     out: Any = preset.out
     if is_s3_url(out):  # a fresh object under the prefix (or that key) each run
         result, where, _ = export_to_s3(
             str(out),
             filename,
-            lambda local: run_export(db_path, preset.options, local, record_history=False),
+            lambda local: run_export(db_path, options, local, record_history=False),
             s3_filesystem(),  # the AWS environment / profile: a scheduled run has no window
             overwrite=not parse_s3_url(str(out)).is_prefix,
         )
         try:
-            record_export(db_path, preset.options, where, result.rows, result.bytes,
+            record_export(db_path, options, where, result.rows, result.bytes,
                           datetime.now(UTC))  # fmt: skip
         except sqlite3.Error as exc:  # uploaded; only the history row is missing
             say(f"export preset {name!r}: not recorded in the history: {exc}")
-        say(f"export preset {name!r}: {result.rows:,} rows to {where}")
+        _keep_seen(seen, tag, prints)
+        say(f"export preset {name!r}: {result.rows:,} rows to {where}{_what(options, seen)}")
         return True
     if out is None:
         target, unique = export_dir / filename, True
@@ -115,6 +153,36 @@ def _preset_export(
         is_folder = path.is_dir() or str(out).endswith(("/", "\\"))
         target, unique = (path / filename, True) if is_folder else (path, False)
     # a preset that names one file is replaced each run; a folder gets a new file each run
-    result = run_export(db_path, preset.options, target, overwrite=not unique, unique=unique)
-    say(f"export preset {name!r}: {result.rows:,} rows to {result.path}")
+    result = run_export(db_path, options, target, overwrite=not unique, unique=unique)
+    _keep_seen(seen, tag, prints)
+    say(f"export preset {name!r}: {result.rows:,} rows to {result.path}{_what(options, seen)}")
     return True
+
+
+def _what(options: ExportOptions, seen: Path | None) -> str:
+    if seen is None or options.expiries is None:
+        return ""
+    return f" (new: expiries {', '.join(d.isoformat() for d in options.expiries)})"
+
+
+def _load_seen(path: Path, tag: str) -> dict[str, Any]:
+    """What the last export of this preset as it is now held ({} before the first, after the
+    preset changed, or when the file is unreadable: everything is exported again, never
+    less)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("preset") != tag:
+        return {}
+    return dict(doc.get("partitions", {}))
+
+
+def _keep_seen(path: Path | None, tag: str, prints: dict[str, Any] | None) -> None:
+    if path is not None and prints is not None:
+        atomic_write_json(path, {"version": 1, "preset": tag, "partitions": prints})
+
+
+def seen_path(state_dir: Path, name: str) -> Path:
+    """Where a schedule keeps what its "only what is new" export last held."""
+    return state_dir / f"{name}.exported.json"

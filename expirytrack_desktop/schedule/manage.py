@@ -7,6 +7,7 @@ OS calls go through :mod:`.hooks` (tests inject a fake command runner and folder
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -135,6 +136,12 @@ class ScheduleManager:
             except ScheduleError as exc:
                 problems = [str(exc)]
         self.store.remove(s.name)
+        # what its "only what is new" export held: a schedule added again under this name
+        # starts afresh (its exports may go elsewhere)
+        from expirytrack_desktop.schedule.exports import seen_path
+
+        with contextlib.suppress(OSError):
+            seen_path(self.paths.data_dir / "schedules", s.name).unlink()
         return problems
 
     def entries(self, now: datetime | None = None) -> list[ScheduleEntry]:

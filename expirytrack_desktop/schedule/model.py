@@ -109,6 +109,7 @@ class Schedule:
     rate_limit: str | None = None
     export_preset: str | None = None  # after each run: this export preset (schedule/exports)
     export_mirror: str | None = None  # after each run: bring this Parquet mirror up to date
+    export_new: bool = False  # the preset exports only what changed since its last export
     backend: str | None = None  # which OS scheduler it was installed into
     created_at: str = ""
     watchlist: str | None = None  # run this keep-complete watchlist (collect.watchlist) instead
@@ -141,6 +142,8 @@ class Schedule:
         for addr in self.notify_email:
             if "@" not in addr or any(c in addr for c in " \r\n,;<>"):
                 raise ScheduleError(f"bad e-mail address {addr!r}")
+        if self.export_new and not self.export_preset:
+            raise ScheduleError("--export-new needs --export-preset (the export to narrow)")
         # the OS scheduler starts the run in another folder (home, or system32 on Windows):
         # a relative --db would collect into another database there
         if self.db:
@@ -182,7 +185,8 @@ class Schedule:
         if self.export_mirror:
             then.append(f"mirror {self.export_mirror}")
         if self.export_preset:
-            then.append(f"export preset {self.export_preset!r}")
+            new = " (only what is new)" if self.export_new else ""
+            then.append(f"export preset {self.export_preset!r}{new}")
         return f"then {' and '.join(then)}" if then else ""
 
     def to_json(self) -> dict[str, Any]:

@@ -141,7 +141,12 @@ class ScheduleDialog(QtWidgets.QDialog):
         form.addRow("Contract &types", self.types)
         form.addRow("&Months of history", self.months)
         form.addRow("E-&mail", self.email)
-        form.addRow("Then &export preset", self.export_preset)
+        preset = QtWidgets.QHBoxLayout()
+        preset.addWidget(self.export_preset, 1)
+        preset.addWidget(self.export_new)
+        label = QtWidgets.QLabel("Then &export preset")
+        label.setBuddy(self.export_preset)
+        form.addRow(label, preset)
         mirror = QtWidgets.QHBoxLayout()
         mirror.addWidget(self.mirror, 1)
         mirror.addWidget(self.mirror_browse)
@@ -160,10 +165,21 @@ class ScheduleDialog(QtWidgets.QDialog):
             self.export_preset.addItem(name, name)
         self.export_preset.setCurrentIndex(max(0, self.export_preset.findData(current)))
         self.export_preset.setToolTip("An export saved in the export wizard (Save as preset…)")
+        self.export_new = QtWidgets.QCheckBox("&only what is new")
+        self.export_new.setToolTip(
+            "Only the expiries whose candles changed since this preset's last scheduled export"
+            " (the first run: all it selects); the preset must write into a folder"
+        )
+        self.export_new.setChecked(bool(s and s.export_new))
+        self.export_preset.currentIndexChanged.connect(self._preset_chosen)
+        self._preset_chosen()
         self.mirror = QtWidgets.QLineEdit((s.export_mirror or "") if s else "")
         self.mirror.setPlaceholderText("none (a folder kept in step with the collected data)")
         self.mirror_browse = QtWidgets.QPushButton("Bro&wse…")
         self.mirror_browse.clicked.connect(self._pick_mirror)
+
+    def _preset_chosen(self) -> None:
+        self.export_new.setEnabled(self.export_preset.currentData() is not None)
 
     def _pick_mirror(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(
@@ -199,6 +215,7 @@ class ScheduleDialog(QtWidgets.QDialog):
             types=[t.upper() for t in _split(self.types.text())],
             notify_email=_split(self.email.text()),
             export_preset=self.export_preset.currentData(),
+            export_new=self.export_new.isEnabled() and self.export_new.isChecked(),
             export_mirror=self.mirror.text().strip() or None,
         )
         if base is not None:  # keep all this dialog does not show (a watchlist, retries, ...)
@@ -209,7 +226,7 @@ class ScheduleDialog(QtWidgets.QDialog):
 
 
 _SHOWN = {"name", "instruments", "times", "days", "expiries", "types", "months",
-          "notify_email", "export_preset", "export_mirror"}  # fmt: skip
+          "notify_email", "export_preset", "export_new", "export_mirror"}  # fmt: skip
 
 
 def _split(text: str) -> list[str]:
