@@ -85,3 +85,26 @@ def test_paths_stored_whole_a_mirror_file_refused(env, tmp_path, monkeypatch, ca
     capsys.readouterr()
     assert main(["schedule", "list"]) == exitcodes.OK
     assert f"then mirror {Path('~/m').expanduser()}" in capsys.readouterr().out
+
+
+def test_run_with_export_new_exports_once_then_nothing_new(env, tmp_path, capsys):  # noqa: F811
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    save_preset(
+        presets_path(AppPaths.default().config_dir),
+        Preset("nifty-csv", ExportOptions((NIFTY,), contract_types=("FUT",)), str(exports)),
+    )
+    env.add("--export-preset", "nifty-csv", "--export-new")
+    assert main(["schedule", "run", "nifty"]) == exitcodes.OK
+    assert "(new: expiries " in capsys.readouterr().err
+    assert len(list(exports.iterdir())) == 1
+    assert main(["schedule", "run", "nifty"]) == exitcodes.OK  # the market has nothing more
+    assert "nothing new since its last export" in capsys.readouterr().err
+    assert len(list(exports.iterdir())) == 1
+    capsys.readouterr()
+    assert main(["schedule", "list"]) == exitcodes.OK
+    assert "then export preset 'nifty-csv' (only what is new)" in capsys.readouterr().out
+    state = AppPaths.default().data_dir / "schedules" / "nifty.exported.json"
+    assert state.is_file()
+    assert main(["schedule", "remove", "nifty"]) == exitcodes.OK
+    assert not state.exists()  # added again under this name, it starts afresh
