@@ -73,7 +73,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--format",
         "-f",
         choices=("csv", "json", "zip", "parquet", "historify"),
-        help="csv (default), json, zip, parquet; historify: OpenAlgo Historify (--out X.duckdb"
+        help="csv (default, or what --out's extension names), json, zip, parquet; historify:"
+        " OpenAlgo Historify (--out X.duckdb"
         " loads its database directly, --out FOLDER writes one Parquet file per symbol)",
     )
     p.add_argument(
