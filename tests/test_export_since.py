@@ -106,3 +106,8 @@ def test_only_with_a_preset_and_never_into_one_file(tmp_path):
     s = Schedule("x", ["NIFTY"], ["16:30"], export_preset="one", export_new=True)
     with pytest.raises(Exception, match=r"writes one file .* give it a folder for --export-new"):
         check_exports(s, config)
+    # saved with a folder, then the preset saved anew onto one file: the run refuses too
+    said: list[str] = []
+    db = build_db(tmp_path / "store.sqlite3")
+    assert not run_exports(s, db, config, tmp_path, said.append, state_dir=tmp_path)
+    assert "give it a folder for --export-new" in said[-1] and not (tmp_path / "a.csv").exists()

@@ -21,7 +21,7 @@ from expirytrack_desktop.export.api import ExportError, InvalidOptionsError, run
 from expirytrack_desktop.export.history import record_export
 from expirytrack_desktop.export.mirror import update_mirror
 from expirytrack_desktop.export.options import ExportOptions, default_filename
-from expirytrack_desktop.export.presets import get_preset, presets_path
+from expirytrack_desktop.export.presets import Preset, get_preset, presets_path
 from expirytrack_desktop.export.s3 import export_to_s3, is_s3_url, parse_s3_url, s3_filesystem
 from expirytrack_desktop.export.since import changed_since
 from expirytrack_desktop.fsutil import atomic_write_json
@@ -71,17 +71,23 @@ def check_exports(schedule: Schedule, config_dir: Path) -> None:
     if schedule.export_preset:
         get_preset(presets_path(config_dir), schedule.export_preset)
     if schedule.export_new:
-        preset = get_preset(presets_path(config_dir), schedule.export_preset or "")
-        out = str(preset.out or "")
-        if _one_file(out):
-            raise InvalidOptionsError(
-                f"preset {preset.name!r} writes one file ({out}), which each run would replace"
-                " with only that run's new expiries: give it a folder for --export-new"
-            )
+        _new_into_folder(get_preset(presets_path(config_dir), schedule.export_preset or ""))
     if schedule.export_mirror:
         folder = Path(schedule.export_mirror).expanduser()
         if folder.exists() and not folder.is_dir():
             raise InvalidOptionsError(f"the mirror folder {folder} exists and is not a folder")
+
+
+def _new_into_folder(preset: Preset) -> None:
+    """Only what is new goes into a folder (or prefix): one file would be replaced by each
+    run's new part. Checked when the schedule is saved and again when it runs (the preset
+    may have been saved anew since)."""
+    out = str(preset.out or "")
+    if _one_file(out):
+        raise InvalidOptionsError(
+            f"preset {preset.name!r} writes one file ({out}), which each run would replace"
+            " with only that run's new expiries: give it a folder for --export-new"
+        )
 
 
 def _one_file(out: str) -> bool:
@@ -123,6 +129,7 @@ def _preset_export(
     # what the fingerprints kept belong to: another preset, output or selection starts afresh
     tag = json.dumps([name, preset.out, preset.options.to_json_dict()], sort_keys=True)
     if seen is not None:  # only the expiries that changed since the last export
+        _new_into_folder(preset)
         narrowed, prints = changed_since(db_path, options, _load_seen(seen, tag))
         if narrowed is None:
             say(f"export preset {name!r}: nothing new since its last export")
