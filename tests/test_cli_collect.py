@@ -250,6 +250,15 @@ def test_retry_command(sim, capsys):
     assert main(["retry", "99"]) == exitcodes.BAD_INPUT
 
 
+def test_retry_of_a_job_that_does_not_exist_says_so_before_asking_a_login(sim, capsys, monkeypatch):
+    assert main(collect(sim)) == exitcodes.OK
+    monkeypatch.delenv("EXPIRYTRACK_ACCESS_TOKEN")
+    capsys.readouterr()
+    assert main(["retry", "99"]) == exitcodes.BAD_INPUT
+    assert error_lines(capsys.readouterr().err) == ["error: no collection job 99"]
+    assert main(["retry", "1"]) == exitcodes.NEEDS_LOGIN  # a real job: then the login
+
+
 def test_demo_mode_uses_its_own_database(monkeypatch, capsys):
     app = make_app()
     monkeypatch.setenv("EXPIRYTRACK_RATE_LIMIT", "100000/1")

@@ -450,17 +450,17 @@ def cmd_retry(args: argparse.Namespace) -> int:
         rt.check_rate_limit()
     except ValueError as exc:
         return fail(exitcodes.BAD_INPUT, f"invalid rate limit: {exc}")
-    token, problem = _token(rt, args)
-    if problem:
-        return fail(exitcodes.NEEDS_LOGIN, problem)
     try:
         db = rt.open_db(create=False, check_pages=True)
     except StoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     try:
-        rec = db.get_job(args.job_id)
+        rec = db.get_job(args.job_id)  # a wrong number is said before any login is asked
         if rec is None or rec.job_type != "collect":
             return fail(exitcodes.BAD_INPUT, f"no collection job {args.job_id}")
+        token, problem = _token(rt, args)
+        if problem:
+            return fail(exitcodes.NEEDS_LOGIN, problem)
         return asyncio.run(_retry(rt, db, token, args))
     except StoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
