@@ -108,3 +108,15 @@ def test_run_with_export_new_exports_once_then_nothing_new(env, tmp_path, capsys
     assert state.is_file()
     assert main(["schedule", "remove", "nifty"]) == exitcodes.OK
     assert not state.exists()  # added again under this name, it starts afresh
+
+
+def test_a_schedule_stored_with_a_relative_db_is_refused_at_its_run(capsys):
+    """Stored before paths were made whole: running it would open (or create) a database in
+    whatever folder the OS scheduler starts in; it says how to mend it instead."""
+    from expirytrack_desktop.schedule import Schedule, ScheduleStore
+
+    store = ScheduleStore(AppPaths.default().config_dir / "schedules.json")
+    store.put(Schedule("old", ["NIFTY"], ["16:30"], db="d.sqlite3"))  # not validated: as stored
+    assert main(["schedule", "run", "old"]) == exitcodes.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "names its database by a relative path (d.sqlite3)" in err and "full --db" in err

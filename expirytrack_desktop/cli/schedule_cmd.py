@@ -284,6 +284,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return fail(exitcodes.STORAGE, str(exc))
     if s is None:
         return fail(exitcodes.BAD_INPUT, f"no schedule named {args.name!r}")
+    if s.db and not args.db and not Path(s.db).expanduser().is_absolute():
+        # stored before paths were made whole: it would open (or create) a database in
+        # whatever folder the OS scheduler starts in
+        return fail(
+            exitcodes.BAD_INPUT,
+            f"schedule {s.name} names its database by a relative path ({s.db}): add it again"
+            " with the full --db path",
+        )
     rt = Runtime.create(
         db=args.db or s.db,
         api_base=args.api_base or s.api_base,
