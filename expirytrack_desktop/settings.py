@@ -27,10 +27,13 @@ log = logging.getLogger(__name__)
 _IGNORED = "settings file %s %s: using the default settings; fix or delete the file"
 
 
-# Values a request cannot work with (UpstoxClient refuses them): the default instead.
+# Values outside these bounds give the default instead: a request cannot work with them
+# (UpstoxClient refuses them), a clean-up limit cannot be negative.
 _BOUNDS: dict[str, tuple[float, float]] = {
     "request_deadline_s": (1.0, 3600.0),
     "max_response_mb": (1, 4096),
+    "export_keep_days": (0.0, 36500.0),
+    "export_keep_mb": (0.0, 1e9),
 }
 
 
@@ -48,6 +51,10 @@ class Settings:
     rate_limit: str = DEFAULT_RATE_LIMIT
     db_path: str = ""  # empty = the platform data folder
     export_dir: str = ""  # empty = <data folder>/exports
+    # automatic clean-up after each export (only exports the app wrote, unchanged): remove
+    # those older than this many days, then the oldest until the rest fit in this many MB
+    export_keep_days: float = 0.0  # 0 = keep them all
+    export_keep_mb: float = 0.0  # 0 = no size limit
     default_interval: str = "1minute"
     history_months: int = 3
     at_risk_days: int = 14  # warn about incomplete expiries that vanish from Upstox this soon

@@ -12,6 +12,8 @@ import pytest
 from expirytrack_desktop.cli.main import main
 from expirytrack_desktop.export.api import ExportOptions, list_export_history, run_export
 from expirytrack_desktop.export.cleanup import clean_exports, parse_size
+from expirytrack_desktop.paths import AppPaths
+from expirytrack_desktop.settings import Settings
 from tests._export_db import build_db
 
 ALL = ("NSE_INDEX|Nifty 50", "BSE_INDEX|SNSX50", "NSE_EQ|INE205A01025")
@@ -102,3 +104,66 @@ def test_history_rows_with_other_paths_untouched(db, tmp_path):
         )
     result = clean_exports(db, older_than_days=1)
     assert result.removed == [] and result.kept_changed == []
+
+
+def test_automatic_clean_up_never_removes_the_export_just_written(db, tmp_path):
+    from expirytrack_desktop.export.cleanup import auto_clean
+
+    out = tmp_path / "exports"
+    old = export_at(db, out / "old.csv", 0)
+    mid = export_at(db, out / "mid.zip", 5, format="zip")
+    new = export_at(db, out / "new.csv", 10)
+    now = T0 + timedelta(days=10, hours=1)
+    assert auto_clean(db, 0, 0, keep=[new], now=now) is None  # both limits off: nothing done
+    by_age = auto_clean(db, 7, 0, keep=[new], now=now)
+    assert by_age is not None and [r.path for r in by_age.removed] == [old]
+    # a size below the newest export alone: every other one goes, never the one just written
+    by_size = auto_clean(db, 0, new.stat().st_size / 2**20 / 2, keep=[new], now=now)
+    assert by_size is not None and [r.path for r in by_size.removed] == [mid]
+    assert new.exists() and not mid.exists() and not old.exists()
+
+
+def test_clean_after_export_never_fails_the_export(db, tmp_path, monkeypatch):
+    from expirytrack_desktop.export import cleanup
+
+    said: list[str] = []
+    export_at(db, tmp_path / "old.csv", 0)
+
+    def broken(*_a, **_k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "old.csv"))
+
+    monkeypatch.setattr(cleanup, "clean_exports", broken)
+    assert cleanup.clean_after_export(db, 1, 0, None, said.append) is None
+    assert said == [
+        "warning: the automatic clean-up of old exports failed: [Errno 13] Permission denied:"
+        f" '{tmp_path / 'old.csv'}'"
+    ]
+
+
+def test_cli_export_cleans_up_by_the_settings(db, tmp_path, capsys):
+    paths = AppPaths.default()
+    Settings(export_keep_days=30).save(paths.settings_path)
+    old = export_at(db, tmp_path / "old.csv", 0)  # T0: long ago
+    out = tmp_path / "new.csv"
+    assert main(["export", "--db", str(db), "-i", "NIFTY", "-o", str(out), "-q"]) == 0
+    assert "removed 1 old export (" in capsys.readouterr().err
+    assert out.exists() and not old.exists()
+    assert [h.path for h in list_export_history(db)] == [str(out)]
+
+
+def test_scheduled_export_cleans_up_by_the_settings(db, tmp_path):
+    from expirytrack_desktop.export.presets import Preset, presets_path, save_preset
+    from expirytrack_desktop.schedule import Schedule
+    from expirytrack_desktop.schedule.exports import run_exports
+
+    config, exports = tmp_path / "config", tmp_path / "exports"
+    config.mkdir()
+    exports.mkdir()
+    save_preset(presets_path(config), Preset("p", ExportOptions(ALL), str(exports) + "/"))
+    old = export_at(db, tmp_path / "old.csv", 0)
+    said: list[str] = []
+    s = Schedule("nightly", ["NIFTY"], ["16:30"], export_preset="p")
+    assert run_exports(s, db, config, exports, said.append, keep=(30.0, 0.0))
+    [made] = exports.iterdir()
+    assert not old.exists() and made.exists()
+    assert said[-1].startswith("removed 1 old export (")

@@ -133,7 +133,9 @@ def test_a_scheduled_preset_uploads_to_its_s3_prefix(s3, db, tmp_path, monkeypat
     opts = ExportOptions(("NSE_INDEX|Nifty 50",), csv_columns=("openalgo_symbol", "close"))
     save_preset(config / "export_presets.json", Preset("up", opts, "s3://quant/sched/"))
     said: list[str] = []
-    assert _preset_export("up", db, config, tmp_path / "exports", said.append, datetime.now)
+    # uploaded: nothing written here (None), the upload said
+    assert _preset_export("up", db, config, tmp_path / "exports", said.append, datetime.now) is None
+    assert said[-1].startswith("export preset 'up': 24 rows to s3://quant/sched/")
     (key,) = keys(s3)
     assert key.startswith("sched/OpenAlgo_ExpiryTrack_Nifty_50_") and key.endswith(".csv")
     body = s3.get_object(Bucket="quant", Key=key)["Body"].read().decode()

@@ -62,12 +62,16 @@ def test_settings_validate_and_save(qtbot, qloop, tmp_path):
         assert dlg.isVisible()
         dlg.rate_limit.setText("40/1,400/60,1800/1800")
         dlg.months.setValue(2)
+        assert dlg.keep_days.text() == "keep them all" and dlg.keep_mb.text() == "no limit"
+        dlg.keep_days.setValue(30)
+        dlg.keep_mb.setValue(5000)
         dlg.api_key.setText(KEY)
         dlg.api_secret.setText(SECRET)
         with qtbot.waitSignal(dlg.accepted, timeout=5000):
             dlg.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).click()
         saved = Settings.load(controller.services.paths.settings_path)
         assert saved.rate_limit == "40/1,400/60,1800/1800" and saved.history_months == 2
+        assert (saved.export_keep_days, saved.export_keep_mb) == (30.0, 5000.0)
         creds = load_credentials(controller.runtime.secrets)
         assert creds is not None and creds.api_key == KEY and creds.api_secret == SECRET
         # Applied at once: one new limiter for the shared client, shown in the status bar.

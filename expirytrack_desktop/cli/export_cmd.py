@@ -254,6 +254,7 @@ def _to_s3(
         print(f"warning: export not recorded in history: {exc}", file=err)
     files = f"{count} files, " if count > 1 else ""
     print(f"exported {result.rows:,} rows ({files}{_size(result.bytes)}) to {where}")
+    _clean_after(runtime, db, None, err)
     return exitcodes.OK
 
 
@@ -398,4 +399,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         return fail(exitcodes.BAD_INPUT, str(exc), err=err)
     files = f"{result.files} files, " if result.files > 1 else ""
     print(f"exported {result.rows:,} rows ({files}{_size(result.bytes)}) to {result.path}")
+    _clean_after(runtime, db, Path(result.path), err)
     return exitcodes.OK
+
+
+def _clean_after(runtime: Any, db: Any, written: Path | None, err: TextIO) -> None:
+    """The settings' automatic clean-up of old exports (never the one just written)."""
+    from expirytrack_desktop.export.cleanup import clean_after_export
+
+    s = runtime.settings
+    clean_after_export(db, s.export_keep_days, s.export_keep_mb, written,
+                       lambda line: print(line, file=err))  # fmt: skip

@@ -394,8 +394,9 @@ def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:
             append_log(paths.log_dir, f"{s.name}: {text}")
 
         export_dir = Path(rt.settings.export_dir or paths.export_dir).expanduser()
+        keep = (rt.settings.export_keep_days, rt.settings.export_keep_mb)
         run_exports(s, Path(rt.db_path), paths.config_dir, export_dir, said,
-                    state_dir=paths.data_dir / "schedules")  # fmt: skip
+                    state_dir=paths.data_dir / "schedules", keep=keep)  # fmt: skip
     save_state(paths.data_dir, report)
     line = report.summary_line()
     append_log(paths.log_dir, f"{line} (exit {report.exit_code})")

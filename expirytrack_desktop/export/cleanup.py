@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from expirytrack_desktop.export.db import DbSource, connect_writable, reading
-from expirytrack_desktop.export.errors import DatabaseError, InvalidOptionsError
+from expirytrack_desktop.export.errors import DatabaseError, ExportError, InvalidOptionsError
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,10 @@ def plan_cleanup(
     older_than_days: float | None = None,
     max_total_bytes: int | None = None,
     now: datetime | None = None,
+    keep: Collection[Path] = (),
 ) -> tuple[list[Removable], list[Path]]:
-    """(exports to remove, oldest first; exports kept because they changed)."""
+    """(exports to remove, oldest first; exports kept because they changed). ``keep``: never
+    removed (the export just written), though counted in the total size."""
     if older_than_days is None and max_total_bytes is None:
         raise InvalidOptionsError("say how to clean: an age (days) and/or a total size")
     if (older_than_days is not None and older_than_days < 0) or (
@@ -89,15 +92,18 @@ def plan_cleanup(
         live.append(Removable(p, nbytes, when))
     live.sort(key=lambda r: (r.created_at, str(r.path)))
     remove: list[Removable] = []
+    kept = {os.path.abspath(p) for p in keep}
     if older_than_days is not None:
         cutoff = now - timedelta(days=older_than_days)
-        remove = [r for r in live if r.created_at < cutoff]
+        remove = [r for r in live if r.created_at < cutoff and str(r.path) not in kept]
     if max_total_bytes is not None:
         rest = [r for r in live if r not in remove]
         total = sum(r.bytes for r in rest)
         for r in rest:  # oldest first
             if total <= max_total_bytes:
                 break
+            if str(r.path) in kept:
+                continue
             remove.append(r)
             total -= r.bytes
     return remove, changed
@@ -110,10 +116,11 @@ def clean_exports(
     max_total_bytes: int | None = None,
     now: datetime | None = None,
     dry_run: bool = False,
+    keep: Collection[Path] = (),
 ) -> CleanupResult:
     """Remove the exports :func:`plan_cleanup` picks (unless ``dry_run``)."""
     remove, changed = plan_cleanup(
-        db, older_than_days=older_than_days, max_total_bytes=max_total_bytes, now=now
+        db, older_than_days=older_than_days, max_total_bytes=max_total_bytes, now=now, keep=keep
     )
     result = CleanupResult(kept_changed=changed)
     for r in remove:
@@ -141,6 +148,48 @@ def clean_exports(
         finally:
             if conn is not db:
                 conn.close()
+    return result
+
+
+def auto_clean(
+    db: DbSource,
+    keep_days: float,
+    keep_mb: float,
+    *,
+    keep: Collection[Path] = (),
+    now: datetime | None = None,
+) -> CleanupResult | None:
+    """The settings' automatic clean-up, run after each export (``export_keep_days``,
+    ``export_keep_mb``; 0 = that limit off): None when both are off. ``keep`` (the export just
+    written) is never removed by it, even alone above the size."""
+    if keep_days <= 0 and keep_mb <= 0:
+        return None
+    return clean_exports(
+        db,
+        older_than_days=keep_days if keep_days > 0 else None,
+        max_total_bytes=int(keep_mb * 2**20) if keep_mb > 0 else None,
+        now=now,
+        keep=keep,
+    )
+
+
+def clean_after_export(
+    db: DbSource,
+    keep_days: float,
+    keep_mb: float,
+    written: Path | None,
+    say: Callable[[str], None],
+) -> CleanupResult | None:
+    """:func:`auto_clean` after an export, which it never fails: what it removed, or why it
+    could not, goes to ``say`` (one line)."""
+    try:
+        result = auto_clean(db, keep_days, keep_mb, keep=[written] if written else ())
+    except (ExportError, OSError) as exc:
+        say(f"warning: the automatic clean-up of old exports failed: {exc}")
+        return None
+    if result is not None and result.removed:
+        n, mib = len(result.removed), result.freed / 2**20
+        say(f"removed {n} old export{'' if n == 1 else 's'} ({mib:.1f} MB; clean-up settings)")
     return result
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from expirytrack_desktop.export.api import ExportError, InvalidOptionsError, run_export
+from expirytrack_desktop.export.cleanup import clean_after_export
 from expirytrack_desktop.export.history import record_export
 from expirytrack_desktop.export.mirror import update_mirror
 from expirytrack_desktop.export.options import ExportOptions, default_filename
@@ -36,10 +37,12 @@ def run_exports(
     say: Callable[[str], None],
     now: Callable[[], datetime] = datetime.now,
     state_dir: Path | None = None,
+    keep: tuple[float, float] = (0.0, 0.0),
 ) -> bool:
     """Run the schedule's exports; True when every one succeeded (or there were none).
     ``state_dir`` keeps, for ``export_new``, what the preset's last export held
-    (``NAME.exported.json``)."""
+    (``NAME.exported.json``); ``keep``: the settings' automatic clean-up (days, MB) run after
+    the preset's export."""
     ok = True
     if schedule.export_mirror:
         try:
@@ -57,11 +60,12 @@ def run_exports(
             seen = None
             if schedule.export_new:
                 seen = seen_path(state_dir or config_dir, schedule.name)
-            ok = _preset_export(schedule.export_preset, db_path, config_dir, export_dir,
-                                say, now, seen) and ok  # fmt: skip
+            written = _preset_export(schedule.export_preset, db_path, config_dir, export_dir,
+                                     say, now, seen)  # fmt: skip
         except ExportError as exc:
             say(f"export preset {schedule.export_preset!r} failed: {exc}")
-            ok = False
+            return False
+        clean_after_export(db_path, *keep, written, say)
     return ok
 
 
@@ -123,7 +127,8 @@ def _preset_export(
     say: Callable[[str], None],
     now: Callable[[], datetime],
     seen: Path | None = None,
-) -> bool:
+) -> Path | None:
+    """Run the preset; the file or folder it wrote here (None: uploaded, or nothing new)."""
     preset = get_preset(presets_path(config_dir), name)
     options, prints = preset.options, None
     # what the fingerprints kept belong to: another preset, output or selection starts afresh
@@ -133,7 +138,7 @@ def _preset_export(
         narrowed, prints = changed_since(db_path, options, _load_seen(seen, tag))
         if narrowed is None:
             say(f"export preset {name!r}: nothing new since its last export")
-            return True
+            return None
         options = narrowed
     filename = default_filename(options, now())
     out: Any = preset.out
@@ -152,7 +157,7 @@ def _preset_export(
             say(f"export preset {name!r}: not recorded in the history: {exc}")
         _keep_seen(seen, tag, prints)
         say(f"export preset {name!r}: {result.rows:,} rows to {where}{_what(options, seen)}")
-        return True
+        return None
     if out is None:
         target, unique = export_dir / filename, True
     else:
@@ -163,7 +168,7 @@ def _preset_export(
     result = run_export(db_path, options, target, overwrite=not unique, unique=unique)
     _keep_seen(seen, tag, prints)
     say(f"export preset {name!r}: {result.rows:,} rows to {result.path}{_what(options, seen)}")
-    return True
+    return Path(result.path)
 
 
 def _what(options: ExportOptions, seen: Path | None) -> str:

@@ -82,13 +82,27 @@ class ExportService:
         db = self._db()
 
         def work() -> ExportResult:
-            return run_export(
+            result = run_export(
                 db, options, out_path, overwrite=overwrite, progress=progress, cancel=cancel
             )
+            self._clean_after(db, Path(result.path))
+            return result
 
         result = await self._in_export_thread(work)
         log.info("Exported %s rows to %s", f"{result.rows:,}", result.path)
         return result
+
+    def _clean_after(self, db: str, written: Path | None) -> None:
+        """The settings' automatic clean-up of old exports (never the one just written); what
+        it removed goes to the log panel."""
+        from expirytrack_desktop.export.cleanup import clean_after_export
+
+        s = self.services.settings
+
+        def say(line: str) -> None:
+            (log.warning if line.startswith("warning") else log.info)("%s", line)
+
+        clean_after_export(db, s.export_keep_days, s.export_keep_mb, written, say)
 
     async def _in_export_thread(self, work: Callable[[], T]) -> T:
         if self._pool is None:
@@ -137,6 +151,7 @@ class ExportService:
                 overwrite=overwrite,
             )
             record_export(db, options, where, result.rows, result.bytes, datetime.now(UTC))
+            self._clean_after(db, None)
             return result, where, count
 
         out = await self._in_export_thread(work)
