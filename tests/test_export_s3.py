@@ -144,3 +144,40 @@ def test_a_scheduled_preset_uploads_to_its_s3_prefix(s3, db, tmp_path, monkeypat
     assert (
         not (tmp_path / "s3:").exists() and list_export_history(db)[0].path == f"s3://quant/{key}"
     )
+
+
+def test_s3_command_stores_the_credentials_exports_use(s3, db, monkeypatch, capsys):
+    """`expirytrack s3 configure` puts the access key in the secret store (the test's
+    in-memory keyring), `show` names it masked, an export to s3:// uses it with no AWS
+    variables set, and `forget` deletes it."""
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(SECRET + "\n"))
+    assert main(["s3", "configure", "--access-key-id", KEY_ID, "--secret-stdin"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Saved S3 access key AKID…0001, its secret in ") and SECRET not in out
+    assert main(["s3", "show"]) == 0
+    assert capsys.readouterr().out.startswith("S3 access key AKID…0001, in ")
+    assert main(["export", "--db", str(db), "-i", "NIFTY", "-o", "s3://quant/k/", "-q"]) == 0
+    assert [k.split("/")[0] for k in keys(s3)] == ["k"]
+    assert main(["s3", "forget"]) == 0
+    capsys.readouterr()
+    assert main(["s3", "show"]) == 0
+    assert capsys.readouterr().out.startswith("No S3 credentials stored")
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "message"),
+    [
+        (["--access-key-id", "AK ID", "--secret-stdin"], "x\n", "is one word"),
+        (["--access-key-id", KEY_ID, "--secret-stdin"], "\n", "secret access key is empty"),
+        (["--access-key-id", KEY_ID], "", "secret access key missing and no terminal to ask"),
+        (["--access-key-id", KEY_ID, "--secret-stdin", "--session-token-stdin"], "s\n\n",
+         "session token is empty"),
+    ],
+)  # fmt: skip
+def test_s3_configure_bad_input(monkeypatch, capsys, argv, stdin, message):
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert main(["s3", "configure", *argv]) == exitcodes.BAD_INPUT
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

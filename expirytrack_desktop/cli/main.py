@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "expirytrack_desktop.cli.chain_cmd": ("chain",),
     "expirytrack_desktop.cli.underlyings_cmd": ("underlyings",),
     "expirytrack_desktop.cli.watch_cmd": ("watch",),
+    "expirytrack_desktop.cli.s3_cmd": ("s3",),
 }
 COMMAND_MODULES = tuple(COMMANDS)
 COMMAND_NAMES = frozenset(c for names in COMMANDS.values() for c in names)

@@ -75,7 +75,7 @@ class ExportOutputPage(WizardPage):
         dest.addWidget(self.btn_browse, 3, 2)
         dest.setColumnStretch(1, 1)
         note = QtWidgets.QLabel(
-            "S3 credentials: the secret store's s3_access_key_id / s3_secret_access_key, else "
+            "S3 credentials: those stored by `expirytrack s3 configure` (the secret store), else "
             "the AWS environment or profile. A mirror rewrites only new or changed partitions."
         )
         note.setWordWrap(True)
