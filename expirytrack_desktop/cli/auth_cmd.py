@@ -80,7 +80,8 @@ def _print_backend(store: SecretStore, out: TextIO | None = None) -> None:
         )
 
 
-def _mask(value: str) -> str:
+def mask(value: str) -> str:
+    """A secret or key shown by its ends only ("AKID…0001"; "…" when short)."""
     return f"{value[:4]}…{value[-4:]}" if len(value) > 12 else "…"
 
 
@@ -125,7 +126,9 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
 # -- configure ---------------------------------------------------------------------------------
 
 
-def _ask(prompt: str, *, secret: bool = False) -> str:
+def ask(prompt: str, *, secret: bool = False) -> str:
+    """One answer from the terminal (a secret without echo); with no terminal, a
+    CredentialsError saying to pass it as an option."""
     if not sys.stdin or not sys.stdin.isatty():
         raise CredentialsError(
             "input", f"{prompt.rstrip(': ')} missing and no terminal to ask: pass it as an option"
@@ -145,27 +148,25 @@ def cmd_configure(args: argparse.Namespace) -> int:
     )
     api_key = args.api_key
     if api_key is None:
-        hint = f" [Enter keeps {_mask(current.api_key)}]" if current else ""
-        api_key = _ask(f"API key{hint}: ") or (current.api_key if current else "")
+        hint = f" [Enter keeps {mask(current.api_key)}]" if current else ""
+        api_key = ask(f"API key{hint}: ") or (current.api_key if current else "")
     if args.api_secret_stdin:
         api_secret = sys.stdin.readline().strip()
     else:
         hint = " [Enter keeps the current one]" if current else ""
-        api_secret = _ask(f"API secret{hint}: ", secret=True) or (
+        api_secret = ask(f"API secret{hint}: ", secret=True) or (
             current.api_secret if current else ""
         )
     redirect = args.redirect_uri
     if redirect is None:
         default = current.redirect_uri if current else DEFAULT_REDIRECT_URI
         if sys.stdin and sys.stdin.isatty() and not args.api_secret_stdin:
-            redirect = _ask(f"Redirect URI registered in your Upstox app [{default}]: ") or default
+            redirect = ask(f"Redirect URI registered in your Upstox app [{default}]: ") or default
         else:
             redirect = default
     creds = validate_credentials(api_key, api_secret, redirect)
     save_credentials(store, creds)
-    print(
-        f"Saved API key {_mask(creds.api_key)}, API secret and redirect URI {creds.redirect_uri}."
-    )
+    print(f"Saved API key {mask(creds.api_key)}, API secret and redirect URI {creds.redirect_uri}.")
     _print_backend(store)
     print("Next: `expirytrack login`.")
     return exitcodes.OK
@@ -349,7 +350,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     values = store.get_many([API_KEY, API_SECRET, REDIRECT_URI])
     if values[API_KEY] and values[API_SECRET]:
         print(
-            f"API key: {_mask(values[API_KEY])}, redirect URI: "
+            f"API key: {mask(values[API_KEY])}, redirect URI: "
             f"{values[REDIRECT_URI] or DEFAULT_REDIRECT_URI}"
         )
     else:

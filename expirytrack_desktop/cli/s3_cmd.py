@@ -10,7 +10,6 @@ printed, logged or echoed.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -51,34 +50,25 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     f.set_defaults(func=cmd_forget)
 
 
-def _ask(prompt: str, *, secret: bool = False) -> str:
-    if not sys.stdin or not sys.stdin.isatty():
-        missing = prompt.rstrip(": ")
-        raise ValueError(f"{missing} missing and no terminal to ask: pass it as an option")
-    return (getpass.getpass(prompt) if secret else input(prompt)).strip()
-
-
 def _store() -> SecretStore:
     from expirytrack_desktop.cli.auth_cmd import open_secret_store
 
     return open_secret_store()
 
 
-def _mask(value: str) -> str:
-    return f"{value[:4]}…{value[-4:]}" if len(value) > 12 else "…"
-
-
 def cmd_configure(args: argparse.Namespace) -> int:
+    from expirytrack_desktop.auth.credentials import CredentialsError
     from expirytrack_desktop.auth.secrets import SecretStoreError
+    from expirytrack_desktop.cli.auth_cmd import ask, mask
 
     try:
-        key_id = (args.access_key_id or "").strip() or _ask("S3 access key ID: ")
+        key_id = (args.access_key_id or "").strip() or ask("S3 access key ID: ")
         if args.secret_stdin:
             secret = sys.stdin.readline().strip()
         else:
-            secret = _ask("S3 secret access key: ", secret=True)
+            secret = ask("S3 secret access key: ", secret=True)
         token = sys.stdin.readline().strip() if args.session_token_stdin else ""
-    except ValueError as exc:
+    except CredentialsError as exc:
         return fail(exitcodes.BAD_INPUT, str(exc))
     if not key_id or any(ch.isspace() for ch in key_id):
         return fail(exitcodes.BAD_INPUT, "the S3 access key ID is one word, not empty")
@@ -94,12 +84,13 @@ def cmd_configure(args: argparse.Namespace) -> int:
     except SecretStoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     what = " and session token" if token else ""
-    print(f"Saved S3 access key {_mask(key_id)}, its secret{what} in {store.backend_name}.")
+    print(f"Saved S3 access key {mask(key_id)}, its secret{what} in {store.backend_name}.")
     return exitcodes.OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from expirytrack_desktop.auth.secrets import SecretStoreError
+    from expirytrack_desktop.cli.auth_cmd import mask
 
     try:
         store = _store()
@@ -113,7 +104,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
         return exitcodes.OK
     token = ", with a session token" if got.get(TOKEN) else ""
-    print(f"S3 access key {_mask(str(got[KEY_ID]))}{token}, in {store.backend_name}.")
+    print(f"S3 access key {mask(str(got[KEY_ID]))}{token}, in {store.backend_name}.")
     return exitcodes.OK
 
 
