@@ -200,3 +200,20 @@ def test_missing_database(tmp_path):
 
 def test_every_format_is_covered():
     assert {o.format for o in SHAPES} == set(FORMATS)
+
+
+@pytest.mark.parametrize("opts", SHAPES, ids=IDS)
+def test_a_failed_export_leaves_no_reader_thread_behind(db, out_dir, opts, monkeypatch):
+    """The reader threads are stopped by run_export itself, while the exception (whose
+    traceback keeps the unfinished stream alive) is still held: left to the garbage collector,
+    their clean-up ran in whatever thread allocated next, once inside threading's own start-up
+    holding a lock the clean-up needs -- a deadlock seen in CI."""
+    from expirytrack_desktop.export import arrow_read
+
+    monkeypatch.setattr(arrow_read, "AHEAD", 1)  # readers still busy when the writer fails
+    target = out_dir / ("x" + opts.extension)
+    with pytest.raises(DiskFullError) as info:
+        run_export(db, opts, target, open_file=lambda p: FillingFile(p, 300), chunk_rows=1)
+    assert info.traceback  # still held
+    readers = [t.name for t in threading.enumerate() if t.name.startswith("export-reader")]
+    assert readers == []

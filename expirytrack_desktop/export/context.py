@@ -84,6 +84,7 @@ class WriteContext:
     arrow: ArrowCandleSource | None = None  # the fast reader, when there is one
     csv_formatter: CsvFormatter | None = None  # kept between files (its memo tables)
     files: list[Path] = field(default_factory=list)  # every file written, for the result
+    streams: list[Iterator[CandleGroup]] = field(default_factory=list)  # see close_streams
 
     def open(self, path: Path) -> BinaryIO:
         self.files.append(path)
@@ -93,7 +94,24 @@ class WriteContext:
         self, contracts: Sequence[SelectedContract], prepare: Prepare | None = None
     ) -> Iterator[CandleGroup]:
         """Candles of ``contracts`` as Arrow groups, from the fast reader if there is one;
-        ``group.prepared = prepare(group)`` on each (in the fast reader's threads)."""
+        ``group.prepared = prepare(group)`` on each (in the fast reader's threads). Kept
+        until :meth:`close_streams`."""
         if self.arrow is not None:
-            return self.arrow.groups(contracts, prepare)
-        return python_groups(self.reader, contracts, self.reader.chunk_rows, prepare)
+            stream = self.arrow.groups(contracts, prepare)
+        else:
+            stream = python_groups(self.reader, contracts, self.reader.chunk_rows, prepare)
+        self.streams.append(stream)
+        return stream
+
+    def close_streams(self) -> None:
+        """Stop the reader threads of every stream handed out, now, in this thread.
+
+        A writer that fails (a full disk, a cancel) leaves its stream unfinished, and the
+        exception's traceback keeps it alive; left to the garbage collector, its clean-up
+        (joining the reader threads) would run in whatever thread allocates next -- once
+        inside ``threading``'s own start-up, holding a lock the join needs: a deadlock."""
+        streams, self.streams = self.streams, []
+        for stream in streams:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()

@@ -210,7 +210,7 @@ def write_json_files(ctx: WriteContext, files: Sequence[tuple[Path, SelectedCont
 
     paths = iter(files)
     with BackgroundWriter(WholeFiles(ctx)) as out:
-        for group in ctx.arrow.groups([c for _, c in files], texts):
+        for group in ctx.groups([c for _, c in files], texts):
             for pieces in group.prepared:
                 out.write((next(paths)[0], pieces))
             ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)
@@ -230,7 +230,7 @@ def _write_fast(
         return candles.text(group, [glue.between(prev.get(c.id), c) for c in group.contracts])
 
     with BackgroundWriter(out) as writer:
-        for group in ctx.arrow.groups(contracts, text):
+        for group in ctx.groups(contracts, text):
             for buf in group.prepared:
                 writer.write(buf)
             ctx.tracker.add_group(group.rows, len(group.contracts), group.contracts[-1].symbol)

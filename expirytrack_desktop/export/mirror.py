@@ -161,6 +161,7 @@ def _update(
     try:  # one read for every partition; each renamed into place once complete
         write_parquet_parts(ctx, parts, partitioned=True)
     finally:
+        ctx.close_streams()  # the reader threads stopped here, not by the GC
         for p in parts:
             with contextlib.suppress(OSError):
                 p.path.unlink()  # what an error left unfinished

@@ -115,11 +115,14 @@ def run_export(
                 reader = CandleReader(conn, options.interval_minutes, lo, hi, rows)
                 arrow = _arrow_source(db, options, lo, hi, rows) if fast else None
                 ctx = WriteContext(reader, options, tracker, open_file, clock(), arrow)
-                if out is None:
-                    nbytes, files = _load_historify(ctx, contracts, final), 1
-                else:
-                    nbytes, files = _write_atomically(ctx, contracts, out)
-                    final = out.final
+                try:
+                    if out is None:
+                        nbytes, files = _load_historify(ctx, contracts, final), 1
+                    else:
+                        nbytes, files = _write_atomically(ctx, contracts, out)
+                        final = out.final
+                finally:
+                    ctx.close_streams()  # the reader threads stopped here, not by the GC
             finally:
                 if own_txn and conn.in_transaction:
                     conn.execute("ROLLBACK")
