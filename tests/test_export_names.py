@@ -93,6 +93,6 @@ def test_cli_writes_what_the_name_says_and_refuses_a_contradiction(db, tmp_path,
     assert "name it " + str(tmp_path / "p.json") in capsys.readouterr().err
     assert not (tmp_path / "m.csv").exists() and not (tmp_path / "p.parquet").exists()
     # s3://bucket/prefix/ is a folder for the default name: no name to go by (not refused)
-    from expirytrack_desktop.cli.export_cmd import _names_a_folder
+    from expirytrack_desktop.export.s3 import names_a_folder
 
-    assert _names_a_folder("s3://b/fno/") and not _names_a_folder("s3://b/fno/x.parquet")
+    assert names_a_folder("s3://b/fno/") and not names_a_folder("s3://b/fno/x.parquet")

@@ -31,7 +31,7 @@ from expirytrack_desktop.export.presets import (
     presets_path,
     save_preset,
 )
-from expirytrack_desktop.export.s3 import is_s3_url
+from expirytrack_desktop.export.s3 import is_s3_url, names_a_folder
 from expirytrack_desktop.upstox.models import INTERVALS
 
 EPILOG = (
@@ -275,15 +275,6 @@ def _clean(args: argparse.Namespace, db: Any) -> int:
     return exitcodes.OK
 
 
-def _names_a_folder(out: str) -> bool:
-    """``--out`` is a folder for the default name: one that exists, or ends in a slash."""
-    if is_s3_url(out):
-        from expirytrack_desktop.export.s3 import parse_s3_url
-
-        return parse_s3_url(out).is_prefix
-    return out.endswith(("/", "\\")) or Path(out).expanduser().is_dir()
-
-
 def _target(out: str | None, runtime: Any, default_name: str) -> tuple[Path, bool]:
     """``--out`` as a file, or an existing folder (or ``.../``) to put the default name in;
     and whether the default name is used (then a taken name becomes ``name_2``)."""
@@ -291,7 +282,7 @@ def _target(out: str | None, runtime: Any, default_name: str) -> tuple[Path, boo
         folder = runtime.settings.export_dir or runtime.paths.export_dir
         return Path(folder).expanduser() / default_name, True
     path = Path(out).expanduser()
-    if _names_a_folder(out):
+    if names_a_folder(out):
         return path / default_name, True
     return path, False
 
@@ -354,7 +345,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         keys = options.underlyings
         if args.mirror:
             return _mirror(args, db, options, err)
-        if out is not None and not _names_a_folder(str(out)):
+        if out is not None and not names_a_folder(str(out)):
             options = options_for_name(
                 options,
                 str(out),

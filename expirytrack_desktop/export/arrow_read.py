@@ -31,7 +31,7 @@ import contextlib
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,7 +261,7 @@ class ArrowCandleSource:
 
     def groups(
         self, contracts: Sequence[SelectedContract], prepare: Prepare | None = None
-    ) -> Iterator[CandleGroup]:
+    ) -> Generator[CandleGroup, None, None]:
         """Groups in export order, read ahead by threads (each sets ``group.prepared =
         prepare(group)`` when given); stops the threads when not consumed."""
         chunks = list(_chunks(contracts, self.group_rows))
@@ -377,7 +377,7 @@ def python_groups(
     contracts: Sequence[SelectedContract],
     group_rows: int = GROUP_ROWS,
     prepare: Prepare | None = None,
-) -> Iterator[CandleGroup]:
+) -> Generator[CandleGroup, None, None]:
     """The same groups from ``sqlite3`` rows of candle_rupees (slower: every value passes
     through Python); a row with a price that is not whole paise keeps its floats.
     ``prepare`` runs here, in the consumer's thread."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,7 +84,9 @@ class WriteContext:
     arrow: ArrowCandleSource | None = None  # the fast reader, when there is one
     csv_formatter: CsvFormatter | None = None  # kept between files (its memo tables)
     files: list[Path] = field(default_factory=list)  # every file written, for the result
-    streams: list[Iterator[CandleGroup]] = field(default_factory=list)  # see close_streams
+    streams: list[Generator[CandleGroup, None, None]] = field(
+        default_factory=list
+    )  # see close_streams
 
     def open(self, path: Path) -> BinaryIO:
         self.files.append(path)
@@ -92,7 +94,7 @@ class WriteContext:
 
     def groups(
         self, contracts: Sequence[SelectedContract], prepare: Prepare | None = None
-    ) -> Iterator[CandleGroup]:
+    ) -> Generator[CandleGroup, None, None]:
         """Candles of ``contracts`` as Arrow groups, from the fast reader if there is one;
         ``group.prepared = prepare(group)`` on each (in the fast reader's threads). Kept
         until :meth:`close_streams`."""
@@ -112,6 +114,4 @@ class WriteContext:
         inside ``threading``'s own start-up, holding a lock the join needs: a deadlock."""
         streams, self.streams = self.streams, []
         for stream in streams:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
+            stream.close()

@@ -349,6 +349,6 @@ def _contradiction(
     better = name[: len(name) - len(suffix)] + options.extension
     return InvalidOptionsError(
         f"{name} is the name of a {kind} file, but the {choice} chosen writes"
-        f" {_KIND.get(options.codec if choice == 'compression' else options.format)}:"
+        f" {_KIND[options.codec if choice == 'compression' else options.format]}:"
         f" name it {better}"
     )

@@ -56,6 +56,14 @@ def is_s3_url(text: str | None) -> bool:
     return bool(text) and str(text).lower().startswith("s3://")
 
 
+def names_a_folder(out: str) -> bool:
+    """An output location (a path, or an ``s3://`` URL) that names where to put the default
+    file name: an S3 prefix, a path ending in a slash, or a folder that exists."""
+    if is_s3_url(out):
+        return parse_s3_url(out).is_prefix
+    return out.endswith(("/", "\\")) or Path(out).expanduser().is_dir()
+
+
 def parse_s3_url(url: str) -> S3Target:
     parts = urlsplit(url)
     if parts.scheme.lower() != "s3" or not parts.netloc or parts.query or parts.fragment:

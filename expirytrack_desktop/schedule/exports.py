@@ -23,7 +23,13 @@ from expirytrack_desktop.export.history import record_export
 from expirytrack_desktop.export.mirror import update_mirror
 from expirytrack_desktop.export.options import ExportOptions, default_filename
 from expirytrack_desktop.export.presets import Preset, get_preset, presets_path
-from expirytrack_desktop.export.s3 import export_to_s3, is_s3_url, parse_s3_url, s3_filesystem
+from expirytrack_desktop.export.s3 import (
+    export_to_s3,
+    is_s3_url,
+    names_a_folder,
+    parse_s3_url,
+    s3_filesystem,
+)
 from expirytrack_desktop.export.since import changed_since
 from expirytrack_desktop.fsutil import atomic_write_json
 from expirytrack_desktop.schedule.model import Schedule
@@ -73,9 +79,9 @@ def check_exports(schedule: Schedule, config_dir: Path) -> None:
     """What the schedule's exports need, checked when it is saved rather than at its first
     run tonight: the preset exists, the mirror folder is not a file (an ExportError)."""
     if schedule.export_preset:
-        get_preset(presets_path(config_dir), schedule.export_preset)
-    if schedule.export_new:
-        _new_into_folder(get_preset(presets_path(config_dir), schedule.export_preset or ""))
+        preset = get_preset(presets_path(config_dir), schedule.export_preset)
+        if schedule.export_new:
+            _new_into_folder(preset)
     if schedule.export_mirror:
         folder = Path(schedule.export_mirror).expanduser()
         if folder.exists() and not folder.is_dir():
@@ -87,20 +93,11 @@ def _new_into_folder(preset: Preset) -> None:
     run's new part. Checked when the schedule is saved and again when it runs (the preset
     may have been saved anew since)."""
     out = str(preset.out or "")
-    if _one_file(out):
+    if out and not names_a_folder(out):  # a file (the export folder when there is none)
         raise InvalidOptionsError(
             f"preset {preset.name!r} writes one file ({out}), which each run would replace"
             " with only that run's new expiries: give it a folder for --export-new"
         )
-
-
-def _one_file(out: str) -> bool:
-    """A preset's output names one file (not the export folder, a folder or an S3 prefix)."""
-    if not out:
-        return False
-    if is_s3_url(out):
-        return not parse_s3_url(out).is_prefix
-    return not (out.endswith(("/", "\\")) or Path(out).expanduser().is_dir())
 
 
 def _mirror_options(schedule: Schedule, db_path: Path) -> ExportOptions:
@@ -132,7 +129,7 @@ def _preset_export(
     preset = get_preset(presets_path(config_dir), name)
     options, prints = preset.options, None
     # what the fingerprints kept belong to: another preset, output or selection starts afresh
-    tag = json.dumps([name, preset.out, preset.options.to_json_dict()], sort_keys=True)
+    tag = json.dumps([name, preset.out, options.to_json_dict()], sort_keys=True)
     if seen is not None:  # only the expiries that changed since the last export
         _new_into_folder(preset)
         narrowed, prints = changed_since(db_path, options, _load_seen(seen, tag))
@@ -162,7 +159,7 @@ def _preset_export(
         target, unique = export_dir / filename, True
     else:
         path = Path(out).expanduser()
-        is_folder = path.is_dir() or str(out).endswith(("/", "\\"))
+        is_folder = names_a_folder(str(out))
         target, unique = (path / filename, True) if is_folder else (path, False)
     # a preset that names one file is replaced each run; a folder gets a new file each run
     result = run_export(db_path, options, target, overwrite=not unique, unique=unique)
