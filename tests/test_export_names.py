@@ -72,10 +72,70 @@ def test_a_chosen_compression_stays_where_the_name_allows_it():
     snappy = ExportOptions(NIFTY, compression="snappy")  # a Parquet codec, named x.parquet
     got = options_for_name(snappy, "x.parquet", format_chosen=False, compression_chosen=True)
     assert (got.format, got.codec) == ("parquet", "snappy")
-    folder = ExportOptions(NIFTY, per_contract=True)  # a folder's name is the user's own
-    assert options_for_name(folder, "x.parquet", format_chosen=True, compression_chosen=True) is (
-        folder
-    )
+
+
+@pytest.mark.parametrize(
+    ("opts", "name", "fmt", "codec"),
+    [  # a folder is named for its files, as Spark names a dataset folder x.parquet
+        (ExportOptions(NIFTY, per_contract=True), "x.parquet", "parquet", "zstd"),
+        (ExportOptions(NIFTY, per_contract=True), "x.json", "json", "none"),
+        (ExportOptions(NIFTY, per_contract=True), "x.csv.gz", "csv", "gzip"),
+        (ExportOptions(NIFTY, per_contract=True), "x", "csv", "none"),
+        (ExportOptions(NIFTY, per_contract=True), "x.zip", "csv", "none"),  # ZIP is a file
+        (ExportOptions(NIFTY, per_contract=True), "x.duckdb", "csv", "none"),
+        (ExportOptions(NIFTY, format="historify"), "x.parquet", "historify", "none"),
+        (ExportOptions(NIFTY, format="parquet", parquet_partitioned=True), "d.parquet",
+         "parquet", "zstd"),
+    ],
+)  # fmt: skip
+def test_a_folder_is_named_for_its_files(opts, name, fmt, codec):
+    got = options_for_name(opts, name, format_chosen=False, compression_chosen=False)
+    assert (got.format, got.codec, got.output_is_folder) == (fmt, codec, True)
+
+
+@pytest.mark.parametrize(
+    ("opts", "name", "message"),
+    [
+        (ExportOptions(NIFTY, per_contract=True), "x.parquet",
+         "x.parquet is the name of a folder of Parquet files, but the format chosen writes CSV:"
+         " name it x.csv"),
+        (ExportOptions(NIFTY, format="parquet", parquet_partitioned=True), "d.csv",
+         "d.csv is the name of a folder of CSV files, but the format chosen writes Parquet:"
+         " name it d.parquet"),
+        (ExportOptions(NIFTY, per_contract=True, compression="zstd"), "f.csv.gz",
+         "f.csv.gz is the name of a folder of gzip-compressed CSV files, but the compression"
+         " chosen writes zstd-compressed CSV: name it f.csv.zst"),
+    ],
+)  # fmt: skip
+def test_a_folder_named_for_other_files_is_refused(opts, name, message):
+    with pytest.raises(InvalidOptionsError) as info:
+        options_for_name(opts, name, format_chosen=True, compression_chosen=True)
+    assert str(info.value) == message
+
+
+def test_a_partitioned_dataset_is_parquet_only():
+    with pytest.raises(InvalidOptionsError, match="Parquet only, not JSON"):
+        ExportOptions(NIFTY, format="json", parquet_partitioned=True).validate()
+
+
+def test_cli_folders_hold_what_their_names_say(db, tmp_path, capsys):
+    base = ["export", "--db", str(db), "-i", "NIFTY", "-q"]
+    # --per-contract into x.parquet: Parquet files (was CSV text in a folder named .parquet)
+    assert main([*base, "--per-contract", "-o", str(tmp_path / "x.parquet")]) == exitcodes.OK
+    files = sorted((tmp_path / "x.parquet").iterdir())
+    assert files and all(f.suffix == ".parquet" for f in files)
+    assert sum(pl.read_parquet(f).height for f in files) == 24
+    # --partitioned alone: a Parquet dataset (was one CSV file named ds)
+    assert main([*base, "--partitioned", "-o", str(tmp_path / "ds")]) == exitcodes.OK
+    assert (tmp_path / "ds").is_dir()
+    assert pl.scan_parquet(tmp_path / "ds" / "**" / "*.parquet").collect().height == 24
+    capsys.readouterr()
+    # a format that cannot be partitioned, and a folder named for other files: refused
+    assert main([*base, "-f", "json", "--partitioned", "-o", str(tmp_path / "j")]) == 2
+    assert "a partitioned dataset is written in Parquet only, not JSON" in capsys.readouterr().err
+    assert main([*base, "-f", "csv", "--per-contract", "-o", str(tmp_path / "c.parquet")]) == 2
+    assert "name it " + str(tmp_path / "c.csv") in capsys.readouterr().err
+    assert not (tmp_path / "j").exists() and not (tmp_path / "c.parquet").exists()
 
 
 def test_cli_writes_what_the_name_says_and_refuses_a_contradiction(db, tmp_path, capsys):

@@ -108,7 +108,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--partitioned",
         action="store_true",
         default=None,
-        help="parquet: a dataset folder partitioned by underlying and expiry",
+        help="a Parquet dataset folder partitioned by underlying and expiry (Parquet only)",
     )
     p.add_argument(
         "--compression",
@@ -179,9 +179,13 @@ def _options(args: argparse.Namespace, db: Any, base: ExportOptions | None) -> E
         "compression": args.compression, "compression_level": args.compression_level,
     }  # fmt: skip
     changes.update({k: v for k, v in flags.items() if v is not None})
+    if args.partitioned and args.format is None:  # a partitioned dataset is Parquet's
+        changes["format"] = "parquet"
+    elif args.format not in (None, "parquet") and not args.partitioned:
+        changes["parquet_partitioned"] = False  # a preset's dataset: not for this format
     if args.columns is not None:
         changes["csv_columns"] = parse_csv_columns(args.columns)
-    elif args.format not in (None, "csv", "zip"):  # a preset's CSV columns: not for this format
+    elif changes.get("format") not in (None, "csv", "zip"):  # a preset's CSV columns: not here
         changes["csv_columns"] = None
     if base is None:
         return ExportOptions(**changes)
@@ -349,7 +353,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             options = options_for_name(
                 options,
                 str(out),
-                format_chosen=args.format is not None or preset is not None,
+                format_chosen=args.format is not None
+                or bool(args.partitioned)
+                or preset is not None,
                 compression_chosen=args.compression is not None
                 or (preset is not None and preset.options.compression is not None),
             )

@@ -167,6 +167,10 @@ class ExportOptions:
                 raise InvalidOptionsError("last N days needs N >= 1")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise InvalidOptionsError(f"date range is empty: {self.date_from} > {self.date_to}")
+        if self.parquet_partitioned and self.format != "parquet":
+            raise InvalidOptionsError(
+                f"a partitioned dataset is written in Parquet only, not {_KIND[self.format]}"
+            )
         if self.format == "parquet" and self.parquet_partitioned and self.per_contract:
             raise InvalidOptionsError("choose per-contract files or a partitioned dataset")
         self._validate_compression()
@@ -323,18 +327,20 @@ def options_for_name(
     CSV compression where they were not chosen (``-o x.parquet`` writes Parquet), and a name
     that contradicts a choice is refused (a gzip stream named ``x.csv``, CSV text named
     ``x.parquet``: readers that go by the name cannot open them). A name with another
-    extension (``x.txt``) or a folder output is left as the user's own."""
-    if options.output_is_folder:
-        return options
+    extension (``x.txt``) is left as the user's own. A folder output is named for its files
+    the same way (``-o x.parquet --per-contract``: Parquet files, as Spark names a dataset),
+    the compression of its CSV files too; Historify's folder and ZIP keep their own rules."""
     said = next(((s, f, c) for s, f, c in NAMED_AS if name.lower().endswith(s)), None)
     if said is None:
         return options
     suffix, fmt, codec = said
+    if options.output_is_folder and ({fmt, options.format} & {"zip", "historify"}):
+        return options  # a folder named x.zip / x.duckdb, or Historify's folder: as typed
     if fmt != options.format:
         if format_chosen:
             raise _contradiction(name, suffix, _KIND[fmt], options, "format")
         options = replace(options, format=fmt)
-        if options.output_is_folder:  # Historify files: a folder, not this file
+        if options.output_is_folder and not options.per_contract:  # Historify: a folder
             return options
     if codec is None or options.codec == codec:
         return options
@@ -346,9 +352,13 @@ def options_for_name(
 def _contradiction(
     name: str, suffix: str, kind: str, options: ExportOptions, choice: str
 ) -> InvalidOptionsError:
-    better = name[: len(name) - len(suffix)] + options.extension
+    folder = options.output_is_folder
+    better = name[: len(name) - len(suffix)] + (
+        "." + options.format + options.file_suffix if folder else options.extension
+    )
     return InvalidOptionsError(
-        f"{name} is the name of a {kind} file, but the {choice} chosen writes"
-        f" {_KIND[options.codec if choice == 'compression' else options.format]}:"
+        f"{name} is the name of {f'a folder of {kind} files' if folder else f'a {kind} file'},"
+        f" but the {choice}"
+        f" chosen writes {_KIND[options.codec if choice == 'compression' else options.format]}:"
         f" name it {better}"
     )
