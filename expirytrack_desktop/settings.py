@@ -55,6 +55,10 @@ class Settings:
     # those older than this many days, then the oldest until the rest fit in this many MB
     export_keep_days: float = 0.0  # 0 = keep them all
     export_keep_mb: float = 0.0  # 0 = no size limit
+    # exports to s3://: an S3-compatible service's endpoint ("" = AWS) and region ("" = the
+    # AWS environment's, else us-east-1); the access key is in the secret store (export/s3.py)
+    s3_endpoint: str = ""
+    s3_region: str = ""
     default_interval: str = "1minute"
     history_months: int = 3
     at_risk_days: int = 14  # warn about incomplete expiries that vanish from Upstox this soon

@@ -174,6 +174,9 @@ def test_s3_command_stores_the_credentials_exports_use(s3, db, monkeypatch, caps
         (["--access-key-id", KEY_ID], "", "secret access key missing and no terminal to ask"),
         (["--access-key-id", KEY_ID, "--secret-stdin", "--session-token-stdin"], "s\n\n",
          "session token is empty"),
+        (["--endpoint", "ftp://minio:9000"], "", "not an S3 endpoint: 'ftp://minio:9000'"),
+        (["--endpoint", "http://minio:90a0"], "", "not an S3 endpoint"),
+        (["--region", "EU West"], "", "not an S3 region: 'EU West' (such as eu-central-1)"),
     ],
 )  # fmt: skip
 def test_s3_configure_bad_input(monkeypatch, capsys, argv, stdin, message):
@@ -181,3 +184,24 @@ def test_s3_configure_bad_input(monkeypatch, capsys, argv, stdin, message):
     assert main(["s3", "configure", *argv]) == exitcodes.BAD_INPUT
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_s3_configure_endpoint_alone_keeps_the_key(memory_keyring, monkeypatch, capsys):
+    """`--endpoint` / `--region` alone change the settings only; `show` names them."""
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.settings import Settings
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(SECRET + "\n"))
+    assert main(["s3", "configure", "--access-key-id", KEY_ID, "--secret-stdin"]) == 0
+    assert main(["s3", "configure", "--endpoint", "minio.lan:9000/"]) == 0
+    assert main(["s3", "configure", "--region", "ap-south-1"]) == 0
+    capsys.readouterr()
+    saved = Settings.load(AppPaths.default().settings_path)
+    assert (saved.s3_endpoint, saved.s3_region) == ("https://minio.lan:9000", "ap-south-1")
+    assert memory_keyring.get_password("ExpiryTrack", "s3_secret_access_key") == SECRET
+    assert main(["s3", "show"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("S3 access key AKID…0001, in ")
+    assert "Endpoint: https://minio.lan:9000; region: ap-south-1." in out
+    assert main(["s3", "configure", "--endpoint", ""]) == 0  # back to AWS
+    assert Settings.load(AppPaths.default().settings_path).s3_endpoint == ""

@@ -4,6 +4,7 @@ brought up to date from what the run stored (simulator, real SQLite, real files)
 from __future__ import annotations
 
 import csv
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -14,6 +15,7 @@ from expirytrack_desktop.export.api import ExportOptions
 from expirytrack_desktop.export.presets import Preset, presets_path, save_preset
 from expirytrack_desktop.paths import AppPaths
 from tests.collect_helpers import NIFTY
+from tests.test_export_s3 import s3  # noqa: F401  (moto's S3 server on 127.0.0.1)
 from tests.test_schedule_run import env  # noqa: F401  (the simulator + SMTP fixture)
 
 
@@ -120,3 +122,43 @@ def test_a_schedule_stored_with_a_relative_db_is_refused_at_its_run(capsys):
     assert main(["schedule", "run", "old"]) == exitcodes.BAD_INPUT
     err = capsys.readouterr().err
     assert "names its database by a relative path (d.sqlite3)" in err and "full --db" in err
+
+
+def test_a_scheduled_s3_export_uses_the_stored_key_and_the_endpoint_setting(
+    env,  # noqa: F811
+    s3,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+    capsys,
+):
+    """`s3 configure` stores the key (secret store) and an S3-compatible endpoint (settings);
+    a scheduled run's preset uploads with both, with no AWS variable and no endpoint variable
+    set (the scheduled run read only the AWS chain before)."""
+    import io
+
+    from tests.test_export_s3 import KEY_ID, SECRET, keys
+
+    endpoint = os.environ.pop("EXPIRYTRACK_S3_ENDPOINT")
+    monkeypatch.delenv("EXPIRYTRACK_S3_ENDPOINT", raising=False)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(SECRET + "\n"))
+    configure = ["s3", "configure", "--endpoint", endpoint, "--region", "us-east-1"]
+    assert main([*configure, "--access-key-id", KEY_ID, "--secret-stdin"]) == exitcodes.OK
+    out = capsys.readouterr().out
+    assert f"S3 endpoint {endpoint}, region us-east-1: saved in " in out and SECRET not in out
+    save_preset(
+        presets_path(AppPaths.default().config_dir),
+        Preset("up", ExportOptions((NIFTY,), contract_types=("FUT",)), "s3://quant/nightly/"),
+    )
+    env.add("--export-preset", "up")
+    assert main(["schedule", "run", "nifty"]) == exitcodes.OK
+    err = capsys.readouterr().err
+    assert "nifty: export preset 'up':" in err and "rows to s3://quant/nightly/" in err
+    (key,) = keys(s3)
+    assert key.startswith("nightly/OpenAlgo_ExpiryTrack_") and key.endswith(".csv")
+    body = s3.get_object(Bucket="quant", Key=key)["Body"].read().decode()
+    local = tmp_path / "same.csv"  # the same preset exported here: the same bytes
+    assert main(["export", "--db", str(env.db), "--preset", "up", "-o", str(local), "-q"]) == 0
+    assert body == local.read_text(encoding="utf-8") and body.count("FUT,") > 1000
+    assert SECRET not in err

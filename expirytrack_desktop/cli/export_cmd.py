@@ -232,22 +232,17 @@ def _to_s3(
     """Export into a private temporary folder, upload it to ``url``, record it."""
     from expirytrack_desktop.export.api import run_export
     from expirytrack_desktop.export.history import record_export
-    from expirytrack_desktop.export.s3 import SECRET_NAMES, export_to_s3, s3_filesystem
+    from expirytrack_desktop.export.s3 import export_to_s3, s3_filesystem, stored_s3_secrets
 
-    secrets: dict[str, str | None] = {}
-    try:
-        store = runtime.secret_store()
-        if not store.needs_passphrase:
-            secrets = store.get_many(SECRET_NAMES)
-    except Exception:
-        secrets = {}
+    secrets = stored_s3_secrets(runtime.secret_store)
+    s = runtime.settings
     reporter = _Reporter(err, args.quiet)
     try:
         result, where, count = export_to_s3(
             url,
             name,
             lambda local: run_export(db, options, local, progress=reporter, record_history=False),
-            s3_filesystem(secrets),
+            s3_filesystem(secrets, endpoint=s.s3_endpoint, region=s.s3_region),
             overwrite=args.overwrite,
         )
     finally:

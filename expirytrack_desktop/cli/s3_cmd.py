@@ -2,9 +2,10 @@
 secret store (OS keyring, else the encrypted file) like the Upstox ones.
 
 Without them, exports to ``s3://`` take the standard AWS chain (environment, profile, instance
-role); with them, the CLI and the window use them first (``export/s3.py``). A scheduled run
-has no window to ask a passphrase and reads the AWS chain only. The secret access key is never
-printed, logged or echoed.
+role); with them, the CLI, the window and scheduled runs use them first (``export/s3.py``; a
+scheduled run reads the encrypted fallback only with ``EXPIRYTRACK_PASSPHRASE``). The endpoint
+of an S3-compatible service and the region go to the settings file. The secret access key is
+never printed, logged or echoed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     c = sub.add_parser("configure", parents=[common], help="store an access key and its secret")
     c.add_argument("--access-key-id", metavar="ID", help="asked for when omitted")
     c.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="an S3-compatible service (MinIO, R2, ...): https://host[:port]; '' for AWS."
+        " Alone (with --region), only the settings change",
+    )
+    c.add_argument("--region", help="the bucket's region ('' for the AWS environment's)")
+    c.add_argument(
         "--secret-stdin",
         action="store_true",
         help="read the secret access key from the first line of standard input",
@@ -60,32 +68,58 @@ def cmd_configure(args: argparse.Namespace) -> int:
     from expirytrack_desktop.auth.credentials import CredentialsError
     from expirytrack_desktop.auth.secrets import SecretStoreError
     from expirytrack_desktop.cli.auth_cmd import ask, mask
+    from expirytrack_desktop.export.errors import InvalidOptionsError
+    from expirytrack_desktop.export.s3 import check_s3_credentials, save_s3_credentials
 
+    try:
+        where = _configure_settings(args)
+    except InvalidOptionsError as exc:
+        return fail(exitcodes.BAD_INPUT, str(exc))
+    except OSError as exc:
+        return fail(exitcodes.STORAGE, f"cannot save the settings: {exc}")
+    if where and args.access_key_id is None and not args.secret_stdin:
+        return exitcodes.OK  # --endpoint / --region alone: the stored key stays
     try:
         key_id = (args.access_key_id or "").strip() or ask("S3 access key ID: ")
         if args.secret_stdin:
             secret = sys.stdin.readline().strip()
         else:
             secret = ask("S3 secret access key: ", secret=True)
-        token = sys.stdin.readline().strip() if args.session_token_stdin else ""
-    except CredentialsError as exc:
+        token = sys.stdin.readline() if args.session_token_stdin else None
+        entries = check_s3_credentials(key_id, secret, token)
+    except (CredentialsError, InvalidOptionsError) as exc:
         return fail(exitcodes.BAD_INPUT, str(exc))
-    if not key_id or any(ch.isspace() for ch in key_id):
-        return fail(exitcodes.BAD_INPUT, "the S3 access key ID is one word, not empty")
-    if not secret:
-        return fail(exitcodes.BAD_INPUT, "the S3 secret access key is empty")
-    if args.session_token_stdin and not token:
-        return fail(exitcodes.BAD_INPUT, "the S3 session token is empty")
     try:
         store = _store()
-        store.set_many({KEY_ID: key_id, SECRET: secret, **({TOKEN: token} if token else {})})
-        if not token:
-            store.delete(TOKEN)  # a token of earlier credentials would not fit these
+        save_s3_credentials(store, entries)
     except SecretStoreError as exc:
         return fail(exitcodes.STORAGE, str(exc))
     what = " and session token" if token else ""
     print(f"Saved S3 access key {mask(key_id)}, its secret{what} in {store.backend_name}.")
     return exitcodes.OK
+
+
+def _configure_settings(args: argparse.Namespace) -> str:
+    """Save --endpoint / --region into the settings file; a line saying so ("" when neither
+    was given)."""
+    from expirytrack_desktop.export.s3 import check_endpoint, check_region
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.settings import Settings
+
+    if args.endpoint is None and args.region is None:
+        return ""
+    endpoint = None if args.endpoint is None else check_endpoint(args.endpoint)
+    region = None if args.region is None else check_region(args.region)
+    path = AppPaths.default().settings_path
+    settings = Settings.load(path)
+    if endpoint is not None:
+        settings.s3_endpoint = endpoint
+    if region is not None:
+        settings.s3_region = region
+    settings.save(path)
+    line = f"S3 endpoint {settings.s3_endpoint or 'AWS'}, region {settings.s3_region or 'default'}"
+    print(f"{line}: saved in {path}.")
+    return line
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -102,10 +136,20 @@ def cmd_show(args: argparse.Namespace) -> int:
             "No S3 credentials stored: exports to s3:// use the AWS environment"
             " (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), AWS_PROFILE or ~/.aws/credentials."
         )
+        _show_settings()
         return exitcodes.OK
     token = ", with a session token" if got.get(TOKEN) else ""
     print(f"S3 access key {mask(str(got[KEY_ID]))}{token}, in {store.backend_name}.")
+    _show_settings()
     return exitcodes.OK
+
+
+def _show_settings() -> None:
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.settings import Settings
+
+    s = Settings.load(AppPaths.default().settings_path)
+    print(f"Endpoint: {s.s3_endpoint or 'AWS'}; region: {s.s3_region or 'the AWS default'}.")
 
 
 def cmd_forget(args: argparse.Namespace) -> int:

@@ -396,7 +396,8 @@ def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:
         export_dir = Path(rt.settings.export_dir or paths.export_dir).expanduser()
         keep = (rt.settings.export_keep_days, rt.settings.export_keep_mb)
         run_exports(s, Path(rt.db_path), paths.config_dir, export_dir, said,
-                    state_dir=paths.data_dir / "schedules", keep=keep)  # fmt: skip
+                    state_dir=paths.data_dir / "schedules", keep=keep,
+                    s3=lambda: _s3(rt))  # fmt: skip
     save_state(paths.data_dir, report)
     line = report.summary_line()
     append_log(paths.log_dir, f"{line} (exit {report.exit_code})")
@@ -455,3 +456,14 @@ def _smtp_password(rt: Any) -> str | None:
         return rt.secret_store(cli_passphrase).get(SMTP_PASSWORD)
     except Exception as exc:  # SecretStoreError, keyring trouble: its message has no secret
         raise NotifyError(f"cannot read the SMTP password: {exc}") from None
+
+
+def _s3(rt: Any) -> Any:
+    """The S3 file system of a scheduled export: the stored access key (as the window's and
+    the CLI's exports use), else the AWS chain; the settings' endpoint and region."""
+    from expirytrack_desktop.cli.passphrase import cli_passphrase
+    from expirytrack_desktop.export.s3 import s3_filesystem, stored_s3_secrets
+
+    secrets = stored_s3_secrets(lambda: rt.secret_store(cli_passphrase))
+    st = rt.settings
+    return s3_filesystem(secrets, endpoint=st.s3_endpoint, region=st.s3_region)

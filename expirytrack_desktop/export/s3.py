@@ -13,15 +13,17 @@ Credentials, first found wins:
    ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``, ``AWS_PROFILE`` and
    ``~/.aws/credentials``, instance roles.
 
-The endpoint of an S3-compatible service (MinIO, R2, ...) comes from
-``EXPIRYTRACK_S3_ENDPOINT`` (``http://127.0.0.1:9000``) or ``AWS_ENDPOINT_URL``; the region
-from ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (default ``us-east-1``). Secrets are never
-printed or logged; an error names the bucket and key only.
+The endpoint of an S3-compatible service (MinIO, R2, ...): ``EXPIRYTRACK_S3_ENDPOINT``
+(``http://127.0.0.1:9000``), else the ``s3_endpoint`` setting (Settings, or ``expirytrack s3
+configure --endpoint``), else ``AWS_ENDPOINT_URL``; the region: the ``s3_region`` setting, else
+``AWS_REGION`` / ``AWS_DEFAULT_REGION``, else ``us-east-1``. Secrets are never printed or
+logged; an error names the bucket and key only.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -71,10 +73,78 @@ def parse_s3_url(url: str) -> S3Target:
     return S3Target(parts.netloc, parts.path.lstrip("/"))
 
 
+def check_endpoint(text: str) -> str:
+    """An S3 endpoint as typed (``https://s3.example.com``, ``127.0.0.1:9000``) -> the URL
+    kept (``""`` for AWS itself); :class:`InvalidOptionsError` when it is not one."""
+    text = text.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text if "://" in text else f"https://{text}")
+    try:
+        port_ok = parts.port is None or parts.port > 0  # a port not a number raises
+    except ValueError:
+        port_ok = False
+    bad = parts.scheme not in ("http", "https") or not parts.hostname or not port_ok
+    bad = bad or any(ch.isspace() for ch in text)
+    if bad or parts.path.strip("/") or parts.query:
+        raise InvalidOptionsError(
+            f"not an S3 endpoint: {text!r} (a URL such as https://s3.example.com"
+            " or http://127.0.0.1:9000)"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def check_region(text: str) -> str:
+    """An S3 region name (``eu-central-1``, ``auto`` for R2) or ``""``."""
+    text = text.strip()
+    if text and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", text):
+        raise InvalidOptionsError(f"not an S3 region: {text!r} (such as eu-central-1)")
+    return text
+
+
+def check_s3_credentials(key_id: str, secret: str, token: str | None = None) -> dict[str, str]:
+    """The secret store's entries for an access key, or :class:`InvalidOptionsError` naming
+    what is wrong (never the secret)."""
+    key_id, secret = key_id.strip(), secret.strip()
+    if not key_id or any(ch.isspace() for ch in key_id):
+        raise InvalidOptionsError("the S3 access key ID is one word, not empty")
+    if not secret:
+        raise InvalidOptionsError("the S3 secret access key is empty")
+    if token is not None and not token.strip():
+        raise InvalidOptionsError("the S3 session token is empty")
+    got = {SECRET_NAMES[0]: key_id, SECRET_NAMES[1]: secret}
+    return got | ({SECRET_NAMES[2]: token.strip()} if token else {})
+
+
+def save_s3_credentials(store: Any, entries: Mapping[str, str]) -> None:
+    """Store checked entries (:func:`check_s3_credentials`); a session token of earlier
+    credentials is removed when the new ones have none (it would not fit them)."""
+    store.set_many(dict(entries))
+    if SECRET_NAMES[2] not in entries:
+        store.delete(SECRET_NAMES[2])
+
+
+def stored_s3_secrets(open_store: Callable[[], Any]) -> dict[str, str | None]:
+    """The secret store's S3 entries, or {} when it cannot be opened, is locked or cannot be
+    read: the AWS chain still applies then (and no message can carry a secret)."""
+    try:
+        store = open_store()
+        if store is not None and not store.needs_passphrase:
+            return dict(store.get_many(SECRET_NAMES))
+    except Exception:  # keyring trouble, a damaged file: fall back to the AWS chain
+        pass
+    return {}
+
+
 def s3_filesystem(
-    secrets: Mapping[str, str | None] | None = None, env: Mapping[str, str] | None = None
+    secrets: Mapping[str, str | None] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    endpoint: str = "",
+    region: str = "",
 ) -> Any:
-    """pyarrow S3FileSystem with the credentials and endpoint described above."""
+    """pyarrow S3FileSystem with the credentials and endpoint described above
+    (``endpoint`` / ``region``: the settings)."""
     try:
         from pyarrow import fs
 
@@ -84,11 +154,11 @@ def s3_filesystem(
 
     env = os.environ if env is None else env
     kwargs: dict[str, Any] = {
-        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        "region": region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     }
-    endpoint = env.get("EXPIRYTRACK_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    url = env.get("EXPIRYTRACK_S3_ENDPOINT") or endpoint or env.get("AWS_ENDPOINT_URL") or ""
+    if url:
+        parts = urlsplit(url if "://" in url else f"https://{url}")
         kwargs.update(endpoint_override=parts.netloc, scheme=parts.scheme or "https")
     secrets = secrets or {}
     key_id, secret = secrets.get("s3_access_key_id"), secrets.get("s3_secret_access_key")

@@ -44,11 +44,13 @@ def run_exports(
     now: Callable[[], datetime] = datetime.now,
     state_dir: Path | None = None,
     keep: tuple[float, float] = (0.0, 0.0),
+    s3: Callable[[], Any] = s3_filesystem,
 ) -> bool:
     """Run the schedule's exports; True when every one succeeded (or there were none).
     ``state_dir`` keeps, for ``export_new``, what the preset's last export held
     (``NAME.exported.json``); ``keep``: the settings' automatic clean-up (days, MB) run after
-    the preset's export."""
+    the preset's export; ``s3``: the S3 file system of a preset writing to ``s3://`` (with
+    the stored credentials and the settings' endpoint; by default the AWS chain)."""
     ok = True
     if schedule.export_mirror:
         try:
@@ -67,7 +69,7 @@ def run_exports(
             if schedule.export_new:
                 seen = seen_path(state_dir or config_dir, schedule.name)
             written = _preset_export(schedule.export_preset, db_path, config_dir, export_dir,
-                                     say, now, seen)  # fmt: skip
+                                     say, now, seen, s3)  # fmt: skip
         except ExportError as exc:
             say(f"export preset {schedule.export_preset!r} failed: {exc}")
             return False
@@ -124,6 +126,7 @@ def _preset_export(
     say: Callable[[str], None],
     now: Callable[[], datetime],
     seen: Path | None = None,
+    s3: Callable[[], Any] = s3_filesystem,
 ) -> Path | None:
     """Run the preset; the file or folder it wrote here (None: uploaded, or nothing new)."""
     preset = get_preset(presets_path(config_dir), name)
@@ -144,7 +147,7 @@ def _preset_export(
             str(out),
             filename,
             lambda local: run_export(db_path, options, local, record_history=False),
-            s3_filesystem(),  # the AWS environment / profile: a scheduled run has no window
+            s3(),
             overwrite=not parse_s3_url(str(out)).is_prefix,
         )
         try:

@@ -109,18 +109,6 @@ class ExportService:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="expirytrack-export")
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
-    def _s3_secrets(self) -> dict[str, str | None]:
-        """The secret store's S3 credentials when saved there (else the AWS chain applies)."""
-        from expirytrack_desktop.export.s3 import SECRET_NAMES
-
-        rt = self.host.runtime
-        try:
-            if rt is not None and not rt.secrets.needs_passphrase:
-                return dict(rt.secrets.get_many(SECRET_NAMES))
-        except Exception as exc:  # a store that cannot be read: the AWS chain still works
-            log.warning("S3 credentials not read from the secret store: %s", type(exc).__name__)
-        return {}
-
     async def run_s3(
         self,
         options: ExportOptions,
@@ -135,19 +123,21 @@ class ExportService:
         it in the history; (result, the object's URL, files uploaded)."""
         from expirytrack_desktop.export.api import run_export
         from expirytrack_desktop.export.history import record_export
-        from expirytrack_desktop.export.s3 import export_to_s3, s3_filesystem
+        from expirytrack_desktop.export.s3 import export_to_s3, s3_filesystem, stored_s3_secrets
 
         db = self._db()
 
         def work() -> tuple[ExportResult, str, int]:
-            secrets = self._s3_secrets()  # the keyring may block: read here, not in the loop
+            rt = self.host.runtime  # the keyring may block: read here, not in the loop
+            secrets = stored_s3_secrets(lambda: rt.secrets if rt is not None else None)
+            s = self.services.settings
             result, where, count = export_to_s3(
                 url,
                 name,
                 lambda local: run_export(
                     db, options, local, progress=progress, cancel=cancel, record_history=False
                 ),
-                s3_filesystem(secrets),
+                s3_filesystem(secrets, endpoint=s.s3_endpoint, region=s.s3_region),
                 overwrite=overwrite,
             )
             record_export(db, options, where, result.rows, result.bytes, datetime.now(UTC))
