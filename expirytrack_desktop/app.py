@@ -41,6 +41,7 @@ PAGES = (
     "schedule-dialog",
     "export-5",
     "settings",
+    "settings-cloud",
     "chart",
     "chain",
     "quality",

@@ -158,6 +158,24 @@ class AuthService:
         await self.tasks.run_blocking(save_credentials, rt.secrets, creds)
         log.info("Credentials saved (%s)", rt.secrets.backend_name)
 
+    async def read_secrets(self, names: tuple[str, ...]) -> dict[str, str | None]:
+        """Other secrets the settings show (S3, SMTP); unlocks the fallback file first."""
+        rt = await self.host.ready()
+        if not await self.ensure_unlocked():
+            raise RuntimeError(LOCKED)
+        return dict(await self.tasks.run_blocking(rt.secrets.get_many, names))
+
+    async def write_secrets(self, entries: dict[str, str], delete: tuple[str, ...] = ()) -> None:
+        """Store ``entries`` and delete ``delete`` (names only ever reach the log)."""
+        rt = await self.host.ready()
+        if not await self.ensure_unlocked(for_write=True):
+            raise RuntimeError(LOCKED)
+        if entries:
+            await self.tasks.run_blocking(rt.secrets.set_many, entries)
+        if delete:
+            await self.tasks.run_blocking(rt.secrets.delete_many, delete)
+        log.info("Secrets saved: %s (%s)", ", ".join([*entries, *delete]), rt.secrets.backend_name)
+
     async def has_credentials(self) -> bool:
         rt = await self.host.ready()
         if rt.secrets.needs_passphrase:

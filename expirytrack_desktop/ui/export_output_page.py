@@ -75,8 +75,9 @@ class ExportOutputPage(WizardPage):
         dest.addWidget(self.btn_browse, 3, 2)
         dest.setColumnStretch(1, 1)
         note = QtWidgets.QLabel(
-            "S3 credentials: those stored by `expirytrack s3 configure` (the secret store), else "
-            "the AWS environment or profile. A mirror rewrites only new or changed partitions."
+            "S3 key and endpoint: Settings → Cloud and e-mail (or `expirytrack s3 configure`),"
+            " else the AWS environment or profile. A mirror rewrites only new or changed"
+            " partitions."
         )
         note.setWordWrap(True)
         note.setEnabled(False)

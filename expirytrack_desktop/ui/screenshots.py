@@ -1,7 +1,7 @@
 """``--screenshot PATH --page NAME``: drive the app to a page and save it as PNG via ``grab()``.
 
 Pages: main, wizard-1..4, jobs (a collection mid-run), dashboard, atrisk (the dashboard's At
-risk panel), export-1..5, settings, waiting (a collection held back by the rate limiter), quit
+risk panel), export-1..5, settings, settings-cloud, waiting (a collection held back by the rate limiter), quit
 (the question Ctrl+Q asks while collections run), chart, chain, quality.
 In demo mode an empty demo database is first filled with a small collection, so tables are
 not empty in the pictures, and a keep-complete watchlist of NIFTY and BANKNIFTY is saved: their
@@ -292,8 +292,10 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
         print(f"saved {path}" if ok else f"could not save {path}")
         window.quit_box.reject()
         return 0 if ok else 1
-    if page == "settings":
+    if page in ("settings", "settings-cloud"):
         window.on_settings()
+        if page == "settings-cloud":
+            window.settings_dialog.tabs.setCurrentIndex(1)
         await settle(0.8)
         return save(window.settings_dialog, path)
     log.error("unknown page %s", page)

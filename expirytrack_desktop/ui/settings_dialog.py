@@ -1,4 +1,5 @@
-"""Settings: credentials (through the secret store), folders, rate limits, defaults."""
+"""Settings: credentials (through the secret store), folders, rate limits, defaults; the
+second tab (S3, e-mail) is :mod:`.settings_remote`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.qt import QtWidgets, asyncSlot
+from expirytrack_desktop.ui.settings_remote import RemoteSettings
 from expirytrack_desktop.ui.widgets import MessageLabel
 from expirytrack_desktop.upstox.limiter import RateLimitSpec
 from expirytrack_desktop.upstox.models import INTERVALS
@@ -165,10 +167,18 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         self.buttons.accepted.connect(self.on_save)
         self.buttons.rejected.connect(self.reject)
+        general = QtWidgets.QWidget()
+        gl = QtWidgets.QVBoxLayout(general)
+        gl.addWidget(cred_box)
+        gl.addWidget(st_box)
+        gl.addWidget(lim_box)
+        self.remote = RemoteSettings(controller)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setObjectName("settingsTabs")
+        self.tabs.addTab(general, "General")
+        self.tabs.addTab(self.remote, "Cloud and e-mail")
         lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(cred_box)
-        lay.addWidget(st_box)
-        lay.addWidget(lim_box)
+        lay.addWidget(self.tabs)
         lay.addWidget(self.message)
         lay.addWidget(self.buttons)
         self.resize(640, self.sizeHint().height())
@@ -183,6 +193,7 @@ class SettingsDialog(QtWidgets.QDialog):
         except Exception as exc:
             self.cred_message.error(describe_error(exc))
             return
+        await self.remote.load_secrets()
         if creds is not None:
             self.api_key.setText(creds.api_key)
             self.redirect_uri.setText(creds.redirect_uri)
@@ -200,7 +211,7 @@ class SettingsDialog(QtWidgets.QDialog):
         base = self.api_base.text().strip()
         if not base.startswith(("http://", "https://")):
             out.append("API base URL must start with http:// or https://")
-        return out
+        return out + self.remote.errors()
 
     @asyncSlot()
     async def on_save(self) -> None:
@@ -221,7 +232,11 @@ class SettingsDialog(QtWidgets.QDialog):
                     self.cred_message.error(describe_error(exc))
                     return
             self.cred_message.clear_message()
+        if not await self.remote.save_secrets():
+            self.tabs.setCurrentWidget(self.remote)
+            return
         s = c.services.settings
+        self.remote.apply(s)
         s.rate_limit = self.rate_limit.text().strip()
         s.db_path = self.db_path.text()
         s.export_dir = self.export_dir.text()
