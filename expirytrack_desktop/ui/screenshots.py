@@ -1,8 +1,8 @@
 """``--screenshot PATH --page NAME``: drive the app to a page and save it as PNG via ``grab()``.
 
 Pages: main, wizard-1..4, jobs (a collection mid-run), dashboard, atrisk (the dashboard's At
-risk panel), export-1..5, settings, settings-cloud, waiting (a collection held back by the rate limiter), quit
-(the question Ctrl+Q asks while collections run), chart, chain, quality.
+risk panel), export-1..5, settings, settings-cloud, waiting (a collection held back by the rate
+limiter), quit (the question Ctrl+Q asks while collections run), chart, chain, quality.
 In demo mode an empty demo database is first filled with a small collection, so tables are
 not empty in the pictures, and a keep-complete watchlist of NIFTY and BANKNIFTY is saved: their
 oldest expiries, never collected, vanish from the simulated Upstox within days (At risk).
