@@ -205,3 +205,38 @@ def test_s3_configure_endpoint_alone_keeps_the_key(memory_keyring, monkeypatch, 
     assert "Endpoint: https://minio.lan:9000; region: ap-south-1." in out
     assert main(["s3", "configure", "--endpoint", ""]) == 0  # back to AWS
     assert Settings.load(AppPaths.default().settings_path).s3_endpoint == ""
+
+
+def test_a_key_in_the_encrypted_fallback_is_used_with_its_passphrase(s3, db, monkeypatch, capsys):
+    """No OS keyring: the key lives in the encrypted file. With EXPIRYTRACK_PASSPHRASE an
+    export uses it (it was skipped as "locked" before); without one, and no terminal to
+    ask, the export says why the key was not read and goes on with the AWS chain."""
+    import keyring
+    import keyring.backends.fail
+
+    from expirytrack_desktop.export import s3 as s3_module
+
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    real, used = s3_module.s3_filesystem, []
+
+    def recording(secrets=None, env=None, **kw):  # type: ignore[no-untyped-def]
+        used.append((secrets or {}).get("s3_access_key_id"))  # moto checks no signature
+        return real(secrets, env, **kw)
+
+    monkeypatch.setattr(s3_module, "s3_filesystem", recording)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("EXPIRYTRACK_PASSPHRASE", "correct horse battery")
+    monkeypatch.setattr("sys.stdin", io.StringIO(SECRET + "\n"))
+    assert main(["s3", "configure", "--access-key-id", KEY_ID, "--secret-stdin"]) == 0
+    assert "encrypted" in capsys.readouterr().out.lower()
+    assert main(["export", "--db", str(db), "-i", "NIFTY", "-o", "s3://quant/fb/", "-q"]) == 0
+    assert [k.split("/")[0] for k in keys(s3)] == ["fb"] and used == [KEY_ID]
+    capsys.readouterr()
+    monkeypatch.delenv("EXPIRYTRACK_PASSPHRASE")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code = main(["export", "--db", str(db), "-i", "NIFTY", "-o", "s3://quant/fb2/", "-q"])
+    err = capsys.readouterr().err
+    assert code == 0 and used[-1] is None  # moto takes unsigned requests; AWS would not
+    assert "warning: S3 key not read from the secret store (" in err
+    assert "the AWS environment applies" in err and SECRET not in err

@@ -230,11 +230,15 @@ def _to_s3(
     err: TextIO,
 ) -> int:
     """Export into a private temporary folder, upload it to ``url``, record it."""
+    from expirytrack_desktop.cli.passphrase import cli_passphrase
     from expirytrack_desktop.export.api import run_export
     from expirytrack_desktop.export.history import record_export
     from expirytrack_desktop.export.s3 import export_to_s3, s3_filesystem, stored_s3_secrets
 
-    secrets = stored_s3_secrets(runtime.secret_store)
+    secrets = stored_s3_secrets(
+        lambda: runtime.secret_store(cli_passphrase),
+        lambda line: print(f"warning: {line}", file=err),
+    )
     s = runtime.settings
     reporter = _Reporter(err, args.quiet)
     try:

@@ -14,6 +14,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -397,7 +398,7 @@ def _run_locked(args: argparse.Namespace, rt: Any, s: Any) -> int:
         keep = (rt.settings.export_keep_days, rt.settings.export_keep_mb)
         run_exports(s, Path(rt.db_path), paths.config_dir, export_dir, said,
                     state_dir=paths.data_dir / "schedules", keep=keep,
-                    s3=lambda: _s3(rt))  # fmt: skip
+                    s3=lambda: _s3(rt, said))  # fmt: skip
     save_state(paths.data_dir, report)
     line = report.summary_line()
     append_log(paths.log_dir, f"{line} (exit {report.exit_code})")
@@ -458,12 +459,12 @@ def _smtp_password(rt: Any) -> str | None:
         raise NotifyError(f"cannot read the SMTP password: {exc}") from None
 
 
-def _s3(rt: Any) -> Any:
+def _s3(rt: Any, say: Callable[[str], None]) -> Any:
     """The S3 file system of a scheduled export: the stored access key (as the window's and
     the CLI's exports use), else the AWS chain; the settings' endpoint and region."""
     from expirytrack_desktop.cli.passphrase import cli_passphrase
     from expirytrack_desktop.export.s3 import s3_filesystem, stored_s3_secrets
 
-    secrets = stored_s3_secrets(lambda: rt.secret_store(cli_passphrase))
+    secrets = stored_s3_secrets(lambda: rt.secret_store(cli_passphrase), say)
     st = rt.settings
     return s3_filesystem(secrets, endpoint=st.s3_endpoint, region=st.s3_region)

@@ -124,16 +124,22 @@ def save_s3_credentials(store: Any, entries: Mapping[str, str]) -> None:
         store.delete(SECRET_NAMES[2])
 
 
-def stored_s3_secrets(open_store: Callable[[], Any]) -> dict[str, str | None]:
-    """The secret store's S3 entries, or {} when it cannot be opened, is locked or cannot be
-    read: the AWS chain still applies then (and no message can carry a secret)."""
+def stored_s3_secrets(
+    open_store: Callable[[], Any], warn: Callable[[str], None] | None = None
+) -> dict[str, str | None]:
+    """The secret store's S3 entries ({} when none are stored). A store that cannot be read
+    (the encrypted fallback locked with no passphrase to ask, keyring trouble) gives {} and a
+    ``warn`` line: the AWS chain applies then. The store's errors carry no secret."""
+    from expirytrack_desktop.auth.secrets import SecretStoreError
+
     try:
         store = open_store()
-        if store is not None and not store.needs_passphrase:
-            return dict(store.get_many(SECRET_NAMES))
-    except Exception:  # keyring trouble, a damaged file: fall back to the AWS chain
-        pass
-    return {}
+        return {} if store is None else dict(store.get_many(SECRET_NAMES))
+    except Exception as exc:  # keyring trouble, a damaged or locked file
+        if warn is not None:
+            why = str(exc) if isinstance(exc, SecretStoreError) else type(exc).__name__
+            warn(f"S3 key not read from the secret store ({why}): the AWS environment applies")
+        return {}
 
 
 def s3_filesystem(

@@ -129,7 +129,9 @@ class ExportService:
 
         def work() -> tuple[ExportResult, str, int]:
             rt = self.host.runtime  # the keyring may block: read here, not in the loop
-            secrets = stored_s3_secrets(lambda: rt.secrets if rt is not None else None)
+            secrets = stored_s3_secrets(
+                lambda: rt.secrets if rt is not None else None, lambda w: log.warning("%s", w)
+            )
             s = self.services.settings
             result, where, count = export_to_s3(
                 url,

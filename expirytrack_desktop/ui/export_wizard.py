@@ -197,6 +197,8 @@ class ExportWizard(AppWizard):
     async def export_s3(self, opts: Any, url: str, *, overwrite: bool = False) -> None:
         """Export into a temporary folder and upload it to ``url`` (``s3://bucket/prefix/``)."""
         name = default_filename(opts, datetime.now())
+        if not self.controller.services.demo:  # the stored S3 key may be in a locked file
+            await self.controller.auth.ensure_unlocked()  # declined: the AWS chain, warned
 
         async def work(progress: Callable[[Any], None], stop: threading.Event) -> Any:
             return await self.controller.exports.run_s3(
