@@ -81,8 +81,7 @@ def test_a_chosen_compression_stays_where_the_name_allows_it():
         (ExportOptions(NIFTY, per_contract=True), "x.json", "json", "none"),
         (ExportOptions(NIFTY, per_contract=True), "x.csv.gz", "csv", "gzip"),
         (ExportOptions(NIFTY, per_contract=True), "x", "csv", "none"),
-        (ExportOptions(NIFTY, per_contract=True), "x.zip", "csv", "none"),  # ZIP is a file
-        (ExportOptions(NIFTY, per_contract=True), "x.duckdb", "csv", "none"),
+        (ExportOptions(NIFTY, per_contract=True), "x.duckdb", "historify", "none"),
         (ExportOptions(NIFTY, format="historify"), "x.parquet", "historify", "none"),
         (ExportOptions(NIFTY, format="parquet", parquet_partitioned=True), "d.parquet",
          "parquet", "zstd"),
@@ -91,6 +90,14 @@ def test_a_chosen_compression_stays_where_the_name_allows_it():
 def test_a_folder_is_named_for_its_files(opts, name, fmt, codec):
     got = options_for_name(opts, name, format_chosen=False, compression_chosen=False)
     assert (got.format, got.codec, got.output_is_folder) == (fmt, codec, True)
+
+
+def test_per_contract_files_named_zip_are_the_zip_of_them():
+    opts = ExportOptions(NIFTY, per_contract=True)
+    got = options_for_name(opts, "x.zip", format_chosen=False, compression_chosen=False)
+    assert (got.format, got.output_is_folder) == ("zip", False)  # one CSV per contract in it
+    with pytest.raises(InvalidOptionsError, match="is the name of a ZIP file, but the format"):
+        options_for_name(opts, "x.zip", format_chosen=True, compression_chosen=False)
 
 
 @pytest.mark.parametrize(

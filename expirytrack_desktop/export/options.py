@@ -315,6 +315,7 @@ NAMED_AS: tuple[tuple[str, ExportFormat, str | None], ...] = (
     (".duckdb", "historify", None),
     (".ddb", "historify", None),
 )
+ONE_FILE = ("zip", "historify")  # named so, a file whatever else is chosen
 _KIND = {"csv": "CSV", "json": "JSON", "zip": "ZIP", "parquet": "Parquet",
          "historify": "DuckDB (Historify)", "none": "plain CSV", "gzip": "gzip-compressed CSV",
          "zstd": "zstd-compressed CSV"}  # fmt: skip
@@ -328,17 +329,16 @@ def options_for_name(
     that contradicts a choice is refused (a gzip stream named ``x.csv``, CSV text named
     ``x.parquet``: readers that go by the name cannot open them). A name with another
     extension (``x.txt``) is left as the user's own. A folder output is named for its files
-    the same way (``-o x.parquet --per-contract``: Parquet files, as Spark names a dataset),
-    the compression of its CSV files too; Historify's folder and ZIP keep their own rules."""
+    the same way (``-o x.parquet --per-contract``: Parquet files, as Spark names a dataset;
+    ``-o x.zip --per-contract``: the ZIP of one CSV per contract); Historify's folder is
+    named freely (``.duckdb`` makes it a database load)."""
     said = next(((s, f, c) for s, f, c in NAMED_AS if name.lower().endswith(s)), None)
-    if said is None:
+    if said is None or options.format == "historify":
         return options
     suffix, fmt, codec = said
-    if options.output_is_folder and ({fmt, options.format} & {"zip", "historify"}):
-        return options  # a folder named x.zip / x.duckdb, or Historify's folder: as typed
     if fmt != options.format:
         if format_chosen:
-            raise _contradiction(name, suffix, _KIND[fmt], options, "format")
+            raise _contradiction(name, suffix, _KIND[fmt], options, "format", fmt in ONE_FILE)
         options = replace(options, format=fmt)
         if options.output_is_folder and not options.per_contract:  # Historify: a folder
             return options
@@ -350,14 +350,21 @@ def options_for_name(
 
 
 def _contradiction(
-    name: str, suffix: str, kind: str, options: ExportOptions, choice: str
+    name: str,
+    suffix: str,
+    kind: str,
+    options: ExportOptions,
+    choice: str,
+    one_file: bool = False,
 ) -> InvalidOptionsError:
+    """``one_file``: the name says one file whatever the options (a ZIP, a database)."""
     folder = options.output_is_folder
     better = name[: len(name) - len(suffix)] + (
         "." + options.format + options.file_suffix if folder else options.extension
     )
+    said = f"a folder of {kind} files" if folder and not one_file else f"a {kind} file"
     return InvalidOptionsError(
-        f"{name} is the name of {f'a folder of {kind} files' if folder else f'a {kind} file'},"
+        f"{name} is the name of {said},"
         f" but the {choice}"
         f" chosen writes {_KIND[options.codec if choice == 'compression' else options.format]}:"
         f" name it {better}"
