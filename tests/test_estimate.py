@@ -52,3 +52,72 @@ async def test_one_estimate_for_several_jobs_counts_their_requests_together(tmp_
     finally:
         await client.aclose()
         db.close()
+
+
+async def test_contracts_of_unlisted_expiries_come_from_the_master_then_listed_ones(tmp_path):
+    """Before an expiry's contracts are listed the estimate counted 200 for it (a stock
+    lists ~50-150 on Upstox, an index several hundred): now the most one live expiry lists
+    in the instrument master, and once some of the underlying's expiries are listed, the
+    median of those."""
+    from expirytrack_desktop.collect.universe import refresh_universe
+    from expirytrack_desktop.sandbox.master import master_gzip
+    from tests.collect_helpers import TODAY
+
+    app = make_app()
+    db = make_db(tmp_path)
+    client = UpstoxClient("http://sim.test", access_token=DEMO_ACCESS_TOKEN,
+                          limiter=RateLimiter(RateLimitSpec.parse("100000/1")),
+                          transport=app.transport())  # fmt: skip
+    m = app.market
+    key = m.underlying_keys()[0]
+    monthlies = [d for d in m.expiries(key) if not m.is_weekly(key, d)][-2:]
+    lists = [len(m.option_contracts(key, d)) + len(m.future_contracts(key, d)) for d in monthlies]
+    try:
+        col = make_collector(db, client)
+        first = await col.estimate(Selection(["NIFTY"], monthlies, months=1))
+        assert first.contracts == 2 * 200 and first.is_estimate
+        assert any("200 per expiry assumed" in n for n in first.notes)
+        master = tmp_path / "complete.json.gz"
+        master.write_bytes(master_gzip(m))
+        assert (await refresh_universe(db, str(master), today=TODAY)).state == "fetched"
+        hinted = await col.estimate(Selection(["NIFTY"], monthlies, months=1))
+        assert hinted.contracts == sum(lists) and not any("200" in n for n in hinted.notes)
+        await col.run(Selection(["NIFTY"], monthlies[:1], months=1))  # one expiry listed
+        db.kv_set("universe_contracts_per_expiry", '{"NSE_INDEX|Nifty 50": 999}')  # a stale
+        later = await col.estimate(Selection(["NIFTY"], monthlies[1:], months=1))
+        assert later.contracts == lists[0]  # the listed expiry's count wins over the master
+    finally:
+        await client.aclose()
+        db.close()
+
+
+async def test_spans_are_planned_at_one_month_until_the_api_accepts_wider(tmp_path):
+    """Before the span cap is learned, an estimate plans the usual one-month cap (a quarter
+    of the requests if planned at the 93 days the run asks for and the API then refuses
+    them); once the API has accepted a 3-month request, it plans with that."""
+    from expirytrack_desktop.collect.plan import target_range
+    from expirytrack_desktop.store.coverage import chunk_range
+
+    app = make_app()  # this simulator accepts any span
+    db = make_db(tmp_path)
+    client = UpstoxClient("http://sim.test", access_token=DEMO_ACCESS_TOKEN,
+                          limiter=RateLimiter(RateLimitSpec.parse("100000/1")),
+                          transport=app.transport())  # fmt: skip
+    m = app.market
+    key = m.underlying_keys()[0]
+    monthlies = [d for d in m.expiries(key) if not m.is_weekly(key, d)][-3:]
+    try:
+        col = make_collector(db, client)
+        await col.run(Selection(["NIFTY"], monthlies[:1], months=1))  # lists, spans ~1 month
+        sel = Selection(["NIFTY"], monthlies[2:], months=3)
+        n = len(db.contracts_for(NIFTY, monthlies[0]))
+        est = await col.estimate(sel)
+        days = db.span_proven()["1minute"]
+        assert 30 < days < 40 and "span cap" in " ".join(est.notes)
+        assert est.windows == n * len(chunk_range(target_range(monthlies[2], 3), days)) > n
+        await col.run(Selection(["NIFTY"], monthlies[1:2], months=3))  # 3-month requests
+        assert db.span_proven()["1minute"] >= 90 and not db.span_caps()
+        assert (await col.estimate(sel)).windows == n  # one request per contract
+    finally:
+        await client.aclose()
+        db.close()

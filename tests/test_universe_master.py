@@ -186,3 +186,28 @@ def test_master_rows_are_deterministic(market):
     twin = Market(seed=7, today=TODAY, stocks=True)
     assert master_rows(twin) == master_rows(market)
     assert master_gzip(twin) == master_gzip(market)
+
+
+def test_contracts_per_expiry_is_what_one_expiry_lists(market):
+    """The master lists every strike of a live expiry, as Upstox's does: the parser keeps the
+    most contracts of one expiry per underlying, which is what an expired monthly of it
+    lists (the estimate's count before its contracts are listed)."""
+    summary = parse_master(_chunks(master_gzip(market)))
+    by_key = {u.key: u for u in summary.underlyings}
+    for key in ("NSE_INDEX|Nifty 50", market.underlying_keys()[-1]):  # an index and a stock
+        monthly = next(d for d in reversed(market.expiries(key)) if not market.is_weekly(key, d))
+        listed = len(market.option_contracts(key, monthly)) + len(
+            market.future_contracts(key, monthly)
+        )
+        assert by_key[key].contracts_per_expiry == listed > 10
+    base = {
+        "segment": "NSE_FO", "underlying_key": "NSE_EQ|X", "underlying_symbol": "XYZ",
+        "underlying_type": "EQUITY", "name": "XYZ LTD", "lot_size": 500,
+    }  # fmt: skip
+    rows = [
+        {**base, "instrument_key": "NSE_FO|1", "instrument_type": "FUT", "expiry": 1_900_000},
+        *({**base, "instrument_key": f"NSE_FO|{i}", "instrument_type": "CE",
+           "expiry": 2_000_000} for i in range(2, 5)),
+    ]  # fmt: skip
+    (x,) = parse_master([_gz(rows)]).underlyings
+    assert x.contracts_per_expiry == 3  # the later expiry lists 3, the nearer 1

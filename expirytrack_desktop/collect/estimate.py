@@ -102,12 +102,21 @@ async def estimate(
     loads: list[ExpiryLoad] = []
     keys = sorted({k for s in selections for k in s.underlyings})
     names = await db.run(db.underlying_names, keys)
+    hints = await db.run(db.contracts_per_expiry, keys)
+    unhinted: set[str] = set()  # underlyings whose unlisted expiries got the typical count
+
+    def typical(key: str) -> int:
+        """Contracts an unlisted expiry of ``key`` will list (earlier expiries, the master)."""
+        if key in hints:
+            return hints[key]
+        unhinted.add(key)
+        return TYPICAL_CONTRACTS_PER_EXPIRY
 
     def name(key: str) -> str:
         return names.get(key) or display_name(key)
 
     for selection in selections:
-        span = policy.cap_days(selection.interval)
+        span = await caps.planning_span(selection.interval)
         requests += len(selection.underlyings)  # one expiry list each
         underlyings.update(selection.underlyings)
         for key in selection.underlyings:
@@ -121,10 +130,10 @@ async def estimate(
                 notes.append(f"{name(key)}: expiries not known yet ({n} assumed)")
                 per = len(chunk_range(target_range(today, selection.months), span))
                 expiries += n
-                contracts += n * TYPICAL_CONTRACTS_PER_EXPIRY
-                windows += n * TYPICAL_CONTRACTS_PER_EXPIRY * per
+                contracts += n * typical(key)
+                windows += n * typical(key) * per
                 requests += n * 2
-                loads += _assumed_loads(key, n, TYPICAL_CONTRACTS_PER_EXPIRY * per, today)
+                loads += _assumed_loads(key, n, typical(key) * per, today)
             fetched = {d for d, f, _ in known if f}
             for d in dates:
                 expiries += 1
@@ -132,9 +141,9 @@ async def estimate(
                     guessed = True
                     requests += 2
                     per = len(chunk_range(target_range(d, selection.months), span))
-                    contracts += TYPICAL_CONTRACTS_PER_EXPIRY
-                    windows += TYPICAL_CONTRACTS_PER_EXPIRY * per
-                    loads.append(ExpiryLoad(key, d, d, TYPICAL_CONTRACTS_PER_EXPIRY * per))
+                    contracts += typical(key)
+                    windows += typical(key) * per
+                    loads.append(ExpiryLoad(key, d, d, typical(key) * per))
                     continue
                 plan = await db.run(plan_expiry, db, key, d, selection, span)
                 contracts += plan.contracts
@@ -155,16 +164,17 @@ async def estimate(
     for i, owner in enumerate(owners):
         per_expiry[owner] = per_expiry.get(owner, 0) + (i not in held)
     loads += [ExpiryLoad(k, d, d, n) for (k, d), n in per_expiry.items()]
-    if guessed and any(s.expiries is not None for s in selections):
+    if unhinted:
         notes.append(
             f"contracts of some expiries are not known yet: {TYPICAL_CONTRACTS_PER_EXPIRY} "
-            "per expiry assumed"
+            "per expiry assumed (the instrument master or listed expiries would tell)"
         )
     for interval in dict.fromkeys(s.interval for s in selections):
         if not await caps.known(interval):
             notes.append(
-                f"span cap of the candle endpoint not learned yet: {policy.cap_days(interval)} "
-                "days per request assumed (more requests if the API allows less)"
+                "span cap of the candle endpoint not learned yet:"
+                f" {await caps.planning_span(interval)} days per request assumed (the run"
+                f" asks for {policy.cap_days(interval)}: fewer requests if the API allows it)"
             )
             guessed = True
     before = requests  # expiry and contract lists: sent ahead of any window

@@ -68,7 +68,9 @@ async def refresh_universe(
     except MasterError as exc:
         return UniverseStatus("cached" if info else "none", info, str(exc))
     entries = [
-        UniverseEntry(u.key, u.symbol, u.name, u.kind, u.segment, u.lot_size)
+        UniverseEntry(
+            u.key, u.symbol, u.name, u.kind, u.segment, u.lot_size, u.contracts_per_expiry
+        )
         for u in summary.underlyings
     ]
     await db.run(db.replace_universe, entries, today, shown_url(url))

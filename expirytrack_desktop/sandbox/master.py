@@ -21,7 +21,6 @@ from expirytrack_desktop.sandbox.market import Market, Underlying, _ist_midnight
 
 MONTHLY_AHEAD = 3  # a stock has its next three monthly series listed
 WEEKLY_AHEAD = 4
-STRIKES_LISTED = 5  # per side around the reference price (a real master lists more)
 
 # Noise: cash-only companies, indices without F&O, commodities, currencies.
 _CASH_ONLY = (
@@ -59,13 +58,17 @@ def _upcoming(u: Underlying, today: date) -> list[tuple[date, bool]]:
     return sorted(out.items())
 
 
-def _fo_rows(u: Underlying, today: date) -> list[dict[str, Any]]:
+def _fo_rows(u: Underlying, today: date, per_side: int) -> list[dict[str, Any]]:
+    """An underlying's live contracts: as many strikes per expiry as the market lists for an
+    expired one (``Market._contracts_of``), as a real master lists every strike."""
     rows = []
     token = 900_000 + (zlib.crc32(u.key.encode()) % 40_000) * 20
     atm = round(u.base_price / u.strike_step) * u.strike_step
-    n = STRIKES_LISTED
+    n = per_side
+    if u.underlying_type == "EQUITY":
+        n = min(n, 49)
+        atm = max(atm, (n + 1) * u.strike_step)  # every strike above zero
     strikes = [round(atm + i * u.strike_step, 2) for i in range(-n, n + 1)]
-    strikes = [k for k in strikes if k > 0]
     for d, weekly in _upcoming(u, today):
         kinds: list[tuple[str, float]] = [] if weekly else [("FUT", 0.0)]
         kinds += [(side, k) for k in strikes for side in ("CE", "PE")]
@@ -155,7 +158,7 @@ def master_rows(market: Market) -> list[dict[str, Any]]:
     for j, (segment, name, symbol) in enumerate(_INDICES_NO_FO):
         rows.append(_index_row(f"{segment}|{name}", symbol, 27000 + j))
     for u in market.underlyings():
-        rows.extend(_fo_rows(u, today))
+        rows.extend(_fo_rows(u, today, market.strikes_per_side))
     for j, (symbol, lot, price) in enumerate(_COMMODITIES):
         d = date(today.year + (today.month == 12), today.month % 12 + 1, 19)
         rows.append({

@@ -156,5 +156,17 @@ class DatabaseBase:
     def set_span_cap(self, interval: str, days: int) -> None:
         self.kv_set(f"span_cap_days:{interval}", str(int(days)))
 
+    def span_proven(self) -> dict[str, int]:
+        """The widest span per interval the API has accepted (kv ``span_proven_days:``),
+        while no cap is learned: what estimates may plan with."""
+        out: dict[str, int] = {}
+        for row in self._query("SELECT key, value FROM kv WHERE key LIKE 'span_proven_days:%'"):
+            with contextlib.suppress(ValueError):
+                out[row[0].split(":", 1)[1]] = int(row[1])
+        return out
+
+    def set_span_proven(self, interval: str, days: int) -> None:
+        self.kv_set(f"span_proven_days:{interval}", str(int(days)))
+
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

@@ -7,7 +7,9 @@ expired contracts can still be collected for about six months.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,6 +22,7 @@ _KV_SOURCE = "universe_master_source"
 _KV_FETCHED = "universe_master_fetched_at"
 KINDS = ("INDEX", "EQUITY")
 _KV_EDGE = "retention_edge:"  # + instrument key -> 'seen_on|oldest expiry offered'
+_KV_COUNTS = "universe_contracts_per_expiry"  # JSON {instrument key: contracts}, the latest
 
 
 def record_retention_edge(
@@ -34,6 +37,17 @@ def record_retention_edge(
         "INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)",
         (_KV_EDGE + instrument_key, f"{seen.isoformat()}|{oldest.isoformat()}"),
     )
+
+
+def _counts(text: str | None) -> dict[str, int]:
+    """The kept master counts (a damaged value reads as none: they are only estimates)."""
+    try:
+        got = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(got, dict):
+        return {}
+    return {str(k): v for k, v in got.items() if isinstance(v, int) and v > 0}
 
 
 def read_underlying_names(
@@ -69,6 +83,7 @@ class UniverseEntry:
     underlying_type: str  # 'INDEX' | 'EQUITY'
     fo_segment: str  # 'NSE_FO' | 'BSE_FO'
     lot_size: int
+    contracts_per_expiry: int = 0  # the most of one listed expiry (0: not counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +179,44 @@ class UniverseStore(DatabaseBase):
                 "AND instrument_key IN (SELECT instrument_key FROM fo_underlying)"
             )
             if prev_day is None or day >= prev_day:
+                counts = self._master_counts(c)
+                counts.update({e.instrument_key: int(e.contracts_per_expiry)
+                               for e in rows if e.contracts_per_expiry > 0})  # fmt: skip
                 for key, value in ((_KV_DATE, day), (_KV_SOURCE, source),
-                                   (_KV_FETCHED, self.now_text())):  # fmt: skip
+                                   (_KV_FETCHED, self.now_text()),
+                                   (_KV_COUNTS, json.dumps(counts, sort_keys=True))):  # fmt: skip
                     c.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", (key, value))
         now = {e.instrument_key for e in rows}
         left = sum(1 for k, seen in before.items() if seen == prev_day and k not in now)
         return UniverseChange(len(now), len(now - before.keys()), left)
+
+    @staticmethod
+    def _master_counts(conn: sqlite3.Connection) -> dict[str, int]:
+        row = conn.execute("SELECT value FROM kv WHERE key = ?", (_KV_COUNTS,)).fetchone()
+        return _counts(row[0] if row else None)
+
+    def contracts_per_expiry(self, keys: Iterable[str]) -> dict[str, int]:
+        """What an expiry of each underlying lists, for estimates before its contracts are
+        listed: the median over its expiries whose contracts are stored, else the most of one
+        expiry in the latest instrument master; keys with neither are left out."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        out = {k: n for k, n in _counts(self.kv_get(_KV_COUNTS)).items() if k in wanted}
+        listed: dict[str, list[int]] = {}
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            for key, n in self._query(
+                "SELECT u.instrument_key, count(c.id) FROM underlying u"
+                " JOIN expiry e ON e.underlying_id = u.id AND e.contracts_fetched = 1"
+                " JOIN contract c ON c.expiry_id = e.id"
+                f" WHERE u.instrument_key IN ({','.join('?' * len(part))})"
+                " GROUP BY e.id",
+                part,
+            ):
+                listed.setdefault(str(key), []).append(int(n))
+        out.update({k: int(statistics.median(v)) for k, v in listed.items()})
+        return out
 
     def retention_edges(self) -> dict[str, tuple[date, date]]:
         """Per underlying key: ``(day seen, oldest expiry the API offered that day)``."""

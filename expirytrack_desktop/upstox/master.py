@@ -10,6 +10,7 @@ No token is sent: the file is public.
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,9 @@ class MasterUnderlying:
     kind: str  # 'INDEX' | 'EQUITY'
     segment: str  # 'NSE_FO' | 'BSE_FO'
     lot_size: int  # of its nearest-expiry contract
+    # the most contracts any one of its listed expiries has: what the estimate assumes for an
+    # expired expiry whose contracts are not listed yet (0: not counted)
+    contracts_per_expiry: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,7 @@ class MasterParser:
         self.rows = 0
         self.fo_rows = 0
         self._found: dict[str, list[Any]] = {}  # key -> [symbol, fo name, kind, seg, lot, expiry]
+        self._per_expiry: Counter[tuple[str, int]] = Counter()  # (key, expiry) -> contracts
         self._names: dict[str, str] = {}  # cash/index instrument_key -> name
 
     def read(self, chunks: Iterable[bytes]) -> MasterSummary:
@@ -221,6 +226,7 @@ class MasterParser:
         if kind not in UNDERLYING_TYPES:
             return
         name = row.get("name") if isinstance(row.get("name"), str) else symbol
+        self._per_expiry[(key, expiry)] += 1
         seen = self._found.get(key)
         if seen is None:
             self._found[key] = [symbol, name, kind, segment, lot, expiry]
@@ -234,8 +240,11 @@ class MasterParser:
                 f"the master lists no {'/'.join(FO_SEGMENTS)} contracts of an index or stock "
                 f"({self.rows} rows read): refused"
             )
+        most: dict[str, int] = {}
+        for (key, _), n in self._per_expiry.items():
+            most[key] = max(most.get(key, 0), n)
         found = tuple(
-            MasterUnderlying(key, sym, self._names.get(key) or fo_name, kind, seg, lot)
+            MasterUnderlying(key, sym, self._names.get(key) or fo_name, kind, seg, lot, most[key])
             for key, (sym, fo_name, kind, seg, lot, _) in sorted(self._found.items())
         )
         return MasterSummary(found, self.rows, self.fo_rows, self.inflater.compressed_bytes)

@@ -48,6 +48,13 @@ def _ladder(interval: str) -> tuple[int, ...]:
     return _MINUTE_LADDER if INTERVAL_MINUTES.get(interval, 1) <= 15 else _WIDE_LADDER
 
 
+def planning_cap(interval: str) -> int:
+    """Days per request an estimate assumes before the cap is learned: the usual cap the
+    first rejection falls back to (30 days for 1-15 minutes). Planning with the widest span
+    asked would promise a quarter of the requests a one-month cap needs."""
+    return min(DEFAULT_CAPS.get(interval, QUARTER_DAYS), _ladder(interval)[0])
+
+
 class _CandleSource(Protocol):
     async def get_candles(
         self, expired_key: str, interval: str, from_date: date, to_date: date
@@ -67,12 +74,14 @@ class SpanPolicy:
         self,
         initial_caps: dict[str, int] | None = None,
         on_learn: Callable[[str, int], None] | None = None,
+        on_confirm: Callable[[str, int], None] | None = None,
     ) -> None:
         self._caps = dict(DEFAULT_CAPS)
         for interval, cap in (initial_caps or {}).items():
             if int(cap) >= 1:
                 self._caps[interval] = int(cap)
         self._on_learn = on_learn
+        self._on_confirm = on_confirm  # a wider span than before was accepted
         self._confirmed: dict[str, int] = {}  # widest span accepted in this process
         self._probe_locks: dict[str, asyncio.Lock] = {}
 
@@ -96,6 +105,8 @@ class SpanPolicy:
     def confirm(self, interval: str, span: int) -> None:
         if span > self._confirmed.get(interval, 0):
             self._confirmed[interval] = span
+            if self._on_confirm is not None:
+                self._on_confirm(interval, span)
 
     @asynccontextmanager
     async def probing(self, interval: str, span: int) -> AsyncIterator[None]:
