@@ -54,6 +54,17 @@ async def test_one_estimate_for_several_jobs_counts_their_requests_together(tmp_
         db.close()
 
 
+def _nifty_monthlies(tmp_path, n: int):  # type: ignore[no-untyped-def]
+    """The simulator (NIFTY), a database, a client without a rate limit, the last n monthlies."""
+    app = make_app()
+    client = UpstoxClient("http://sim.test", access_token=DEMO_ACCESS_TOKEN,
+                          limiter=RateLimiter(RateLimitSpec.parse("100000/1")),
+                          transport=app.transport())  # fmt: skip
+    m = app.market
+    monthlies = [d for d in m.expiries(NIFTY) if not m.is_weekly(NIFTY, d)][-n:]
+    return app, make_db(tmp_path), client, monthlies
+
+
 async def test_contracts_of_unlisted_expiries_come_from_the_master_then_listed_ones(tmp_path):
     """Before an expiry's contracts are listed the estimate counted 200 for it (a stock
     lists ~50-150 on Upstox, an index several hundred): now the most one live expiry lists
@@ -63,14 +74,8 @@ async def test_contracts_of_unlisted_expiries_come_from_the_master_then_listed_o
     from expirytrack_desktop.sandbox.master import master_gzip
     from tests.collect_helpers import TODAY
 
-    app = make_app()
-    db = make_db(tmp_path)
-    client = UpstoxClient("http://sim.test", access_token=DEMO_ACCESS_TOKEN,
-                          limiter=RateLimiter(RateLimitSpec.parse("100000/1")),
-                          transport=app.transport())  # fmt: skip
-    m = app.market
-    key = m.underlying_keys()[0]
-    monthlies = [d for d in m.expiries(key) if not m.is_weekly(key, d)][-2:]
+    app, db, client, monthlies = _nifty_monthlies(tmp_path, 2)
+    m, key = app.market, NIFTY
     lists = [len(m.option_contracts(key, d)) + len(m.future_contracts(key, d)) for d in monthlies]
     try:
         col = make_collector(db, client)
@@ -98,14 +103,7 @@ async def test_spans_are_planned_at_one_month_until_the_api_accepts_wider(tmp_pa
     from expirytrack_desktop.collect.plan import target_range
     from expirytrack_desktop.store.coverage import chunk_range
 
-    app = make_app()  # this simulator accepts any span
-    db = make_db(tmp_path)
-    client = UpstoxClient("http://sim.test", access_token=DEMO_ACCESS_TOKEN,
-                          limiter=RateLimiter(RateLimitSpec.parse("100000/1")),
-                          transport=app.transport())  # fmt: skip
-    m = app.market
-    key = m.underlying_keys()[0]
-    monthlies = [d for d in m.expiries(key) if not m.is_weekly(key, d)][-3:]
+    _app, db, client, monthlies = _nifty_monthlies(tmp_path, 3)  # any span accepted
     try:
         col = make_collector(db, client)
         await col.run(Selection(["NIFTY"], monthlies[:1], months=1))  # lists, spans ~1 month

@@ -145,13 +145,17 @@ class DatabaseBase:
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", (key, value))
 
-    def span_caps(self) -> dict[str, int]:
-        """Learned candle span caps per interval name (kv ``span_cap_days:<interval>``)."""
+    def _kv_days(self, prefix: str) -> dict[str, int]:
+        """``{interval: days}`` of the kv keys ``<prefix>:<interval>`` (bad values skipped)."""
         out: dict[str, int] = {}
-        for row in self._query("SELECT key, value FROM kv WHERE key LIKE 'span_cap_days:%'"):
+        for row in self._query("SELECT key, value FROM kv WHERE key LIKE ?", (prefix + ":%",)):
             with contextlib.suppress(ValueError):
                 out[row[0].split(":", 1)[1]] = int(row[1])
         return out
+
+    def span_caps(self) -> dict[str, int]:
+        """Learned candle span caps per interval name (kv ``span_cap_days:<interval>``)."""
+        return self._kv_days("span_cap_days")
 
     def set_span_cap(self, interval: str, days: int) -> None:
         self.kv_set(f"span_cap_days:{interval}", str(int(days)))
@@ -159,11 +163,7 @@ class DatabaseBase:
     def span_proven(self) -> dict[str, int]:
         """The widest span per interval the API has accepted (kv ``span_proven_days:``),
         while no cap is learned: what estimates may plan with."""
-        out: dict[str, int] = {}
-        for row in self._query("SELECT key, value FROM kv WHERE key LIKE 'span_proven_days:%'"):
-            with contextlib.suppress(ValueError):
-                out[row[0].split(":", 1)[1]] = int(row[1])
-        return out
+        return self._kv_days("span_proven_days")
 
     def set_span_proven(self, interval: str, days: int) -> None:
         self.kv_set(f"span_proven_days:{interval}", str(int(days)))
