@@ -1,7 +1,7 @@
 """The collect wizard's review page warns, visibly, about an expiry the plan would reach only
-after Upstox deletes it: a market whose oldest offered expiry has its last day today, and six
-requests an hour allowed (about a day and a half for one expiry's typical plan: too late for
-that one, in time for an expiry with months left)."""
+after Upstox deletes it: a market whose oldest offered expiry has its last day today, and one
+request an hour allowed (~22 contracts of a month each, in two requests: about two days for
+one expiry: too late for that one, in time for an expiry with months left)."""
 
 from __future__ import annotations
 
@@ -46,11 +46,11 @@ def review(qtbot, wiz, pick_oldest: bool, before=None):
 
 def test_review_page_warns_about_an_expiry_lost_before_it_is_reached(qtbot, qloop, tmp_path):
     today = datetime.now(IST).date()
-    market = Market(seed=3, today=today, underlyings=("NIFTY",), strikes_per_side=1)
+    market = Market(seed=3, today=today, underlyings=("NIFTY",), strikes_per_side=5)
     sim = SimulatorApp(market, rate_limit=None)
-    # six requests an hour, on a budget of its own: the expiry list is the only request made
+    # one request an hour, on a budget of its own: the expiry list is the only request made
     ledger = tmp_path / "ratelimit.sqlite3"
-    window, controller = make_window(tmp_path, sim, rate="1/600", ledger=ledger)
+    window, controller = make_window(tmp_path, sim, rate="1/3600", ledger=ledger)
     window.show()
     controller.schedule(controller.start(), name="start")
     qtbot.waitUntil(lambda: controller.runtime is not None, timeout=10000)
