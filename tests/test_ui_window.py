@@ -298,7 +298,7 @@ def test_expiry_page_shows_stored_expiries_while_the_api_budget_is_used_up(qtbot
 def test_resuming_a_cancelled_job_keeps_its_totals_and_start(qtbot, app_window):
     window, controller, _ = app_window
     wiz, _ = run_wizard(qtbot, window, expiries=2)
-    controller.runtime.client.limiter = RateLimiter(RateLimitSpec.parse("4/1"))  # slow
+    controller.runtime.client.limiter = RateLimiter(RateLimitSpec.parse("1/1"))  # slow: 8 s
     with qtbot.waitSignal(wiz.jobStarted, timeout=10000) as started:
         click(qtbot, wiz.button(WB.FinishButton))
     job_id = started.args[0]
