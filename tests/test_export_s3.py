@@ -109,7 +109,25 @@ def test_unreachable_or_missing_bucket_is_one_line_exit_5(s3, db, monkeypatch, c
     assert code == exitcodes.STORAGE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot upload to s3://no-such-bucket/")
-    assert SECRET not in err[0]
+    assert err[0].endswith(": The specified bucket does not exist (NO_SUCH_BUCKET)")
+    assert SECRET not in err[0] and "Request ID" not in err[0] and err[0].count("no-such") == 1
+
+
+def test_aws_errors_are_said_in_the_words_a_person_acts_on():
+    from expirytrack_desktop.export.s3 import aws_reason
+
+    curl = (
+        "When getting information for key 'x/a.csv' in bucket 'b': AWS Error NETWORK_CONNECTION"
+        " during HeadObject operation: curlCode: 7, Could not connect to server; Details:"
+        " Failed to connect to 127.0.0.1:9 after 0 ms: Could not connect to server"
+    )
+    assert aws_reason(OSError(curl)) == (
+        "Failed to connect to 127.0.0.1:9 after 0 ms: Could not connect to server"
+        " (NETWORK_CONNECTION)"
+    )
+    denied = "When writing: AWS Error ACCESS_DENIED during PutObject operation: Access Denied"
+    assert aws_reason(OSError(denied)) == "Access Denied (ACCESS_DENIED)"
+    assert aws_reason(OSError("No space left on device")) == "No space left on device"
 
 
 def test_parse():

@@ -202,9 +202,26 @@ def upload(
                 while block := f.read(8 << 20):
                     out.write(block)
     except (OSError, pa.ArrowException) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UnwritableOutputError(f"cannot upload to s3://{base}: {reason}") from None
+        raise UnwritableOutputError(f"cannot upload to s3://{base}: {aws_reason(exc)}") from None
     return f"s3://{base}", len(files)
+
+
+_AWS = re.compile(r"AWS Error (\w+) during (\w+) operation: (.*)")
+
+
+def aws_reason(exc: BaseException) -> str:
+    """The part of a pyarrow S3 error a person acts on: "The specified bucket does not exist
+    (NO_SUCH_BUCKET)", "Failed to connect to 127.0.0.1:9 (NETWORK_CONNECTION)" -- without the
+    key and bucket (said before it), curl's codes and the request id."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    m = _AWS.search(text)
+    if m is None:
+        return text
+    code, detail = m.group(1), m.group(3)
+    detail = detail.rsplit("Details: ", 1)[-1]  # curl's own words, when it gives them
+    detail = re.sub(r"\s*\(Request ID: [^)]*\)", "", detail)
+    detail = re.sub(r"^curlCode: \d+, ", "", detail).strip() or code
+    return f"{detail} ({code})"
 
 
 def export_to_s3(
