@@ -89,7 +89,17 @@ def test_s3_key_and_endpoint_are_saved_kept_and_forgotten(qtbot, qloop, tmp_path
 
         dlg, r = open_remote(qtbot, window)
         qtbot.waitUntil(lambda: r.key_id.text() == "AKIDOTHER0000001", timeout=5000)
+        MB = QtWidgets.QMessageBox
+        r.forget.click()  # asks first: Cancel keeps the key
+        qtbot.waitUntil(lambda: r.forget_box is not None and r.forget_box.isVisible(),
+                        timeout=5000)  # fmt: skip
+        assert "Delete the S3 access key AKID…0001 and its secret" in r.forget_box.text()
+        r.forget_box.button(MB.StandardButton.Cancel).click()
+        qtbot.waitUntil(lambda: not r.forget_box.isVisible(), timeout=5000)
+        assert stored("s3_access_key_id") == "AKIDOTHER0000001"
         r.forget.click()
+        qtbot.waitUntil(lambda: r.forget_box.isVisible(), timeout=5000)
+        r.forget_box.button(MB.StandardButton.Yes).click()
         qtbot.waitUntil(lambda: "S3 key deleted" in r.s3_message.text(), timeout=5000)
         assert stored("s3_access_key_id") is None and stored("s3_secret_access_key") is None
         assert r.key_id.text() == "" and r.secret.placeholderText() == ""

@@ -53,6 +53,12 @@ class Credentials:
         return parse_redirect_uri(self.redirect_uri)
 
 
+def mask(value: str) -> str:
+    """A secret or key shown by its ends only ("AKID…0001"; "…" when short): what the CLI
+    prints and the window shows of a stored key."""
+    return f"{value[:4]}…{value[-4:]}" if len(value) > 12 else "…"
+
+
 def validate_api_key(value: str | None) -> str:
     """The stripped API key, or :class:`CredentialsError` saying what is wrong."""
     return _validate_tokenish("api_key", "API key", value)

@@ -21,6 +21,7 @@ from expirytrack_desktop.auth.credentials import (
     CredentialsError,
     delete_credentials,
     load_credentials,
+    mask,
     save_credentials,
     validate_credentials,
 )
@@ -78,11 +79,6 @@ def _print_backend(store: SecretStore, out: TextIO | None = None) -> None:
             f"is needed to read it (interactive prompt or {PASSPHRASE_ENV}).",
             file=out,
         )
-
-
-def mask(value: str) -> str:
-    """A secret or key shown by its ends only ("AKID…0001"; "…" when short)."""
-    return f"{value[:4]}…{value[-4:]}" if len(value) > 12 else "…"
 
 
 def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from expirytrack_desktop.auth.credentials import mask
 from expirytrack_desktop.export.errors import InvalidOptionsError
 from expirytrack_desktop.export.s3 import (
     SECRET_NAMES,
@@ -21,6 +22,7 @@ from expirytrack_desktop.export.s3 import (
 )
 from expirytrack_desktop.notify import SMTP_PASSWORD, NotifyError, SmtpConfig, compose_test, send
 from expirytrack_desktop.settings import Settings
+from expirytrack_desktop.ui.dialogs import run_dialog
 from expirytrack_desktop.ui.errors import describe_error
 from expirytrack_desktop.ui.qt import QtWidgets, asyncSlot
 from expirytrack_desktop.ui.widgets import MessageLabel
@@ -51,6 +53,7 @@ class RemoteSettings(QtWidgets.QWidget):
         self.controller = controller
         s = controller.services.settings
         self._stored: dict[str, str | None] = {}
+        self.forget_box: QtWidgets.QMessageBox | None = None  # the question Forget asks
 
         s3_box = QtWidgets.QGroupBox("Exports to S3-compatible storage")
         self.endpoint = QtWidgets.QLineEdit(s.s3_endpoint)
@@ -235,6 +238,17 @@ class RemoteSettings(QtWidgets.QWidget):
     # --- buttons ---------------------------------------------------------------------------
     @asyncSlot()
     async def on_forget(self) -> None:
+        MB = QtWidgets.QMessageBox
+        key = self._stored.get(KEY_ID) or self.key_id.text().strip()
+        box = MB(MB.Icon.Question, "Forget the S3 key",
+                 f"Delete the S3 access key {mask(key)} and its secret from the secret"
+                 " store? Exports to s3:// then use the AWS environment or profile.",
+                 MB.StandardButton.Yes | MB.StandardButton.Cancel, self)  # fmt: skip
+        box.setDefaultButton(MB.StandardButton.Cancel)
+        self.forget_box = box
+        await run_dialog(box)
+        if box.clickedButton() is not box.button(MB.StandardButton.Yes):
+            return
         try:
             await self.controller.auth.write_secrets({}, (KEY_ID, SECRET, TOKEN))
         except Exception as exc:
