@@ -65,9 +65,8 @@ def _store() -> SecretStore:
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.auth.credentials import CredentialsError
+    from expirytrack_desktop.auth.credentials import CredentialsError, mask
     from expirytrack_desktop.auth.secrets import SecretStoreError
-    from expirytrack_desktop.auth.credentials import mask
     from expirytrack_desktop.cli.auth_cmd import ask
     from expirytrack_desktop.export.errors import InvalidOptionsError
     from expirytrack_desktop.export.s3 import check_s3_credentials, save_s3_credentials
@@ -124,8 +123,8 @@ def _configure_settings(args: argparse.Namespace) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from expirytrack_desktop.auth.secrets import SecretStoreError
     from expirytrack_desktop.auth.credentials import mask
+    from expirytrack_desktop.auth.secrets import SecretStoreError
 
     try:
         store = _store()
