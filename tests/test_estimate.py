@@ -91,6 +91,10 @@ async def test_contracts_of_unlisted_expiries_come_from_the_master_then_listed_o
         db.kv_set("universe_contracts_per_expiry", '{"NSE_INDEX|Nifty 50": 999}')  # a stale
         later = await col.estimate(Selection(["NIFTY"], monthlies[1:], months=1))
         assert later.contracts == lists[0]  # the listed expiry's count wins over the master
+        # a weekly (known as one from the stored expiry list) counts as the master's weeklies
+        week = max(d for d in m.expiries(key) if m.is_weekly(key, d) and d < monthlies[0])
+        weekly = await col.estimate(Selection(["NIFTY"], [week], months=1))
+        assert weekly.contracts == len(m.option_contracts(key, week)) < lists[0]
     finally:
         await client.aclose()
         db.close()

@@ -200,6 +200,10 @@ def test_contracts_per_expiry_is_what_one_expiry_lists(market):
             market.future_contracts(key, monthly)
         )
         assert by_key[key].contracts_per_expiry == listed > 10
+    nifty = "NSE_INDEX|Nifty 50"
+    week = next(d for d in reversed(market.expiries(nifty)) if market.is_weekly(nifty, d))
+    assert by_key[nifty].contracts_per_weekly == len(market.option_contracts(nifty, week))
+    assert by_key[market.underlying_keys()[-1]].contracts_per_weekly == 0  # a stock: none
     base = {
         "segment": "NSE_FO", "underlying_key": "NSE_EQ|X", "underlying_symbol": "XYZ",
         "underlying_type": "EQUITY", "name": "XYZ LTD", "lot_size": 500,

@@ -37,6 +37,16 @@ def typical_expiries(instrument_key: str) -> int:
     return TYPICAL_STOCK_EXPIRIES if stock else TYPICAL_EXPIRIES
 
 
+def _weekly_flags(known: Sequence[tuple[date, bool, bool | None]]) -> dict[date, bool]:
+    """Whether each stored expiry is a weekly: the API's flag (stored with its contracts),
+    else by the calendar -- the monthly is the last expiry of its month, as on NSE and BSE (a
+    month cut off at either end of the list counts its last one as a monthly: the larger)."""
+    last: dict[tuple[int, int], date] = {}
+    for d, _, _ in known:
+        last[(d.year, d.month)] = max(d, last.get((d.year, d.month), d))
+    return {d: (w if w is not None else d != last[(d.year, d.month)]) for d, _, w in known}
+
+
 def wall_seconds(
     requests: int,
     windows: Sequence[tuple[int, float]],
@@ -102,13 +112,18 @@ async def estimate(
     loads: list[ExpiryLoad] = []
     keys = sorted({k for s in selections for k in s.underlyings})
     names = await db.run(db.underlying_names, keys)
-    hints = await db.run(db.contracts_per_expiry, keys)
+    hints = {
+        weekly: await db.run(lambda w=weekly: db.contracts_per_expiry(keys, weekly=w))
+        for weekly in (False, True)
+    }
     unhinted: set[str] = set()  # underlyings whose unlisted expiries got the typical count
 
-    def typical(key: str) -> int:
-        """Contracts an unlisted expiry of ``key`` will list (earlier expiries, the master)."""
-        if key in hints:
-            return hints[key]
+    def typical(key: str, weekly: bool | None = None) -> int:
+        """Contracts an unlisted expiry of ``key`` will list (earlier expiries, the master);
+        a weekly one lists fewer strikes than a monthly (unknown: counted as a monthly)."""
+        n = hints[bool(weekly)].get(key)
+        if n is not None:
+            return n
         unhinted.add(key)
         return TYPICAL_CONTRACTS_PER_EXPIRY
 
@@ -135,15 +150,17 @@ async def estimate(
                 requests += n * 2
                 loads += _assumed_loads(key, n, typical(key) * per, today)
             fetched = {d for d, f, _ in known if f}
+            weekly = _weekly_flags(known)
             for d in dates:
                 expiries += 1
                 if d not in fetched:
                     guessed = True
                     requests += 2
                     per = len(chunk_range(target_range(d, selection.months), span))
-                    contracts += typical(key)
-                    windows += typical(key) * per
-                    loads.append(ExpiryLoad(key, d, d, typical(key) * per))
+                    n_contracts = typical(key, weekly.get(d))
+                    contracts += n_contracts
+                    windows += n_contracts * per
+                    loads.append(ExpiryLoad(key, d, d, n_contracts * per))
                     continue
                 plan = await db.run(plan_expiry, db, key, d, selection, span)
                 contracts += plan.contracts

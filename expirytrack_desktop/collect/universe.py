@@ -69,7 +69,14 @@ async def refresh_universe(
         return UniverseStatus("cached" if info else "none", info, str(exc))
     entries = [
         UniverseEntry(
-            u.key, u.symbol, u.name, u.kind, u.segment, u.lot_size, u.contracts_per_expiry
+            u.key,
+            u.symbol,
+            u.name,
+            u.kind,
+            u.segment,
+            u.lot_size,
+            u.contracts_per_expiry,
+            u.contracts_per_weekly,
         )
         for u in summary.underlyings
     ]
@@ -154,10 +161,11 @@ def resolve_one(text: str, rows: Sequence[UniverseRow]) -> str:
         if len(current) == 1:
             return current[0].instrument_key
         raise ResolveError(
-            f"{value!r} is ambiguous: " + "; ".join(_label(r) for r in same)
+            f"{value!r} is ambiguous: "
+            + "; ".join(_label(r) for r in same)
             + " — give the instrument key",
             same,
-        )  # fmt: skip
+        )
     near = closest(value, rows)
     if len(near) > 1 and all(up in _words(r) for r in near):
         raise ResolveError(

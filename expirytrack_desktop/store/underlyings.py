@@ -23,6 +23,7 @@ _KV_FETCHED = "universe_master_fetched_at"
 KINDS = ("INDEX", "EQUITY")
 _KV_EDGE = "retention_edge:"  # + instrument key -> 'seen_on|oldest expiry offered'
 _KV_COUNTS = "universe_contracts_per_expiry"  # JSON {instrument key: contracts}, the latest
+_KV_WEEKLY = "universe_contracts_per_weekly"  # the same, of weekly expiries
 
 
 def record_retention_edge(
@@ -83,7 +84,8 @@ class UniverseEntry:
     underlying_type: str  # 'INDEX' | 'EQUITY'
     fo_segment: str  # 'NSE_FO' | 'BSE_FO'
     lot_size: int
-    contracts_per_expiry: int = 0  # the most of one listed expiry (0: not counted)
+    contracts_per_expiry: int = 0  # the most of one listed monthly expiry (0: not counted)
+    contracts_per_weekly: int = 0  # ... of one weekly expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,43 +181,56 @@ class UniverseStore(DatabaseBase):
                 "AND instrument_key IN (SELECT instrument_key FROM fo_underlying)"
             )
             if prev_day is None or day >= prev_day:
-                counts = self._master_counts(c)
-                counts.update({e.instrument_key: int(e.contracts_per_expiry)
-                               for e in rows if e.contracts_per_expiry > 0})  # fmt: skip
+                kept = []
+                for name, attr in ((_KV_COUNTS, "contracts_per_expiry"),
+                                   (_KV_WEEKLY, "contracts_per_weekly")):  # fmt: skip
+                    counts = self._master_counts(c, name)
+                    counts.update({e.instrument_key: int(getattr(e, attr))
+                                   for e in rows if getattr(e, attr) > 0})  # fmt: skip
+                    kept.append((name, json.dumps(counts, sort_keys=True)))
                 for key, value in ((_KV_DATE, day), (_KV_SOURCE, source),
-                                   (_KV_FETCHED, self.now_text()),
-                                   (_KV_COUNTS, json.dumps(counts, sort_keys=True))):  # fmt: skip
+                                   (_KV_FETCHED, self.now_text()), *kept):  # fmt: skip
                     c.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", (key, value))
         now = {e.instrument_key for e in rows}
         left = sum(1 for k, seen in before.items() if seen == prev_day and k not in now)
         return UniverseChange(len(now), len(now - before.keys()), left)
 
     @staticmethod
-    def _master_counts(conn: sqlite3.Connection) -> dict[str, int]:
-        row = conn.execute("SELECT value FROM kv WHERE key = ?", (_KV_COUNTS,)).fetchone()
+    def _master_counts(conn: sqlite3.Connection, name: str) -> dict[str, int]:
+        row = conn.execute("SELECT value FROM kv WHERE key = ?", (name,)).fetchone()
         return _counts(row[0] if row else None)
 
-    def contracts_per_expiry(self, keys: Iterable[str]) -> dict[str, int]:
-        """What an expiry of each underlying lists, for estimates before its contracts are
-        listed: the median over its expiries whose contracts are stored, else the most of one
-        expiry in the latest instrument master; keys with neither are left out."""
+    def contracts_per_expiry(self, keys: Iterable[str], *, weekly: bool = False) -> dict[str, int]:
+        """What a monthly (or ``weekly``) expiry of each underlying lists, for estimates
+        before its contracts are listed: the median over its listed expiries of that kind,
+        else the most of one such expiry in the latest instrument master, else the same of
+        the other kind; keys with none of these are left out."""
         wanted = sorted(set(keys))
         if not wanted:
             return {}
-        out = {k: n for k, n in _counts(self.kv_get(_KV_COUNTS)).items() if k in wanted}
-        listed: dict[str, list[int]] = {}
+        listed: dict[tuple[str, bool], list[int]] = {}
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
-            for key, n in self._query(
-                "SELECT u.instrument_key, count(c.id) FROM underlying u"
+            for key, is_weekly, n in self._query(
+                "SELECT u.instrument_key, coalesce(e.is_weekly, 0), count(c.id) FROM underlying u"
                 " JOIN expiry e ON e.underlying_id = u.id AND e.contracts_fetched = 1"
                 " JOIN contract c ON c.expiry_id = e.id"
                 f" WHERE u.instrument_key IN ({','.join('?' * len(part))})"
                 " GROUP BY e.id",
                 part,
             ):
-                listed.setdefault(str(key), []).append(int(n))
-        out.update({k: int(statistics.median(v)) for k, v in listed.items()})
+                listed.setdefault((str(key), bool(is_weekly)), []).append(int(n))
+        master = {False: _counts(self.kv_get(_KV_COUNTS)), True: _counts(self.kv_get(_KV_WEEKLY))}
+        out: dict[str, int] = {}
+        for key in wanted:
+            for kind in (weekly, not weekly):  # this kind first, then the other
+                if (key, kind) in listed:
+                    out[key] = int(statistics.median(listed[(key, kind)]))
+                elif key in master[kind]:
+                    out[key] = master[kind][key]
+                else:
+                    continue
+                break
         return out
 
     def retention_edges(self) -> dict[str, tuple[date, date]]:

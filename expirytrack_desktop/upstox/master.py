@@ -52,9 +52,11 @@ class MasterUnderlying:
     kind: str  # 'INDEX' | 'EQUITY'
     segment: str  # 'NSE_FO' | 'BSE_FO'
     lot_size: int  # of its nearest-expiry contract
-    # the most contracts any one of its listed expiries has: what the estimate assumes for an
-    # expired expiry whose contracts are not listed yet (0: not counted)
+    # the most contracts one of its listed monthly expiries has (any expiry when it has no
+    # monthly), and one of its weekly ones: what the estimate assumes for an expired expiry
+    # whose contracts are not listed yet (0: not counted; weeklies list fewer strikes)
     contracts_per_expiry: int = 0
+    contracts_per_weekly: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,7 @@ class MasterParser:
         self.rows = 0
         self.fo_rows = 0
         self._found: dict[str, list[Any]] = {}  # key -> [symbol, fo name, kind, seg, lot, expiry]
-        self._per_expiry: Counter[tuple[str, int]] = Counter()  # (key, expiry) -> contracts
+        self._per_expiry: Counter[tuple[str, int, bool]] = Counter()  # (key, expiry, weekly)
         self._names: dict[str, str] = {}  # cash/index instrument_key -> name
 
     def read(self, chunks: Iterable[bytes]) -> MasterSummary:
@@ -226,7 +228,7 @@ class MasterParser:
         if kind not in UNDERLYING_TYPES:
             return
         name = row.get("name") if isinstance(row.get("name"), str) else symbol
-        self._per_expiry[(key, expiry)] += 1
+        self._per_expiry[(key, expiry, row.get("weekly") is True)] += 1
         seen = self._found.get(key)
         if seen is None:
             self._found[key] = [symbol, name, kind, segment, lot, expiry]
@@ -240,11 +242,20 @@ class MasterParser:
                 f"the master lists no {'/'.join(FO_SEGMENTS)} contracts of an index or stock "
                 f"({self.rows} rows read): refused"
             )
-        most: dict[str, int] = {}
-        for (key, _), n in self._per_expiry.items():
-            most[key] = max(most.get(key, 0), n)
+        most: dict[tuple[str, bool], int] = {}
+        for (key, _, weekly), n in self._per_expiry.items():
+            most[(key, weekly)] = max(most.get((key, weekly), 0), n)
         found = tuple(
-            MasterUnderlying(key, sym, self._names.get(key) or fo_name, kind, seg, lot, most[key])
+            MasterUnderlying(
+                key,
+                sym,
+                self._names.get(key) or fo_name,
+                kind,
+                seg,
+                lot,
+                most.get((key, False)) or most.get((key, True), 0),
+                most.get((key, True), 0),
+            )
             for key, (sym, fo_name, kind, seg, lot, _) in sorted(self._found.items())
         )
         return MasterSummary(found, self.rows, self.fo_rows, self.inflater.compressed_bytes)
