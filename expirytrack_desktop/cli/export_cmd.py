@@ -233,20 +233,20 @@ def _to_s3(
     from expirytrack_desktop.cli.passphrase import cli_passphrase
     from expirytrack_desktop.export.api import run_export
     from expirytrack_desktop.export.history import record_export
-    from expirytrack_desktop.export.s3 import export_to_s3, s3_filesystem, stored_s3_secrets
+    from expirytrack_desktop.export.s3 import configured_s3, export_to_s3
 
-    secrets = stored_s3_secrets(
+    filesystem = configured_s3(
         lambda: runtime.secret_store(cli_passphrase),
+        runtime.settings,
         lambda line: print(f"warning: {line}", file=err),
     )
-    s = runtime.settings
     reporter = _Reporter(err, args.quiet)
     try:
         result, where, count = export_to_s3(
             url,
             name,
             lambda local: run_export(db, options, local, progress=reporter, record_history=False),
-            s3_filesystem(secrets, endpoint=s.s3_endpoint, region=s.s3_region),
+            filesystem,
             overwrite=args.overwrite,
         )
     finally:

@@ -72,12 +72,12 @@ def cmd_configure(args: argparse.Namespace) -> int:
     from expirytrack_desktop.export.s3 import check_s3_credentials, save_s3_credentials
 
     try:
-        where = _configure_settings(args)
+        changed = _configure_settings(args)
     except InvalidOptionsError as exc:
         return fail(exitcodes.BAD_INPUT, str(exc))
     except OSError as exc:
         return fail(exitcodes.STORAGE, f"cannot save the settings: {exc}")
-    if where and args.access_key_id is None and not args.secret_stdin:
+    if changed and args.access_key_id is None and not args.secret_stdin:
         return exitcodes.OK  # --endpoint / --region alone: the stored key stays
     try:
         key_id = (args.access_key_id or "").strip() or ask("S3 access key ID: ")
@@ -99,15 +99,15 @@ def cmd_configure(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _configure_settings(args: argparse.Namespace) -> str:
-    """Save --endpoint / --region into the settings file; a line saying so ("" when neither
-    was given)."""
+def _configure_settings(args: argparse.Namespace) -> bool:
+    """Save --endpoint / --region into the settings file and say so; False when neither
+    was given."""
     from expirytrack_desktop.export.s3 import check_endpoint, check_region
     from expirytrack_desktop.paths import AppPaths
     from expirytrack_desktop.settings import Settings
 
     if args.endpoint is None and args.region is None:
-        return ""
+        return False
     endpoint = None if args.endpoint is None else check_endpoint(args.endpoint)
     region = None if args.region is None else check_region(args.region)
     path = AppPaths.default().settings_path
@@ -117,9 +117,11 @@ def _configure_settings(args: argparse.Namespace) -> str:
     if region is not None:
         settings.s3_region = region
     settings.save(path)
-    line = f"S3 endpoint {settings.s3_endpoint or 'AWS'}, region {settings.s3_region or 'default'}"
-    print(f"{line}: saved in {path}.")
-    return line
+    print(
+        f"S3 endpoint {settings.s3_endpoint or 'AWS'}, region {settings.s3_region or 'default'}:"
+        f" saved in {path}."
+    )
+    return True
 
 
 def cmd_show(args: argparse.Namespace) -> int:

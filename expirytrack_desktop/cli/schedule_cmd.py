@@ -463,8 +463,6 @@ def _s3(rt: Any, say: Callable[[str], None]) -> Any:
     """The S3 file system of a scheduled export: the stored access key (as the window's and
     the CLI's exports use), else the AWS chain; the settings' endpoint and region."""
     from expirytrack_desktop.cli.passphrase import cli_passphrase
-    from expirytrack_desktop.export.s3 import s3_filesystem, stored_s3_secrets
+    from expirytrack_desktop.export.s3 import configured_s3
 
-    secrets = stored_s3_secrets(lambda: rt.secret_store(cli_passphrase), say)
-    st = rt.settings
-    return s3_filesystem(secrets, endpoint=st.s3_endpoint, region=st.s3_region)
+    return configured_s3(lambda: rt.secret_store(cli_passphrase), rt.settings, say)

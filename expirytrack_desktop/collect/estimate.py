@@ -112,10 +112,7 @@ async def estimate(
     loads: list[ExpiryLoad] = []
     keys = sorted({k for s in selections for k in s.underlyings})
     names = await db.run(db.underlying_names, keys)
-    hints = {
-        weekly: await db.run(lambda w=weekly: db.contracts_per_expiry(keys, weekly=w))
-        for weekly in (False, True)
-    }
+    hints = await db.run(db.contracts_per_expiry, keys)  # {weekly: {key: contracts}}
     unhinted: set[str] = set()  # underlyings whose unlisted expiries got the typical count
 
     def typical(key: str, weekly: bool | None = None) -> int:

@@ -116,12 +116,16 @@ def check_s3_credentials(key_id: str, secret: str, token: str | None = None) -> 
     return got | ({SECRET_NAMES[2]: token.strip()} if token else {})
 
 
+def stale_s3_names(entries: Mapping[str, str]) -> tuple[str, ...]:
+    """What to delete when storing ``entries``: a session token of earlier credentials when
+    the new ones have none (it would not fit them)."""
+    return () if SECRET_NAMES[2] in entries else (SECRET_NAMES[2],)
+
+
 def save_s3_credentials(store: Any, entries: Mapping[str, str]) -> None:
-    """Store checked entries (:func:`check_s3_credentials`); a session token of earlier
-    credentials is removed when the new ones have none (it would not fit them)."""
+    """Store checked entries (:func:`check_s3_credentials`), :func:`stale_s3_names` gone."""
     store.set_many(dict(entries))
-    if SECRET_NAMES[2] not in entries:
-        store.delete(SECRET_NAMES[2])
+    store.delete_many(stale_s3_names(entries))
 
 
 def stored_s3_secrets(
@@ -140,6 +144,15 @@ def stored_s3_secrets(
             why = str(exc) if isinstance(exc, SecretStoreError) else type(exc).__name__
             warn(f"S3 key not read from the secret store ({why}): the AWS environment applies")
         return {}
+
+
+def configured_s3(
+    open_store: Callable[[], Any], settings: Any, warn: Callable[[str], None] | None = None
+) -> Any:
+    """The S3 file system every export uses: the stored key (:func:`stored_s3_secrets`), else
+    the AWS chain; the settings' ``s3_endpoint`` and ``s3_region``."""
+    secrets = stored_s3_secrets(open_store, warn)
+    return s3_filesystem(secrets, endpoint=settings.s3_endpoint, region=settings.s3_region)
 
 
 def s3_filesystem(

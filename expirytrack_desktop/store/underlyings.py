@@ -200,14 +200,12 @@ class UniverseStore(DatabaseBase):
         row = conn.execute("SELECT value FROM kv WHERE key = ?", (name,)).fetchone()
         return _counts(row[0] if row else None)
 
-    def contracts_per_expiry(self, keys: Iterable[str], *, weekly: bool = False) -> dict[str, int]:
-        """What a monthly (or ``weekly``) expiry of each underlying lists, for estimates
-        before its contracts are listed: the median over its listed expiries of that kind,
-        else the most of one such expiry in the latest instrument master, else the same of
-        the other kind; keys with none of these are left out."""
+    def contracts_per_expiry(self, keys: Iterable[str]) -> dict[bool, dict[str, int]]:
+        """What a monthly (``False``) and a weekly (``True``) expiry of each underlying
+        lists, for estimates before its contracts are listed: the median over its listed
+        expiries of that kind, else the most of one such expiry in the latest instrument
+        master, else the same of the other kind; keys with none of these are left out."""
         wanted = sorted(set(keys))
-        if not wanted:
-            return {}
         listed: dict[tuple[str, bool], list[int]] = {}
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
@@ -221,16 +219,16 @@ class UniverseStore(DatabaseBase):
             ):
                 listed.setdefault((str(key), bool(is_weekly)), []).append(int(n))
         master = {False: _counts(self.kv_get(_KV_COUNTS)), True: _counts(self.kv_get(_KV_WEEKLY))}
-        out: dict[str, int] = {}
-        for key in wanted:
-            for kind in (weekly, not weekly):  # this kind first, then the other
-                if (key, kind) in listed:
-                    out[key] = int(statistics.median(listed[(key, kind)]))
-                elif key in master[kind]:
-                    out[key] = master[kind][key]
-                else:
-                    continue
-                break
+        out: dict[bool, dict[str, int]] = {False: {}, True: {}}
+        for weekly, found in out.items():
+            for key in wanted:
+                for kind in (weekly, not weekly):  # this kind first, then the other
+                    if (key, kind) in listed:
+                        found[key] = int(statistics.median(listed[(key, kind)]))
+                        break
+                    if key in master[kind]:
+                        found[key] = master[kind][key]
+                        break
         return out
 
     def retention_edges(self) -> dict[str, tuple[date, date]]:

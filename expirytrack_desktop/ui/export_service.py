@@ -123,23 +123,24 @@ class ExportService:
         it in the history; (result, the object's URL, files uploaded)."""
         from expirytrack_desktop.export.api import run_export
         from expirytrack_desktop.export.history import record_export
-        from expirytrack_desktop.export.s3 import export_to_s3, s3_filesystem, stored_s3_secrets
+        from expirytrack_desktop.export.s3 import configured_s3, export_to_s3
 
         db = self._db()
 
         def work() -> tuple[ExportResult, str, int]:
             rt = self.host.runtime  # the keyring may block: read here, not in the loop
-            secrets = stored_s3_secrets(
-                lambda: rt.secrets if rt is not None else None, lambda w: log.warning("%s", w)
+            filesystem = configured_s3(
+                lambda: rt.secrets if rt is not None else None,
+                self.services.settings,
+                lambda w: log.warning("%s", w),
             )
-            s = self.services.settings
             result, where, count = export_to_s3(
                 url,
                 name,
                 lambda local: run_export(
                     db, options, local, progress=progress, cancel=cancel, record_history=False
                 ),
-                s3_filesystem(secrets, endpoint=s.s3_endpoint, region=s.s3_region),
+                filesystem,
                 overwrite=overwrite,
             )
             record_export(db, options, where, result.rows, result.bytes, datetime.now(UTC))

@@ -19,6 +19,7 @@ from expirytrack_desktop.export.s3 import (
     check_endpoint,
     check_region,
     check_s3_credentials,
+    stale_s3_names,
 )
 from expirytrack_desktop.notify import SMTP_PASSWORD, NotifyError, SmtpConfig, compose_test, send
 from expirytrack_desktop.settings import Settings
@@ -214,9 +215,7 @@ class RemoteSettings(QtWidgets.QWidget):
         except InvalidOptionsError as exc:
             self.s3_message.error(f"S3: {exc}.")
             return False
-        delete: tuple[str, ...] = ()
-        if entries is not None and TOKEN not in entries:
-            delete = (TOKEN,)  # a token of earlier credentials would not fit these
+        delete = stale_s3_names(entries) if entries is not None else ()
         new = dict(entries or {})
         if self.smtp_password.text():
             new[SMTP_PASSWORD] = self.smtp_password.text()
