@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -78,6 +79,30 @@ def no_event_loop_left_running():
     assert asyncio.events._get_running_loop() is None, "an asyncio event loop was left running"
 
 
+@pytest.fixture(autouse=True)
+def gui_thread_gc(request):
+    """A test with a QApplication collects reference cycles on the GUI thread only, as the
+    app does (ui/gui_gc.py): left to Python, a candle loader thread's allocation collected a
+    closed window's widgets there and crashed a full run with SIGSEGV."""
+    if "qapp" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from expirytrack_desktop.ui.gui_gc import collect_on_gui_thread
+
+    with collect_on_gui_thread():
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """pytest drops a test's fixture values (a window, its controller) only after the last
+    teardown: collect them here, on the GUI thread, not in a later test's worker thread."""
+    yield
+    if "qapp" in getattr(item, "fixturenames", ()):
+        gc.collect()
+
+
 @pytest.fixture(scope="session")
 def _qasync_loop(qapp):
     """One qasync loop on the QApplication for the whole session, running only inside
@@ -127,8 +152,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     fs = sys.modules.get("pyarrow.fs")
     if fs is not None:
-        import gc
-
         gc.collect()
         with contextlib.suppress(Exception):
             fs.finalize_s3()

@@ -35,3 +35,30 @@ def test_first_run_choice_returns_what_the_user_clicked(qtbot, qloop, button_tex
     button.click()
     qtbot.waitUntil(task.done, timeout=5000)
     assert task.result() == expected
+
+
+def test_the_app_runs_with_cycles_collected_on_the_gui_thread(qtbot, qloop, qapp, monkeypatch):
+    """run_app (the window's whole life, here its smoke test) runs under ui/gui_gc.py's
+    collector, with Python's own collector off, and gives it back on return."""
+    import contextlib
+    import gc
+
+    from expirytrack_desktop.app import build_parser
+    from expirytrack_desktop.paths import AppPaths
+    from expirytrack_desktop.ui import launcher
+
+    real = launcher.collect_on_gui_thread
+    seen: list[bool] = []
+
+    @contextlib.contextmanager
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with real(*args, **kwargs) as collector:
+            seen.append(collector.running and not gc.isenabled())
+            yield collector
+
+    monkeypatch.setattr(launcher, "collect_on_gui_thread", spy)
+    args = build_parser().parse_args(["--smoke-test", "--demo"])
+    task = asyncio.ensure_future(launcher.run_app(qapp, args, AppPaths.default()))
+    qtbot.waitUntil(task.done, timeout=60000)
+    assert task.result() == 0 and seen == [True]
+    assert not gc.isenabled()  # still off: the test's own collector (conftest) runs until teardown
