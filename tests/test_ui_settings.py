@@ -56,6 +56,7 @@ def test_settings_validate_and_save(qtbot, qloop, tmp_path):
         assert controller.runtime.limiter.spec.windows == ((2000, 1.0),)  # TEST_RATE, at start
         window.act_settings.trigger()
         dlg = window.settings_dialog
+        qtbot.waitUntil(dlg.loaded.is_set, timeout=5000)
         dlg.rate_limit.setText("50/1,oops")
         dlg.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).click()
         qtbot.waitUntil(lambda: "Rate limits" in dlg.message.text(), timeout=5000)
@@ -95,7 +96,8 @@ def test_encrypted_fallback_is_shown_and_asks_a_passphrase(qtbot, qloop, tmp_pat
         assert controller.runtime.secrets.is_fallback
         window.act_settings.trigger()
         dlg = window.settings_dialog
-        qtbot.waitUntil(lambda: "fallback" in dlg.store_label.text().lower(), timeout=5000)
+        qtbot.waitUntil(dlg.loaded.is_set, timeout=5000)
+        assert "fallback" in dlg.store_label.text().lower()
         assert controller.auth.passphrase_dialog is None  # nothing stored yet: nothing to unlock
         dlg.api_key.setText(KEY)
         dlg.api_secret.setText(SECRET)

@@ -33,7 +33,8 @@ def stored(name: str) -> str | None:
 def open_remote(qtbot, window):  # type: ignore[no-untyped-def]
     window.act_settings.trigger()
     dlg = window.settings_dialog
-    qtbot.waitUntil(lambda: "Secrets are kept" in dlg.store_label.text(), timeout=5000)
+    qtbot.waitUntil(dlg.loaded.is_set, timeout=5000)
+    assert "Secrets are kept" in dlg.store_label.text()
     dlg.tabs.setCurrentWidget(dlg.remote)
     return dlg, dlg.remote
 
@@ -159,4 +160,44 @@ def test_email_settings_test_message_and_password(qtbot, qloop, tmp_path, caplog
         dlg.reject()
         assert SMTP_PW not in caplog.text
     finally:
+        close_app(qtbot, qloop, window, controller)
+
+
+def test_secret_fields_and_save_wait_for_a_slow_secret_store(qtbot, qloop, tmp_path):
+    """Typed into before the stored key arrives, a field was overwritten by it (a slow
+    keyring or a passphrase prompt): until the store answers, those fields and Save wait."""
+    import threading
+
+    from tests.conftest import MemoryKeyring
+
+    class SlowKeyring(MemoryKeyring):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = threading.Event()
+
+        def get_password(self, service: str, username: str) -> str | None:
+            self.gate.wait(10)
+            return super().get_password(service, username)
+
+    ring = SlowKeyring()
+    ring.store[("ExpiryTrack", "s3_access_key_id")] = KEY_ID
+    ring.gate.set()  # the window's start reads the store freely
+    window, controller = open_window(qtbot, tmp_path, ring)
+    try:
+        ring.gate.clear()
+        window.act_settings.trigger()
+        dlg = window.settings_dialog
+        r = dlg.remote
+        qtbot.wait(200)
+        assert not dlg.loaded.is_set()
+        assert not dlg.buttons.button(SAVE).isEnabled()
+        assert not any(w.isEnabled() for w in (dlg.api_key, dlg.api_secret, *r.secret_edits()))
+        assert r.endpoint.isEnabled()  # settings not kept in the secret store stay open
+        ring.gate.set()
+        qtbot.waitUntil(dlg.loaded.is_set, timeout=10000)
+        assert r.key_id.text() == KEY_ID and r.key_id.isEnabled() and dlg.api_key.isEnabled()
+        assert dlg.buttons.button(SAVE).isEnabled()
+        dlg.reject()
+    finally:
+        ring.gate.set()
         close_app(qtbot, qloop, window, controller)

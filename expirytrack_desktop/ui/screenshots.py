@@ -296,6 +296,7 @@ async def take_screenshot(window: MainWindow, page: str, path: Path) -> int:
         window.on_settings()
         if page == "settings-cloud":
             window.settings_dialog.tabs.setCurrentIndex(1)
+        await window.settings_dialog.loaded.wait()  # the stored secrets shown, fields enabled
         await settle(0.8)
         return save(window.settings_dialog, path)
     log.error("unknown page %s", page)

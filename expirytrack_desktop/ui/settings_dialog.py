@@ -3,6 +3,8 @@ second tab (S3, e-mail) is :mod:`.settings_remote`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,10 +185,30 @@ class SettingsDialog(QtWidgets.QDialog):
         lay.addWidget(self.buttons)
         self.resize(640, self.sizeHint().height())
         self._had_secret = False
-        if not services.demo:
+        self.loaded = asyncio.Event()  # the stored secrets shown: typing and Save are safe
+        if services.demo:
+            self.loaded.set()
+        else:
+            self._set_loading(True)
             controller.schedule(self._load_credentials(), name="settings-load")
 
+    def _set_loading(self, loading: bool) -> None:
+        """Until the stored secrets are read, what a user types into their fields would be
+        overwritten when they arrive, and a Save could not tell a new S3 key from the stored
+        one: those fields and Save wait (a keyring or passphrase prompt can take a while)."""
+        for w in (self.api_key, self.api_secret, *self.remote.secret_edits()):
+            w.setEnabled(not loading)
+        self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).setEnabled(not loading)
+
     async def _load_credentials(self) -> None:
+        try:
+            await self._show_stored()
+        finally:
+            self.loaded.set()
+            with contextlib.suppress(RuntimeError):  # the dialog closed meanwhile
+                self._set_loading(False)
+
+    async def _show_stored(self) -> None:
         self.store_label.setText(self.controller.auth.secret_store_description())
         try:
             creds = await self.controller.auth.load_credentials()

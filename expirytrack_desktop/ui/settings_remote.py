@@ -130,9 +130,13 @@ class RemoteSettings(QtWidgets.QWidget):
         lay.addWidget(mail_box)
         lay.addStretch(1)
         if controller.services.demo:  # the demo keeps no secrets of the user's
-            for w in (self.key_id, self.secret, self.token, self.forget, self.smtp_password):
+            for w in self.secret_edits():
                 w.setEnabled(False)
             self.s3_message.info("Demo mode: secrets are set in the app started without --demo.")
+
+    def secret_edits(self) -> tuple[QtWidgets.QWidget, ...]:
+        """The fields (and the button) that show or change what the secret store holds."""
+        return (self.key_id, self.secret, self.token, self.forget, self.smtp_password)
 
     def _default_port(self) -> None:
         if self.port.value() in PORTS.values():  # a port of the user's own stays
