@@ -176,6 +176,7 @@ class QualityPage(QtWidgets.QWidget):
         self.model.set_rows(rows)
         self.table.resizeColumnsToContents()
         self.rows_summary = summary_text(rows)
+        self.summary.setText(self.rows_summary)  # with the rows, not when verify starts
         self.show_timeline(None)
         self.schedule_verify()
 
