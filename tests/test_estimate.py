@@ -123,3 +123,41 @@ async def test_spans_are_planned_at_one_month_until_the_api_accepts_wider(tmp_pa
     finally:
         await client.aclose()
         db.close()
+
+
+async def test_a_stock_the_master_no_longer_lists_counts_as_its_median_peer(tmp_path):
+    """A stock that left F&O is in no instrument master: before one of its expiries is
+    listed, its expiries counted a round 200 (stocks list ~50-150): now the median of the
+    master's stocks (an index's unlisted weekly: of the master's index weeklies)."""
+    from datetime import date
+
+    _app, db, client, _ = _nifty_monthlies(tmp_path, 1)
+    gone = "NSE_EQ|INE000GONE01"
+    db.kv_set(
+        "universe_contracts_per_expiry",
+        '{"NSE_EQ|INE0A": 40, "NSE_EQ|INE0B": 70, "NSE_EQ|INE0C": 130, "NSE_INDEX|Nifty 50": 900}',
+    )
+    db.kv_set("universe_contracts_per_weekly", '{"NSE_INDEX|Nifty 50": 500}')
+    assert db.peer_contracts_per_expiry() == {
+        (True, False): 70,
+        (False, False): 900,
+        (False, True): 500,
+    }
+    try:
+        col = make_collector(db, client)
+        days = [date(2026, 9, 24), date(2026, 10, 29)]
+        est = await col.estimate(Selection([gone], days, months=1))
+        assert est.contracts == 2 * 70
+        [note] = [n for n in est.notes if "per expiry assumed" in n]
+        assert "70 per expiry assumed, the median of the master's stocks" in note
+        assert note.startswith(f"contracts of {gone} not known (not in the instrument master")
+        index = await col.estimate(Selection(["BSE_INDEX|GONE"], days, months=1))
+        assert index.contracts == 2 * 900  # unknown weekly flag, last of the month: monthly
+        db.kv_set("universe_contracts_per_expiry", "{}")  # no stock in the master at all
+        db.kv_set("universe_contracts_per_weekly", "{}")
+        blind = await col.estimate(Selection([gone], days, months=1))
+        assert blind.contracts == 2 * 200
+        assert any("200 per expiry assumed (the instrument master" in n for n in blind.notes)
+    finally:
+        await client.aclose()
+        db.close()

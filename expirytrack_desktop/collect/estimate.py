@@ -7,7 +7,7 @@ starting from the budget the ledger says is already used. Makes no API request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from expirytrack_desktop.collect.span_caps import SpanCaps
 from expirytrack_desktop.store import Database
 from expirytrack_desktop.store.coverage import chunk_range
 from expirytrack_desktop.timeutil import IST
+from expirytrack_desktop.upstox.master import is_stock_key
 
 TYPICAL_CONTRACTS_PER_EXPIRY = 200  # estimate for expiries whose contracts are not known yet
 TYPICAL_EXPIRIES = 26  # per index whose expiries are not known yet (weeklies and monthlies)
@@ -33,8 +34,7 @@ DAY = 86400.0
 
 def typical_expiries(instrument_key: str) -> int:
     """Expiries to assume before the API lists them: stock F&O has monthly ones only."""
-    stock = instrument_key.split("|", 1)[0] in ("NSE_EQ", "BSE_EQ")
-    return TYPICAL_STOCK_EXPIRIES if stock else TYPICAL_EXPIRIES
+    return TYPICAL_STOCK_EXPIRIES if is_stock_key(instrument_key) else TYPICAL_EXPIRIES
 
 
 def _weekly_flags(known: Sequence[tuple[date, bool, bool | None]]) -> dict[date, bool]:
@@ -113,16 +113,23 @@ async def estimate(
     keys = sorted({k for s in selections for k in s.underlyings})
     names = await db.run(db.underlying_names, keys)
     hints = await db.run(db.contracts_per_expiry, keys)  # {weekly: {key: contracts}}
-    unhinted: set[str] = set()  # underlyings whose unlisted expiries got the typical count
+    peers = await db.run(db.peer_contracts_per_expiry)  # {(stock, weekly): median}
+    unhinted: dict[str, int] = {}  # underlyings whose unlisted expiries got an assumed count
+    round_guess: set[str] = set()  # ... and of those, the ones without even a peer's
 
     def typical(key: str, weekly: bool | None = None) -> int:
         """Contracts an unlisted expiry of ``key`` will list (earlier expiries, the master);
-        a weekly one lists fewer strikes than a monthly (unknown: counted as a monthly)."""
+        a weekly one lists fewer strikes than a monthly (unknown: counted as a monthly).
+        Neither known (a stock the master no longer lists): the master's median stock or
+        index, else a round guess."""
         n = hints[bool(weekly)].get(key)
         if n is not None:
             return n
-        unhinted.add(key)
-        return TYPICAL_CONTRACTS_PER_EXPIRY
+        n = peers.get((is_stock_key(key), bool(weekly)))
+        if n is None:
+            round_guess.add(key)
+        unhinted.setdefault(key, n or TYPICAL_CONTRACTS_PER_EXPIRY)
+        return n or TYPICAL_CONTRACTS_PER_EXPIRY
 
     def name(key: str) -> str:
         return names.get(key) or display_name(key)
@@ -179,10 +186,7 @@ async def estimate(
         per_expiry[owner] = per_expiry.get(owner, 0) + (i not in held)
     loads += [ExpiryLoad(k, d, d, n) for (k, d), n in per_expiry.items()]
     if unhinted:
-        notes.append(
-            f"contracts of some expiries are not known yet: {TYPICAL_CONTRACTS_PER_EXPIRY} "
-            "per expiry assumed (the instrument master or listed expiries would tell)"
-        )
+        notes.append(_unhinted_note(unhinted, name, peers=not round_guess))
     for interval in dict.fromkeys(s.interval for s in selections):
         if not await caps.known(interval):
             notes.append(
@@ -215,6 +219,26 @@ async def estimate(
         is_estimate=guessed,
         notes=tuple(notes),
         late=tuple(late),
+    )
+
+
+def _unhinted_note(unhinted: dict[str, int], name: Callable[[str], str], *, peers: bool) -> str:
+    """Which underlyings' contract counts are guesses, and whose counts stood in."""
+    shown = ", ".join(sorted(name(k) for k in unhinted)[:3]) + (", …" if len(unhinted) > 3 else "")
+    counts = sorted(set(unhinted.values()))
+    each = f"{counts[0]:,}" if len(counts) == 1 else f"{counts[0]:,}-{counts[-1]:,}"
+    if peers:
+        stocks = {is_stock_key(k) for k in unhinted}
+        whose = (
+            "stocks" if stocks == {True} else "indices" if stocks == {False} else "stocks, indices"
+        )
+        return (
+            f"contracts of {shown} not known (not in the instrument master, none listed yet): "
+            f"{each} per expiry assumed, the median of the master's {whose}"
+        )
+    return (
+        f"contracts of {shown} not known yet: {each} per expiry assumed "
+        "(the instrument master or listed expiries would tell)"
     )
 
 

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from expirytrack_desktop.store.base import DatabaseBase
+from expirytrack_desktop.upstox.master import is_stock_key
 
 _KV_DATE = "universe_master_date"
 _KV_SOURCE = "universe_master_source"
@@ -229,6 +230,19 @@ class UniverseStore(DatabaseBase):
                     if key in master[kind]:
                         found[key] = master[kind][key]
                         break
+        return out
+
+    def peer_contracts_per_expiry(self) -> dict[tuple[bool, bool], int]:
+        """``(stock, weekly)`` -> the median contracts per expiry of the latest instrument
+        master's stocks or indices: the estimate for an underlying the master no longer lists
+        (a stock that left F&O) whose expiries are not listed yet either."""
+        out: dict[tuple[bool, bool], int] = {}
+        for weekly, name in ((False, _KV_COUNTS), (True, _KV_WEEKLY)):
+            counts = _counts(self.kv_get(name))
+            for stock in (False, True):
+                mine = [n for k, n in counts.items() if is_stock_key(k) == stock]
+                if mine:
+                    out[(stock, weekly)] = int(statistics.median(mine))
         return out
 
     def retention_edges(self) -> dict[str, tuple[date, date]]:
