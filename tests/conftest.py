@@ -79,28 +79,35 @@ def no_event_loop_left_running():
     assert asyncio.events._get_running_loop() is None, "an asyncio event loop was left running"
 
 
+_GUI_GC = pytest.StashKey["object"]()
+
+
 @pytest.fixture(autouse=True)
 def gui_thread_gc(request):
     """A test with a QApplication collects reference cycles on the GUI thread only, as the
     app does (ui/gui_gc.py): left to Python, a candle loader thread's allocation collected a
-    closed window's widgets there and crashed a full run with SIGSEGV."""
-    if "qapp" not in request.fixturenames:
-        yield
-        return
-    request.getfixturevalue("qapp")
-    from expirytrack_desktop.ui.gui_gc import collect_on_gui_thread
+    closed window's widgets there and crashed a full run with SIGSEGV. Python's collector
+    comes back only after the last teardown (``pytest_runtest_protocol`` below)."""
+    if "qapp" in request.fixturenames:
+        request.getfixturevalue("qapp")
+        from expirytrack_desktop.ui.gui_gc import GuiThreadCollector
 
-    with collect_on_gui_thread():
-        yield
+        collector = GuiThreadCollector()
+        collector.start()
+        request.node.stash[_GUI_GC] = collector
+    yield
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """pytest drops a test's fixture values (a window, its controller) only after the last
-    teardown: collect them here, on the GUI thread, not in a later test's worker thread."""
+    teardown, and a worker thread the window left may still be finishing: collect them here,
+    on the GUI thread, before Python's own collector may run in any thread again."""
     yield
-    if "qapp" in getattr(item, "fixturenames", ()):
-        gc.collect()
+    collector = item.stash.get(_GUI_GC, None)
+    if collector is not None:
+        del item.stash[_GUI_GC]
+        collector.stop()
 
 
 @pytest.fixture(scope="session")
