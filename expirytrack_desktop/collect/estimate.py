@@ -22,7 +22,7 @@ from expirytrack_desktop.collect.span_caps import SpanCaps
 from expirytrack_desktop.store import Database
 from expirytrack_desktop.store.coverage import chunk_range
 from expirytrack_desktop.timeutil import IST
-from expirytrack_desktop.upstox.master import is_stock_key
+from expirytrack_desktop.upstox.models import is_stock_key
 
 TYPICAL_CONTRACTS_PER_EXPIRY = 200  # estimate for expiries whose contracts are not known yet
 TYPICAL_EXPIRIES = 26  # per index whose expiries are not known yet (weeklies and monthlies)

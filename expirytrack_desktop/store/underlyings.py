@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from expirytrack_desktop.store.base import DatabaseBase
-from expirytrack_desktop.upstox.master import is_stock_key
+from expirytrack_desktop.upstox.models import is_stock_key
 
 _KV_DATE = "universe_master_date"
 _KV_SOURCE = "universe_master_source"

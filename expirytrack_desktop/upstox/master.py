@@ -30,11 +30,6 @@ _CHUNK = 1 << 16
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def is_stock_key(instrument_key: str) -> bool:
-    """An equity underlying's key (``NSE_EQ|INE002A01018``), not an index's (``NSE_INDEX|…``)."""
-    return instrument_key.split("|", 1)[0] in ("NSE_EQ", "BSE_EQ")
-
-
 class MasterError(Exception):
     """The master could not be used (one line, shown to the user)."""
 

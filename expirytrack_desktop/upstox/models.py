@@ -16,6 +16,12 @@ INTERVAL_MINUTES: dict[str, int] = {
     "day": 1440,
 }
 
+
+def is_stock_key(instrument_key: str) -> bool:
+    """An equity underlying's key (``NSE_EQ|INE002A01018``), not an index's (``NSE_INDEX|…``)."""
+    return instrument_key.split("|", 1)[0] in ("NSE_EQ", "BSE_EQ")
+
+
 # One candle: (epoch seconds of the candle start, open, high, low, close, volume, oi).
 Candle = tuple[int, float, float, float, float, int, int]
 
