@@ -158,7 +158,7 @@ async def run(args: argparse.Namespace, url: str, home: Path) -> dict[str, float
         "req_per_s": requests / elapsed,
         "candles": stats["candles"],
         "jobs_still_running": running,
-        "estimated_requests": sum(e.requests for e in estimate),
+        "estimated_requests": estimate.requests if estimate is not None else 0,
     }
 
 
