@@ -38,10 +38,15 @@ SECURITY = (("STARTTLS", "starttls"), ("SSL/TLS", "ssl"), ("None (loopback only)
 PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 
-def _password_edit(name: str) -> QtWidgets.QLineEdit:
-    edit = QtWidgets.QLineEdit()
+def _edit(
+    name: str, text: str = "", hint: str = "", *, password: bool = False
+) -> QtWidgets.QLineEdit:
+    """A line edit named for tests and style sheets, with its placeholder (and hidden text)."""
+    edit = QtWidgets.QLineEdit(text)
     edit.setObjectName(name)
-    edit.setEchoMode(QtWidgets.QLineEdit.EchoMode.Password)
+    edit.setPlaceholderText(hint)
+    if password:
+        edit.setEchoMode(QtWidgets.QLineEdit.EchoMode.Password)
     return edit
 
 
@@ -57,18 +62,15 @@ class RemoteSettings(QtWidgets.QWidget):
         self.forget_box: QtWidgets.QMessageBox | None = None  # the question Forget asks
 
         s3_box = QtWidgets.QGroupBox("Exports to S3-compatible storage")
-        self.endpoint = QtWidgets.QLineEdit(s.s3_endpoint)
-        self.endpoint.setObjectName("s3EndpointEdit")
-        self.endpoint.setPlaceholderText("AWS (or https://host:port of MinIO, R2, …)")
-        self.region = QtWidgets.QLineEdit(s.s3_region)
-        self.region.setObjectName("s3RegionEdit")
-        self.region.setPlaceholderText("the AWS environment's, else us-east-1")
-        self.key_id = QtWidgets.QLineEdit()
-        self.key_id.setObjectName("s3KeyIdEdit")
-        self.key_id.setPlaceholderText("none stored: the AWS environment or profile applies")
-        self.secret = _password_edit("s3SecretEdit")
-        self.token = _password_edit("s3TokenEdit")
-        self.token.setPlaceholderText("only for temporary credentials")
+        self.endpoint = _edit(
+            "s3EndpointEdit", s.s3_endpoint, "AWS (or https://host:port of MinIO, R2, …)"
+        )
+        self.region = _edit("s3RegionEdit", s.s3_region, "the AWS environment's, else us-east-1")
+        self.key_id = _edit(
+            "s3KeyIdEdit", hint="none stored: the AWS environment or profile applies"
+        )
+        self.secret = _edit("s3SecretEdit", password=True)
+        self.token = _edit("s3TokenEdit", hint="only for temporary credentials", password=True)
         self.forget = QtWidgets.QPushButton("&Forget the S3 key")
         self.forget.setObjectName("s3ForgetButton")
         self.forget.clicked.connect(self.on_forget)
@@ -83,9 +85,7 @@ class RemoteSettings(QtWidgets.QWidget):
         f.addRow(self.s3_message)
 
         mail_box = QtWidgets.QGroupBox("E-mail after scheduled runs")
-        self.smtp_host = QtWidgets.QLineEdit(s.smtp_host)
-        self.smtp_host.setObjectName("smtpHostEdit")
-        self.smtp_host.setPlaceholderText("none: no e-mail")
+        self.smtp_host = _edit("smtpHostEdit", s.smtp_host, "none: no e-mail")
         self.security = QtWidgets.QComboBox()
         self.security.setObjectName("smtpSecurityCombo")
         for label, value in SECURITY:
@@ -96,16 +96,10 @@ class RemoteSettings(QtWidgets.QWidget):
         self.port.setRange(1, 65535)
         self.port.setValue(s.smtp_port)
         self.security.currentIndexChanged.connect(self._default_port)
-        self.smtp_user = QtWidgets.QLineEdit(s.smtp_user)
-        self.smtp_user.setObjectName("smtpUserEdit")
-        self.smtp_user.setPlaceholderText("none: no login")
-        self.smtp_password = _password_edit("smtpPasswordEdit")
-        self.mail_from = QtWidgets.QLineEdit(s.smtp_from)
-        self.mail_from.setObjectName("smtpFromEdit")
-        self.mail_from.setPlaceholderText("the login")
-        self.to = QtWidgets.QLineEdit(s.notify_to)
-        self.to.setObjectName("notifyToEdit")
-        self.to.setPlaceholderText("a@example.com, b@example.com")
+        self.smtp_user = _edit("smtpUserEdit", s.smtp_user, "none: no login")
+        self.smtp_password = _edit("smtpPasswordEdit", password=True)
+        self.mail_from = _edit("smtpFromEdit", s.smtp_from, "the login")
+        self.to = _edit("notifyToEdit", s.notify_to, "a@example.com, b@example.com")
         self.test = QtWidgets.QPushButton("Send a test &message")
         self.test.setObjectName("smtpTestButton")
         self.test.clicked.connect(self.on_test)
