@@ -60,6 +60,16 @@ def test_what_a_name_says_when_nothing_was_chosen(name, fmt, codec):
         (ExportOptions(NIFTY, compression="zstd"), "x.csv.gz",
          "x.csv.gz is the name of a gzip-compressed CSV file, but the compression chosen writes"
          " zstd-compressed CSV: name it x.csv.zst"),
+        # a folder is named for its files: one named for other files is refused the same way
+        (ExportOptions(NIFTY, per_contract=True), "x.parquet",
+         "x.parquet is the name of a folder of Parquet files, but the format chosen writes CSV:"
+         " name it x.csv"),
+        (ExportOptions(NIFTY, format="parquet", parquet_partitioned=True), "d.csv",
+         "d.csv is the name of a folder of CSV files, but the format chosen writes Parquet:"
+         " name it d.parquet"),
+        (ExportOptions(NIFTY, per_contract=True, compression="zstd"), "f.csv.gz",
+         "f.csv.gz is the name of a folder of gzip-compressed CSV files, but the compression"
+         " chosen writes zstd-compressed CSV: name it f.csv.zst"),
     ],
 )  # fmt: skip
 def test_a_contradiction_is_refused_with_the_right_name(opts, name, message):
@@ -98,26 +108,6 @@ def test_per_contract_files_named_zip_are_the_zip_of_them():
     assert (got.format, got.output_is_folder) == ("zip", False)  # one CSV per contract in it
     with pytest.raises(InvalidOptionsError, match="is the name of a ZIP file, but the format"):
         options_for_name(opts, "x.zip", format_chosen=True, compression_chosen=False)
-
-
-@pytest.mark.parametrize(
-    ("opts", "name", "message"),
-    [
-        (ExportOptions(NIFTY, per_contract=True), "x.parquet",
-         "x.parquet is the name of a folder of Parquet files, but the format chosen writes CSV:"
-         " name it x.csv"),
-        (ExportOptions(NIFTY, format="parquet", parquet_partitioned=True), "d.csv",
-         "d.csv is the name of a folder of CSV files, but the format chosen writes Parquet:"
-         " name it d.parquet"),
-        (ExportOptions(NIFTY, per_contract=True, compression="zstd"), "f.csv.gz",
-         "f.csv.gz is the name of a folder of gzip-compressed CSV files, but the compression"
-         " chosen writes zstd-compressed CSV: name it f.csv.zst"),
-    ],
-)  # fmt: skip
-def test_a_folder_named_for_other_files_is_refused(opts, name, message):
-    with pytest.raises(InvalidOptionsError) as info:
-        options_for_name(opts, name, format_chosen=True, compression_chosen=True)
-    assert str(info.value) == message
 
 
 def test_a_partitioned_dataset_is_parquet_only():
