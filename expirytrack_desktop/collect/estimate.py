@@ -128,8 +128,9 @@ async def estimate(
         n = peers.get((is_stock_key(key), bool(weekly)))
         if n is None:
             round_guess.add(key)
-        unhinted.setdefault(key, n or TYPICAL_CONTRACTS_PER_EXPIRY)
-        return n or TYPICAL_CONTRACTS_PER_EXPIRY
+            n = TYPICAL_CONTRACTS_PER_EXPIRY
+        unhinted.setdefault(key, n)
+        return n
 
     def name(key: str) -> str:
         return names.get(key) or display_name(key)
@@ -148,11 +149,12 @@ async def estimate(
                 n = typical_expiries(key)
                 notes.append(f"{name(key)}: expiries not known yet ({n} assumed)")
                 per = len(chunk_range(target_range(today, selection.months), span))
+                each = typical(key)
                 expiries += n
-                contracts += n * typical(key)
-                windows += n * typical(key) * per
+                contracts += n * each
+                windows += n * each * per
                 requests += n * 2
-                loads += _assumed_loads(key, n, typical(key) * per, today)
+                loads += _assumed_loads(key, n, each * per, today)
             fetched = {d for d, f, _ in known if f}
             weekly = _weekly_flags(known)
             for d in dates:

@@ -201,6 +201,10 @@ class UniverseStore(DatabaseBase):
         row = conn.execute("SELECT value FROM kv WHERE key = ?", (name,)).fetchone()
         return _counts(row[0] if row else None)
 
+    def _master_counts_by_kind(self) -> dict[bool, dict[str, int]]:
+        """The latest master's counts: ``{weekly: {instrument key: contracts}}``."""
+        return {False: _counts(self.kv_get(_KV_COUNTS)), True: _counts(self.kv_get(_KV_WEEKLY))}
+
     def contracts_per_expiry(self, keys: Iterable[str]) -> dict[bool, dict[str, int]]:
         """What a monthly (``False``) and a weekly (``True``) expiry of each underlying
         lists, for estimates before its contracts are listed: the median over its listed
@@ -219,7 +223,7 @@ class UniverseStore(DatabaseBase):
                 part,
             ):
                 listed.setdefault((str(key), bool(is_weekly)), []).append(int(n))
-        master = {False: _counts(self.kv_get(_KV_COUNTS)), True: _counts(self.kv_get(_KV_WEEKLY))}
+        master = self._master_counts_by_kind()
         out: dict[bool, dict[str, int]] = {False: {}, True: {}}
         for weekly, found in out.items():
             for key in wanted:
@@ -237,8 +241,7 @@ class UniverseStore(DatabaseBase):
         master's stocks or indices: the estimate for an underlying the master no longer lists
         (a stock that left F&O) whose expiries are not listed yet either."""
         out: dict[tuple[bool, bool], int] = {}
-        for weekly, name in ((False, _KV_COUNTS), (True, _KV_WEEKLY)):
-            counts = _counts(self.kv_get(name))
+        for weekly, counts in self._master_counts_by_kind().items():
             for stock in (False, True):
                 mine = [n for k, n in counts.items() if is_stock_key(k) == stock]
                 if mine:
